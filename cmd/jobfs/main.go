@@ -1,0 +1,183 @@
+// Command jobfs mounts a job tree as a FUSE filesystem: mkdir makes a job,
+// echo configures it, a write to data runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	jobfs "github.com/jobfs/jobfs/fs"
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `jobfs mounts a tree of jobs as a filesystem; shell tools are the client.
+
+Usage:
+  jobfs mount [flags] MOUNTPOINT   serve the job tree at MOUNTPOINT until SIGINT/SIGTERM
+  jobfs version                    print the version
+  jobfs help                       this text
+
+Run 'jobfs mount --help' for the mount flags. In the mount:
+  mkdir MOUNT/hello                              create a job
+  echo script > MOUNT/hello/config/type          configure it
+  echo '{"n": 1}' > MOUNT/hello/data             start a run
+  cat MOUNT/hello/runs/latest/status             PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "mount":
+		return mountCmd(args[1:], stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "jobfs", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "jobfs: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// defaultStateDir is /var/lib/jobfs as root, else $XDG_STATE_HOME/jobfs or
+// ~/.local/state/jobfs.
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/jobfs"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "jobfs")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), fmt.Sprintf("jobfs-%d", os.Getuid()))
+	}
+	return filepath.Join(home, ".local", "state", "jobfs")
+}
+
+type mountFlags struct {
+	state, repos string
+	maxActive    int
+	maxResultMB  int64
+	grace        time.Duration
+	debug        bool
+}
+
+func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
+	var f mountFlags
+	fs := flag.NewFlagSet("jobfs mount", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.state, "state", defaultStateDir(), "state `dir`: jobfs.db and run files")
+	fs.StringVar(&f.repos, "repos", "", "repo images `dir`: <dir>/<owner>/<name>/entrypoint (default <state>/repos)")
+	fs.IntVar(&f.maxActive, "max-active", 0, "runs executing at once; more wait as PENDING (default 2 x cores)")
+	fs.Int64Var(&f.maxResultMB, "max-result", 100, "result size cap in `MB`; a larger output fails the run")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
+	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
+			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
+			"SIGINT or SIGTERM, then unmounts. A stale mount left by a killed daemon is\n"+
+			"recovered; a mountpoint in use is refused. Prints \"jobfs: ready\" once the\n"+
+			"mount answers.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, "", err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return f, "", errors.New("need exactly one MOUNTPOINT")
+	}
+	return f, fs.Arg(0), nil
+}
+
+func mountCmd(args []string, stderr io.Writer) int {
+	f, mountpoint, err := parseMount(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "jobfs:", err)
+		return 2
+	}
+	logger := log.New(stderr, "jobfs: ", log.LstdFlags)
+	if err := serve(f, mountpoint, logger); err != nil {
+		logger.Print(err)
+		return 1
+	}
+	return 0
+}
+
+func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	state, err := filepath.Abs(f.state)
+	if err != nil {
+		return err
+	}
+	if f.repos != "" {
+		if f.repos, err = filepath.Abs(f.repos); err != nil {
+			return err
+		}
+	}
+	mp, recovered, err := jobfs.PrepareMountpoint(mountpoint)
+	if err != nil {
+		return err
+	}
+	// Nothing of the daemon may keep the mountpoint busy.
+	if err := os.Chdir("/"); err != nil {
+		return err
+	}
+	if recovered {
+		logger.Printf("recovered the stale mount at %s", mp)
+	}
+	m, err := jobs.New(jobs.Options{
+		StateDir:  state,
+		ReposDir:  f.repos,
+		MaxActive: f.maxActive,
+		MaxResult: f.maxResultMB * 1_000_000,
+		Grace:     f.grace,
+		Logger:    logger,
+	})
+	if err != nil {
+		return err
+	}
+	server, err := jobfs.Mount(mp, jobfs.NewRoot(m, uint32(os.Geteuid())), jobfs.MountOptions{Debug: f.debug})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	logger.Printf("ready: %s mounted (state %s, repos %s)", mp, state, m.ReposDir())
+	served := make(chan struct{})
+	go func() { server.Wait(); close(served) }()
+	select {
+	case <-ctx.Done():
+		logger.Printf("stopping: unmounting %s", mp)
+		if err := jobfs.Unmount(server, mp); err != nil {
+			logger.Printf("unmount %s: %v", mp, err)
+		}
+	case <-served:
+		logger.Printf("%s was unmounted from outside; stopping", mp)
+	}
+	return m.Close()
+}

@@ -1,0 +1,158 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	osexec "os/exec"
+	"syscall"
+	"time"
+)
+
+// Spec says how to run one step.
+type Spec struct {
+	Path    string   // executable
+	Args    []string // arguments after the program name
+	Env     []string // the whole environment
+	Dir     string   // working directory; never inside the mount
+	LogPath string   // stdout and stderr are appended here
+	Timeout time.Duration
+	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
+	// Started is called with the process group id and its start time as soon
+	// as the process runs, so the caller can record them durably.
+	Started func(pgid int, start uint64)
+}
+
+// Outcome says how a step ended.
+type Outcome int
+
+// Outcomes.
+const (
+	Exited    Outcome = iota // ran to its end; see ExitCode
+	TimedOut                 // outlived Spec.Timeout
+	Cancelled                // ctx was cancelled (stop)
+	NotStarted               // could not be started; see Err
+)
+
+// Result is what Run reports.
+type Result struct {
+	Outcome  Outcome
+	ExitCode int // 128+N for signal N, 124 on timeout
+	Err      error
+}
+
+// Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
+// SIGKILL) with the outcome Cancelled.
+func Run(ctx context.Context, s Spec) Result {
+	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
+	}
+	defer logf.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
+	}
+	cmd := &osexec.Cmd{
+		Path:   s.Path,
+		Args:   append([]string{s.Path}, s.Args...),
+		Env:    s.Env,
+		Dir:    s.Dir,
+		Stdout: pw,
+		Stderr: pw,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:   true,
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return Result{Outcome: NotStarted, ExitCode: -1, Err: startError(s.Path, err)}
+	}
+	pgid := cmd.Process.Pid
+	if s.Started != nil {
+		s.Started(pgid, ProcessStart(pgid))
+	}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		io.Copy(logf, pr)
+	}()
+	res := wait(ctx, cmd, pgid, s)
+	// The main process is gone: end what it left in its group so the pipe
+	// closes. A process that left the group (setsid) can still hold the pipe;
+	// do not wait for it forever.
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		pr.Close()
+		<-copied
+	}
+	pr.Close()
+	if err := logf.Close(); err != nil && res.Err == nil {
+		res.Err = fmt.Errorf("write log: %w", err)
+	}
+	return res
+}
+
+func startError(path string, err error) error {
+	if errors.Is(err, syscall.ENOEXEC) {
+		return fmt.Errorf("cannot execute %s: not a program and no #! line", path)
+	}
+	return fmt.Errorf("cannot start %s: %w", path, errors.Unwrap(err))
+}
+
+// wait waits for the main process, enforcing the timeout and ctx.
+func wait(ctx context.Context, cmd *osexec.Cmd, pgid int, s Spec) Result {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	timer := time.NewTimer(s.Timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return Result{Outcome: Exited, ExitCode: exitCode(cmd, err)}
+	case <-timer.C:
+		stop(pgid, s.Grace, done)
+		return Result{Outcome: TimedOut, ExitCode: 124}
+	case <-ctx.Done():
+		err := stop(pgid, s.Grace, done)
+		return Result{Outcome: Cancelled, ExitCode: exitCode(cmd, err)}
+	}
+}
+
+// stop sends SIGTERM to the group, waits up to grace for the main process,
+// then SIGKILLs the group and waits for it.
+func stop(pgid int, grace time.Duration, done <-chan error) error {
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		return <-done
+	}
+}
+
+func exitCode(cmd *osexec.Cmd, err error) int {
+	if cmd.ProcessState == nil {
+		return -1
+	}
+	st, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		if err != nil {
+			return -1
+		}
+		return 0
+	}
+	if st.Signaled() {
+		return 128 + int(st.Signal())
+	}
+	return st.ExitStatus()
+}

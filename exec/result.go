@@ -1,0 +1,114 @@
+package exec
+
+import (
+	"archive/zip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrResultTooLarge is returned by Package when the output exceeds the cap.
+var ErrResultTooLarge = errors.New("result too large")
+
+// Package decides a run's result from the files in outDir: none gives "",
+// one file gives its path, several are zipped into zipPath (relative paths
+// kept). Output larger than max bytes is deleted and ErrResultTooLarge
+// returned with novem's message.
+func Package(outDir, zipPath string, max int64) (string, error) {
+	files, total, err := listFiles(outDir)
+	if err != nil {
+		return "", fmt.Errorf("list output: %w", err)
+	}
+	if total > max {
+		clearDir(outDir)
+		return "", fmt.Errorf("%w: Job result is too large: %.1f MB exceeds the %d MB limit.",
+			ErrResultTooLarge, float64(total)/1e6, max/1_000_000)
+	}
+	switch len(files) {
+	case 0:
+		return "", nil
+	case 1:
+		return filepath.Join(outDir, files[0]), nil
+	}
+	if err := writeZip(outDir, files, zipPath); err != nil {
+		os.Remove(zipPath)
+		return "", fmt.Errorf("zip result: %w", err)
+	}
+	return zipPath, nil
+}
+
+// listFiles returns the regular files below dir (relative, in walk order)
+// and their total size. Symlinks and other special files are not results.
+func listFiles(dir string) ([]string, int64, error) {
+	var files []string
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files = append(files, rel)
+		total += info.Size()
+		return nil
+	})
+	return files, total, err
+}
+
+func clearDir(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+func writeZip(dir string, files []string, dest string) error {
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw := zip.NewWriter(f)
+	for _, name := range files {
+		if err := addFile(zw, dir, name); err != nil {
+			return err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+func addFile(zw *zip.Writer, dir, name string) error {
+	src, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	info, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	hdr, err := zip.FileInfoHeader(info)
+	if err != nil {
+		return err
+	}
+	hdr.Name = filepath.ToSlash(name)
+	hdr.Method = zip.Deflate
+	w, err := zw.CreateHeader(hdr)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(w, src)
+	return err
+}

@@ -1,0 +1,225 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// configDir is MOUNT/<job>/config: one file per setting.
+type configDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+}
+
+func (d *configDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.attr(a, syscall.S_IFDIR|0o755, d.t.start)
+	return 0
+}
+
+func (d *configDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	var ents []fuse.DirEntry
+	for _, name := range jobs.ConfigNames() {
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino(d.jobID, "config/"+name)})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	path := "config/" + name
+	if _, ok := jobs.SettingFor(path); !ok {
+		return nil, syscall.ENOENT
+	}
+	node := &settingFile{t: d.t, jobID: d.jobID, path: path}
+	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFREG, ino(d.jobID, path), out)
+}
+
+// Unlink resets a setting to its default (novem's DELETE).
+func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	path := "config/" + name
+	if _, ok := jobs.SettingFor(path); !ok {
+		return syscall.ENOENT
+	}
+	return toErrno(d.t.m.ResetSetting(d.jobID, path))
+}
+
+func (d *configDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, toErrno(d.t.m.Refuse(d.jobID, "config/"+name, "no such setting"))
+}
+
+// settingFile is one setting: config/type, config/script, description ...
+type settingFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	path  string // below the job folder
+}
+
+func (f *settingFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	v, err := f.t.m.ReadSetting(f.jobID, f.path)
+	if err != nil {
+		return toErrno(err)
+	}
+	a.Size = uint64(len(v))
+	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+	return 0
+}
+
+func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*settingHandle); ok && h.written() {
+		if errno := f.fill(ctx, &out.Attr); errno != 0 {
+			return errno
+		}
+		out.Size = uint64(h.size())
+		return 0
+	}
+	return f.fill(ctx, &out.Attr)
+}
+
+// Setattr truncates: through a handle it empties the handle's buffer; by
+// path (`truncate -s 0`) it resets the setting. Mode, owner and times are
+// accepted and ignored, so copying tools do not fail.
+func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if size, ok := in.GetSize(); ok {
+		if h, isH := fh.(*settingHandle); isH {
+			h.truncate(int(size))
+		} else if size == 0 {
+			if err := f.t.m.ResetSetting(f.jobID, f.path); err != nil {
+				return toErrno(err)
+			}
+		} else {
+			return syscall.EINVAL
+		}
+	}
+	return f.Getattr(ctx, fh, out)
+}
+
+func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	v, err := f.t.m.ReadSetting(f.jobID, f.path)
+	if err != nil {
+		return nil, 0, toErrno(err)
+	}
+	h := &settingHandle{f: f, buf: []byte(v)}
+	if flags&syscall.O_TRUNC != 0 {
+		h.buf = nil
+	}
+	return h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// settingHandle buffers one open of a setting file.
+type settingHandle struct {
+	f *settingFile
+
+	mu        sync.Mutex
+	buf       []byte // the file's content as this handle sees it
+	truncated bool   // set to empty by O_TRUNC or setattr
+	wrote     bool   // a write arrived since the last commit
+	wroteAny  bool   // any write arrived on this handle
+	failed    bool   // a write was refused: nothing more is committed
+}
+
+// bigWrite is the write size from which a value is assumed to continue in a
+// further write (cat of a large file), so it is validated at flush instead.
+const bigWrite = 64 << 10
+
+func (h *settingHandle) written() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wroteAny || h.truncated
+}
+
+func (h *settingHandle) size() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.buf)
+}
+
+func (h *settingHandle) truncate(size int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if size < len(h.buf) {
+		h.buf = h.buf[:size]
+	}
+	h.truncated = true
+}
+
+func (h *settingHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return fuse.ReadResultData(sliceAt(h.buf, dest, off)), 0
+}
+
+func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed {
+		return 0, syscall.EINVAL
+	}
+	if off+int64(len(data)) > jobs.MaxSettingSize {
+		h.failed = true
+		return 0, toErrno(h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(make([]byte, jobs.MaxSettingSize+1))))
+	}
+	h.buf = writeAt(h.buf, data, off)
+	h.wrote, h.wroteAny = true, true
+	if len(data) < bigWrite {
+		if err := h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
+			h.failed = true
+			return 0, toErrno(err)
+		}
+	}
+	return uint32(len(data)), 0
+}
+
+// Flush commits what was written since the last flush.
+func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.wrote || h.failed {
+		return 0
+	}
+	h.wrote = false
+	if err := h.f.t.m.WriteSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
+		h.failed = true
+		return toErrno(err)
+	}
+	return 0
+}
+
+// Release applies a truncation that no write followed: the setting is reset.
+func (h *settingHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.truncated && !h.wroteAny && len(h.buf) == 0 {
+		h.f.t.m.ResetSetting(h.f.jobID, h.f.path)
+	}
+	return 0
+}
+
+// writeAt copies data into buf at off, growing buf (zero-filled) as needed.
+func writeAt(buf, data []byte, off int64) []byte {
+	end := int(off) + len(data)
+	if end > len(buf) {
+		buf = append(buf, make([]byte, end-len(buf))...)
+	}
+	copy(buf[off:], data)
+	return buf
+}
+
+// sliceAt returns the part of content a read of len(dest) at off sees.
+func sliceAt(content, dest []byte, off int64) []byte {
+	if off >= int64(len(content)) {
+		return nil
+	}
+	end := min(int(off)+len(dest), len(content))
+	return content[off:end]
+}

@@ -1,0 +1,100 @@
+package fs
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// dataFile is MOUNT/<job>/data: writing a payload and closing starts a run.
+type dataFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+}
+
+func (f *dataFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+	return 0
+}
+
+func (f *dataFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+// Setattr accepts truncation (the shell's `>`) and ignores the rest.
+func (f *dataFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &dataHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// dataHandle buffers the payload written through one open of data. The
+// first flush after a write starts exactly one run with it; a handle opened
+// read-write then reads back that run's id.
+type dataHandle struct {
+	f *dataFile
+
+	mu      sync.Mutex
+	buf     []byte
+	pending bool // written since the last run started
+	failed  bool // refused: the rest of this write session is ignored
+	runID   uint64
+}
+
+func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.f.t.m
+	if h.failed {
+		return 0, syscall.EINVAL
+	}
+	if off+int64(len(data)) > jobs.MaxPayload {
+		h.failed = true
+		return 0, toErrno(m.RejectPayload(h.f.jobID, jobs.CheckPayloadPrefix(make([]byte, jobs.MaxPayload+1))))
+	}
+	h.buf = writeAt(h.buf, data, off)
+	h.pending = true
+	if len(data) < bigWrite {
+		if err := jobs.CheckPayloadPrefix(h.buf); err != nil {
+			h.failed = true
+			return 0, toErrno(m.RejectPayload(h.f.jobID, err))
+		}
+	}
+	return uint32(len(data)), 0
+}
+
+func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.pending || h.failed {
+		return 0
+	}
+	h.pending = false
+	id, err := h.f.t.m.Trigger(h.f.jobID, h.buf, jobs.Manual)
+	h.buf = nil
+	if err != nil {
+		h.failed = true
+		return toErrno(err)
+	}
+	h.runID = id
+	return 0
+}
+
+// Read returns the id of the run this handle started, if any.
+func (h *dataHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.runID == 0 {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(sliceAt([]byte(strconv.FormatUint(h.runID, 10)+"\n"), dest, off)), 0
+}

@@ -1,0 +1,126 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// jobDir is MOUNT/<job>. It holds the job's id only: a rename changes
+// nothing here.
+type jobDir struct {
+	gofs.Inode
+	t   *tree
+	job jobs.Job
+}
+
+// jobEntries are the fixed children of a job folder, sorted.
+var jobEntries = []fuse.DirEntry{
+	{Name: "config", Mode: syscall.S_IFDIR},
+	{Name: "data", Mode: syscall.S_IFREG},
+	{Name: "description", Mode: syscall.S_IFREG},
+	{Name: "input", Mode: syscall.S_IFDIR},
+	{Name: "log", Mode: syscall.S_IFREG},
+	{Name: "name", Mode: syscall.S_IFREG},
+	{Name: "runs", Mode: syscall.S_IFDIR},
+	{Name: "shortname", Mode: syscall.S_IFREG},
+}
+
+func (d *jobDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	j, err := d.t.m.JobByID(d.job.ID)
+	if err != nil {
+		return toErrno(err)
+	}
+	d.t.attr(a, syscall.S_IFDIR|0o755, j.Created)
+	return 0
+}
+
+func (d *jobDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *jobDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *jobDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if _, err := d.t.m.JobByID(d.job.ID); err != nil {
+		return nil, toErrno(err)
+	}
+	ents := make([]fuse.DirEntry, len(jobEntries))
+	for i, e := range jobEntries {
+		e.Ino = ino(d.job.ID, e.Name)
+		ents[i] = e
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if _, err := d.t.m.JobByID(d.job.ID); err != nil {
+		return nil, toErrno(err)
+	}
+	id := d.job.ID
+	var node attrFiller
+	mode := uint32(syscall.S_IFREG)
+	switch name {
+	case "config":
+		node, mode = &configDir{t: d.t, jobID: id}, syscall.S_IFDIR
+	case "runs":
+		node, mode = &runsDir{t: d.t, jobID: id}, syscall.S_IFDIR
+	case "input":
+		node, mode = &stageDir{t: d.t, jobID: id}, syscall.S_IFDIR
+	case "data":
+		node = &dataFile{t: d.t, jobID: id}
+	case "description", "name":
+		node = &settingFile{t: d.t, jobID: id, path: name}
+	case "log":
+		node = &logFile{t: d.t, jobID: id, path: d.t.m.JobLogPath(id)}
+	case "shortname":
+		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return id + "\n", nil }}
+	default:
+		return nil, syscall.ENOENT
+	}
+	return newChild(ctx, d.EmbeddedInode(), node, mode, ino(id, name), out)
+}
+
+// Unlink of a setting resets it; of a computed file it is accepted and
+// changes nothing (see the package doc on removal).
+func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	switch name {
+	case "description", "name":
+		return toErrno(d.t.m.ResetSetting(d.job.ID, name))
+	case "data", "log", "shortname":
+		return d.busy()
+	}
+	return syscall.ENOENT
+}
+
+// Rmdir of a fixed sub-folder is accepted and changes nothing, so that
+// `rm -rf` of a job reaches the rmdir of the job itself.
+func (d *jobDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	switch name {
+	case "config", "runs", "input":
+		return d.busy()
+	}
+	return syscall.ENOENT
+}
+
+func (d *jobDir) busy() syscall.Errno {
+	if d.t.m.Busy(d.job.ID) {
+		return syscall.EBUSY
+	}
+	return 0
+}
+
+// Create refuses new names: a job folder has a fixed set of files.
+func (d *jobDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, toErrno(d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/"))
+}
+
+func (d *jobDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, toErrno(d.t.m.Refuse(d.job.ID, name, "a job folder has no sub-folders of your own; stage files in input/"))
+}

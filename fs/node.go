@@ -1,0 +1,52 @@
+package fs
+
+import (
+	"context"
+	"hash/fnv"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+)
+
+// ino derives a stable inode number from a node's identity (job id and path
+// inside the job), so the kernel and go-fuse see one inode per file however
+// often it is looked up.
+func ino(parts ...string) uint64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	n := h.Sum64()
+	if n <= 1 || n == ^uint64(0) {
+		n = 2
+	}
+	return n
+}
+
+// attrFiller is implemented by every node of this package: it fills the
+// attributes that Getattr and Lookup report.
+type attrFiller interface {
+	gofs.InodeEmbedder
+	fill(ctx context.Context, a *fuse.Attr) syscall.Errno
+}
+
+// newChild registers node under parent and fills out for a Lookup or Create.
+func newChild(ctx context.Context, parent *gofs.Inode, node attrFiller, mode uint32, id uint64, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := node.fill(ctx, &out.Attr); errno != 0 {
+		return nil, errno
+	}
+	return parent.NewInode(ctx, node, gofs.StableAttr{Mode: mode, Ino: id}), 0
+}
+
+// isWrite reports whether open flags ask for writing.
+func isWrite(flags uint32) bool {
+	return flags&syscall.O_ACCMODE != syscall.O_RDONLY
+}
+
+// dirEntries turns names and modes into a directory stream.
+func dirEntries(ents ...fuse.DirEntry) gofs.DirStream {
+	return gofs.NewListDirStream(ents)
+}

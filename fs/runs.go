@@ -1,0 +1,249 @@
+package fs
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// runsDir is MOUNT/<job>/runs: one folder per run, and latest.
+type runsDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+}
+
+func (d *runsDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.attr(a, syscall.S_IFDIR|0o755, d.t.start)
+	return 0
+}
+
+func (d *runsDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *runsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	ids, err := d.t.m.Runs(d.jobID)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	ents := make([]fuse.DirEntry, 0, len(ids)+1)
+	for _, id := range ids {
+		name := strconv.FormatUint(id, 10)
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(d.jobID, "runs", name)})
+	}
+	if len(ids) > 0 {
+		ents = append(ents, fuse.DirEntry{Name: "latest", Mode: syscall.S_IFLNK, Ino: ino(d.jobID, "runs", "latest")})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *runsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if name == "latest" {
+		node := &latestLink{t: d.t, jobID: d.jobID}
+		return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFLNK, ino(d.jobID, "runs", name), out)
+	}
+	id, err := strconv.ParseUint(name, 10, 64)
+	if err != nil || strconv.FormatUint(id, 10) != name {
+		return nil, syscall.ENOENT
+	}
+	if _, err := d.t.m.Run(d.jobID, id); err != nil {
+		return nil, toErrno(err)
+	}
+	node := &runDir{t: d.t, jobID: d.jobID, id: id}
+	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFDIR, ino(d.jobID, "runs", name), out)
+}
+
+// Rmdir of runs/<id> deletes that run (refused while the job is busy).
+func (d *runsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	id, err := strconv.ParseUint(name, 10, 64)
+	if err != nil {
+		return syscall.ENOENT
+	}
+	return toErrno(d.t.m.DeleteRun(d.jobID, id))
+}
+
+// Unlink of latest is accepted and changes nothing (rm -rf).
+func (d *runsDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if name != "latest" {
+		return syscall.ENOENT
+	}
+	if d.t.m.Busy(d.jobID) {
+		return syscall.EBUSY
+	}
+	return 0
+}
+
+// latestLink is runs/latest, a symlink to the newest run's folder.
+type latestLink struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+}
+
+func (l *latestLink) target() (string, error) {
+	id, err := l.t.m.LatestRun(l.jobID)
+	if err != nil {
+		return "", err
+	}
+	if id == 0 {
+		return "", jobs.ErrNotFound
+	}
+	return strconv.FormatUint(id, 10), nil
+}
+
+func (l *latestLink) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	s, err := l.target()
+	if err != nil {
+		return toErrno(err)
+	}
+	a.Size = uint64(len(s))
+	l.t.attr(a, syscall.S_IFLNK|0o777, l.t.start)
+	return 0
+}
+
+func (l *latestLink) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return l.fill(ctx, &out.Attr)
+}
+
+func (l *latestLink) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	s, err := l.target()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return []byte(s), 0
+}
+
+// runDir is runs/<id>.
+type runDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+}
+
+var runEntries = []string{"ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "trigger"}
+
+func (d *runDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	d.t.attr(a, syscall.S_IFDIR|0o755, r.Queued)
+	return 0
+}
+
+func (d *runDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *runDir) dir() string { return d.t.m.RunDir(d.jobID, d.id) }
+
+func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	var ents []fuse.DirEntry
+	for _, name := range runEntries {
+		mode := uint32(syscall.S_IFREG)
+		switch {
+		case name == "input" || name == "output":
+			mode = syscall.S_IFDIR
+		case name == "result" && r.Result == "":
+			continue
+		}
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: d.ino(name)})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *runDir) ino(name string) uint64 {
+	return ino(d.jobID, "runs", strconv.FormatUint(d.id, 10), name)
+}
+
+func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	var node attrFiller
+	mode := uint32(syscall.S_IFREG)
+	switch name {
+	case "input", "output":
+		node, mode = &diskDir{t: d.t, path: filepath.Join(d.dir(), name), seed: d.ino(name)}, syscall.S_IFDIR
+	case "log":
+		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id)}
+	case "result":
+		if r.Result == "" {
+			return nil, syscall.ENOENT
+		}
+		node = &diskFile{t: d.t, path: filepath.Join(d.dir(), r.Result)}
+	default:
+		field, ok := runFields[name]
+		if !ok {
+			return nil, syscall.ENOENT
+		}
+		node = &textFile{t: d.t, jobID: d.jobID, content: d.field(field)}
+	}
+	return newChild(ctx, d.EmbeddedInode(), node, mode, d.ino(name), out)
+}
+
+// field returns the content function of one computed run file.
+func (d *runDir) field(f func(jobs.Run) string) func() (string, error) {
+	return func() (string, error) {
+		r, err := d.t.m.Run(d.jobID, d.id)
+		if err != nil {
+			return "", err
+		}
+		return f(r), nil
+	}
+}
+
+// runFields are the one-line files of a run folder.
+var runFields = map[string]func(jobs.Run) string{
+	"status":     func(r jobs.Run) string { return string(r.Status) + "\n" },
+	"trigger":    func(r jobs.Run) string { return string(r.Trigger) + "\n" },
+	"started_at": func(r jobs.Run) string { return stamp(r.StartedAt) },
+	"ended_at":   func(r jobs.Run) string { return stamp(r.EndedAt) },
+	"error":      func(r jobs.Run) string { return line(r.Error) },
+	"exit_code": func(r jobs.Run) string {
+		if r.ExitCode == nil {
+			return ""
+		}
+		return strconv.Itoa(*r.ExitCode) + "\n"
+	},
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339) + "\n"
+}
+
+func line(s string) string {
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
+}
+
+// Unlink and Rmdir inside a run change nothing; rmdir of the run folder
+// itself (in runsDir) deletes it.
+func (d *runDir) Unlink(ctx context.Context, name string) syscall.Errno { return d.noop() }
+func (d *runDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return d.noop() }
+
+func (d *runDir) noop() syscall.Errno {
+	if d.t.m.Busy(d.jobID) {
+		return syscall.EBUSY
+	}
+	return 0
+}

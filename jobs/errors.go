@@ -1,0 +1,34 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the domain. Every error returned by this package wraps one
+// of them (with %w and a reason a person can act on), so the FUSE layer can map
+// it to an errno in one place.
+var (
+	ErrNotFound   = errors.New("no such job, run or setting")
+	ErrExists     = errors.New("already exists")
+	ErrInvalid    = errors.New("invalid value")
+	ErrBusy       = errors.New("busy")
+	ErrPermission = errors.New("permission denied")
+	ErrTooLarge   = errors.New("too large")
+	ErrStopped    = errors.New("jobfs is stopping")
+)
+
+// Error is a domain error: Reason is the whole message a person reads (in
+// the job log and on the daemon's stderr), Kind the sentinel it maps to.
+type Error struct {
+	Kind   error
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Reason }
+func (e *Error) Unwrap() error { return e.Kind }
+
+// errorf makes an *Error of the given kind.
+func errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Reason: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,195 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// Options configure a Manager.
+type Options struct {
+	StateDir  string        // holds jobfs.db and jobs/
+	ReposDir  string        // repo images: <repos>/<owner>/<name>/entrypoint
+	MaxActive int           // runs executing at once; default 2 x cores
+	MaxResult int64         // result cap in bytes; default 100 MB
+	Grace     time.Duration // SIGTERM to SIGKILL on stop and timeout; default 10s
+	Logger    *log.Logger   // the daemon's log (stderr); default discards
+	Now       func() time.Time
+}
+
+// Manager owns the store and every run in flight.
+//
+// Lock order: mu, then the store (bbolt's own lock). mu is never held while a
+// step runs.
+type Manager struct {
+	store   *Store
+	state   string
+	repos   string
+	opts    Options
+	logger  *log.Logger
+	now     func() time.Time
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // executing runs
+
+	mu       sync.Mutex
+	stopping bool
+	queue    []runKey              // PENDING runs waiting for a slot, in order
+	running  int                   // runs executing now
+	active   map[runKey]*activeRun // PENDING or RUNNING runs
+	perJob   map[string]int        // active runs per job id
+	logMu    sync.Mutex            // serialises appends to event logs
+}
+
+type runKey struct {
+	job string
+	id  uint64
+}
+
+type activeRun struct {
+	cancel context.CancelCauseFunc // set once the run executes
+	done   chan struct{}           // closed when the run is terminal
+}
+
+// errShutdown is the cancel cause of runs stopped by Close.
+var errShutdown = errors.New("jobfs stopped while the run was active")
+
+// New opens the state directory and recovers from an earlier stop: runs
+// that were active are marked FAILED and processes they left are killed.
+func New(opts Options) (*Manager, error) {
+	if opts.MaxActive <= 0 {
+		opts.MaxActive = 2 * runtime.NumCPU()
+	}
+	if opts.MaxResult <= 0 {
+		opts.MaxResult = 100_000_000
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = log.New(discard{}, "", 0)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ReposDir == "" {
+		opts.ReposDir = filepath.Join(opts.StateDir, "repos")
+	}
+	for _, d := range []string{opts.StateDir, filepath.Join(opts.StateDir, "jobs"), opts.ReposDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	store, err := OpenStore(filepath.Join(opts.StateDir, "jobfs.db"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		store: store, state: opts.StateDir, repos: opts.ReposDir, opts: opts,
+		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
+		active: map[runKey]*activeRun{}, perJob: map[string]int{},
+	}
+	if err := m.recover(); err != nil {
+		store.Close()
+		cancel()
+		return nil, err
+	}
+	return m, nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Store gives tests and tools read access to the store.
+func (m *Manager) Store() *Store { return m.store }
+
+// ReposDir is where images are looked up.
+func (m *Manager) ReposDir() string { return m.repos }
+
+// recover ends the runs a previous daemon left active.
+func (m *Manager) recover() error {
+	refs, err := m.store.ActiveRuns()
+	if err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	for _, ref := range refs {
+		if ref.Run.Pgid > 0 {
+			exec.KillGroup(ref.Run.Pgid, ref.Run.PgidStart)
+		}
+		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
+			r.Status = Failed
+			r.Error = errShutdown.Error()
+			r.EndedAt = m.now().UTC()
+		})
+		if err != nil {
+			return fmt.Errorf("recover run %d of job %s: %w", ref.Run.ID, ref.JobID, err)
+		}
+		m.appendRunLog(ref.JobID, r.ID, "jobfs: "+r.Error)
+		m.event(ref.JobID, "run %d FAILED: %s", r.ID, r.Error)
+	}
+	return nil
+}
+
+// Close stops every active run (they end FAILED, as after a crash, but
+// without leaving processes) and closes the store.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.stopping = true
+	queued := m.queue
+	m.queue = nil
+	for _, a := range m.active {
+		if a.cancel != nil {
+			a.cancel(errShutdown)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range queued {
+		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
+	}
+	m.wg.Wait()
+	m.cancel()
+	return m.store.Close()
+}
+
+// newID returns a random job id of 8 lower-case letters and digits.
+func newID() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func (m *Manager) jobDir(id string) string { return filepath.Join(m.state, "jobs", id) }
+
+// JobLogPath is the job's event log file.
+func (m *Manager) JobLogPath(id string) string { return filepath.Join(m.jobDir(id), "log") }
+
+// StageDir holds the files staged for the job's next run.
+func (m *Manager) StageDir(id string) string { return filepath.Join(m.jobDir(id), "input") }
+
+// RunDir is the folder of one run.
+func (m *Manager) RunDir(id string, run uint64) string {
+	return filepath.Join(m.jobDir(id), "runs", fmt.Sprint(run))
+}
+
+// RunLogPath is the log file of one run.
+func (m *Manager) RunLogPath(id string, run uint64) string {
+	return filepath.Join(m.RunDir(id, run), "log")
+}
+
+// StateDir is the folder holding all of jobfs's state.
+func (m *Manager) StateDir() string { return m.state }

@@ -1,0 +1,53 @@
+package jobs
+
+import (
+	"os"
+)
+
+// Runs lists the ids of a job's runs, oldest first.
+func (m *Manager) Runs(jobID string) ([]uint64, error) { return m.store.RunIDs(jobID) }
+
+// Run returns one run's record.
+func (m *Manager) Run(jobID string, id uint64) (Run, error) { return m.store.Run(jobID, id) }
+
+// LatestRun returns the id of the job's newest run, or 0.
+func (m *Manager) LatestRun(jobID string) (uint64, error) { return m.store.LatestRun(jobID) }
+
+// DeleteRun deletes a finished run with its files; ErrBusy while it is
+// active, or while any run of the job is, so `rm -rf` of a busy job removes
+// nothing.
+func (m *Manager) DeleteRun(jobID string, id uint64) error {
+	r, err := m.store.Run(jobID, id)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.perJob[jobID] > 0 {
+		what := "run " + itoa(id)
+		if !r.Status.Terminal() {
+			return m.reject(jobID, what, errorf(ErrBusy, "%s: cannot delete an active run: stop it first", what))
+		}
+		return m.reject(jobID, what, errorf(ErrBusy, "%s: cannot delete runs while a run of the job is active", what))
+	}
+	if err := m.store.DeleteRun(jobID, id); err != nil {
+		return err
+	}
+	os.RemoveAll(m.RunDir(jobID, id))
+	m.event(jobID, "run %d deleted", id)
+	return nil
+}
+
+// Wait blocks until run id of the job is terminal or done is closed.
+func (m *Manager) Wait(done <-chan struct{}, jobID string, id uint64) (Run, error) {
+	m.mu.Lock()
+	a := m.active[runKey{jobID, id}]
+	m.mu.Unlock()
+	if a != nil {
+		select {
+		case <-a.done:
+		case <-done:
+		}
+	}
+	return m.store.Run(jobID, id)
+}

@@ -1,0 +1,116 @@
+package jobs
+
+import (
+	"fmt"
+	"strings"
+)
+
+func (m *Manager) setting(path string) (Setting, error) {
+	s, ok := SettingFor(path)
+	if !ok {
+		return s, errorf(ErrNotFound, "%s: no such setting", path)
+	}
+	return s, nil
+}
+
+// ReadSetting returns the file content of a setting: the stored value or
+// its default, rendered as a later write of it would be accepted.
+func (m *Manager) ReadSetting(jobID, path string) (string, error) {
+	s, err := m.setting(path)
+	if err != nil {
+		return "", err
+	}
+	v, ok, err := m.store.Setting(jobID, path)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		v = s.Default
+		if path == "name" {
+			j, err := m.store.Job(jobID)
+			if err != nil {
+				return "", err
+			}
+			v = j.Name
+		}
+	}
+	return s.Render(v), nil
+}
+
+// CheckSetting validates raw bytes written to a setting without storing
+// them; a rejection is logged to the job's log.
+func (m *Manager) CheckSetting(jobID, path, raw string) error {
+	_, err := m.checkSetting(jobID, path, raw)
+	return err
+}
+
+func (m *Manager) checkSetting(jobID, path, raw string) (string, error) {
+	s, err := m.setting(path)
+	if err != nil {
+		return "", err
+	}
+	j, err := m.store.Job(jobID)
+	if err != nil {
+		return "", err
+	}
+	v := s.Normalize(raw)
+	if err := s.validate(m, j, v); err != nil {
+		return "", m.reject(jobID, path, err)
+	}
+	return v, nil
+}
+
+// WriteSetting validates and stores a setting. An empty value resets it to
+// its default. A refused value leaves the old one in place.
+func (m *Manager) WriteSetting(jobID, path, raw string) error {
+	s, err := m.setting(path)
+	if err != nil {
+		return err
+	}
+	if s.Normalize(raw) == "" {
+		return m.ResetSetting(jobID, path)
+	}
+	v, err := m.checkSetting(jobID, path, raw)
+	if err != nil {
+		return err
+	}
+	if err := m.store.SetSetting(jobID, path, v); err != nil {
+		return fmt.Errorf("store %s: %w", path, err)
+	}
+	if s.Lines {
+		m.event(jobID, "%s set (%d bytes)", path, len(v))
+	} else {
+		m.event(jobID, "%s set to %s", path, v)
+	}
+	return nil
+}
+
+// ResetSetting returns a setting to its default (rm of the file). While a
+// run is active it is refused with ErrBusy, so an `rm -rf` of a busy job
+// changes nothing.
+func (m *Manager) ResetSetting(jobID, path string) error {
+	if _, err := m.setting(path); err != nil {
+		return err
+	}
+	if m.Busy(jobID) {
+		return m.reject(jobID, path, errorf(ErrBusy, "%s: cannot reset while a run is active", path))
+	}
+	if _, ok, _ := m.store.Setting(jobID, path); !ok {
+		return nil
+	}
+	if err := m.store.DeleteSetting(jobID, path); err != nil {
+		return fmt.Errorf("reset %s: %w", path, err)
+	}
+	m.event(jobID, "%s reset to its default", path)
+	return nil
+}
+
+// setting value used by a run: stored or default, normalised.
+func (m *Manager) value(jobID, path string) string {
+	s, _ := SettingFor(path)
+	v, ok, _ := m.store.Setting(jobID, path)
+	if !ok {
+		return s.Default
+	}
+	return strings.Clone(v)
+}

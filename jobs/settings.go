@@ -1,0 +1,146 @@
+package jobs
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxSettingSize bounds any one setting; a script or chains file is the
+// largest and should never need more.
+const MaxSettingSize = 1 << 20
+
+// Setting describes one writable file of a job: its path in the job folder,
+// its default and how a written value is checked and normalised.
+type Setting struct {
+	Path    string // path below the job folder, e.g. "config/timeout"
+	Default string
+	// Lines is true for multi-line values kept byte for byte (script, chains,
+	// description); otherwise the value is one line, stored without its
+	// newline and read back with exactly one.
+	Lines bool
+	// check validates a value (already normalised) for job j.
+	check func(m *Manager, j Job, v string) error
+}
+
+// Settings lists the writable settings of a job in path order.
+var settingList = []Setting{
+	{Path: "config/chains", Lines: true, check: checkChains},
+	{Path: "config/enabled", Default: "true", check: checkBool},
+	{Path: "config/script", Lines: true, check: checkScript},
+	{Path: "config/timeout", Default: "1h", check: checkTimeout},
+	{Path: "config/type", Default: "chains", check: checkType},
+	{Path: "description", Lines: true},
+	{Path: "name", check: checkDisplayName},
+}
+
+// SettingFor returns the setting at path below a job folder.
+func SettingFor(path string) (Setting, bool) {
+	for _, s := range settingList {
+		if s.Path == path {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// ConfigNames lists the file names in a job's config folder.
+func ConfigNames() []string {
+	var out []string
+	for _, s := range settingList {
+		if name, ok := strings.CutPrefix(s.Path, "config/"); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// Normalize turns written bytes into the stored value: one-line settings lose
+// surrounding white space (echo's newline), multi-line ones are kept as is.
+func (s Setting) Normalize(raw string) string {
+	if s.Lines {
+		return raw
+	}
+	return strings.TrimSpace(raw)
+}
+
+// Render is what a read of the file returns for stored value v.
+func (s Setting) Render(v string) string {
+	if s.Lines || v == "" {
+		return v
+	}
+	return v + "\n"
+}
+
+func (s Setting) validate(m *Manager, j Job, v string) error {
+	if len(v) > MaxSettingSize {
+		return errorf(ErrTooLarge, "%s: %d bytes exceeds the %d byte limit", s.Path, len(v), MaxSettingSize)
+	}
+	if !utf8.ValidString(v) && s.Path != "config/script" {
+		return errorf(ErrInvalid, "%s: not UTF-8 text", s.Path)
+	}
+	if !s.Lines && strings.ContainsAny(v, "\n\x00") {
+		return errorf(ErrInvalid, "%s takes one line", s.Path)
+	}
+	if s.check == nil {
+		return nil
+	}
+	return s.check(m, j, v)
+}
+
+func checkBool(_ *Manager, _ Job, v string) error {
+	if v != "true" && v != "false" {
+		return errorf(ErrInvalid, "config/enabled: %q: write true or false", v)
+	}
+	return nil
+}
+
+func checkType(_ *Manager, _ Job, v string) error {
+	if v != "chains" && v != "script" {
+		return errorf(ErrInvalid, "config/type: %q: write chains or script", v)
+	}
+	return nil
+}
+
+// MaxTimeout bounds config/timeout.
+const MaxTimeout = 7 * 24 * time.Hour
+
+// ParseTimeout reads a Go duration ("90s", "1h30m") or a whole number of
+// seconds ("90", as Horus writes it).
+func ParseTimeout(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(v)
+}
+
+func checkTimeout(_ *Manager, _ Job, v string) error {
+	d, err := ParseTimeout(v)
+	if err != nil {
+		return errorf(ErrInvalid, "config/timeout: %q: write a duration such as 30s, 10m or 1h", v)
+	}
+	if d <= 0 || d > MaxTimeout {
+		return errorf(ErrInvalid, "config/timeout: %s: must be above 0 and at most %s", v, MaxTimeout)
+	}
+	return nil
+}
+
+func checkScript(_ *Manager, _ Job, v string) error {
+	if v != "" && !strings.HasPrefix(v, "#!") {
+		return errorf(ErrInvalid, "config/script must start with a #! line naming its interpreter, e.g. #!/bin/sh")
+	}
+	return nil
+}
+
+func checkDisplayName(_ *Manager, _ Job, v string) error {
+	if len(v) > 256 {
+		return errorf(ErrInvalid, "name: at most 256 bytes")
+	}
+	return nil
+}
+
+func checkChains(m *Manager, j Job, v string) error {
+	_, err := m.resolveChains(j, v)
+	return err
+}

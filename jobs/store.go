@@ -1,0 +1,427 @@
+package jobs
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store keeps jobs, their settings and their run records in one bbolt file.
+//
+// Layout (the keys map one to one onto etcd paths, DESIGN.md section 10):
+//
+//	names/<owner>/<name>  -> job id
+//	jobs/<id>/meta        -> Job (JSON)
+//	jobs/<id>/config/<k>  -> setting value
+//	jobs/<id>/runs/<be64> -> Run (JSON); the bucket's sequence numbers runs
+//
+// Every write is one fsync'd transaction, so what a caller was told succeeded
+// survives a crash.
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketNames = []byte("names")
+	bucketJobs  = []byte("jobs")
+	bucketCfg   = []byte("config")
+	bucketRuns  = []byte("runs")
+	keyMeta     = []byte("meta")
+)
+
+// OpenStore opens (or creates) the store at path. It fails at once when
+// another daemon holds the file.
+func OpenStore(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: in use by another jobfs daemon", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketNames, bucketJobs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Check runs bbolt's consistency check and returns the first problem found.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
+}
+
+func nameKey(owner Owner, name string) []byte {
+	return []byte(strconv.FormatUint(uint64(owner), 10) + "/" + name)
+}
+
+func runIDKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, id)
+}
+
+// jobBucket returns the bucket of job id or ErrNotFound.
+func jobBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucketJobs).Bucket([]byte(id))
+	if b == nil {
+		return nil, errorf(ErrNotFound, "no job %s", id)
+	}
+	return b, nil
+}
+
+func readJob(b *bolt.Bucket) (Job, error) {
+	var j Job
+	if err := json.Unmarshal(b.Get(keyMeta), &j); err != nil {
+		return j, fmt.Errorf("decode job: %w", err)
+	}
+	return j, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
+}
+
+// CreateJob stores a new job; ErrExists when its owner has one of that name.
+func (s *Store) CreateJob(j Job) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		if names.Get(nameKey(j.Owner, j.Name)) != nil {
+			return errorf(ErrExists, "job %q exists", j.Name)
+		}
+		b, err := tx.Bucket(bucketJobs).CreateBucket([]byte(j.ID))
+		if err != nil {
+			return fmt.Errorf("create job %s: %w", j.ID, err)
+		}
+		for _, sub := range [][]byte{bucketCfg, bucketRuns} {
+			if _, err := b.CreateBucket(sub); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(b, keyMeta, j); err != nil {
+			return err
+		}
+		return names.Put(nameKey(j.Owner, j.Name), []byte(j.ID))
+	})
+}
+
+// JobByName finds owner's job called name.
+func (s *Store) JobByName(owner Owner, name string) (Job, error) {
+	var j Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketNames).Get(nameKey(owner, name))
+		if id == nil {
+			return errorf(ErrNotFound, "no job %q", name)
+		}
+		b, err := jobBucket(tx, string(id))
+		if err != nil {
+			return err
+		}
+		j, err = readJob(b)
+		return err
+	})
+	return j, err
+}
+
+// Job returns the job with the given id.
+func (s *Store) Job(id string) (Job, error) {
+	var j Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		j, err = readJob(b)
+		return err
+	})
+	return j, err
+}
+
+// Jobs lists owner's jobs sorted by name.
+func (s *Store) Jobs(owner Owner) ([]Job, error) {
+	var out []Job
+	prefix := nameKey(owner, "")
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketNames).Cursor()
+		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+			b, err := jobBucket(tx, string(v))
+			if err != nil {
+				return err
+			}
+			j, err := readJob(b)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AllJobs lists every job of every owner.
+func (s *Store) AllJobs() ([]Job, error) {
+	var out []Job
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEachBucket(func(k []byte) error {
+			j, err := readJob(tx.Bucket(bucketJobs).Bucket(k))
+			out = append(out, j)
+			return err
+		})
+	})
+	return out, err
+}
+
+func hasPrefix(k, p []byte) bool {
+	return len(k) >= len(p) && string(k[:len(p)]) == string(p)
+}
+
+// RenameJob gives job id a new name; ErrExists when the owner has one.
+func (s *Store) RenameJob(id, newName string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		j, err := readJob(b)
+		if err != nil {
+			return err
+		}
+		names := tx.Bucket(bucketNames)
+		if names.Get(nameKey(j.Owner, newName)) != nil {
+			return errorf(ErrExists, "job %q exists", newName)
+		}
+		if err := names.Delete(nameKey(j.Owner, j.Name)); err != nil {
+			return err
+		}
+		j.Name = newName
+		if err := putJSON(b, keyMeta, j); err != nil {
+			return err
+		}
+		return names.Put(nameKey(j.Owner, newName), []byte(id))
+	})
+}
+
+// DeleteJob removes job id with its settings and run records.
+func (s *Store) DeleteJob(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		j, err := readJob(b)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketNames).Delete(nameKey(j.Owner, j.Name)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketJobs).DeleteBucket([]byte(id))
+	})
+}
+
+// Setting returns the stored value of key and whether one is stored.
+func (s *Store) Setting(id, key string) (string, bool, error) {
+	var v []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		v = b.Bucket(bucketCfg).Get([]byte(key))
+		if v != nil {
+			v = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return string(v), v != nil, err
+}
+
+// SetSetting stores value under key.
+func (s *Store) SetSetting(id, key, value string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(bucketCfg).Put([]byte(key), []byte(value))
+	})
+}
+
+// DeleteSetting removes key, so it reads as its default again.
+func (s *Store) DeleteSetting(id, key string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(bucketCfg).Delete([]byte(key))
+	})
+}
+
+// CreateRun stores r as the job's next run and returns it with its id. Ids
+// count up from 1 per job and are never reused.
+func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		runs := b.Bucket(bucketRuns)
+		if r.ID, err = runs.NextSequence(); err != nil {
+			return err
+		}
+		return putJSON(runs, runIDKey(r.ID), r)
+	})
+	return r, err
+}
+
+// UpdateRun applies fn to the stored run and stores the result.
+func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
+	var r Run
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		runs, err := runsBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		if r, err = readRun(runs, id); err != nil {
+			return err
+		}
+		fn(&r)
+		return putJSON(runs, runIDKey(id), r)
+	})
+	return r, err
+}
+
+func runsBucket(tx *bolt.Tx, jobID string) (*bolt.Bucket, error) {
+	b, err := jobBucket(tx, jobID)
+	if err != nil {
+		return nil, err
+	}
+	return b.Bucket(bucketRuns), nil
+}
+
+func readRun(runs *bolt.Bucket, id uint64) (Run, error) {
+	var r Run
+	v := runs.Get(runIDKey(id))
+	if v == nil {
+		return r, errorf(ErrNotFound, "no run %d", id)
+	}
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, fmt.Errorf("decode run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// Run returns one run of a job.
+func (s *Store) Run(jobID string, id uint64) (Run, error) {
+	var r Run
+	err := s.db.View(func(tx *bolt.Tx) error {
+		runs, err := runsBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		r, err = readRun(runs, id)
+		return err
+	})
+	return r, err
+}
+
+// RunIDs lists the ids of a job's runs, oldest first.
+func (s *Store) RunIDs(jobID string) ([]uint64, error) {
+	var ids []uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		runs, err := runsBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		return runs.ForEach(func(k, _ []byte) error {
+			ids = append(ids, binary.BigEndian.Uint64(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// LatestRun returns the id of the job's newest run, or 0 when it has none.
+func (s *Store) LatestRun(jobID string) (uint64, error) {
+	var id uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		runs, err := runsBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		if k, _ := runs.Cursor().Last(); k != nil {
+			id = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return id, err
+}
+
+// DeleteRun removes a run record.
+func (s *Store) DeleteRun(jobID string, id uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		runs, err := runsBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		if runs.Get(runIDKey(id)) == nil {
+			return errorf(ErrNotFound, "no run %d", id)
+		}
+		return runs.Delete(runIDKey(id))
+	})
+}
+
+// RunRef names one run of one job.
+type RunRef struct {
+	JobID string
+	Run   Run
+}
+
+// ActiveRuns lists every run, of any job, that has not ended, oldest first
+// per job.
+func (s *Store) ActiveRuns() ([]RunRef, error) {
+	var out []RunRef
+	err := s.db.View(func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bucketJobs)
+		return jobs.ForEachBucket(func(id []byte) error {
+			return jobs.Bucket(id).Bucket(bucketRuns).ForEach(func(_, v []byte) error {
+				var r Run
+				if err := json.Unmarshal(v, &r); err != nil {
+					return err
+				}
+				if !r.Status.Terminal() {
+					out = append(out, RunRef{JobID: string(id), Run: r})
+				}
+				return nil
+			})
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Run.Queued.Before(out[j].Run.Queued) })
+	return out, err
+}

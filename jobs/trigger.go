@@ -1,0 +1,125 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// MaxPayload bounds a data write.
+const MaxPayload = 16 << 20
+
+// CheckPayload reports why p cannot start a run, or nil. A payload is one
+// JSON value, or only white space for a bare trigger.
+func CheckPayload(p []byte) error {
+	complete, err := scanPayload(p)
+	if err != nil {
+		return err
+	}
+	if !complete {
+		return errorf(ErrInvalid, "invalid JSON: unexpected end of input (%d bytes)", len(p))
+	}
+	return nil
+}
+
+// CheckPayloadPrefix is CheckPayload for a payload that may still be
+// arriving: it fails only when no more bytes could make p valid.
+func CheckPayloadPrefix(p []byte) error {
+	_, err := scanPayload(p)
+	return err
+}
+
+func scanPayload(p []byte) (complete bool, err error) {
+	if len(p) > MaxPayload {
+		return false, errorf(ErrTooLarge, "payload of %d bytes exceeds the %d byte limit", len(p), MaxPayload)
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	var v json.RawMessage
+	switch err := dec.Decode(&v); {
+	case err == io.EOF:
+		return true, nil // only white space: a bare trigger
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return false, nil
+	case err != nil:
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return false, errorf(ErrInvalid, "invalid JSON at byte %d: %v", se.Offset, err)
+		}
+		return false, errorf(ErrInvalid, "invalid JSON: %v", err)
+	}
+	if rest := bytes.TrimSpace(p[dec.InputOffset():]); len(rest) > 0 {
+		return false, errorf(ErrInvalid, "invalid JSON at byte %d: more than one value", dec.InputOffset()+1)
+	}
+	return true, nil
+}
+
+// RejectPayload logs why a data write was refused; it returns err.
+func (m *Manager) RejectPayload(jobID string, err error) error {
+	m.event(jobID, "data rejected: %v", err)
+	return err
+}
+
+// Trigger starts a run of job id with payload p: it checks p, records the
+// run durably as PENDING, moves the staged input files into it and queues
+// it. It returns the new run's id.
+func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
+	if err := CheckPayload(p); err != nil {
+		return 0, m.RejectPayload(jobID, err)
+	}
+	if len(bytes.TrimSpace(p)) == 0 {
+		p = []byte("{}\n")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
+	}
+	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, Queued: m.now().UTC()})
+	if err != nil {
+		return 0, err
+	}
+	k := runKey{jobID, r.ID}
+	m.active[k] = &activeRun{done: make(chan struct{})}
+	m.perJob[jobID]++
+	if err := m.prepareRun(jobID, r.ID, p); err != nil {
+		m.mu.Unlock()
+		m.finish(k, Run{Status: Failed, Error: err.Error()})
+		m.mu.Lock()
+		return r.ID, nil
+	}
+	m.event(jobID, "run %d queued (%s)", r.ID, t)
+	m.queue = append(m.queue, k)
+	m.dispatchLocked()
+	return r.ID, nil
+}
+
+// prepareRun lays out the run folder: input/ with input.json and the staged
+// files (moved, not copied), an empty output/ and a work/ folder.
+func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
+	dir := m.RunDir(jobID, id)
+	for _, d := range []string{"input", "output", "work"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("create run folder: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o644); err != nil {
+		return fmt.Errorf("create run log: %w", err)
+	}
+	staged, err := os.ReadDir(m.StageDir(jobID))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("read staged input: %w", err)
+	}
+	for _, e := range staged {
+		if err := os.Rename(filepath.Join(m.StageDir(jobID), e.Name()), filepath.Join(dir, "input", e.Name())); err != nil {
+			return fmt.Errorf("move staged %s: %w", e.Name(), err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "input", "input.json"), payload, 0o644); err != nil {
+		return fmt.Errorf("write input.json: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package jobs
+
+import "time"
+
+// Owner is the Unix uid that owns a job. A single-user daemon has one owner;
+// a shared mount gives every user a namespace of their own.
+type Owner = uint32
+
+// Job is the durable record of one job. Its ID is random, short and stable: it
+// is the job's shortname and names its folder under the state directory, so a
+// rename never moves files.
+type Job struct {
+	ID      string    `json:"id"`
+	Owner   Owner     `json:"owner"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// Status is the state of a run.
+type Status string
+
+// Run statuses, as Horus names them.
+const (
+	Pending   Status = "PENDING"
+	Running   Status = "RUNNING"
+	Completed Status = "COMPLETED"
+	Failed    Status = "FAILED"
+	Timeout   Status = "TIMEOUT"
+	Cancelled Status = "CANCELLED"
+)
+
+// Terminal reports whether a run in status s has ended.
+func (s Status) Terminal() bool {
+	return s == Completed || s == Failed || s == Timeout || s == Cancelled
+}
+
+// Trigger says what started a run.
+type Trigger string
+
+// Triggers.
+const (
+	Manual   Trigger = "manual"
+	Schedule Trigger = "schedule"
+)
+
+// Run is the durable record of one run of a job.
+type Run struct {
+	ID        uint64    `json:"id"`
+	Status    Status    `json:"status"`
+	Trigger   Trigger   `json:"trigger"`
+	Queued    time.Time `json:"queued"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// ExitCode is nil until the run has ended with a code.
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Result is the path of the result file relative to the run folder, or
+	// empty when the run left no output.
+	Result string `json:"result,omitempty"`
+	// Pgid and PgidStart identify the run's process group (leader pid and its
+	// start time in clock ticks), so a restart can kill what a crash left.
+	Pgid      int    `json:"pgid,omitempty"`
+	PgidStart uint64 `json:"pgid_start,omitempty"`
+}
