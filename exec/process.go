@@ -30,10 +30,10 @@ type Outcome int
 
 // Outcomes.
 const (
-	Exited    Outcome = iota // ran to its end; see ExitCode
-	TimedOut                 // outlived Spec.Timeout
-	Cancelled                // ctx was cancelled (stop)
-	NotStarted               // could not be started; see Err
+	Exited     Outcome = iota // ran to its end; see ExitCode
+	TimedOut                  // outlived Spec.Timeout
+	Cancelled                 // ctx was cancelled (stop)
+	NotStarted                // could not be started; see Err
 )
 
 // Result is what Run reports.

@@ -7,7 +7,6 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-
 )
 
 // ino derives a stable inode number from a node's identity (job id and path
