@@ -18,6 +18,10 @@ type Spec struct {
 	Env     []string // the whole environment
 	Dir     string   // working directory; never inside the mount
 	LogPath string   // stdout and stderr are appended here
+	MaxLog  int64    // log cap in bytes; 0 = none
+	// Notify is called after every append to the log, so live readers can
+	// wake up; it must not block.
+	Notify  func()
 	Timeout time.Duration
 	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
 	// Started is called with the process group id and its start time as soon
@@ -35,6 +39,10 @@ const (
 	Cancelled                 // ctx was cancelled (stop)
 	NotStarted                // could not be started; see Err
 )
+
+// ErrKill, as the cancel cause of Run's ctx, skips the grace period:
+// SIGKILL at once.
+var ErrKill = errors.New("killed")
 
 // Result is what Run reports.
 type Result struct {
@@ -80,7 +88,7 @@ func Run(ctx context.Context, s Spec) Result {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(logf, pr)
+		io.Copy(newLogSink(logf, s.MaxLog, s.Notify), pr)
 	}()
 	res := wait(ctx, cmd, pgid, s)
 	// The main process is gone: end what it left in its group so the pipe
@@ -120,7 +128,11 @@ func wait(ctx context.Context, cmd *osexec.Cmd, pgid int, s Spec) Result {
 		stop(pgid, s.Grace, done)
 		return Result{Outcome: TimedOut, ExitCode: 124}
 	case <-ctx.Done():
-		err := stop(pgid, s.Grace, done)
+		grace := s.Grace
+		if errors.Is(context.Cause(ctx), ErrKill) {
+			grace = 0
+		}
+		err := stop(pgid, grace, done)
 		return Result{Outcome: Cancelled, ExitCode: exitCode(cmd, err)}
 	}
 }

@@ -129,7 +129,9 @@ type runDir struct {
 	id    uint64
 }
 
-var runEntries = []string{"ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "trigger"}
+// runEntries are listed in a run folder; stream and wait are not (they
+// block), but are reachable by name.
+var runEntries = []string{"ctl", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "trigger"}
 
 func (d *runDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 	r, err := d.t.m.Run(d.jobID, d.id)
@@ -181,6 +183,12 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node, mode = &diskDir{t: d.t, path: filepath.Join(d.dir(), name), seed: d.ino(name)}, syscall.S_IFDIR
 	case "log":
 		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id)}
+	case "stream":
+		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, path: d.t.m.RunLogPath(d.jobID, d.id)}
+	case "wait":
+		node = &waitFile{t: d.t, jobID: d.jobID, id: d.id}
+	case "ctl":
+		node = &ctlFile{t: d.t, jobID: d.jobID, id: d.id}
 	case "result":
 		if r.Result == "" {
 			return nil, syscall.ENOENT

@@ -105,6 +105,8 @@ func (m *Manager) runSteps(ctx context.Context, k runKey) Run {
 		Env:     m.stepEnv(j, k.id, st.label, dir),
 		Dir:     filepath.Join(dir, "work"),
 		LogPath: filepath.Join(dir, "log"),
+		MaxLog:  m.opts.MaxLog,
+		Notify:  m.bellOf(k).ring,
 		Timeout: timeout,
 		Grace:   m.opts.Grace,
 		Started: func(pgid int, start uint64) {
@@ -149,7 +151,7 @@ func (m *Manager) outcome(ctx context.Context, st step, res exec.Result, timeout
 		if errors.Is(context.Cause(ctx), errShutdown) {
 			return Run{Status: Failed, ExitCode: &code, Error: errShutdown.Error()}
 		}
-		return Run{Status: Cancelled, ExitCode: &code, Error: "stopped"}
+		return Run{Status: Cancelled, ExitCode: &code, Error: context.Cause(ctx).Error()}
 	}
 	switch {
 	case code == 0:
@@ -176,6 +178,12 @@ func (m *Manager) stepEnv(j Job, run uint64, label, dir string) []string {
 	}
 }
 
+func (m *Manager) bellOf(k runKey) *bell {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active[k].bell
+}
+
 // finish records a run's end, frees it and wakes its waiters.
 func (m *Manager) finish(k runKey, out Run) {
 	end := m.now().UTC()
@@ -200,6 +208,7 @@ func (m *Manager) finish(k runKey, out Run) {
 	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
 		delete(m.perJob, k.job)
 	}
+	m.pruneLocked(k.job)
 }
 
 func endDetail(r Run) string {

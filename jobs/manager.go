@@ -22,6 +22,7 @@ type Options struct {
 	MaxActive int           // runs executing at once; default 2 x cores
 	MaxResult int64         // result cap in bytes; default 100 MB
 	Grace     time.Duration // SIGTERM to SIGKILL on stop and timeout; default 10s
+	MaxLog    int64         // per-run log cap in bytes; default 1 GiB
 	Logger    *log.Logger   // the daemon's log (stderr); default discards
 	Now       func() time.Time
 }
@@ -31,15 +32,17 @@ type Options struct {
 // Lock order: mu, then the store (bbolt's own lock). mu is never held while a
 // step runs.
 type Manager struct {
-	store   *Store
-	state   string
-	repos   string
-	opts    Options
-	logger  *log.Logger
-	now     func() time.Time
-	baseCtx context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // executing runs
+	store     *Store
+	state     string
+	repos     string
+	opts      Options
+	logger    *log.Logger
+	now       func() time.Time
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // executing runs
+	closing   chan struct{}  // closed by BeginClose
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	stopping bool
@@ -58,6 +61,7 @@ type runKey struct {
 type activeRun struct {
 	cancel context.CancelCauseFunc // set once the run executes
 	done   chan struct{}           // closed when the run is terminal
+	bell   *bell                   // rung at every append to the run's log
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.
@@ -71,6 +75,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if opts.MaxResult <= 0 {
 		opts.MaxResult = 100_000_000
+	}
+	if opts.MaxLog <= 0 {
+		opts.MaxLog = 1 << 30
 	}
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
@@ -98,6 +105,7 @@ func New(opts Options) (*Manager, error) {
 		store: store, state: opts.StateDir, repos: opts.ReposDir, opts: opts,
 		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
+		closing: make(chan struct{}),
 	}
 	if err := m.recover(); err != nil {
 		store.Close()
@@ -144,6 +152,7 @@ func (m *Manager) recover() error {
 // Close stops every active run (they end FAILED, as after a crash, but
 // without leaving processes) and closes the store.
 func (m *Manager) Close() error {
+	m.BeginClose()
 	m.mu.Lock()
 	m.stopping = true
 	queued := m.queue

@@ -37,17 +37,3 @@ func (m *Manager) DeleteRun(jobID string, id uint64) error {
 	m.event(jobID, "run %d deleted", id)
 	return nil
 }
-
-// Wait blocks until run id of the job is terminal or done is closed.
-func (m *Manager) Wait(done <-chan struct{}, jobID string, id uint64) (Run, error) {
-	m.mu.Lock()
-	a := m.active[runKey{jobID, id}]
-	m.mu.Unlock()
-	if a != nil {
-		select {
-		case <-a.done:
-		case <-done:
-		}
-	}
-	return m.store.Run(jobID, id)
-}

@@ -28,6 +28,7 @@ type Setting struct {
 var settingList = []Setting{
 	{Path: "config/chains", Lines: true, check: checkChains},
 	{Path: "config/enabled", Default: "true", check: checkBool},
+	{Path: "config/keep", Default: "100", check: checkKeep},
 	{Path: "config/script", Lines: true, check: checkScript},
 	{Path: "config/timeout", Default: "1h", check: checkTimeout},
 	{Path: "config/type", Default: "chains", check: checkType},
@@ -143,4 +144,15 @@ func checkDisplayName(_ *Manager, _ Job, v string) error {
 func checkChains(m *Manager, j Job, v string) error {
 	_, err := m.resolveChains(j, v)
 	return err
+}
+
+// MaxKeep bounds config/keep.
+const MaxKeep = 1_000_000
+
+func checkKeep(_ *Manager, _ Job, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxKeep {
+		return errorf(ErrInvalid, "config/keep: %q: write how many finished runs to keep, 1 to %d", v, MaxKeep)
+	}
+	return nil
 }

@@ -79,6 +79,7 @@ type mountFlags struct {
 	state, repos string
 	maxActive    int
 	maxResultMB  int64
+	maxLogMB     int64
 	grace        time.Duration
 	debug        bool
 }
@@ -91,6 +92,7 @@ func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	fs.StringVar(&f.repos, "repos", "", "repo images `dir`: <dir>/<owner>/<name>/entrypoint (default <state>/repos)")
 	fs.IntVar(&f.maxActive, "max-active", 0, "runs executing at once; more wait as PENDING (default 2 x cores)")
 	fs.Int64Var(&f.maxResultMB, "max-result", 100, "result size cap in `MB`; a larger output fails the run")
+	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
 	fs.Usage = func() {
@@ -156,6 +158,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 		ReposDir:  f.repos,
 		MaxActive: f.maxActive,
 		MaxResult: f.maxResultMB * 1_000_000,
+		MaxLog:    f.maxLogMB << 20,
 		Grace:     f.grace,
 		Logger:    logger,
 	})
@@ -173,6 +176,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	select {
 	case <-ctx.Done():
 		logger.Printf("stopping: unmounting %s", mp)
+		m.BeginClose() // blocked stream and wait readers get EOF
 		if err := jobfs.Unmount(server, mp); err != nil {
 			logger.Printf("unmount %s: %v", mp, err)
 		}

@@ -1,0 +1,48 @@
+package exec
+
+import (
+	"fmt"
+	"os"
+)
+
+// logSink appends a step's output to the run's log file. It enforces the
+// per-run cap (the step keeps running; its further output is drained and
+// dropped) and rings notify after every append so live readers wake up.
+type logSink struct {
+	f      *os.File
+	n, max int64 // bytes in the file; cap (0 = none)
+	notify func()
+	capped bool
+}
+
+func newLogSink(f *os.File, max int64, notify func()) *logSink {
+	var n int64
+	if st, err := f.Stat(); err == nil {
+		n = st.Size()
+	}
+	if notify == nil {
+		notify = func() {}
+	}
+	return &logSink{f: f, n: n, max: max, notify: notify}
+}
+
+func (w *logSink) Write(p []byte) (int, error) {
+	if w.capped {
+		return len(p), nil
+	}
+	keep := p
+	if w.max > 0 && w.n+int64(len(p)) > w.max {
+		keep = p[:max(w.max-w.n, 0)]
+		w.capped = true
+	}
+	n, err := w.f.Write(keep)
+	w.n += int64(n)
+	if err == nil && w.capped {
+		_, err = fmt.Fprintf(w.f, "\njobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max)
+	}
+	w.notify()
+	if err != nil {
+		return n, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,188 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// streamFile is runs/<id>/stream: the run's log from its first byte, then
+// live bytes as they come; EOF when the run has ended. It is left out of
+// directory listings so recursive tools (grep -r, cp -r, rsync) never block
+// on it; it is reachable by name.
+type streamFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+	path  string
+}
+
+func (f *streamFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+	return 0
+}
+
+func (f *streamFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		return nil, 0, syscall.EACCES
+	}
+	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, gofs.ToErrno(err)
+	}
+	return &streamHandle{f: f, fd: fd}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
+}
+
+// streamHandle keeps its own position: with FOPEN_STREAM the kernel sends
+// offset 0 on every read.
+type streamHandle struct {
+	f   *streamFile
+	mu  sync.Mutex // serialises reads; guards pos
+	fd  int
+	pos int64
+}
+
+// Read returns bytes past pos, or waits for the log to grow. It ends with
+// EOF once the run is terminal and every byte was read, with EINTR when the
+// reader is interrupted (Ctrl-C), and with EOF when the daemon stops.
+func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.f.t.m
+	for {
+		grew, ended, active := m.Follow(h.f.jobID, h.f.id)
+		n, err := syscall.Pread(h.fd, dest, h.pos)
+		if err != nil {
+			return nil, gofs.ToErrno(err)
+		}
+		if n > 0 || !active {
+			h.pos += int64(n)
+			return fuse.ReadResultData(dest[:n]), 0
+		}
+		select {
+		case <-grew:
+		case <-ended:
+		case <-m.Closing():
+			return fuse.ReadResultData(nil), 0
+		case <-ctx.Done():
+			return nil, syscall.EINTR
+		}
+	}
+}
+
+func (h *streamHandle) Release(ctx context.Context) syscall.Errno {
+	return gofs.ToErrno(syscall.Close(h.fd))
+}
+
+// waitFile is runs/<id>/wait: a read blocks until the run has ended, then
+// returns its status line. Like stream, it is not listed.
+type waitFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+}
+
+func (f *waitFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+	return 0
+}
+
+func (f *waitFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+func (f *waitFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		return nil, 0, syscall.EACCES
+	}
+	return &waitHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+type waitHandle struct {
+	f       *waitFile
+	mu      sync.Mutex
+	content []byte // the status line, once the run has ended
+	done    bool
+}
+
+func (h *waitHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.done {
+		r, err := h.f.t.m.Wait(ctx, h.f.jobID, h.f.id)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		if r.Status.Terminal() {
+			h.content = []byte(string(r.Status) + "\n")
+		}
+		h.done = true
+	}
+	return fuse.ReadResultData(sliceAt(h.content, dest, off)), 0
+}
+
+// ctlFile is runs/<id>/ctl: write `stop` (SIGTERM, grace, SIGKILL) or
+// `kill` (SIGKILL now).
+type ctlFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+}
+
+func (f *ctlFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+	return 0
+}
+
+func (f *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+func (f *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+// Open for reading gives an empty file, so grep -r and cp -r pass over it.
+func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &ctlHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+type ctlHandle struct{ f *ctlFile }
+
+func (h *ctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return fuse.ReadResultData(nil), 0
+}
+
+// Write acts at once: a command is one short line.
+func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	m := h.f.t.m
+	var err error
+	switch cmd := strings.TrimSpace(string(data)); cmd {
+	case "stop", "kill":
+		err = m.Stop(h.f.jobID, h.f.id, cmd == "kill")
+	default:
+		err = m.Refuse(h.f.jobID, "ctl", "write stop (SIGTERM, grace, SIGKILL) or kill (SIGKILL now), not "+quote(cmd))
+	}
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint32(len(data)), 0
+}
+
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "..."
+	}
+	return `"` + s + `"`
+}

@@ -1,0 +1,122 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// bell wakes every goroutine waiting for a run's log to grow: ring closes
+// the current channel and arms a new one, so a waiter that fetched the
+// channel before its read can never miss an append.
+type bell struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newBell() *bell { return &bell{ch: make(chan struct{})} }
+
+func (b *bell) ring() {
+	b.mu.Lock()
+	close(b.ch)
+	b.ch = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (b *bell) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ch
+}
+
+// Follow is for a live reader of a run's log. While the run is active it
+// returns a channel that closes at the next append and one that closes when
+// the run is terminal; fetch them before reading, then wait on them when the
+// read found nothing new. active is false once every byte of the log is on
+// disk for good.
+func (m *Manager) Follow(jobID string, id uint64) (grew, ended <-chan struct{}, active bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[runKey{jobID, id}]
+	if a == nil {
+		return nil, nil, false
+	}
+	return a.bell.wait(), a.done, true
+}
+
+// Closing is closed when the daemon begins to stop: blocking reads end then.
+func (m *Manager) Closing() <-chan struct{} { return m.closing }
+
+// BeginClose wakes every blocking reader so the mount can be unmounted;
+// Close does the rest.
+func (m *Manager) BeginClose() {
+	m.closeOnce.Do(func() { close(m.closing) })
+}
+
+// Wait blocks until the run is terminal, ctx is done (ctx.Err()) or the
+// daemon is stopping (the run as it is now), and returns the run.
+func (m *Manager) Wait(ctx context.Context, jobID string, id uint64) (Run, error) {
+	m.mu.Lock()
+	a := m.active[runKey{jobID, id}]
+	m.mu.Unlock()
+	if a != nil {
+		select {
+		case <-a.done:
+		case <-m.closing:
+		case <-ctx.Done():
+			return Run{}, ctx.Err()
+		}
+	}
+	return m.store.Run(jobID, id)
+}
+
+// Stop ends an active run: SIGTERM to all its processes, the grace period,
+// then SIGKILL (kill skips the grace). It ends CANCELLED. A queued run is
+// cancelled before it starts. Stopping a run that has ended is ErrInvalid.
+func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
+	k := runKey{jobID, id}
+	m.mu.Lock()
+	a := m.active[k]
+	if a == nil {
+		m.mu.Unlock()
+		r, err := m.store.Run(jobID, id)
+		if err != nil {
+			return err
+		}
+		what := "run " + itoa(id) + "/ctl"
+		return m.reject(jobID, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to stop", what, id, r.Status))
+	}
+	if a.cancel == nil { // still queued
+		for i, q := range m.queue {
+			if q == k {
+				m.queue = append(m.queue[:i:i], m.queue[i+1:]...)
+				break
+			}
+		}
+		m.mu.Unlock()
+		m.finish(k, Run{Status: Cancelled, Error: "stopped before it started"})
+		return nil
+	}
+	cause := errStop
+	if kill {
+		cause = errKilled
+	}
+	a.cancel(cause)
+	m.mu.Unlock()
+	m.event(jobID, "run %d: %s requested", id, map[bool]string{false: "stop", true: "kill"}[kill])
+	return nil
+}
+
+var (
+	errStop   = errors.New("stopped (ctl)")
+	errKilled = errKillCause{}
+)
+
+// errKillCause is the cancel cause of a `kill`: it matches exec.ErrKill, so
+// the step is SIGKILLed without grace.
+type errKillCause struct{}
+
+func (errKillCause) Error() string        { return "killed (ctl)" }
+func (errKillCause) Is(target error) bool { return target == exec.ErrKill }
