@@ -27,26 +27,28 @@ func (m *Manager) dispatchLocked() {
 	}
 }
 
-// execute runs one run to its end and frees its slot.
+// execute runs one run to its end and frees its slot. The run turns
+// RUNNING in the same transaction that records its process group, so a
+// run needs three commits in all: queued, running, ended.
 func (m *Manager) execute(ctx context.Context, k runKey) {
 	defer m.wg.Done()
-	start := m.now().UTC()
-	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		r.Status = Running
-		r.StartedAt = start
-	})
-	var out Run
-	if err != nil {
-		out = Run{Status: Failed, Error: fmt.Sprintf("record start: %v", err)}
-	} else {
-		m.event(k.job, "run %d started", r.ID)
-		out = m.runSteps(ctx, k)
-	}
-	m.finish(k, out)
+	m.finish(k, m.runSteps(ctx, k))
 	m.mu.Lock()
 	m.running--
 	m.dispatchLocked()
 	m.mu.Unlock()
+}
+
+// started records that a run's process runs, with its group for recovery.
+func (m *Manager) started(k runKey, pgid int, start uint64) {
+	now := m.now().UTC()
+	_, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
+		r.Status, r.StartedAt, r.Pgid, r.PgidStart = Running, now, pgid, start
+	})
+	if err != nil {
+		m.logger.Printf("job %s: record start of run %d: %v", k.job, k.id, err)
+	}
+	m.event(k.job, "run %d started", k.id)
 }
 
 // step is one resolved process to run.
@@ -109,9 +111,7 @@ func (m *Manager) runSteps(ctx context.Context, k runKey) Run {
 		Notify:  m.bellOf(k).ring,
 		Timeout: timeout,
 		Grace:   m.opts.Grace,
-		Started: func(pgid int, start uint64) {
-			m.store.UpdateRun(k.job, k.id, func(r *Run) { r.Pgid, r.PgidStart = pgid, start })
-		},
+		Started: func(pgid int, start uint64) { m.started(k, pgid, start) },
 	})
 	out := m.outcome(ctx, st, res, timeout)
 	if out.Status != Completed && out.Error != "" {
