@@ -2,6 +2,7 @@ package exec
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -10,12 +11,13 @@ import (
 // dropped) and rings notify after every append so live readers wake up.
 type logSink struct {
 	f      *os.File
-	n, max int64 // bytes in the file; cap (0 = none)
+	n, max int64     // bytes in the file; cap (0 = none)
+	tee    io.Writer // may be nil
 	notify func()
 	capped bool
 }
 
-func newLogSink(f *os.File, max int64, notify func()) *logSink {
+func newLogSink(f *os.File, max int64, tee io.Writer, notify func()) *logSink {
 	var n int64
 	if st, err := f.Stat(); err == nil {
 		n = st.Size()
@@ -23,7 +25,7 @@ func newLogSink(f *os.File, max int64, notify func()) *logSink {
 	if notify == nil {
 		notify = func() {}
 	}
-	return &logSink{f: f, n: n, max: max, notify: notify}
+	return &logSink{f: f, n: n, max: max, tee: tee, notify: notify}
 }
 
 func (w *logSink) Write(p []byte) (int, error) {
@@ -37,6 +39,9 @@ func (w *logSink) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(keep)
 	w.n += int64(n)
+	if w.tee != nil && n > 0 {
+		w.tee.Write(keep[:n])
+	}
 	if err == nil && w.capped {
 		_, err = fmt.Fprintf(w.f, "\njobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max)
 	}

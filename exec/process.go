@@ -19,10 +19,13 @@ type Spec struct {
 	Dir     string   // working directory; never inside the mount
 	LogPath string   // stdout and stderr are appended here
 	MaxLog  int64    // log cap in bytes; 0 = none
+	// Tee, when set, also receives every byte appended to the log (a
+	// multi-step run copies each step's lines into the run's log).
+	Tee io.Writer
 	// Notify is called after every append to the log, so live readers can
 	// wake up; it must not block.
 	Notify  func()
-	Timeout time.Duration
+	Timeout time.Duration // 0: none (the caller may use ctx instead)
 	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
 	// Started is called with the process group id and its start time as soon
 	// as the process runs, so the caller can record them durably.
@@ -88,7 +91,7 @@ func Run(ctx context.Context, s Spec) Result {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(newLogSink(logf, s.MaxLog, s.Notify), pr)
+		io.Copy(newLogSink(logf, s.MaxLog, s.Tee, s.Notify), pr)
 	}()
 	res := wait(ctx, cmd, pgid, s)
 	// The main process is gone: end what it left in its group so the pipe
@@ -119,12 +122,16 @@ func startError(path string, err error) error {
 func wait(ctx context.Context, cmd *osexec.Cmd, pgid int, s Spec) Result {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	timer := time.NewTimer(s.Timeout)
-	defer timer.Stop()
+	var expired <-chan time.Time // no timeout when s.Timeout is 0
+	if s.Timeout > 0 {
+		timer := time.NewTimer(s.Timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	select {
 	case err := <-done:
 		return Result{Outcome: Exited, ExitCode: exitCode(cmd, err)}
-	case <-timer.C:
+	case <-expired:
 		stop(pgid, s.Grace, done)
 		return Result{Outcome: TimedOut, ExitCode: 124}
 	case <-ctx.Done():

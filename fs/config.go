@@ -63,6 +63,9 @@ type settingFile struct {
 	t     *tree
 	jobID string
 	path  string // below the job folder
+
+	mu      sync.Mutex
+	writers map[*settingHandle]bool // open write handles
 }
 
 func (f *settingFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
@@ -86,22 +89,39 @@ func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 	return f.fill(ctx, &out.Attr)
 }
 
-// Setattr truncates: through a handle it empties the handle's buffer; by
-// path (`truncate -s 0`) it resets the setting. Mode, owner and times are
+// Setattr truncates. The kernel sends the truncation of `open(O_TRUNC)`
+// (the shell's `>`) without a file handle, so a truncation reaches every
+// handle open for writing; nothing is stored until one of them is written
+// and flushed, so a refused write leaves the old value. With no writer open
+// (`truncate -s 0 file`) it resets the setting. Mode, owner and times are
 // accepted and ignored, so copying tools do not fail.
 func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok {
-		if h, isH := fh.(*settingHandle); isH {
-			h.truncate(int(size))
-		} else if size == 0 {
-			if err := f.t.m.ResetSetting(f.jobID, f.path); err != nil {
-				return toErrno(err)
-			}
-		} else {
-			return syscall.EINVAL
+		if errno := f.truncate(fh, int(size)); errno != 0 {
+			return errno
 		}
 	}
 	return f.Getattr(ctx, fh, out)
+}
+
+func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
+	if h, ok := fh.(*settingHandle); ok {
+		h.truncate(size)
+		return 0
+	}
+	f.mu.Lock()
+	writers := len(f.writers)
+	for h := range f.writers {
+		h.truncate(size)
+	}
+	f.mu.Unlock()
+	switch {
+	case writers > 0:
+		return 0
+	case size == 0:
+		return toErrno(f.t.m.ResetSetting(f.jobID, f.path))
+	}
+	return syscall.EINVAL
 }
 
 func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -111,7 +131,15 @@ func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	}
 	h := &settingHandle{f: f, buf: []byte(v)}
 	if flags&syscall.O_TRUNC != 0 {
-		h.buf = nil
+		h.buf, h.truncated = nil, true
+	}
+	if isWrite(flags) {
+		f.mu.Lock()
+		if f.writers == nil {
+			f.writers = map[*settingHandle]bool{}
+		}
+		f.writers[h] = true
+		f.mu.Unlock()
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
@@ -197,6 +225,9 @@ func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 
 // Release applies a truncation that no write followed: the setting is reset.
 func (h *settingHandle) Release(ctx context.Context) syscall.Errno {
+	h.f.mu.Lock()
+	delete(h.f.writers, h)
+	h.f.mu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.truncated && !h.wroteAny && len(h.buf) == 0 {

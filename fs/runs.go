@@ -131,7 +131,7 @@ type runDir struct {
 
 // runEntries are listed in a run folder; stream and wait are not (they
 // block), but are reachable by name.
-var runEntries = []string{"ctl", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "trigger"}
+var runEntries = []string{"ctl", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "steps", "trigger"}
 
 func (d *runDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 	r, err := d.t.m.Run(d.jobID, d.id)
@@ -157,7 +157,7 @@ func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	for _, name := range runEntries {
 		mode := uint32(syscall.S_IFREG)
 		switch {
-		case name == "input" || name == "output":
+		case name == "input" || name == "output" || name == "steps":
 			mode = syscall.S_IFDIR
 		case name == "result" && r.Result == "":
 			continue
@@ -189,6 +189,8 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node = &waitFile{t: d.t, jobID: d.jobID, id: d.id}
 	case "ctl":
 		node = &ctlFile{t: d.t, jobID: d.jobID, id: d.id}
+	case "steps":
+		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
 	case "result":
 		if r.Result == "" {
 			return nil, syscall.ENOENT

@@ -2,91 +2,240 @@ package jobs
 
 import (
 	"fmt"
-	"os"
-	"os/user"
-	"path/filepath"
 	"regexp"
-	"strconv"
+	"sort"
 	"strings"
 )
 
-// Image is a resolved repo image: the folder holding its entrypoint.
-type Image struct {
-	Ref        string // canonical @owner/name:label
-	Dir        string // <repos>/<owner>/<name>
-	Entrypoint string // Dir/entrypoint
-}
-
-// Chain is a parsed config/chains value. This slice of jobfs runs a single
-// image; the full grammar (bindings, edges, fan-out) builds on it.
+// Chain is a parsed config/chains value: steps (a label bound to an image
+// reference) and the edges between them (novem grammar, DESIGN.md 3).
+//
+//	report_builder                 a single image: one step
+//	fetch <- data_fetcher          bind a label to an image
+//	fetch -> transform -> render   edges, chainable
+//	a, b -> c                      c waits for both (AND)
+//	split -> .render               fan-out: one render per output file of split
+//	# comment, blank lines
+//
+// OR dependencies (`|`) are reserved and refused.
 type Chain struct {
-	Steps []ChainStep
+	Steps []ChainStep // in order of first appearance
 }
 
-// ChainStep is one step of a chain: a label bound to an image.
+// ChainStep is one node of the pipeline.
 type ChainStep struct {
-	Label string
-	Image Image
+	Label  string
+	Ref    string   // image reference as written
+	Line   int      // where it was bound
+	After  []string // labels it waits for
+	FanOut bool     // one instance per output file of its single predecessor
 }
 
-var imageRefRE = regexp.MustCompile(`^(?:@([a-z_][a-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?::([A-Za-z0-9._/-]+))?$`)
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`)
 
-// resolveChains parses a chains value for job j and resolves its images.
-func (m *Manager) resolveChains(j Job, v string) (Chain, error) {
-	var refs []string
-	var lineNo []int
-	for i, line := range strings.Split(v, "\n") {
+// chainErr is a parse error with its line.
+func chainErr(line int, format string, args ...any) error {
+	return errorf(ErrInvalid, "config/chains: line %d: %s", line, fmt.Sprintf(format, args...))
+}
+
+// ParseChain parses a chains file. It checks the grammar and the graph
+// (unbound or doubly bound labels, cycles, fan-out on a first step); images
+// are resolved separately.
+func ParseChain(src string) (Chain, error) {
+	p := chainParser{bound: map[string]*ChainStep{}, used: map[string]int{}, after: map[string]map[string]bool{}, fan: map[string]bool{}}
+	for i, raw := range strings.Split(src, "\n") {
+		line := raw
 		if k := strings.IndexByte(line, '#'); k >= 0 {
 			line = line[:k]
 		}
-		if line = strings.TrimSpace(line); line != "" {
-			refs = append(refs, line)
-			lineNo = append(lineNo, i+1)
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		if err := p.statement(i+1, line); err != nil {
+			return Chain{}, err
 		}
 	}
-	if len(refs) == 0 {
+	return p.finish()
+}
+
+type chainParser struct {
+	order []string                   // labels in order of binding
+	bound map[string]*ChainStep      // label -> step
+	used  map[string]int             // label -> first line it is used on in an edge
+	after map[string]map[string]bool // label -> predecessors
+	fan   map[string]bool            // labels marked with a dot
+	bare  []int                      // lines holding a bare image reference
+	edges int                        // edge statements seen
+	first int                        // line of the first statement
+}
+
+func (p *chainParser) statement(n int, line string) error {
+	if p.first == 0 {
+		p.first = n
+	}
+	switch {
+	case strings.Contains(line, "|"):
+		return chainErr(n, "OR dependencies (|) are reserved and not supported; use a, b -> c to wait for both")
+	case strings.Contains(line, "<-"):
+		return p.binding(n, line)
+	case strings.Contains(line, "->"):
+		return p.edge(n, line)
+	}
+	if !imageRefRE.MatchString(line) {
+		return chainErr(n, "cannot read %s: expected `label <- image`, `a -> b` or a single image name", quote(line))
+	}
+	p.bare = append(p.bare, n)
+	label := line
+	if m := imageRefRE.FindStringSubmatch(line); m != nil {
+		label = m[2]
+	}
+	p.order = append(p.order, label)
+	p.bound[label] = &ChainStep{Label: label, Ref: line, Line: n}
+	return nil
+}
+
+func (p *chainParser) binding(n int, line string) error {
+	label, ref, _ := strings.Cut(line, "<-")
+	label, ref = strings.TrimSpace(label), strings.TrimSpace(ref)
+	if !labelRE.MatchString(label) {
+		return chainErr(n, "bad label %s: use letters, digits, _ and -", quote(label))
+	}
+	if !imageRefRE.MatchString(ref) {
+		return chainErr(n, "bad image reference %s (name or @owner/name:label)", quote(ref))
+	}
+	if s, ok := p.bound[label]; ok {
+		return chainErr(n, "label %q is bound twice (first on line %d)", label, s.Line)
+	}
+	p.order = append(p.order, label)
+	p.bound[label] = &ChainStep{Label: label, Ref: ref, Line: n}
+	return nil
+}
+
+func (p *chainParser) edge(n int, line string) error {
+	p.edges++
+	groups := strings.Split(line, "->")
+	var prev []string
+	for gi, g := range groups {
+		var cur []string
+		for _, node := range strings.Split(g, ",") {
+			node = strings.TrimSpace(node)
+			fan := strings.HasPrefix(node, ".")
+			label := strings.TrimPrefix(node, ".")
+			if !labelRE.MatchString(label) {
+				return chainErr(n, "bad step %s in %s", quote(node), quote(line))
+			}
+			if fan {
+				if gi == 0 {
+					return chainErr(n, "fan-out .%s needs a step before it: a first step gets the run's input", label)
+				}
+				p.fan[label] = true
+			}
+			if _, ok := p.used[label]; !ok {
+				p.used[label] = n
+			}
+			if p.after[label] == nil {
+				p.after[label] = map[string]bool{}
+			}
+			for _, q := range prev {
+				p.after[label][q] = true
+			}
+			cur = append(cur, label)
+		}
+		prev = cur
+	}
+	return nil
+}
+
+func (p *chainParser) finish() (Chain, error) {
+	if len(p.order) == 0 && p.edges == 0 {
 		return Chain{}, errorf(ErrInvalid, "config/chains is empty: write an image name, e.g. report_builder")
 	}
-	if len(refs) > 1 || strings.ContainsAny(refs[0], "<->,") {
-		return Chain{}, errorf(ErrInvalid, "config/chains: line %d: only a single image reference is supported yet", lineNo[0])
+	if len(p.bare) > 0 && (len(p.order) > 1 || p.edges > 0) {
+		return Chain{}, chainErr(p.bare[0], "a bare image name must be alone in the file; bind it to a label instead: step <- image")
 	}
-	img, err := m.resolveImage(j, refs[0])
-	if err != nil {
-		return Chain{}, fmt.Errorf("config/chains: line %d: %w", lineNo[0], err)
+	for _, label := range sortedKeys(p.used) {
+		if p.bound[label] == nil {
+			return Chain{}, chainErr(p.used[label], "unbound label %q: bind it first, e.g. %s <- image", label, label)
+		}
 	}
-	return Chain{Steps: []ChainStep{{Label: filepath.Base(img.Dir), Image: img}}}, nil
+	var c Chain
+	for _, label := range p.order {
+		s := p.bound[label]
+		s.After = sortedKeys(p.after[label])
+		s.FanOut = p.fan[label]
+		if s.FanOut && len(s.After) != 1 {
+			return Chain{}, chainErr(p.used[label], "fan-out .%s needs exactly one step before it, has %d", label, len(s.After))
+		}
+		c.Steps = append(c.Steps, *s)
+	}
+	if cyc := findCycle(c); cyc != nil {
+		return Chain{}, chainErr(p.used[cyc[0]], "cycle: %s", strings.Join(cyc, " -> "))
+	}
+	return c, nil
 }
 
-// resolveImage turns `name` or `@owner/name:label` into the repo folder.
-func (m *Manager) resolveImage(j Job, ref string) (Image, error) {
-	sub := imageRefRE.FindStringSubmatch(ref)
-	if sub == nil {
-		return Image{}, errorf(ErrInvalid, "%q is not an image reference (name or @owner/name:label)", ref)
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	owner, name, label := sub[1], sub[2], sub[3]
-	if owner == "" {
-		owner = userName(j.Owner)
-	}
-	if label == "" {
-		label = "latest"
-	}
-	if label != "latest" {
-		return Image{}, errorf(ErrInvalid, "image %s: only the label latest is supported yet", ref)
-	}
-	img := Image{Ref: "@" + owner + "/" + name + ":" + label, Dir: filepath.Join(m.repos, owner, name)}
-	img.Entrypoint = filepath.Join(img.Dir, "entrypoint")
-	st, err := os.Stat(img.Entrypoint)
-	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return Image{}, errorf(ErrInvalid, "unknown image %s: no executable %s", img.Ref, img.Entrypoint)
-	}
-	return img, nil
+	sort.Strings(out)
+	return out
 }
 
-// userName returns the login name of uid, or the number when it has none.
-func userName(uid Owner) string {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return strconv.FormatUint(uint64(uid), 10)
+// findCycle returns a cycle of labels (first label repeated at the end), or nil.
+func findCycle(c Chain) []string {
+	after := map[string][]string{}
+	for _, s := range c.Steps {
+		after[s.Label] = s.After
 	}
-	return u.Username
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(string) []string
+	visit = func(l string) []string {
+		state[l] = active
+		stack = append(stack, l)
+		for _, q := range after[l] {
+			switch state[q] {
+			case active:
+				i := len(stack) - 1
+				for stack[i] != q {
+					i--
+				}
+				cyc := append([]string(nil), stack[i:]...)
+				// stack holds successors after predecessors reversed: print in edge order.
+				for a, b := 0, len(cyc)-1; a < b; a, b = a+1, b-1 {
+					cyc[a], cyc[b] = cyc[b], cyc[a]
+				}
+				return append(cyc, cyc[0])
+			case unseen:
+				if c := visit(q); c != nil {
+					return c
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[l] = done
+		return nil
+	}
+	for _, s := range c.Steps {
+		if state[s.Label] == unseen {
+			if cyc := visit(s.Label); cyc != nil {
+				return cyc
+			}
+		}
+	}
+	return nil
+}
+
+func quote(s string) string {
+	if len(s) > 60 {
+		s = s[:60] + "..."
+	}
+	return fmt.Sprintf("%q", s)
 }

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -33,12 +32,11 @@ func (m *Manager) event(jobID, format string, args ...any) {
 // reject logs why a user's write was refused and returns err unchanged, so
 // callers can write `return m.reject(id, "config/x", err)`.
 func (m *Manager) reject(jobID, what string, err error) error {
-	var de *Error
-	if errors.As(err, &de) && strings.HasPrefix(de.Reason, what) {
-		m.event(jobID, "%s rejected: %s", what, strings.TrimPrefix(strings.TrimPrefix(de.Reason, what), ": "))
-	} else {
-		m.event(jobID, "%s rejected: %v", what, err)
+	reason := err.Error()
+	for _, p := range []string{what + ": ", what + " "} {
+		reason = strings.TrimPrefix(reason, p)
 	}
+	m.event(jobID, "%s rejected: %s", what, reason)
 	return err
 }
 

@@ -8,10 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
-
-	"github.com/jobfs/jobfs/exec"
 )
 
 // dispatchLocked starts queued runs while slots are free. m.mu is held.
@@ -27,139 +24,70 @@ func (m *Manager) dispatchLocked() {
 	}
 }
 
-// execute runs one run to its end and frees its slot. The run turns
-// RUNNING in the same transaction that records its process group, so a
-// run needs three commits in all: queued, running, ended.
+// execute runs one run to its end and frees its slot.
 func (m *Manager) execute(ctx context.Context, k runKey) {
 	defer m.wg.Done()
-	m.finish(k, m.runSteps(ctx, k))
+	m.finish(k, m.runPipeline(ctx, k))
 	m.mu.Lock()
 	m.running--
 	m.dispatchLocked()
 	m.mu.Unlock()
 }
 
-// started records that a run's process runs, with its group for recovery.
-func (m *Manager) started(k runKey, pgid int, start uint64) {
-	now := m.now().UTC()
-	_, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		r.Status, r.StartedAt, r.Pgid, r.PgidStart = Running, now, pgid, start
-	})
-	if err != nil {
-		m.logger.Printf("job %s: record start of run %d: %v", k.job, k.id, err)
-	}
-	m.event(k.job, "run %d started", k.id)
-}
-
-// step is one resolved process to run.
-type step struct {
-	label string
-	path  string
-}
-
-// resolveStep finds what a run of job j executes, from its current config.
-func (m *Manager) resolveStep(j Job, runDir string) (step, error) {
+// planRun turns the job's current config into the steps of a run.
+func (m *Manager) planRun(j Job, runDir string) ([]node, error) {
 	switch typ := m.value(j.ID, "config/type"); typ {
 	case "script":
 		script := m.value(j.ID, "config/script")
 		if script == "" {
-			return step{}, errors.New("config/script is empty: write a script starting with #!")
+			return nil, errors.New("config/script is empty: write a script starting with #!")
 		}
 		path := filepath.Join(runDir, "script")
 		if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-			return step{}, fmt.Errorf("write script: %w", err)
+			return nil, fmt.Errorf("write script: %w", err)
 		}
-		return step{label: "script", path: path}, nil
+		return []node{{label: "script", path: path, dir: filepath.Join(runDir, "work")}}, nil
 	case "chains":
 		v := m.value(j.ID, "config/chains")
 		if v == "" {
-			return step{}, errors.New("config/chains is empty: write an image name to it, or set config/type to script")
+			return nil, errors.New("config/chains is empty: write an image name to it, or set config/type to script")
 		}
 		c, err := m.resolveChains(j, v)
 		if err != nil {
-			return step{}, err
+			return nil, err
 		}
-		return step{label: c.Steps[0].Label, path: c.Steps[0].Image.Entrypoint}, nil
+		var nodes []node
+		for _, s := range c.Steps {
+			img, err := m.resolveImage(j, s.Ref, true)
+			if err != nil {
+				return nil, err
+			}
+			nodes = append(nodes, node{label: s.Label, path: img.Entrypoint, dir: img.Dir, after: s.After, fanOut: s.FanOut})
+		}
+		return nodes, nil
 	default:
-		return step{}, fmt.Errorf("config/type %q is not a runtime", typ)
+		return nil, fmt.Errorf("config/type %q is not a runtime", typ)
 	}
 }
 
-// runSteps executes the run's step and returns its terminal record fields.
-func (m *Manager) runSteps(ctx context.Context, k runKey) Run {
-	dir := m.RunDir(k.job, k.id)
-	j, err := m.store.Job(k.job)
-	if err != nil {
-		return Run{Status: Failed, Error: err.Error()}
-	}
-	st, err := m.resolveStep(j, dir)
-	if err != nil {
-		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
-		return Run{Status: Failed, Error: err.Error()}
-	}
-	timeout, err := ParseTimeout(m.value(k.job, "config/timeout"))
-	if err != nil {
-		timeout = time.Hour
-	}
-	res := exec.Run(ctx, exec.Spec{
-		Path:    st.path,
-		Args:    []string{filepath.Join(dir, "input"), filepath.Join(dir, "output")},
-		Env:     m.stepEnv(j, k.id, st.label, dir),
-		Dir:     filepath.Join(dir, "work"),
-		LogPath: filepath.Join(dir, "log"),
-		MaxLog:  m.opts.MaxLog,
-		Notify:  m.bellOf(k).ring,
-		Timeout: timeout,
-		Grace:   m.opts.Grace,
-		Started: func(pgid int, start uint64) { m.started(k, pgid, start) },
+// started records that a step's process runs, with its group for
+// recovery; the first step turns the run RUNNING in the same commit.
+func (m *Manager) started(k runKey, label string, pgid int, start uint64) {
+	now := m.now().UTC()
+	first := false
+	_, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
+		if r.Status == Pending {
+			r.Status, r.StartedAt, first = Running, now, true
+		}
+		if s, ok := r.Step(label); ok {
+			s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
+		}
 	})
-	out := m.outcome(ctx, st, res, timeout)
-	if out.Status != Completed && out.Error != "" {
-		m.appendRunLog(k.job, k.id, "jobfs: "+out.Error)
+	if err != nil {
+		m.logger.Printf("job %s: record start of run %d step %s: %v", k.job, k.id, label, err)
 	}
-	result, err := exec.Package(filepath.Join(dir, "output"), filepath.Join(dir, "result.zip"), m.opts.MaxResult)
-	switch {
-	case err != nil:
-		m.appendRunLog(k.job, k.id, "jobfs: "+trimSentinel(err))
-		if out.Status == Completed {
-			out.Status, out.Error = Failed, trimSentinel(err)
-		}
-	case result != "":
-		out.Result, _ = filepath.Rel(dir, result)
-	}
-	return out
-}
-
-// trimSentinel drops the "result too large: " prefix of a wrapped sentinel.
-func trimSentinel(err error) string {
-	s := err.Error()
-	if inner := errors.Unwrap(err); inner != nil && len(s) > len(inner.Error())+2 {
-		return s[len(inner.Error())+2:]
-	}
-	return s
-}
-
-// outcome maps how the process ended onto the run's status.
-func (m *Manager) outcome(ctx context.Context, st step, res exec.Result, timeout time.Duration) Run {
-	code := res.ExitCode
-	switch res.Outcome {
-	case exec.NotStarted:
-		return Run{Status: Failed, Error: res.Err.Error()}
-	case exec.TimedOut:
-		return Run{Status: Timeout, ExitCode: &code, Error: fmt.Sprintf("timed out after %s (config/timeout)", timeout)}
-	case exec.Cancelled:
-		if errors.Is(context.Cause(ctx), errShutdown) {
-			return Run{Status: Failed, ExitCode: &code, Error: errShutdown.Error()}
-		}
-		return Run{Status: Cancelled, ExitCode: &code, Error: context.Cause(ctx).Error()}
-	}
-	switch {
-	case code == 0:
-		return Run{Status: Completed, ExitCode: &code}
-	case code > 128:
-		return Run{Status: Failed, ExitCode: &code, Error: fmt.Sprintf("step %s was killed by signal %d (%v)", st.label, code-128, syscall.Signal(code-128))}
-	default:
-		return Run{Status: Failed, ExitCode: &code, Error: fmt.Sprintf("step %s exited with code %d", st.label, code)}
+	if first {
+		m.event(k.job, "run %d started", k.id)
 	}
 }
 
@@ -190,6 +118,11 @@ func (m *Manager) finish(k runKey, out Run) {
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
 		r.EndedAt = end
+		for i := range r.Steps {
+			if !r.Steps[i].Status.Terminal() {
+				r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, end
+			}
+		}
 	})
 	if err != nil {
 		m.logger.Printf("job %s: record end of run %d: %v", k.job, k.id, err)

@@ -42,6 +42,7 @@ type Manager struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // executing runs
 	closing   chan struct{}  // closed by BeginClose
+	stepSlots chan struct{}  // one token per step process running, daemon-wide
 	closeOnce sync.Once
 
 	mu       sync.Mutex
@@ -105,7 +106,7 @@ func New(opts Options) (*Manager, error) {
 		store: store, state: opts.StateDir, repos: opts.ReposDir, opts: opts,
 		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
-		closing: make(chan struct{}),
+		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 	}
 	if err := m.recover(); err != nil {
 		store.Close()

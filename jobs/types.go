@@ -27,11 +27,12 @@ const (
 	Failed    Status = "FAILED"
 	Timeout   Status = "TIMEOUT"
 	Cancelled Status = "CANCELLED"
+	Skipped   Status = "SKIPPED" // a step whose predecessor did not complete
 )
 
 // Terminal reports whether a run in status s has ended.
 func (s Status) Terminal() bool {
-	return s == Completed || s == Failed || s == Timeout || s == Cancelled
+	return s == Completed || s == Failed || s == Timeout || s == Cancelled || s == Skipped
 }
 
 // Trigger says what started a run.
@@ -61,4 +62,32 @@ type Run struct {
 	// start time in clock ticks), so a restart can kill what a crash left.
 	Pgid      int    `json:"pgid,omitempty"`
 	PgidStart uint64 `json:"pgid_start,omitempty"`
+	// Steps are the run's steps in the order they were planned.
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Step is the record of one step of a run (a fan-out instance is a step
+// of its own, label.1, label.2 ...).
+type Step struct {
+	Label     string    `json:"label"`
+	Status    Status    `json:"status"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	ExitCode  *int      `json:"exit_code,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	// Log and Output are paths relative to the run folder.
+	Log       string `json:"log"`
+	Output    string `json:"output"`
+	Pgid      int    `json:"pgid,omitempty"`
+	PgidStart uint64 `json:"pgid_start,omitempty"`
+}
+
+// Step returns the step labelled label, if the run has it.
+func (r *Run) Step(label string) (*Step, bool) {
+	for i := range r.Steps {
+		if r.Steps[i].Label == label {
+			return &r.Steps[i], true
+		}
+	}
+	return nil, false
 }

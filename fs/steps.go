@@ -1,0 +1,155 @@
+package fs
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// stepsDir is runs/<id>/steps: one folder per step of the run.
+type stepsDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+}
+
+func (d *stepsDir) seed(parts ...string) uint64 {
+	return ino(append([]string{d.jobID, "runs", strconv.FormatUint(d.id, 10), "steps"}, parts...)...)
+}
+
+func (d *stepsDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+	return 0
+}
+
+func (d *stepsDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *stepsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	var ents []fuse.DirEntry
+	for _, s := range r.Steps {
+		ents = append(ents, fuse.DirEntry{Name: s.Label, Mode: syscall.S_IFDIR, Ino: d.seed(s.Label)})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *stepsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if _, ok := r.Step(name); !ok {
+		return nil, syscall.ENOENT
+	}
+	node := &stepDir{t: d.t, jobID: d.jobID, id: d.id, label: name, seed: d.seed(name)}
+	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFDIR, d.seed(name), out)
+}
+
+func (d *stepsDir) Unlink(ctx context.Context, name string) syscall.Errno { return 0 }
+func (d *stepsDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return 0 }
+
+// stepDir is runs/<id>/steps/<label>.
+type stepDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	id    uint64
+	label string
+	seed  uint64
+}
+
+var stepEntries = []string{"ended_at", "error", "exit_code", "log", "output", "started_at", "status"}
+
+func (d *stepDir) step() (jobs.Step, error) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return jobs.Step{}, err
+	}
+	s, ok := r.Step(d.label)
+	if !ok {
+		return jobs.Step{}, jobs.ErrNotFound
+	}
+	return *s, nil
+}
+
+func (d *stepDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	if _, err := d.step(); err != nil {
+		return toErrno(err)
+	}
+	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+	return 0
+}
+
+func (d *stepDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	var ents []fuse.DirEntry
+	for _, name := range stepEntries {
+		mode := uint32(syscall.S_IFREG)
+		if name == "output" {
+			mode = syscall.S_IFDIR
+		}
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: ino(strconv.FormatUint(d.seed, 16), name)})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	s, err := d.step()
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	runDir := d.t.m.RunDir(d.jobID, d.id)
+	id := ino(strconv.FormatUint(d.seed, 16), name)
+	var node attrFiller
+	mode := uint32(syscall.S_IFREG)
+	switch name {
+	case "log":
+		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log)}
+	case "output":
+		node, mode = &diskDir{t: d.t, path: filepath.Join(runDir, s.Output), seed: id}, syscall.S_IFDIR
+	default:
+		field, ok := stepFields[name]
+		if !ok {
+			return nil, syscall.ENOENT
+		}
+		node = &textFile{t: d.t, jobID: d.jobID, content: func() (string, error) {
+			s, err := d.step()
+			if err != nil {
+				return "", err
+			}
+			return field(s), nil
+		}}
+	}
+	return newChild(ctx, d.EmbeddedInode(), node, mode, id, out)
+}
+
+func (d *stepDir) Unlink(ctx context.Context, name string) syscall.Errno { return 0 }
+func (d *stepDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return 0 }
+
+var stepFields = map[string]func(jobs.Step) string{
+	"status":     func(s jobs.Step) string { return string(s.Status) + "\n" },
+	"started_at": func(s jobs.Step) string { return stamp(s.StartedAt) },
+	"ended_at":   func(s jobs.Step) string { return stamp(s.EndedAt) },
+	"error":      func(s jobs.Step) string { return line(s.Error) },
+	"exit_code": func(s jobs.Step) string {
+		if s.ExitCode == nil {
+			return ""
+		}
+		return strconv.Itoa(*s.ExitCode) + "\n"
+	},
+}

@@ -1,0 +1,516 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// node is one planned step: a process to run and what it waits for.
+type node struct {
+	label  string
+	path   string // the executable
+	dir    string // working directory (the image folder, or the run's work/)
+	after  []string
+	fanOut bool
+}
+
+// errRunTimeout is the cancel cause when a run outlives config/timeout.
+var errRunTimeout = errors.New("timed out")
+
+// pipeline executes the steps of one run as a DAG. Data flows as files: a
+// first step reads the run's input/; a step after exactly one plain step
+// reads that step's output/ directly; otherwise its input/ holds one
+// hard-linked folder per predecessor (or, for a fan-out instance, the one
+// file it got).
+type pipeline struct {
+	m       *Manager
+	k       runKey
+	j       Job
+	dir     string // the run folder
+	nodes   []node
+	single  bool // one plain step: it writes the run's log and output/ directly
+	timeout time.Duration
+	runLog  *sharedLog // multi-step: the run's log, lines prefixed [label]
+
+	mu    sync.Mutex
+	state map[string]*nodeState
+}
+
+type nodeState struct {
+	status    Status
+	outputs   []string // output folders: one, or one per fan-out instance
+	instances []string // labels of the outputs, for folders named after them
+	code      *int
+	err       string
+	ended     time.Time
+}
+
+type stepResult struct {
+	label string
+	st    nodeState
+}
+
+// runPipeline runs the run's steps and returns its terminal record fields.
+func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
+	dir := m.RunDir(k.job, k.id)
+	j, err := m.store.Job(k.job)
+	if err != nil {
+		return Run{Status: Failed, Error: err.Error()}
+	}
+	nodes, err := m.planRun(j, dir)
+	if err != nil {
+		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
+		return Run{Status: Failed, Error: err.Error()}
+	}
+	timeout, err := ParseTimeout(m.value(k.job, "config/timeout"))
+	if err != nil {
+		timeout = time.Hour
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errRunTimeout)
+	defer cancel()
+	p := &pipeline{m: m, k: k, j: j, dir: dir, nodes: nodes, timeout: timeout, state: map[string]*nodeState{}}
+	p.single = len(nodes) == 1 && !nodes[0].fanOut
+	if !p.single {
+		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
+			return Run{Status: Failed, Error: err.Error()}
+		}
+		defer p.runLog.Close()
+		p.recordPlan()
+	}
+	p.run(ctx)
+	out := p.outcome(ctx)
+	if out.Status != Completed && out.Error != "" {
+		m.appendRunLog(k.job, k.id, "jobfs: "+out.Error)
+	}
+	if !p.single && out.Status == Completed {
+		if err := p.collectOutput(); err != nil {
+			out = Run{Status: Failed, Error: "collect output: " + err.Error()}
+		}
+	}
+	result, err := exec.Package(filepath.Join(dir, "output"), filepath.Join(dir, "result.zip"), m.opts.MaxResult)
+	switch {
+	case err != nil:
+		m.appendRunLog(k.job, k.id, "jobfs: "+trimSentinel(err))
+		if out.Status == Completed {
+			out.Status, out.Error, out.ExitCode = Failed, trimSentinel(err), nil
+		}
+	case result != "":
+		out.Result, _ = filepath.Rel(dir, result)
+	}
+	return out
+}
+
+// trimSentinel drops the "result too large: " prefix of a wrapped sentinel.
+func trimSentinel(err error) string {
+	s := err.Error()
+	if inner := errors.Unwrap(err); inner != nil && len(s) > len(inner.Error())+2 {
+		return s[len(inner.Error())+2:]
+	}
+	return s
+}
+
+// paths of a step's log and output, relative to the run folder.
+func (p *pipeline) stepPaths(label string) (log, output string) {
+	if p.single {
+		return "log", "output"
+	}
+	return filepath.Join("steps", label, "log"), filepath.Join("steps", label, "output")
+}
+
+// recordPlan stores every step as PENDING, so `ls steps` shows the plan.
+func (p *pipeline) recordPlan() {
+	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+		for _, n := range p.nodes {
+			log, out := p.stepPaths(n.label)
+			r.Steps = append(r.Steps, Step{Label: n.label, Status: Pending, Log: log, Output: out})
+		}
+	})
+}
+
+// run starts every node whose predecessors completed, skips those whose
+// predecessors did not, and returns when every node is terminal.
+func (p *pipeline) run(ctx context.Context) {
+	for _, n := range p.nodes {
+		p.state[n.label] = &nodeState{status: Pending}
+	}
+	results := make(chan stepResult)
+	running := 0
+	for {
+		for i := range p.nodes {
+			n := &p.nodes[i]
+			if p.state[n.label].status != Pending {
+				continue
+			}
+			ready, ok := p.predsDone(n)
+			switch {
+			case !ready:
+				continue
+			case !ok || ctx.Err() != nil:
+				p.skip(n.label)
+			default:
+				p.setState(n.label, nodeState{status: Running})
+				running++
+				go func() { results <- stepResult{n.label, p.runNode(ctx, n)} }()
+			}
+		}
+		if running == 0 {
+			return
+		}
+		r := <-results
+		running--
+		p.setState(r.label, r.st)
+	}
+}
+
+// predsDone reports whether n's predecessors are all terminal, and whether
+// they all completed.
+func (p *pipeline) predsDone(n *node) (ready, ok bool) {
+	ok = true
+	for _, q := range n.after {
+		switch p.state[q].status {
+		case Pending, Running:
+			return false, false
+		case Completed:
+		default:
+			ok = false
+		}
+	}
+	return true, ok
+}
+
+func (p *pipeline) skip(label string) {
+	now := p.m.now().UTC()
+	p.setState(label, nodeState{status: Skipped, ended: now})
+	if !p.single {
+		p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+			if s, ok := r.Step(label); ok {
+				s.Status, s.EndedAt = Skipped, now
+			}
+		})
+	}
+}
+
+// runNode runs a plain node, or every instance of a fan-out node.
+func (p *pipeline) runNode(ctx context.Context, n *node) nodeState {
+	if !n.fanOut {
+		input, err := p.inputFor(n)
+		if err != nil {
+			return nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", n.label, err), ended: time.Now()}
+		}
+		return p.runStep(ctx, n, n.label, input)
+	}
+	return p.fanOut(ctx, n)
+}
+
+// inputFor prepares a plain node's input folder.
+func (p *pipeline) inputFor(n *node) (string, error) {
+	switch {
+	case len(n.after) == 0:
+		return filepath.Join(p.dir, "input"), nil
+	case len(n.after) == 1 && !p.nodeByLabel(n.after[0]).fanOut:
+		return p.stateOf(n.after[0]).outputs[0], nil
+	}
+	in := filepath.Join(p.dir, "steps", n.label, "input")
+	for _, q := range n.after {
+		st := p.stateOf(q)
+		for i, out := range st.outputs {
+			if err := linkTree(out, filepath.Join(in, st.instances[i])); err != nil {
+				return "", err
+			}
+		}
+	}
+	return in, nil
+}
+
+// setState and stateOf guard state: the loop in run writes it while step
+// goroutines read their predecessors'.
+func (p *pipeline) setState(label string, st nodeState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state[label] = &st
+}
+
+func (p *pipeline) stateOf(label string) nodeState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return *p.state[label]
+}
+
+func (p *pipeline) nodeByLabel(label string) *node {
+	for i := range p.nodes {
+		if p.nodes[i].label == label {
+			return &p.nodes[i]
+		}
+	}
+	return nil
+}
+
+// fanOut runs one instance of n per output file of its predecessor, in
+// parallel, as steps label.1, label.2 ...
+func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
+	pred := p.stateOf(n.after[0])
+	var files []string
+	for _, out := range pred.outputs {
+		fs, err := regularFiles(out)
+		if err != nil {
+			return nodeState{status: Failed, err: fmt.Sprintf("step %s: list input: %v", n.label, err), ended: time.Now()}
+		}
+		files = append(files, fs...)
+	}
+	labels := make([]string, len(files))
+	for i := range files {
+		labels[i] = n.label + "." + strconv.Itoa(i+1)
+	}
+	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+		var steps []Step
+		for _, s := range r.Steps {
+			if s.Label != n.label {
+				steps = append(steps, s)
+				continue
+			}
+			for _, l := range labels {
+				log, out := p.stepPaths(l)
+				steps = append(steps, Step{Label: l, Status: Pending, Log: log, Output: out})
+			}
+		}
+		r.Steps = steps
+	})
+	results := make([]nodeState, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := filepath.Join(p.dir, "steps", labels[i], "input")
+			if err := linkTree(f, filepath.Join(in, filepath.Base(f))); err != nil {
+				results[i] = nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", labels[i], err), ended: time.Now()}
+				return
+			}
+			results[i] = p.runStep(ctx, n, labels[i], in)
+		}()
+	}
+	wg.Wait()
+	st := nodeState{status: Completed, ended: time.Now()}
+	for i, r := range results {
+		st.outputs = append(st.outputs, r.outputs...)
+		st.instances = append(st.instances, r.instances...)
+		if r.status != Completed && (st.status == Completed || r.ended.Before(st.ended)) {
+			st.status, st.code, st.err, st.ended = r.status, r.code, r.err, r.ended
+		}
+		_ = i
+	}
+	return st
+}
+
+// runStep runs one process: a plain step or a fan-out instance.
+func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) nodeState {
+	logRel, outRel := p.stepPaths(label)
+	output := filepath.Join(p.dir, outRel)
+	if err := os.MkdirAll(output, 0o755); err != nil {
+		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: time.Now()}
+	}
+	release, err := p.m.acquireStepSlot(ctx)
+	if err != nil {
+		return p.endStep(label, nodeState{status: Skipped, ended: time.Now()})
+	}
+	defer release()
+	spec := exec.Spec{
+		Path:    n.path,
+		Args:    []string{input, output},
+		Env:     p.m.stepEnv(p.j, p.k.id, label, p.dir),
+		Dir:     n.dir,
+		LogPath: filepath.Join(p.dir, logRel),
+		MaxLog:  p.m.opts.MaxLog,
+		Notify:  p.m.bellOf(p.k).ring,
+		Grace:   p.m.opts.Grace,
+		Started: func(pgid int, start uint64) { p.m.started(p.k, label, pgid, start) },
+	}
+	if !p.single {
+		w := p.runLog.Prefixed(label)
+		defer w.Close()
+		spec.Tee = w
+	}
+	res := exec.Run(ctx, spec)
+	st := p.stepOutcome(ctx, label, res)
+	st.outputs, st.instances = []string{output}, []string{label}
+	return p.endStep(label, st)
+}
+
+// endStep records a step's end.
+func (p *pipeline) endStep(label string, st nodeState) nodeState {
+	st.ended = p.m.now().UTC()
+	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+		s, ok := r.Step(label)
+		if !ok {
+			log, out := p.stepPaths(label)
+			r.Steps = append(r.Steps, Step{Label: label, Log: log, Output: out})
+			s = &r.Steps[len(r.Steps)-1]
+		}
+		s.Status, s.ExitCode, s.Error, s.EndedAt = st.status, st.code, st.err, st.ended
+	})
+	return st
+}
+
+// stepOutcome maps how a step's process ended onto its status.
+func (p *pipeline) stepOutcome(ctx context.Context, label string, res exec.Result) nodeState {
+	code := res.ExitCode
+	switch res.Outcome {
+	case exec.NotStarted:
+		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, res.Err)}
+	case exec.TimedOut:
+		return nodeState{status: Timeout, code: &code, err: fmt.Sprintf("step %s timed out", label)}
+	case exec.Cancelled:
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errRunTimeout):
+			code = 124
+			return nodeState{status: Timeout, code: &code, err: fmt.Sprintf("timed out after %s (config/timeout)", p.timeout)}
+		case errors.Is(cause, errShutdown):
+			return nodeState{status: Failed, code: &code, err: errShutdown.Error()}
+		default:
+			return nodeState{status: Cancelled, code: &code, err: cause.Error()}
+		}
+	}
+	switch {
+	case code == 0:
+		return nodeState{status: Completed, code: &code}
+	case code > 128:
+		return nodeState{status: Failed, code: &code, err: fmt.Sprintf("step %s was killed by signal %d (%v)", label, code-128, syscall.Signal(code-128))}
+	default:
+		return nodeState{status: Failed, code: &code, err: fmt.Sprintf("step %s exited with code %d", label, code)}
+	}
+}
+
+// outcome decides the run's status from its steps: the run-level cause
+// (timeout, stop, shutdown) first, then the first step that failed.
+func (p *pipeline) outcome(ctx context.Context) Run {
+	var first *nodeState
+	for _, n := range p.nodes {
+		st := p.state[n.label]
+		if st.status != Completed && st.status != Skipped && (first == nil || st.ended.Before(first.ended)) {
+			first = st
+		}
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errRunTimeout):
+		code := 124
+		return Run{Status: Timeout, ExitCode: &code, Error: fmt.Sprintf("timed out after %s (config/timeout)", p.timeout)}
+	case errors.Is(cause, errShutdown):
+		return Run{Status: Failed, Error: errShutdown.Error(), ExitCode: codeOf(first)}
+	case cause != nil:
+		return Run{Status: Cancelled, Error: cause.Error(), ExitCode: codeOf(first)}
+	}
+	if first != nil {
+		return Run{Status: first.status, ExitCode: first.code, Error: first.err}
+	}
+	zero := 0
+	return Run{Status: Completed, ExitCode: &zero}
+}
+
+func codeOf(st *nodeState) *int {
+	if st == nil {
+		return nil
+	}
+	return st.code
+}
+
+// collectOutput links the final steps' outputs into the run's output/: a
+// single plain final step flat, otherwise one folder per final step (or
+// fan-out instance).
+func (p *pipeline) collectOutput() error {
+	used := map[string]bool{}
+	for _, n := range p.nodes {
+		for _, q := range n.after {
+			used[q] = true
+		}
+	}
+	var finals []string
+	for _, n := range p.nodes {
+		if !used[n.label] {
+			finals = append(finals, n.label)
+		}
+	}
+	out := filepath.Join(p.dir, "output")
+	if len(finals) == 1 && !p.nodeByLabel(finals[0]).fanOut {
+		return linkTree(p.state[finals[0]].outputs[0], out)
+	}
+	for _, f := range finals {
+		st := p.state[f]
+		for i, o := range st.outputs {
+			if err := linkTree(o, filepath.Join(out, st.instances[i])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// acquireStepSlot waits for one of the daemon-wide step slots.
+func (m *Manager) acquireStepSlot(ctx context.Context) (func(), error) {
+	select {
+	case m.stepSlots <- struct{}{}:
+		return func() { <-m.stepSlots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// regularFiles lists the regular files below dir, or dir itself when it is
+// a file.
+func regularFiles(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// linkTree makes dst a copy of src (a file or a folder) made of hard links:
+// no data is copied. It falls back to copying across file systems.
+func linkTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Link(p, target); err != nil {
+				if !errors.Is(err, syscall.EXDEV) {
+					return err
+				}
+				return copyFile(p, target)
+			}
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
+}
