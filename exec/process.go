@@ -30,6 +30,8 @@ type Spec struct {
 	// Started is called with the process group id and its start time as soon
 	// as the process runs, so the caller can record them durably.
 	Started func(pgid int, start uint64)
+	// Isolation, when set, runs the step in a cgroup and namespaces.
+	Isolation *Isolation
 }
 
 // Outcome says how a step ended.
@@ -52,6 +54,7 @@ type Result struct {
 	Outcome  Outcome
 	ExitCode int // 128+N for signal N, 124 on timeout
 	Err      error
+	OOM      bool // the kernel's OOM killer killed a process of the step
 }
 
 // Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
@@ -66,38 +69,27 @@ func Run(ctx context.Context, s Spec) Result {
 	if err != nil {
 		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
 	}
-	cmd := &osexec.Cmd{
-		Path:   s.Path,
-		Args:   append([]string{s.Path}, s.Args...),
-		Env:    s.Env,
-		Dir:    s.Dir,
-		Stdout: pw,
-		Stderr: pw,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	err = cmd.Start()
-	pw.Close()
-	if err != nil {
-		pr.Close()
-		return Result{Outcome: NotStarted, ExitCode: -1, Err: startError(s.Path, err)}
-	}
-	pgid := cmd.Process.Pid
-	if s.Started != nil {
-		s.Started(pgid, ProcessStart(pgid))
-	}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
 		io.Copy(newLogSink(logf, s.MaxLog, s.Tee, s.Notify), pr)
 	}()
-	res := wait(ctx, cmd, pgid, s)
-	// The main process is gone: end what it left in its group so the pipe
-	// closes. A process that left the group (setsid) can still hold the pipe;
-	// do not wait for it forever.
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	p, err := start(s, pw)
+	pw.Close()
+	var res Result
+	if err != nil {
+		res = Result{Outcome: NotStarted, ExitCode: -1, Err: err}
+	} else {
+		if s.Started != nil {
+			s.Started(p.pgid, ProcessStart(p.pgid))
+		}
+		res = wait(ctx, p, s)
+		// The main process is gone: end what it left behind so the pipe
+		// closes. A process that escaped both its group and (without
+		// isolation) any cgroup can still hold the pipe: do not wait forever.
+		p.killAll()
+		res.OOM = p.finish()
+	}
 	select {
 	case <-copied:
 	case <-time.After(2 * time.Second):
@@ -119,9 +111,9 @@ func startError(path string, err error) error {
 }
 
 // wait waits for the main process, enforcing the timeout and ctx.
-func wait(ctx context.Context, cmd *osexec.Cmd, pgid int, s Spec) Result {
+func wait(ctx context.Context, p *process, s Spec) Result {
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.cmd.Wait() }()
 	var expired <-chan time.Time // no timeout when s.Timeout is 0
 	if s.Timeout > 0 {
 		timer := time.NewTimer(s.Timeout)
@@ -130,32 +122,17 @@ func wait(ctx context.Context, cmd *osexec.Cmd, pgid int, s Spec) Result {
 	}
 	select {
 	case err := <-done:
-		return Result{Outcome: Exited, ExitCode: exitCode(cmd, err)}
+		return Result{Outcome: Exited, ExitCode: exitCode(p.cmd, err)}
 	case <-expired:
-		stop(pgid, s.Grace, done)
+		p.stop(s.Grace, done)
 		return Result{Outcome: TimedOut, ExitCode: 124}
 	case <-ctx.Done():
 		grace := s.Grace
 		if errors.Is(context.Cause(ctx), ErrKill) {
 			grace = 0
 		}
-		err := stop(pgid, grace, done)
-		return Result{Outcome: Cancelled, ExitCode: exitCode(cmd, err)}
-	}
-}
-
-// stop sends SIGTERM to the group, waits up to grace for the main process,
-// then SIGKILLs the group and waits for it.
-func stop(pgid int, grace time.Duration, done <-chan error) error {
-	syscall.Kill(-pgid, syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		return <-done
+		err := p.stop(grace, done)
+		return Result{Outcome: Cancelled, ExitCode: exitCode(p.cmd, err)}
 	}
 }
 

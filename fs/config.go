@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -11,11 +12,13 @@ import (
 	"github.com/jobfs/jobfs/jobs"
 )
 
-// configDir is MOUNT/<job>/config: one file per setting.
+// configDir is MOUNT/<job>/config, or a folder below it (config/limits):
+// one file per setting whose path starts with prefix.
 type configDir struct {
 	gofs.Inode
-	t     *tree
-	jobID string
+	t      *tree
+	jobID  string
+	prefix string // "config/" or "config/limits/"
 }
 
 func (d *configDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
@@ -27,34 +30,80 @@ func (d *configDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.At
 	return d.fill(ctx, &out.Attr)
 }
 
-func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+func (d *configDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+// entries lists the settings and sub-folders directly below the prefix.
+func (d *configDir) entries() []fuse.DirEntry {
 	var ents []fuse.DirEntry
-	for _, name := range jobs.ConfigNames() {
-		ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ino(d.jobID, "config/"+name)})
+	seen := map[string]bool{}
+	for _, path := range jobs.SettingPaths() {
+		rest, ok := strings.CutPrefix(path, d.prefix)
+		if !ok {
+			continue
+		}
+		name, _, isDir := strings.Cut(rest, "/")
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		mode := uint32(syscall.S_IFREG)
+		if isDir {
+			mode = syscall.S_IFDIR
+		}
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: ino(d.jobID, d.prefix+name)})
 	}
-	return dirEntries(ents...), 0
+	return ents
+}
+
+func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	return dirEntries(d.entries()...), 0
 }
 
 func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	path := "config/" + name
-	if _, ok := jobs.SettingFor(path); !ok {
-		return nil, syscall.ENOENT
+	for _, e := range d.entries() {
+		if e.Name != name {
+			continue
+		}
+		path := d.prefix + name
+		if e.Mode == syscall.S_IFDIR {
+			return newChild(ctx, d.EmbeddedInode(), &configDir{t: d.t, jobID: d.jobID, prefix: path + "/"}, syscall.S_IFDIR, e.Ino, out)
+		}
+		return newChild(ctx, d.EmbeddedInode(), &settingFile{t: d.t, jobID: d.jobID, path: path}, syscall.S_IFREG, e.Ino, out)
 	}
-	node := &settingFile{t: d.t, jobID: d.jobID, path: path}
-	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFREG, ino(d.jobID, path), out)
+	return nil, syscall.ENOENT
 }
 
 // Unlink resets a setting to its default (novem's DELETE).
 func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	path := "config/" + name
+	path := d.prefix + name
 	if _, ok := jobs.SettingFor(path); !ok {
 		return syscall.ENOENT
 	}
 	return toErrno(d.t.m.ResetSetting(d.jobID, path))
 }
 
+// Rmdir of a sub-folder (config/limits) is accepted and changes nothing,
+// so that `rm -rf` reaches the job folder.
+func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	for _, e := range d.entries() {
+		if e.Name == name && e.Mode == syscall.S_IFDIR {
+			if d.t.m.Busy(d.jobID) {
+				return syscall.EBUSY
+			}
+			return 0
+		}
+	}
+	return syscall.ENOENT
+}
+
 func (d *configDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, toErrno(d.t.m.Refuse(d.jobID, "config/"+name, "no such setting"))
+	return nil, nil, 0, toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting"))
+}
+
+func (d *configDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting folder"))
 }
 
 // settingFile is one setting: config/type, config/script, description ...

@@ -68,7 +68,7 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "config":
-		node, mode = &configDir{t: d.t, jobID: id}, syscall.S_IFDIR
+		node, mode = &configDir{t: d.t, jobID: id, prefix: "config/"}, syscall.S_IFDIR
 	case "runs":
 		node, mode = &runsDir{t: d.t, jobID: id}, syscall.S_IFDIR
 	case "input":

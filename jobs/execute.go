@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -42,11 +43,15 @@ func (m *Manager) planRun(j Job, runDir string) ([]node, error) {
 		if script == "" {
 			return nil, errors.New("config/script is empty: write a script starting with #!")
 		}
-		path := filepath.Join(runDir, "script")
-		if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
+		app := filepath.Join(runDir, "app")
+		path := filepath.Join(app, "script")
+		if err := os.MkdirAll(app, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 			return nil, fmt.Errorf("write script: %w", err)
 		}
-		return []node{{label: "script", path: path, dir: filepath.Join(runDir, "work")}}, nil
+		return []node{{label: "script", path: path, dir: app}}, nil
 	case "chains":
 		v := m.value(j.ID, "config/chains")
 		if v == "" {
@@ -92,10 +97,13 @@ func (m *Manager) started(k runKey, label string, pgid int, start uint64) {
 }
 
 // stepEnv is the whole environment of a step: nothing of the daemon's.
-func (m *Manager) stepEnv(j Job, run uint64, label, dir string) []string {
-	home := filepath.Join(dir, "work")
-	if u, err := user.LookupId(strconv.FormatUint(uint64(j.Owner), 10)); err == nil && u.HomeDir != "" {
-		home = u.HomeDir
+// home is the step's HOME; empty means the owner's home folder.
+func (m *Manager) stepEnv(j Job, run uint64, label, home string) []string {
+	if home == "" {
+		home = "/tmp"
+		if u, err := user.LookupId(strconv.FormatUint(uint64(j.Owner), 10)); err == nil && u.HomeDir != "" {
+			home = u.HomeDir
+		}
 	}
 	return []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -140,6 +148,10 @@ func (m *Manager) finish(k runKey, out Run) {
 	delete(m.active, k)
 	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
 		delete(m.perJob, k.job)
+		if m.opts.Cgroups != nil {
+			// Each step removed its own cgroup; drop the job's folder.
+			m.opts.Cgroups.Clean(path.Join(cgroupParent, k.job))
+		}
 	}
 	m.pruneLocked(k.job)
 }

@@ -67,6 +67,9 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 	if err := m.store.DeleteJob(j.ID); err != nil {
 		return err
 	}
+	if m.opts.Cgroups != nil {
+		m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID)
+	}
 	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
 		m.logger.Printf("%s: deleted, but its files stay in %s: %v", name, m.jobDir(j.ID), err)
 	}

@@ -24,7 +24,18 @@ type Options struct {
 	Grace     time.Duration // SIGTERM to SIGKILL on stop and timeout; default 10s
 	MaxLog    int64         // per-run log cap in bytes; default 1 GiB
 	Logger    *log.Logger   // the daemon's log (stderr); default discards
-	Now       func() time.Time
+	// Init is the jobfs binary, re-executed as each step's init; empty runs
+	// steps as plain processes (tests of this package, embedding).
+	Init string
+	// Cgroups gives every step a cgroup with the job's limits; nil means
+	// limits cannot be enforced here, and NoLimits says why.
+	Cgroups  exec.Cgroups
+	NoLimits string
+	// RequireLimits fails runs that cannot get their limits.
+	RequireLimits bool
+	// Namespaces gives every step its own namespaces and root (needs root).
+	Namespaces bool
+	Now        func() time.Time
 }
 
 // Manager owns the store and every run in flight.
@@ -43,6 +54,8 @@ type Manager struct {
 	wg        sync.WaitGroup // executing runs
 	closing   chan struct{}  // closed by BeginClose
 	stepSlots chan struct{}  // one token per step process running, daemon-wide
+	device    string         // disk of the state folder, where steps write
+	deviceErr error          // why io cannot be limited
 	closeOnce sync.Once
 
 	mu       sync.Mutex
@@ -108,6 +121,12 @@ func New(opts Options) (*Manager, error) {
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 	}
+	if err := m.cleanCgroups(); err != nil {
+		m.logger.Printf("clean cgroups left by an earlier daemon: %v", err)
+	}
+	if m.device, err = exec.DeviceOf(opts.StateDir); err != nil {
+		m.device, m.deviceErr = "", err
+	}
 	if err := m.recover(); err != nil {
 		store.Close()
 		cancel()
@@ -172,6 +191,9 @@ func (m *Manager) Close() error {
 	return m.store.Close()
 }
 
+// cgroupParent holds every step's cgroup: jobfs/<job>/<run>/<step>.
+const cgroupParent = "jobfs"
+
 // newID returns a random job id of 8 lower-case letters and digits.
 func newID() string {
 	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -203,3 +225,22 @@ func (m *Manager) RunLogPath(id string, run uint64) string {
 
 // StateDir is the folder holding all of jobfs's state.
 func (m *Manager) StateDir() string { return m.state }
+
+// cleanCgroups removes the cgroups (and kills the processes) a crashed
+// daemon left for this state's jobs. Only this store's jobs are touched, so
+// several daemons on one machine never clean up each other's steps.
+func (m *Manager) cleanCgroups() error {
+	if m.opts.Cgroups == nil {
+		return nil
+	}
+	all, err := m.store.AllJobs()
+	if err != nil {
+		return err
+	}
+	for _, j := range all {
+		if err := m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -80,6 +80,9 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	defer cancel()
 	p := &pipeline{m: m, k: k, j: j, dir: dir, nodes: nodes, timeout: timeout, state: map[string]*nodeState{}}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
+	if m.opts.Init != "" && m.opts.Cgroups == nil {
+		m.appendRunLog(k.job, k.id, "limits not enforced: "+m.opts.NoLimits)
+	}
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
 			return Run{Status: Failed, Error: err.Error()}
@@ -327,7 +330,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	spec := exec.Spec{
 		Path:    n.path,
 		Args:    []string{input, output},
-		Env:     p.m.stepEnv(p.j, p.k.id, label, p.dir),
+		Env:     p.m.stepEnv(p.j, p.k.id, label, ""),
 		Dir:     n.dir,
 		LogPath: filepath.Join(p.dir, logRel),
 		MaxLog:  p.m.opts.MaxLog,
@@ -340,8 +343,20 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		defer w.Close()
 		spec.Tee = w
 	}
+	iso, err := p.m.isolation(p.j, p.k, label, input, output, n.dir)
+	if err != nil {
+		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
+	}
+	spec.Isolation = iso
+	if iso != nil && iso.Namespaces {
+		spec.Env = p.m.stepEnv(p.j, p.k.id, label, "/tmp") // the private /tmp
+	}
 	res := exec.Run(ctx, spec)
 	st := p.stepOutcome(ctx, label, res)
+	if res.OOM {
+		st.status = Failed
+		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, iso.Limits.MemoryMiB)
+	}
 	st.outputs, st.instances = []string{output}, []string{label}
 	return p.endStep(label, st)
 }

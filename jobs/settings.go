@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +31,10 @@ var settingList = []Setting{
 	{Path: "config/chains", Lines: true, check: checkChains},
 	{Path: "config/enabled", Default: "true", check: checkBool},
 	{Path: "config/keep", Default: "100", check: checkKeep},
+	{Path: "config/limits/cpu", Default: "100", check: checkLimit(0, int64(100*runtime.NumCPU()), "percent of one core (100 = one core, 0 = no limit), at most %d on this machine")},
+	{Path: "config/limits/io", Default: "0", check: checkLimit(0, 1<<40, "bytes per second, read and write (0 = no limit), at most %d")},
+	{Path: "config/limits/memory", Default: "512", check: checkLimit(0, totalMiB(), "MiB (0 = no limit), at most %d, the memory of this machine")},
+	{Path: "config/limits/pids", Default: "512", check: checkLimit(0, 4_194_304, "processes and threads (0 = no limit; the step's init uses 2 to 4), at most %d")},
 	{Path: "config/script", Lines: true, check: checkScript},
 	{Path: "config/timeout", Default: "1h", check: checkTimeout},
 	{Path: "config/type", Default: "chains", check: checkType},
@@ -46,13 +52,11 @@ func SettingFor(path string) (Setting, bool) {
 	return Setting{}, false
 }
 
-// ConfigNames lists the file names in a job's config folder.
-func ConfigNames() []string {
-	var out []string
-	for _, s := range settingList {
-		if name, ok := strings.CutPrefix(s.Path, "config/"); ok {
-			out = append(out, name)
-		}
+// SettingPaths lists the paths of every setting below a job folder, sorted.
+func SettingPaths() []string {
+	out := make([]string, len(settingList))
+	for i, s := range settingList {
+		out[i] = s.Path
 	}
 	return out
 }
@@ -155,4 +159,30 @@ func checkKeep(_ *Manager, _ Job, v string) error {
 		return errorf(ErrInvalid, "config/keep: %q: write how many finished runs to keep, 1 to %d", v, MaxKeep)
 	}
 	return nil
+}
+
+// checkLimit accepts a whole number in [lo, hi]; help says what it means.
+func checkLimit(lo, hi int64, help string) func(*Manager, Job, string) error {
+	return func(_ *Manager, _ Job, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return errorf(ErrInvalid, "%q: write a whole number of "+help, v, hi)
+		}
+		return nil
+	}
+}
+
+// totalMiB is the machine's memory, from /proc/meminfo.
+func totalMiB() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 1 << 30
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return kb / 1024
 }

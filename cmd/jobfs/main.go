@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jobfs/jobfs/exec"
 	jobfs "github.com/jobfs/jobfs/fs"
 	"github.com/jobfs/jobfs/jobs"
 )
@@ -37,6 +38,7 @@ Run 'jobfs mount --help' for the mount flags. In the mount:
 `
 
 func main() {
+	exec.MaybeInit() // a step's init: never returns
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -82,6 +84,7 @@ type mountFlags struct {
 	maxLogMB     int64
 	grace        time.Duration
 	debug        bool
+	requireLim   bool
 }
 
 func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
@@ -95,6 +98,7 @@ func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
+	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
 			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
@@ -153,14 +157,23 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if recovered {
 		logger.Printf("recovered the stale mount at %s", mp)
 	}
+	iso, err := isolation(f, logger)
+	if err != nil {
+		return err
+	}
 	m, err := jobs.New(jobs.Options{
-		StateDir:  state,
-		ReposDir:  f.repos,
-		MaxActive: f.maxActive,
-		MaxResult: f.maxResultMB * 1_000_000,
-		MaxLog:    f.maxLogMB << 20,
-		Grace:     f.grace,
-		Logger:    logger,
+		Init:          iso.Init,
+		Cgroups:       iso.Cgroups,
+		NoLimits:      iso.NoLimits,
+		RequireLimits: f.requireLim,
+		Namespaces:    iso.Namespaces,
+		StateDir:      state,
+		ReposDir:      f.repos,
+		MaxActive:     f.maxActive,
+		MaxResult:     f.maxResultMB * 1_000_000,
+		MaxLog:        f.maxLogMB << 20,
+		Grace:         f.grace,
+		Logger:        logger,
 	})
 	if err != nil {
 		return err
@@ -184,4 +197,33 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 		logger.Printf("%s was unmounted from outside; stopping", mp)
 	}
 	return m.Close()
+}
+
+// isolation decides how steps are isolated on this host and says so.
+func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
+	var o jobs.Options
+	self, err := os.Executable()
+	if err != nil {
+		return o, fmt.Errorf("find the jobfs binary for the step init: %w", err)
+	}
+	o.Init = self
+	o.Namespaces = os.Geteuid() == 0
+	cg, err := exec.DetectCgroups()
+	if err != nil {
+		o.NoLimits = fmt.Sprintf("%v; run jobfs as root on a host with cgroups, or pass --require-limits to refuse such runs", err)
+		logger.Printf("limits not enforced: %s", o.NoLimits)
+		return o, nil
+	}
+	if os.Geteuid() != 0 {
+		o.NoLimits = "jobfs runs as a normal user: cgroup limits need root (a delegated cgroup v2 subtree is not supported yet)"
+		logger.Printf("limits not enforced: %s", o.NoLimits)
+		return o, nil
+	}
+	o.Cgroups = cg
+	ns := "no namespaces (not root)"
+	if o.Namespaces {
+		ns = "mount, pid, ipc and uts namespaces"
+	}
+	logger.Printf("steps run in cgroup v%d with limits, %s", cg.Version(), ns)
+	return o, nil
 }

@@ -1,0 +1,157 @@
+package exec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+)
+
+// Limits are what one step may use. Zero means no limit.
+type Limits struct {
+	CPUPercent int64  // percent of one core: 50 = half a core, 200 = two cores
+	MemoryMiB  int64  // hard limit; past it the kernel's OOM killer ends the step
+	IOBps      uint64 // bytes/s, read and write each, on Device
+	Pids       int64  // processes and threads, the step's init included
+	Device     string // "major:minor" of the disk the step writes to
+}
+
+// Cgroups creates one control group per step below a jobfs parent.
+//
+// Hierarchies: a pure v2 host (unified, /sys/fs/cgroup/cgroup.controllers
+// lists the controllers) uses cgroup2; a hybrid host whose v2 mount has no
+// controllers, like a legacy one, uses the v1 controllers cpu, cpuacct,
+// memory, pids, blkio and freezer. Both go through containerd/cgroups/v3.
+type Cgroups interface {
+	// Create makes the cgroup at rel (e.g. "jobfs/<job>/<run>/<step>") with
+	// limits applied; an error means a limit could not be applied.
+	Create(rel string, l Limits) (Group, error)
+	// Version is 1 or 2.
+	Version() int
+	// Clean kills every process below parent and removes its cgroups:
+	// what a crashed daemon left.
+	Clean(parent string) error
+}
+
+// Group is one step's cgroup.
+type Group interface {
+	// JoinFiles are the files a process writes "0" to in order to join
+	// (v1: one cgroup.procs per controller); empty on v2, where the process
+	// is cloned straight into Dir (CLONE_INTO_CGROUP, Linux 5.7+).
+	JoinFiles() []string
+	// Dir is the cgroup's folder (v2: opened for SysProcAttr.CgroupFD).
+	Dir() string
+	// Paths are what /proc/<pid>/cgroup must show for a member, by
+	// controller (v1) or "" (v2), so the init can verify before it execs.
+	Paths() map[string]string
+	// Signal sends sig to every process in the group.
+	Signal(sig syscall.Signal) error
+	// Kill kills every process in the group, including ones that forked
+	// meanwhile: v2 cgroup.kill (Linux 5.14+), else freeze, SIGKILL, thaw.
+	Kill() error
+	// OOMKilled reports whether the kernel's OOM killer killed a member.
+	OOMKilled() bool
+	// Delete removes the group once it is empty (waits briefly for that).
+	Delete() error
+}
+
+// ErrNoCgroups means no cgroup hierarchy jobfs can write to was found.
+var ErrNoCgroups = errors.New("no writable cgroup hierarchy")
+
+// DetectCgroups picks the hierarchy of this host. It fails with
+// ErrNoCgroups (wrapped with the reason) where none is writable.
+func DetectCgroups() (Cgroups, error) {
+	switch cgroups.Mode() {
+	case cgroups.Unified:
+		return newV2("/sys/fs/cgroup")
+	case cgroups.Legacy, cgroups.Hybrid:
+		return newV1()
+	}
+	return nil, fmt.Errorf("%w: /sys/fs/cgroup is not mounted", ErrNoCgroups)
+}
+
+// DeviceOf returns "major:minor" of the whole disk holding path, resolving
+// a partition to its disk: block I/O is throttled per disk, and the disk
+// is the one the step really writes to (not a hard-coded 8:0).
+func DeviceOf(path string) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return "", err
+	}
+	dev := fmt.Sprintf("%d:%d", major(st.Dev), minor(st.Dev))
+	sys := "/sys/dev/block/" + dev
+	if _, err := os.Stat(sys); err != nil {
+		return "", fmt.Errorf("%s is on %s, which is not a block device (overlay, tmpfs or a network file system): io cannot be limited there", path, dev)
+	}
+	if _, err := os.Stat(sys + "/partition"); err == nil {
+		if b, err := os.ReadFile(sys + "/../dev"); err == nil {
+			dev = strings.TrimSpace(string(b))
+		}
+	}
+	return dev, nil
+}
+
+func major(dev uint64) uint64 { return (dev >> 8) & 0xfff }
+func minor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+func splitDevice(dev string) (int64, int64, error) {
+	a, b, ok := strings.Cut(dev, ":")
+	maj, err1 := strconv.ParseInt(a, 10, 64)
+	min, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("bad device %q", dev)
+	}
+	return maj, min, nil
+}
+
+// readPids lists the pids in a cgroup.procs file.
+func readPids(file string) ([]int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// waitEmpty polls a cgroup.procs file until it lists no process.
+func waitEmpty(procs string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for {
+		pids, err := readPids(procs)
+		if err != nil || len(pids) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// removeTree removes empty cgroup folders below and including dir,
+// deepest first (cgroup folders are removed with rmdir, never unlink).
+func removeTree(dir string) error {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			removeTree(filepath.Join(dir, e.Name()))
+		}
+	}
+	err := syscall.Rmdir(dir)
+	if err == syscall.ENOENT {
+		return nil
+	}
+	return err
+}

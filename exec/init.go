@@ -1,0 +1,155 @@
+package exec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// initArg is argv[1] of the step init: the daemon re-executes its own
+// binary with it. A program that runs steps must call MaybeInit first
+// thing in main (and in TestMain of packages whose tests run steps).
+const initArg = "__jobfs_step_init"
+
+// initSpec is what the daemon tells the step init, as JSON on fd 3.
+type initSpec struct {
+	Join     []string          // v1: cgroup.procs files to write "0" to
+	Verify   map[string]string // controller -> path /proc/self/cgroup must show
+	Root     bool              // build a private root with /input /output /app
+	Input    string
+	Output   string
+	App      string
+	UID, GID uint32
+	Path     string // the step's program, as seen inside
+	Args     []string
+	Env      []string
+	Dir      string
+}
+
+// MaybeInit runs the step init and exits when this process was started as
+// one; otherwise it returns at once.
+func MaybeInit() {
+	if len(os.Args) < 2 || os.Args[1] != initArg {
+		return
+	}
+	os.Exit(runInit())
+}
+
+// The init reports on fd 4: "ok\n" once the step's program was started, or
+// "error: <reason>\n" when isolation could not be set up (then the step
+// never ran: the run fails with that reason).
+func runInit() int {
+	status := os.NewFile(4, "status")
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(status, "error: "+format+"\n", args...)
+		return 125
+	}
+	var spec initSpec
+	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+		return fail("read spec: %v", err)
+	}
+	for _, f := range spec.Join {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fail("join cgroup %s: %v", filepath.Dir(f), err)
+		}
+	}
+	if err := verifyCgroup(spec.Verify); err != nil {
+		return fail("%v", err)
+	}
+	if spec.Root {
+		if err := buildRoot(spec); err != nil {
+			return fail("build the step's root: %v", err)
+		}
+		unix.Sethostname([]byte("jobfs"))
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fail("no_new_privs: %v", err)
+	}
+	// Signals for the step reach it through its cgroup; the init only reaps.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	cmd := &osexec.Cmd{
+		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...),
+		Env: spec.Env, Dir: spec.Dir,
+		Stdin: nil, Stdout: os.Stdout, Stderr: os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: spec.UID == 0}},
+	}
+	if spec.UID != 0 {
+		cmd.SysProcAttr.Credential.Groups = []uint32{spec.GID}
+	}
+	if err := cmd.Start(); err != nil {
+		return fail("%v", startError(spec.Path, err))
+	}
+	fmt.Fprintln(status, "ok")
+	status.Close()
+	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// verifyCgroup checks /proc/self/cgroup: the step must be in its cgroup
+// before any of its code runs.
+func verifyCgroup(want map[string]string) error {
+	if len(want) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			got[c] = parts[2]
+		}
+	}
+	for c, p := range want {
+		if got[c] != p {
+			return fmt.Errorf("not in its cgroup: %s is %q, want %q", nameOr(c, "unified"), got[c], p)
+		}
+	}
+	return nil
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// reap waits for the step's main process, reaping every orphan meanwhile
+// (as PID 1 of its pid namespace it is their parent), then kills what is
+// left and returns the main process's exit code (128+N for signal N).
+func reap(main int, pid1 bool) int {
+	code := -1
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: nothing left
+			return code
+		}
+		if pid != main {
+			continue
+		}
+		code = ws.ExitStatus()
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		if !pid1 {
+			return code
+		}
+		syscall.Kill(-1, syscall.SIGKILL)
+	}
+}

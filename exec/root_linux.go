@@ -1,0 +1,154 @@
+package exec
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// hostDirs are bound read-only into a step's root when they exist; where
+// the host has a symlink (merged /usr: /bin -> usr/bin) the link is copied.
+var hostDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"}
+
+// devices bound into the step's /dev.
+var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// buildRoot gives the step a root of its own, bubblewrap-style, in the new
+// mount namespace the init was cloned into: a tmpfs with the host's system
+// folders read-only, a private /tmp, /dev with the harmless devices, a /proc
+// of its pid namespace, /input read-only, /output read-write and /app
+// read-only. The host's root is never written. It then pivots into it.
+func buildRoot(s initSpec) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	// The new root is a tmpfs mounted over /tmp of this (private) mount
+	// namespace, so nothing is created on the host. The folders to bind may
+	// live below /tmp: hold them open first and bind them by descriptor.
+	srcs := map[string]string{"/input": s.Input, "/output": s.Output, "/app": s.App}
+	for dst, src := range srcs {
+		if src == "" {
+			delete(srcs, dst)
+			continue
+		}
+		fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", src, err)
+		}
+		defer unix.Close(fd)
+		srcs[dst] = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	const root = "/tmp"
+	if err := unix.Mount("jobfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("tmpfs root: %w", err)
+	}
+	for _, d := range hostDirs {
+		if err := bindHost(root, d); err != nil {
+			return err
+		}
+	}
+	for dst, src := range srcs {
+		if err := bind(src, filepath.Join(root, dst), dst != "/output"); err != nil {
+			return err
+		}
+	}
+	if err := makeDev(root); err != nil {
+		return err
+	}
+	for _, d := range []string{"/tmp", "/dev/shm"} {
+		if err := os.MkdirAll(root+d, 0o1777); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", root+d, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
+			return fmt.Errorf("tmpfs %s: %w", d, err)
+		}
+	}
+	if err := os.MkdirAll(root+"/proc", 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return pivot(root)
+}
+
+func bindHost(root, d string) error {
+	st, err := os.Lstat(d)
+	if err != nil {
+		return nil
+	}
+	if st.Mode()&os.ModeSymlink != 0 {
+		target, err := os.Readlink(d)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, root+d)
+	}
+	return bind(d, root+d, true)
+}
+
+// bind mounts src on dst (created), read-only when ro.
+func bind(src, dst string, ro bool) error {
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		err = os.MkdirAll(dst, 0o755)
+	} else {
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err == nil {
+			err = os.WriteFile(dst, nil, 0o644)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
+	}
+	if ro {
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID)
+		if err := unix.Mount("", dst, "", flags, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", src, err)
+		}
+	}
+	return nil
+}
+
+func makeDev(root string) error {
+	if err := os.MkdirAll(root+"/dev", 0o755); err != nil {
+		return err
+	}
+	for _, d := range devices {
+		if err := bind("/dev/"+d, root+"/dev/"+d, false); err != nil {
+			return err
+		}
+	}
+	for link, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, root+"/dev/"+link); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pivot makes root the process's root and drops the host's.
+func pivot(root string) error {
+	if err := os.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host root: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		// A read-only tmpfs root is defence in depth; the binds are what matter.
+		_ = err
+	}
+	return os.Chdir("/")
+}

@@ -1,0 +1,167 @@
+package exec
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Isolation runs a step in a cgroup of its own and, as root, in its own
+// mount, pid, ipc and uts namespaces on a private root. The step is started
+// through the init (the jobfs binary re-executed, see MaybeInit), which joins
+// the cgroup (v1) or is cloned into it (v2), verifies, builds the root and
+// only then starts the step's program: no user code runs outside its cgroup.
+type Isolation struct {
+	Init       string  // path of the jobfs binary
+	Cgroups    Cgroups // nil: no cgroup
+	Group      string  // cgroup path, e.g. jobfs/<job>/<run>/<step>
+	Limits     Limits
+	Namespaces bool   // root only: namespaces, private root, /input /output /app
+	Input      string // host folders seen as /input, /output and /app
+	Output     string
+	App        string
+	UID, GID   uint32 // the step runs as this user
+}
+
+// process is a started step.
+type process struct {
+	cmd   *osexec.Cmd
+	pgid  int
+	group Group // nil without a cgroup
+}
+
+// start starts the step's process (through the init when isolated).
+func start(s Spec, out *os.File) (*process, error) {
+	if s.Isolation == nil {
+		cmd := &osexec.Cmd{
+			Path: s.Path, Args: append([]string{s.Path}, s.Args...),
+			Env: s.Env, Dir: s.Dir, Stdout: out, Stderr: out,
+			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, startError(s.Path, err)
+		}
+		return &process{cmd: cmd, pgid: cmd.Process.Pid}, nil
+	}
+	return startIsolated(s, out)
+}
+
+func startIsolated(s Spec, out *os.File) (*process, error) {
+	iso := s.Isolation
+	p := &process{}
+	var err error
+	if iso.Cgroups != nil {
+		if p.group, err = iso.Cgroups.Create(iso.Group, iso.Limits); err != nil {
+			return nil, fmt.Errorf("cannot apply the limits: %w", err)
+		}
+	}
+	spec := initSpec{Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Env: s.Env,
+		Path: s.Path, Args: s.Args, Dir: s.Dir}
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if iso.Namespaces {
+		spec.Input, spec.Output, spec.App = iso.Input, iso.Output, iso.App
+		spec.Path, spec.Args, spec.Dir = "/app/"+filepath.Base(s.Path), []string{"/input", "/output"}, "/app"
+		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	}
+	if p.group != nil {
+		spec.Join, spec.Verify = p.group.JoinFiles(), p.group.Paths()
+		if len(spec.Join) == 0 { // v2: clone straight into the cgroup
+			fd, err := syscall.Open(p.group.Dir(), syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				p.finish()
+				return nil, fmt.Errorf("open cgroup %s: %w", p.group.Dir(), err)
+			}
+			defer syscall.Close(fd)
+			attr.UseCgroupFD, attr.CgroupFD = true, fd
+		}
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		p.finish()
+		return nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		p.finish()
+		return nil, err
+	}
+	defer statusR.Close()
+	p.cmd = &osexec.Cmd{
+		Path: iso.Init, Args: []string{iso.Init, initArg},
+		// One OS thread suffices for the init: its threads count in pids.max.
+		Env:    []string{"GOMAXPROCS=1"},
+		Stdout: out, Stderr: out, ExtraFiles: []*os.File{specR, statusW},
+		SysProcAttr: attr,
+	}
+	err = p.cmd.Start()
+	specR.Close()
+	statusW.Close()
+	if err != nil {
+		specW.Close()
+		p.finish()
+		return nil, fmt.Errorf("start the step init %s: %w", iso.Init, err)
+	}
+	p.pgid = p.cmd.Process.Pid
+	json.NewEncoder(specW).Encode(spec)
+	specW.Close()
+	line, _ := bufio.NewReader(statusR).ReadString('\n')
+	if line = strings.TrimSpace(line); line != "ok" {
+		p.cmd.Wait()
+		p.finish()
+		if reason, ok := strings.CutPrefix(line, "error: "); ok {
+			return nil, errors.New(reason)
+		}
+		return nil, fmt.Errorf("the step init ended before starting the step (%s)", p.cmd.ProcessState)
+	}
+	return p, nil
+}
+
+// stop sends SIGTERM to every process of the step, waits up to grace for
+// the main process, then kills them all and waits for it.
+func (p *process) stop(grace time.Duration, done <-chan error) error {
+	p.signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		p.killAll()
+		return <-done
+	}
+}
+
+func (p *process) signal(sig syscall.Signal) {
+	syscall.Kill(-p.pgid, sig)
+	if p.group != nil {
+		p.group.Signal(sig)
+	}
+}
+
+// killAll kills everything of the step: its cgroup (double-forked
+// children included) and its process group.
+func (p *process) killAll() {
+	if p.group != nil {
+		p.group.Kill()
+	}
+	syscall.Kill(-p.pgid, syscall.SIGKILL)
+}
+
+// finish removes the cgroup and reports whether the OOM killer struck.
+func (p *process) finish() bool {
+	if p.group == nil {
+		return false
+	}
+	oom := p.group.OOMKilled()
+	p.group.Delete()
+	return oom
+}

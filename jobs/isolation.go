@@ -1,0 +1,63 @@
+package jobs
+
+import (
+	"fmt"
+	"os/user"
+	"path"
+	"strconv"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// Limits returns the job's effective limits from config/limits/*.
+func (m *Manager) Limits(jobID string) exec.Limits {
+	num := func(name string) int64 {
+		n, _ := strconv.ParseInt(m.value(jobID, "config/limits/"+name), 10, 64)
+		return n
+	}
+	return exec.Limits{
+		CPUPercent: num("cpu"),
+		MemoryMiB:  num("memory"),
+		IOBps:      uint64(num("io")),
+		Pids:       num("pids"),
+		Device:     m.device,
+	}
+}
+
+// isolation says how one step runs: nil for a plain process (no init
+// configured), else its cgroup, limits, namespaces and user. An error means
+// a requested limit cannot be applied: the step fails with that reason.
+func (m *Manager) isolation(j Job, k runKey, label, input, output, app string) (*exec.Isolation, error) {
+	if m.opts.Init == "" {
+		return nil, nil
+	}
+	iso := &exec.Isolation{
+		Init:       m.opts.Init,
+		Cgroups:    m.opts.Cgroups,
+		Group:      path.Join(cgroupParent, j.ID, strconv.FormatUint(k.id, 10), label),
+		Limits:     m.Limits(j.ID),
+		Namespaces: m.opts.Namespaces,
+		Input:      input, Output: output, App: app,
+		UID: j.Owner, GID: primaryGroup(j.Owner),
+	}
+	if iso.Limits.IOBps > 0 && m.deviceErr != nil {
+		return nil, fmt.Errorf("config/limits/io cannot be applied: %v", m.deviceErr)
+	}
+	if iso.Cgroups == nil && m.opts.RequireLimits {
+		return nil, fmt.Errorf("limits not enforced and --require-limits is set: %s", m.opts.NoLimits)
+	}
+	return iso, nil
+}
+
+// primaryGroup returns the primary gid of uid, or uid when unknown.
+func primaryGroup(uid Owner) uint32 {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return uid
+	}
+	g, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return uid
+	}
+	return uint32(g)
+}
