@@ -57,8 +57,26 @@ func (d *configDir) entries() []fuse.DirEntry {
 	return ents
 }
 
+func (d *configDir) temp() tempDir { return tempDir{t: d.t, jobID: d.jobID, dir: d.prefix} }
+
 func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	return dirEntries(d.entries()...), 0
+	return dirEntries(append(d.entries(), d.temp().entries()...)...), 0
+}
+
+func (d *configDir) isSetting(name string) bool {
+	_, ok := jobs.SettingFor(d.prefix + name)
+	return ok
+}
+
+// Rename supports the tools' write-then-rename (see temp.go).
+func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if newParent.EmbeddedInode() != d.EmbeddedInode() {
+		return syscall.EXDEV
+	}
+	if handled, errno := d.temp().rename(name, newName, d.isSetting); handled {
+		return errno
+	}
+	return toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "settings cannot be renamed"))
 }
 
 func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -72,11 +90,14 @@ func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		}
 		return newChild(ctx, d.EmbeddedInode(), &settingFile{t: d.t, jobID: d.jobID, path: path}, syscall.S_IFREG, e.Ino, out)
 	}
-	return nil, syscall.ENOENT
+	return d.temp().lookup(ctx, d.EmbeddedInode(), name, out)
 }
 
 // Unlink resets a setting to its default (novem's DELETE).
 func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.temp().unlink(name) {
+		return 0
+	}
 	path := d.prefix + name
 	if _, ok := jobs.SettingFor(path); !ok {
 		return syscall.ENOENT
@@ -98,8 +119,10 @@ func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return syscall.ENOENT
 }
 
-func (d *configDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting"))
+func (d *configDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
+		return d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting")
+	})
 }
 
 func (d *configDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -123,7 +146,7 @@ func (f *settingFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 		return toErrno(err)
 	}
 	a.Size = uint64(len(v))
-	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+	f.t.attr(a, syscall.S_IFREG|0o644, f.t.m.SettingTime(f.jobID, f.path))
 	return 0
 }
 
@@ -255,6 +278,11 @@ func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint
 		}
 	}
 	return uint32(len(data)), 0
+}
+
+// Fsync commits like Flush: editors fsync before they close.
+func (h *settingHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	return h.Flush(ctx)
 }
 
 // Flush commits what was written since the last flush.

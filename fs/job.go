@@ -56,7 +56,22 @@ func (d *jobDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		e.Ino = ino(d.job.ID, e.Name)
 		ents[i] = e
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(append(ents, d.temp().entries()...)...), 0
+}
+
+func (d *jobDir) temp() tempDir { return tempDir{t: d.t, jobID: d.job.ID} }
+
+func isJobSetting(name string) bool { return name == "description" || name == "name" }
+
+// Rename supports the tools' write-then-rename of description and name.
+func (d *jobDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if newParent.EmbeddedInode() != d.EmbeddedInode() {
+		return syscall.EXDEV
+	}
+	if handled, errno := d.temp().rename(name, newName, isJobSetting); handled {
+		return errno
+	}
+	return toErrno(d.t.m.Refuse(d.job.ID, name, "the files of a job folder cannot be renamed"))
 }
 
 func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -82,7 +97,7 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	case "shortname":
 		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return id + "\n", nil }}
 	default:
-		return nil, syscall.ENOENT
+		return d.temp().lookup(ctx, d.EmbeddedInode(), name, out)
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, ino(id, name), out)
 }
@@ -90,6 +105,9 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 // Unlink of a setting resets it; of a computed file it is accepted and
 // changes nothing (see the package doc on removal).
 func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if d.temp().unlink(name) {
+		return 0
+	}
 	switch name {
 	case "description", "name":
 		return toErrno(d.t.m.ResetSetting(d.job.ID, name))
@@ -117,8 +135,10 @@ func (d *jobDir) busy() syscall.Errno {
 }
 
 // Create refuses new names: a job folder has a fixed set of files.
-func (d *jobDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	return nil, nil, 0, toErrno(d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/"))
+func (d *jobDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
+		return d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/")
+	})
 }
 
 func (d *jobDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

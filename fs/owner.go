@@ -17,6 +17,7 @@ type tree struct {
 	owner jobs.Owner // the daemon's user: owner of every job of this mount
 	gid   uint32
 	start time.Time // mtime of nodes that have no better one
+	temps temps     // tools' temporary files, in memory
 }
 
 func newTree(m *jobs.Manager, owner jobs.Owner) *tree {

@@ -67,7 +67,15 @@ func (r *rootDir) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.En
 }
 
 func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return toErrno(r.t.m.DeleteJob(r.t.owner, name))
+	j, err := r.t.m.Job(r.t.owner, name)
+	if err != nil {
+		return toErrno(err)
+	}
+	if err := r.t.m.DeleteJob(r.t.owner, name); err != nil {
+		return toErrno(err)
+	}
+	r.t.temps.dropJob(j.ID)
+	return 0
 }
 
 // Create refuses files at the top: jobs are folders.

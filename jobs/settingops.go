@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 func (m *Manager) setting(path string) (Setting, error) {
@@ -74,7 +75,7 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.store.SetSetting(jobID, path, v); err != nil {
+	if err := m.store.SetSetting(jobID, path, v, m.now()); err != nil {
 		return fmt.Errorf("store %s: %w", path, err)
 	}
 	if s.Lines {
@@ -98,7 +99,7 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 	if _, ok, _ := m.store.Setting(jobID, path); !ok {
 		return nil
 	}
-	if err := m.store.DeleteSetting(jobID, path); err != nil {
+	if err := m.store.DeleteSetting(jobID, path, m.now()); err != nil {
 		return fmt.Errorf("reset %s: %w", path, err)
 	}
 	m.event(jobID, "%s reset to its default", path)
@@ -113,4 +114,16 @@ func (m *Manager) value(jobID, path string) string {
 		return s.Default
 	}
 	return strings.Clone(v)
+}
+
+// SettingTime is when a setting last changed: the job's creation when never.
+func (m *Manager) SettingTime(jobID, path string) time.Time {
+	if t := m.store.SettingTime(jobID, path); !t.IsZero() {
+		return t
+	}
+	j, err := m.store.Job(jobID)
+	if err != nil {
+		return time.Time{}
+	}
+	return j.Created
 }

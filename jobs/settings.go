@@ -70,9 +70,12 @@ func (s Setting) Normalize(raw string) string {
 	return strings.TrimSpace(raw)
 }
 
-// Render is what a read of the file returns for stored value v.
+// Render is what a read of the file returns for stored value v: exactly
+// what a later write accepts as the same value. A one-line setting reads as
+// its value and one newline (defaults included); a multi-line one byte for
+// byte.
 func (s Setting) Render(v string) string {
-	if s.Lines || v == "" {
+	if s.Lines {
 		return v
 	}
 	return v + "\n"

@@ -32,6 +32,7 @@ var (
 	bucketJobs  = []byte("jobs")
 	bucketCfg   = []byte("config")
 	bucketRuns  = []byte("runs")
+	bucketTimes = []byte("mtimes") // jobs/<id>/mtimes/<k>: when setting k last changed
 	keyMeta     = []byte("meta")
 )
 
@@ -261,26 +262,58 @@ func (s *Store) Setting(id, key string) (string, bool, error) {
 	return string(v), v != nil, err
 }
 
-// SetSetting stores value under key.
-func (s *Store) SetSetting(id, key, value string) error {
+// SetSetting stores value under key, changed at t.
+func (s *Store) SetSetting(id, key, value string, t time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
 		}
-		return b.Bucket(bucketCfg).Put([]byte(key), []byte(value))
+		if err := b.Bucket(bucketCfg).Put([]byte(key), []byte(value)); err != nil {
+			return err
+		}
+		return putTime(b, key, t)
 	})
 }
 
-// DeleteSetting removes key, so it reads as its default again.
-func (s *Store) DeleteSetting(id, key string) error {
+// DeleteSetting removes key, so it reads as its default again (changed at t).
+func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
 		}
-		return b.Bucket(bucketCfg).Delete([]byte(key))
+		if err := b.Bucket(bucketCfg).Delete([]byte(key)); err != nil {
+			return err
+		}
+		return putTime(b, key, t)
 	})
+}
+
+func putTime(job *bolt.Bucket, key string, t time.Time) error {
+	times, err := job.CreateBucketIfNotExists(bucketTimes)
+	if err != nil {
+		return err
+	}
+	return times.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())))
+}
+
+// SettingTime returns when key last changed, or the zero time if never.
+func (s *Store) SettingTime(id, key string) time.Time {
+	var t time.Time
+	s.db.View(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		if times := b.Bucket(bucketTimes); times != nil {
+			if v := times.Get([]byte(key)); len(v) == 8 {
+				t = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+		}
+		return nil
+	})
+	return t
 }
 
 // CreateRun stores r as the job's next run and returns it with its id. Ids
