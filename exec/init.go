@@ -27,6 +27,7 @@ type initSpec struct {
 	Output   string
 	App      string
 	UID, GID uint32
+	Groups   []uint32
 	Path     string // the step's program, as seen inside
 	Args     []string
 	Env      []string
@@ -81,7 +82,7 @@ func runInit() int {
 		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: spec.UID == 0}},
 	}
 	if spec.UID != 0 {
-		cmd.SysProcAttr.Credential.Groups = []uint32{spec.GID}
+		cmd.SysProcAttr.Credential.Groups = append([]uint32{spec.GID}, spec.Groups...)
 	}
 	if err := cmd.Start(); err != nil {
 		return fail("%v", startError(spec.Path, err))

@@ -9,6 +9,8 @@ import (
 	osexec "os/exec"
 	"syscall"
 	"time"
+
+	"github.com/jobfs/jobfs/crypt"
 )
 
 // Spec says how to run one step.
@@ -30,6 +32,9 @@ type Spec struct {
 	// Started is called with the process group id and its start time as soon
 	// as the process runs, so the caller can record them durably.
 	Started func(pgid int, start uint64)
+	// Secrets are masked as *** in everything the step writes (values of 4
+	// bytes or more).
+	Secrets [][]byte
 	// Isolation, when set, runs the step in a cgroup and namespaces.
 	Isolation *Isolation
 }
@@ -72,7 +77,14 @@ func Run(ctx context.Context, s Spec) Result {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		io.Copy(newLogSink(logf, s.MaxLog, s.Tee, s.Notify), pr)
+		var sink io.Writer = newLogSink(logf, s.MaxLog, s.Tee, s.Notify)
+		if len(s.Secrets) > 0 {
+			// Masked before anything reaches a log, across write boundaries.
+			masker := crypt.NewMasker(sink, s.Secrets)
+			defer masker.Flush()
+			sink = masker
+		}
+		io.Copy(sink, pr)
 	}()
 	p, err := start(s, pw)
 	pw.Close()

@@ -27,7 +27,8 @@ type Isolation struct {
 	Input      string // host folders seen as /input, /output and /app
 	Output     string
 	App        string
-	UID, GID   uint32 // the step runs as this user
+	UID, GID   uint32   // the step runs as this user
+	Groups     []uint32 // with these supplementary groups
 }
 
 // process is a started step.
@@ -62,7 +63,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 			return nil, fmt.Errorf("cannot apply the limits: %w", err)
 		}
 	}
-	spec := initSpec{Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Env: s.Env,
+	spec := initSpec{Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
 		Path: s.Path, Args: s.Args, Dir: s.Dir}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if iso.Namespaces {

@@ -54,6 +54,9 @@ func (d *configDir) entries() []fuse.DirEntry {
 		}
 		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: ino(d.jobID, d.prefix+name)})
 	}
+	if d.prefix == "config/" {
+		ents = append(ents, fuse.DirEntry{Name: "env", Mode: syscall.S_IFDIR, Ino: ino(d.jobID, "config/env")})
+	}
 	return ents
 }
 
@@ -70,6 +73,9 @@ func (d *configDir) isSetting(name string) bool {
 
 // Rename supports the tools' write-then-rename (see temp.go).
 func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if newParent.EmbeddedInode() != d.EmbeddedInode() {
 		return syscall.EXDEV
 	}
@@ -80,6 +86,12 @@ func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.Inod
 }
 
 func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if d.prefix == "config/" && name == "env" {
+		if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+			return nil, errno
+		}
+		return newChild(ctx, d.EmbeddedInode(), &envDir{t: d.t, jobID: d.jobID}, syscall.S_IFDIR, ino(d.jobID, "config/env"), out)
+	}
 	for _, e := range d.entries() {
 		if e.Name != name {
 			continue
@@ -95,6 +107,9 @@ func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 
 // Unlink resets a setting to its default (novem's DELETE).
 func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if d.temp().unlink(name) {
 		return 0
 	}
@@ -108,6 +123,12 @@ func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
 // Rmdir of a sub-folder (config/limits) is accepted and changes nothing,
 // so that `rm -rf` reaches the job folder.
 func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
+	if d.prefix == "config/" && name == "env" {
+		return 0 // rm -rf: the secrets in it were unlinked one by one
+	}
 	for _, e := range d.entries() {
 		if e.Name == name && e.Mode == syscall.S_IFDIR {
 			if d.t.m.Busy(d.jobID) {
@@ -120,6 +141,9 @@ func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 func (d *configDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
 		return d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting")
 	})
@@ -169,6 +193,9 @@ func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 // accepted and ignored, so copying tools do not fail.
 func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok {
+		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
+			return errno
+		}
 		if errno := f.truncate(fh, int(size)); errno != 0 {
 			return errno
 		}
@@ -197,6 +224,11 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 }
 
 func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	v, err := f.t.m.ReadSetting(f.jobID, f.path)
 	if err != nil {
 		return nil, 0, toErrno(err)

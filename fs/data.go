@@ -34,6 +34,11 @@ func (f *dataFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAt
 }
 
 func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	return &dataHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 }
 

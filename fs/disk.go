@@ -29,6 +29,7 @@ func statAttr(t *tree, path string, a *fuse.Attr, perm uint32) syscall.Errno {
 		a.Size = 4096
 	}
 	t.attr(a, st.Mode&syscall.S_IFMT|perm, timeOf(st.Mtim))
+	a.Uid, a.Gid = st.Uid, st.Gid
 	return 0
 }
 

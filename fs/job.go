@@ -26,16 +26,21 @@ var jobEntries = []fuse.DirEntry{
 	{Name: "input", Mode: syscall.S_IFDIR},
 	{Name: "log", Mode: syscall.S_IFREG},
 	{Name: "name", Mode: syscall.S_IFREG},
+	{Name: "next_run", Mode: syscall.S_IFREG},
 	{Name: "runs", Mode: syscall.S_IFDIR},
+	{Name: "shared", Mode: syscall.S_IFDIR},
 	{Name: "shortname", Mode: syscall.S_IFREG},
 }
 
-func (d *jobDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+func (d *jobDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	j, err := d.t.m.JobByID(d.job.ID)
 	if err != nil {
 		return toErrno(err)
 	}
-	d.t.attr(a, syscall.S_IFDIR|0o755, j.Created)
+	if errno := d.t.need(ctx, j.ID, jobs.Viewer); errno != 0 {
+		return errno
+	}
+	d.t.attrJob(a, j.ID, syscall.S_IFDIR|0o755, j.Created)
 	return 0
 }
 
@@ -48,8 +53,8 @@ func (d *jobDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttr
 }
 
 func (d *jobDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	if _, err := d.t.m.JobByID(d.job.ID); err != nil {
-		return nil, toErrno(err)
+	if errno := d.t.need(ctx, d.job.ID, jobs.Viewer); errno != 0 {
+		return nil, errno
 	}
 	ents := make([]fuse.DirEntry, len(jobEntries))
 	for i, e := range jobEntries {
@@ -65,6 +70,9 @@ func isJobSetting(name string) bool { return name == "description" || name == "n
 
 // Rename supports the tools' write-then-rename of description and name.
 func (d *jobDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if newParent.EmbeddedInode() != d.EmbeddedInode() {
 		return syscall.EXDEV
 	}
@@ -75,8 +83,8 @@ func (d *jobDir) Rename(ctx context.Context, name string, newParent gofs.InodeEm
 }
 
 func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if _, err := d.t.m.JobByID(d.job.ID); err != nil {
-		return nil, toErrno(err)
+	if errno := d.t.need(ctx, d.job.ID, jobs.Viewer); errno != 0 {
+		return nil, errno
 	}
 	id := d.job.ID
 	var node attrFiller
@@ -90,10 +98,14 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node, mode = &stageDir{t: d.t, jobID: id}, syscall.S_IFDIR
 	case "data":
 		node = &dataFile{t: d.t, jobID: id}
+	case "shared":
+		node, mode = &sharedDir{t: d.t, jobID: id}, syscall.S_IFDIR
 	case "description", "name":
 		node = &settingFile{t: d.t, jobID: id, path: name}
 	case "log":
 		node = &logFile{t: d.t, jobID: id, path: d.t.m.JobLogPath(id)}
+	case "next_run":
+		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return stamp(d.t.m.NextRun(id)), nil }}
 	case "shortname":
 		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return id + "\n", nil }}
 	default:
@@ -105,13 +117,16 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 // Unlink of a setting resets it; of a computed file it is accepted and
 // changes nothing (see the package doc on removal).
 func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if d.temp().unlink(name) {
 		return 0
 	}
 	switch name {
 	case "description", "name":
 		return toErrno(d.t.m.ResetSetting(d.job.ID, name))
-	case "data", "log", "shortname":
+	case "data", "log", "shortname", "next_run":
 		return d.busy()
 	}
 	return syscall.ENOENT
@@ -120,8 +135,11 @@ func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
 // Rmdir of a fixed sub-folder is accepted and changes nothing, so that
 // `rm -rf` of a job reaches the rmdir of the job itself.
 func (d *jobDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	switch name {
-	case "config", "runs", "input":
+	case "config", "runs", "input", "shared":
 		return d.busy()
 	}
 	return syscall.ENOENT
@@ -136,6 +154,9 @@ func (d *jobDir) busy() syscall.Errno {
 
 // Create refuses new names: a job folder has a fixed set of files.
 func (d *jobDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
 		return d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/")
 	})

@@ -8,6 +8,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // streamFile is runs/<id>/stream: the run's log from its first byte, then
@@ -155,6 +157,11 @@ func (f *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 
 // Open for reading gives an empty file, so grep -r and cp -r pass over it.
 func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	return &ctlHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 }
 

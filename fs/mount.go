@@ -16,7 +16,8 @@ import (
 
 // MountOptions configure Mount.
 type MountOptions struct {
-	Debug bool // log every FUSE request
+	Debug      bool // log every FUSE request
+	AllowOther bool // every local user may use the mount (shared machine)
 }
 
 // Mount mounts root at mountpoint and returns once the mount answers. As
@@ -33,6 +34,7 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			Name:          "jobfs",
 			DirectMount:   os.Geteuid() == 0,
 			Debug:         o.Debug,
+			AllowOther:    o.AllowOther,
 			DisableXAttrs: true,
 			MaxWrite:      1 << 20,
 		},

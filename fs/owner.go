@@ -1,8 +1,11 @@
 package fs
 
 import (
+	"context"
+	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +21,7 @@ type tree struct {
 	gid   uint32
 	start time.Time // mtime of nodes that have no better one
 	temps temps     // tools' temporary files, in memory
+	multi bool      // shared mount: every caller has a namespace (allow_other)
 }
 
 func newTree(m *jobs.Manager, owner jobs.Owner) *tree {
@@ -52,4 +56,76 @@ func (t *tree) attr(a *fuse.Attr, mode uint32, mtime time.Time) {
 	}
 	a.Blksize = 4096
 	a.Blocks = (a.Size + 511) / 512
+}
+
+// caller returns the user behind a request: uid and all groups (the
+// supplementary ones from /proc/<pid>/status).
+func (t *tree) caller(ctx context.Context) jobs.Caller {
+	c, ok := fuse.FromContext(ctx)
+	if !ok {
+		return jobs.Caller{UID: t.owner, GIDs: []uint32{t.gid}}
+	}
+	out := jobs.Caller{UID: c.Uid, GIDs: []uint32{c.Gid}}
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(c.Pid), 10) + "/status")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Groups:"); ok {
+			for _, f := range strings.Fields(rest) {
+				if g, err := strconv.ParseUint(f, 10, 32); err == nil {
+					out.GIDs = append(out.GIDs, uint32(g))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// namespace is whose jobs MOUNT/<job> names for this caller: the caller's
+// own on a shared mount, the daemon user's on a single-user one.
+func (t *tree) namespace(ctx context.Context) jobs.Owner {
+	if !t.multi {
+		return t.owner
+	}
+	if c, ok := fuse.FromContext(ctx); ok {
+		return c.Uid
+	}
+	return t.owner
+}
+
+// role is what the caller may do with a job.
+func (t *tree) role(ctx context.Context, jobID string) jobs.Role {
+	if !t.multi {
+		return jobs.RoleOwner
+	}
+	j, err := t.m.JobByID(jobID)
+	if err != nil {
+		return jobs.NoRole
+	}
+	return t.m.RoleOf(j, t.caller(ctx))
+}
+
+// need returns 0 when the caller has at least role r on the job: ENOENT
+// when the job is not visible to them at all, EACCES when it is but the
+// role is too weak.
+func (t *tree) need(ctx context.Context, jobID string, r jobs.Role) syscall.Errno {
+	switch have := t.role(ctx, jobID); {
+	case have >= r:
+		return 0
+	case have == jobs.NoRole:
+		return syscall.ENOENT
+	}
+	return syscall.EACCES
+}
+
+// attrJob is attr for a node of a job: owned by the job's owner.
+func (t *tree) attrJob(a *fuse.Attr, jobID string, mode uint32, mtime time.Time) {
+	t.attr(a, mode, mtime)
+	if !t.multi {
+		return
+	}
+	if j, err := t.m.JobByID(jobID); err == nil {
+		a.Uid, a.Gid = j.Owner, primaryGID(j.Owner)
+	}
 }

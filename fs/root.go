@@ -2,6 +2,9 @@ package fs
 
 import (
 	"context"
+	"os/user"
+	"strconv"
+	"strings"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -16,9 +19,14 @@ type rootDir struct {
 	t *tree
 }
 
-// NewRoot returns the root node of a mount serving owner's jobs.
-func NewRoot(m *jobs.Manager, owner jobs.Owner) gofs.InodeEmbedder {
-	return &rootDir{t: newTree(m, owner)}
+// NewRoot returns the root node of a mount. A single-user mount serves
+// owner's jobs; a shared one (multi, mounted with allow_other) gives every
+// caller their own jobs at MOUNT/<job> and the jobs others share with them
+// at MOUNT/@<owner>/<job>.
+func NewRoot(m *jobs.Manager, owner jobs.Owner, multi bool) gofs.InodeEmbedder {
+	t := newTree(m, owner)
+	t.multi = multi
+	return &rootDir{t: t}
 }
 
 func (r *rootDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
@@ -35,7 +43,10 @@ func (r *rootDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 }
 
 func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	j, err := r.t.m.Job(r.t.owner, name)
+	if strings.HasPrefix(name, "@") && r.t.multi {
+		return r.ownerChild(ctx, name, out)
+	}
+	j, err := r.t.m.Job(r.t.namespace(ctx), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -47,7 +58,7 @@ func (r *rootDir) jobChild(ctx context.Context, j jobs.Job, out *fuse.EntryOut) 
 }
 
 func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, err := r.t.m.Jobs(r.t.owner)
+	list, err := r.t.m.Jobs(r.t.namespace(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -55,11 +66,40 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	for _, j := range list {
 		ents = append(ents, fuse.DirEntry{Name: j.Name, Mode: syscall.S_IFDIR, Ino: ino(j.ID)})
 	}
+	if r.t.multi {
+		owners, err := r.t.m.OwnersVisibleTo(r.t.caller(ctx))
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		for _, o := range owners {
+			name := "@" + jobs.UserName(o)
+			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(name)})
+		}
+	}
 	return dirEntries(ents...), 0
 }
 
+// ownerChild is MOUNT/@<owner>: shown only when the caller may see at least
+// one of that owner's jobs (root: any owner with jobs).
+func (r *rootDir) ownerChild(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	u, err := user.Lookup(name[1:])
+	if err != nil {
+		return nil, syscall.ENOENT
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	visible, err := r.t.m.VisibleJobs(jobs.Owner(uid), r.t.caller(ctx))
+	if err != nil || len(visible) == 0 {
+		return nil, syscall.ENOENT
+	}
+	node := &ownerDir{t: r.t, owner: jobs.Owner(uid)}
+	return newChild(ctx, r.EmbeddedInode(), node, syscall.S_IFDIR, ino(name), out)
+}
+
 func (r *rootDir) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	j, err := r.t.m.CreateJob(r.t.owner, name)
+	if strings.HasPrefix(name, "@") {
+		return nil, syscall.EINVAL
+	}
+	j, err := r.t.m.CreateJob(r.t.namespace(ctx), name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -67,14 +107,18 @@ func (r *rootDir) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.En
 }
 
 func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	j, err := r.t.m.Job(r.t.owner, name)
+	return r.t.deleteJob(r.t.namespace(ctx), name)
+}
+
+func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
+	j, err := t.m.Job(owner, name)
 	if err != nil {
 		return toErrno(err)
 	}
-	if err := r.t.m.DeleteJob(r.t.owner, name); err != nil {
+	if err := t.m.DeleteJob(owner, name); err != nil {
 		return toErrno(err)
 	}
-	r.t.temps.dropJob(j.ID)
+	t.temps.dropJob(j.ID)
 	return 0
 }
 
@@ -84,7 +128,7 @@ func (r *rootDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.
 }
 
 func (r *rootDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	if _, err := r.t.m.Job(r.t.owner, name); err == nil {
+	if _, err := r.t.m.Job(r.t.namespace(ctx), name); err == nil {
 		return syscall.EISDIR
 	}
 	return syscall.ENOENT
@@ -95,7 +139,7 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if newParent.EmbeddedInode() != r.EmbeddedInode() || flags&^uint32(renameNoReplace) != 0 {
 		return syscall.EINVAL
 	}
-	return toErrno(r.t.m.RenameJob(r.t.owner, name, newName))
+	return toErrno(r.t.m.RenameJob(r.t.namespace(ctx), name, newName))
 }
 
 // renameNoReplace is RENAME_NOREPLACE: a job rename never replaces anyway.
@@ -108,4 +152,61 @@ func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	}
 	out.FromStatfsT(&st)
 	return 0
+}
+
+// ownerDir is MOUNT/@<owner>: that owner's jobs shared with the caller.
+type ownerDir struct {
+	gofs.Inode
+	t     *tree
+	owner jobs.Owner
+}
+
+func (d *ownerDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+	a.Uid, a.Gid = d.owner, primaryGID(d.owner)
+	return 0
+}
+
+func (d *ownerDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *ownerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, err := d.t.m.VisibleJobs(d.owner, d.t.caller(ctx))
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	var ents []fuse.DirEntry
+	for _, j := range list {
+		ents = append(ents, fuse.DirEntry{Name: j.Name, Mode: syscall.S_IFDIR, Ino: ino(j.ID)})
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *ownerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	j, err := d.t.m.Job(d.owner, name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if d.t.m.RoleOf(j, d.t.caller(ctx)) == jobs.NoRole {
+		return nil, syscall.ENOENT
+	}
+	return newChild(ctx, d.EmbeddedInode(), &jobDir{t: d.t, job: j}, syscall.S_IFDIR, ino(j.ID), out)
+}
+
+// Rmdir deletes another owner's job: root only (the owner does it in
+// their own namespace).
+func (d *ownerDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	j, err := d.t.m.Job(d.owner, name)
+	if err != nil {
+		return toErrno(err)
+	}
+	if errno := d.t.need(ctx, j.ID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
+	return d.t.deleteJob(d.owner, name)
+}
+
+func (d *ownerDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EACCES
 }

@@ -63,6 +63,9 @@ func (d *runsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 
 // Rmdir of runs/<id> deletes that run (refused while the job is busy).
 func (d *runsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	id, err := strconv.ParseUint(name, 10, 64)
 	if err != nil {
 		return syscall.ENOENT

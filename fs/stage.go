@@ -8,6 +8,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // stageDir is MOUNT/<job>/input: files put here are moved into the next
@@ -50,7 +52,7 @@ func (d *stageDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 func (d *stageDir) childIno(name string) uint64 { return ino(d.jobID, "input", name) }
 
 func (d *stageDir) child(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	node := &stagedFile{t: d.t, path: filepath.Join(d.path(), name)}
+	node := &stagedFile{t: d.t, jobID: d.jobID, path: filepath.Join(d.path(), name)}
 	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFREG, d.childIno(name), out)
 }
 
@@ -73,6 +75,9 @@ func (d *stageDir) checkName(name string) syscall.Errno {
 }
 
 func (d *stageDir) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	if errno := d.checkName(name); errno != 0 {
 		return nil, nil, 0, errno
 	}
@@ -94,10 +99,16 @@ func (d *stageDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.Ent
 }
 
 func (d *stageDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
+		return errno
+	}
 	return gofs.ToErrno(syscall.Unlink(filepath.Join(d.path(), name)))
 }
 
 func (d *stageDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
+		return errno
+	}
 	if newParent.EmbeddedInode() != d.EmbeddedInode() || flags != 0 {
 		return syscall.EXDEV
 	}
@@ -110,8 +121,9 @@ func (d *stageDir) Rename(ctx context.Context, name string, newParent gofs.Inode
 // stagedFile is one file in input/, read and written on disk.
 type stagedFile struct {
 	gofs.Inode
-	t    *tree
-	path string
+	t     *tree
+	jobID string
+	path  string
 }
 
 func (f *stagedFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
@@ -126,6 +138,9 @@ func (f *stagedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 // ignored (copying tools set them).
 func (f *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok {
+		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
+			return errno
+		}
 		if err := os.Truncate(f.path, int64(size)); err != nil {
 			return toErrno(err)
 		}
@@ -134,6 +149,11 @@ func (f *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 }
 
 func (f *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
+			return nil, 0, errno
+		}
+	}
 	fd, err := syscall.Open(f.path, int(flags)&^syscall.O_CREAT|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, 0, gofs.ToErrno(err)

@@ -154,6 +154,7 @@ func (m *Manager) finish(k runKey, out Run) {
 		}
 	}
 	m.pruneLocked(k.job)
+	m.startWaitingLocked(k.job)
 }
 
 func endDetail(r Run) string {

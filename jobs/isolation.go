@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"os"
 	"os/user"
 	"path"
 	"strconv"
@@ -38,7 +39,7 @@ func (m *Manager) isolation(j Job, k runKey, label, input, output, app string) (
 		Limits:     m.Limits(j.ID),
 		Namespaces: m.opts.Namespaces,
 		Input:      input, Output: output, App: app,
-		UID: j.Owner, GID: primaryGroup(j.Owner),
+		UID: j.Owner, GID: primaryGroup(j.Owner), Groups: groupsOf(j.Owner),
 	}
 	if iso.Limits.IOBps > 0 && m.deviceErr != nil {
 		return nil, fmt.Errorf("config/limits/io cannot be applied: %v", m.deviceErr)
@@ -47,6 +48,31 @@ func (m *Manager) isolation(j Job, k runKey, label, input, output, app string) (
 		return nil, fmt.Errorf("limits not enforced and --require-limits is set: %s", m.opts.NoLimits)
 	}
 	return iso, nil
+}
+
+// groupsOf returns the supplementary groups of uid.
+func groupsOf(uid Owner) []uint32 {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return nil
+	}
+	ids, _ := u.GroupIds()
+	var out []uint32
+	for _, id := range ids {
+		if g, err := strconv.ParseUint(id, 10, 32); err == nil {
+			out = append(out, uint32(g))
+		}
+	}
+	return out
+}
+
+// giveToOwner makes a folder a step writes to belong to the job's owner, so
+// a step that runs as that user can write it and its files keep the uid.
+func (m *Manager) giveToOwner(j Job, dir string) error {
+	if j.Owner == 0 || os.Geteuid() != 0 {
+		return nil
+	}
+	return os.Chown(dir, int(j.Owner), int(primaryGroup(j.Owner)))
 }
 
 // primaryGroup returns the primary gid of uid, or uid when unknown.

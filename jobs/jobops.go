@@ -70,6 +70,9 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 	if m.opts.Cgroups != nil {
 		m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID)
 	}
+	if m.sched != nil {
+		m.sched.Remove(j.ID)
+	}
 	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
 		m.logger.Printf("%s: deleted, but its files stay in %s: %v", name, m.jobDir(j.ID), err)
 	}

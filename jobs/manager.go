@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jobfs/jobfs/exec"
+	"github.com/jobfs/jobfs/scheduler"
 )
 
 // Options configure a Manager.
@@ -35,7 +36,9 @@ type Options struct {
 	RequireLimits bool
 	// Namespaces gives every step its own namespaces and root (needs root).
 	Namespaces bool
-	Now        func() time.Time
+	// Sealer encrypts config/env values; nil refuses secrets.
+	Sealer Sealer
+	Now    func() time.Time
 }
 
 // Manager owns the store and every run in flight.
@@ -54,8 +57,11 @@ type Manager struct {
 	wg        sync.WaitGroup // executing runs
 	closing   chan struct{}  // closed by BeginClose
 	stepSlots chan struct{}  // one token per step process running, daemon-wide
-	device    string         // disk of the state folder, where steps write
-	deviceErr error          // why io cannot be limited
+	sealer    Sealer
+	sched     *scheduler.Scheduler
+	waiting   map[string]bool // jobs with a queued scheduled tick (overlap queue); guarded by mu
+	device    string          // disk of the state folder, where steps write
+	deviceErr error           // why io cannot be limited
 	closeOnce sync.Once
 
 	mu       sync.Mutex
@@ -120,6 +126,7 @@ func New(opts Options) (*Manager, error) {
 		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
+		sealer: opts.Sealer, waiting: map[string]bool{},
 	}
 	if err := m.cleanCgroups(); err != nil {
 		m.logger.Printf("clean cgroups left by an earlier daemon: %v", err)
@@ -128,6 +135,11 @@ func New(opts Options) (*Manager, error) {
 		m.device, m.deviceErr = "", err
 	}
 	if err := m.recover(); err != nil {
+		store.Close()
+		cancel()
+		return nil, err
+	}
+	if err := m.startScheduler(); err != nil {
 		store.Close()
 		cancel()
 		return nil, err
@@ -186,8 +198,8 @@ func (m *Manager) Close() error {
 	for _, k := range queued {
 		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
 	}
+	m.cancel() // ends the scheduler; runs were cancelled with errShutdown above
 	m.wg.Wait()
-	m.cancel()
 	return m.store.Close()
 }
 

@@ -41,6 +41,8 @@ type pipeline struct {
 	single  bool // one plain step: it writes the run's log and output/ directly
 	timeout time.Duration
 	runLog  *sharedLog // multi-step: the run's log, lines prefixed [label]
+	env     []string   // the job's secrets, as NAME=value lines
+	secrets [][]byte   // masked in every log
 
 	mu    sync.Mutex
 	state map[string]*nodeState
@@ -67,6 +69,11 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	if err != nil {
 		return Run{Status: Failed, Error: err.Error()}
 	}
+	env, secrets, err := m.openEnv(k.job)
+	if err != nil {
+		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
+		return Run{Status: Failed, Error: err.Error()}
+	}
 	nodes, err := m.planRun(j, dir)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
@@ -78,7 +85,8 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errRunTimeout)
 	defer cancel()
-	p := &pipeline{m: m, k: k, j: j, dir: dir, nodes: nodes, timeout: timeout, state: map[string]*nodeState{}}
+	p := &pipeline{m: m, k: k, j: j, dir: dir, nodes: nodes, timeout: timeout, state: map[string]*nodeState{},
+		env: env, secrets: secrets}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
 	if m.opts.Init != "" && m.opts.Cgroups == nil {
 		m.appendRunLog(k.job, k.id, "limits not enforced: "+m.opts.NoLimits)
@@ -322,6 +330,9 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	if err := os.MkdirAll(output, 0o755); err != nil {
 		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: time.Now()}
 	}
+	if err := p.m.giveToOwner(p.j, output); err != nil {
+		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: time.Now()}
+	}
 	release, err := p.m.acquireStepSlot(ctx)
 	if err != nil {
 		return p.endStep(label, nodeState{status: Skipped, ended: time.Now()})
@@ -330,7 +341,8 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	spec := exec.Spec{
 		Path:    n.path,
 		Args:    []string{input, output},
-		Env:     p.m.stepEnv(p.j, p.k.id, label, ""),
+		Env:     append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...),
+		Secrets: p.secrets,
 		Dir:     n.dir,
 		LogPath: filepath.Join(p.dir, logRel),
 		MaxLog:  p.m.opts.MaxLog,
@@ -349,7 +361,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	}
 	spec.Isolation = iso
 	if iso != nil && iso.Namespaces {
-		spec.Env = p.m.stepEnv(p.j, p.k.id, label, "/tmp") // the private /tmp
+		spec.Env = append(p.m.stepEnv(p.j, p.k.id, label, "/tmp"), p.env...) // HOME: the private /tmp
 	}
 	res := exec.Run(ctx, spec)
 	st := p.stepOutcome(ctx, label, res)

@@ -83,6 +83,7 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	} else {
 		m.event(jobID, "%s set to %s", path, v)
 	}
+	m.changed(jobID, path)
 	return nil
 }
 
@@ -103,6 +104,7 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 		return fmt.Errorf("reset %s: %w", path, err)
 	}
 	m.event(jobID, "%s reset to its default", path)
+	m.changed(jobID, path)
 	return nil
 }
 
@@ -126,4 +128,11 @@ func (m *Manager) SettingTime(jobID, path string) time.Time {
 		return time.Time{}
 	}
 	return j.Created
+}
+
+// changed applies a setting's side effects.
+func (m *Manager) changed(jobID, path string) {
+	if path == "config/schedule" {
+		m.reschedule(jobID)
+	}
 }

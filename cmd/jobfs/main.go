@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jobfs/jobfs/crypt"
 	"github.com/jobfs/jobfs/exec"
 	jobfs "github.com/jobfs/jobfs/fs"
 	"github.com/jobfs/jobfs/jobs"
@@ -85,6 +86,7 @@ type mountFlags struct {
 	grace        time.Duration
 	debug        bool
 	requireLim   bool
+	allowOther   bool
 }
 
 func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
@@ -98,6 +100,7 @@ func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
+	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
@@ -161,12 +164,24 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return fmt.Errorf("create state folder: %w", err)
+	}
+	key, err := crypt.LoadOrCreateMasterKey(filepath.Join(state, "master.key"))
+	if err != nil {
+		return err
+	}
+	sealer, err := crypt.NewSealer(key)
+	if err != nil {
+		return err
+	}
 	m, err := jobs.New(jobs.Options{
 		Init:          iso.Init,
 		Cgroups:       iso.Cgroups,
 		NoLimits:      iso.NoLimits,
 		RequireLimits: f.requireLim,
 		Namespaces:    iso.Namespaces,
+		Sealer:        sealer,
 		StateDir:      state,
 		ReposDir:      f.repos,
 		MaxActive:     f.maxActive,
@@ -178,7 +193,8 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	server, err := jobfs.Mount(mp, jobfs.NewRoot(m, uint32(os.Geteuid())), jobfs.MountOptions{Debug: f.debug})
+	root := jobfs.NewRoot(m, uint32(os.Geteuid()), f.allowOther)
+	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{Debug: f.debug, AllowOther: f.allowOther})
 	if err != nil {
 		m.Close()
 		return err

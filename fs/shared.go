@@ -1,0 +1,155 @@
+package fs
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// sharedDir is MOUNT/<job>/shared: one file per grant (public, @user,
+// +group) whose content is its role (viewer or runner). Only the owner
+// changes it; `touch shared/@bob` grants viewer.
+type sharedDir struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+}
+
+func (d *sharedDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.attrJob(a, d.jobID, syscall.S_IFDIR|0o755, d.t.start)
+	return 0
+}
+
+func (d *sharedDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *sharedDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return d.fill(ctx, &out.Attr)
+}
+
+func (d *sharedDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	shares, err := d.t.m.Shares(d.jobID)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	names := make([]string, 0, len(shares))
+	for n := range shares {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	ents := make([]fuse.DirEntry, len(names))
+	for i, n := range names {
+		ents[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: ino(d.jobID, "shared/"+n)}
+	}
+	return dirEntries(ents...), 0
+}
+
+func (d *sharedDir) child(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	node := &shareFile{t: d.t, jobID: d.jobID, name: name}
+	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFREG, ino(d.jobID, "shared/"+name), out)
+}
+
+func (d *sharedDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	shares, err := d.t.m.Shares(d.jobID)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	if _, ok := shares[name]; !ok {
+		return nil, syscall.ENOENT
+	}
+	return d.child(ctx, name, out)
+}
+
+// Create grants a share as viewer at once (touch); a later write of
+// runner raises it.
+func (d *sharedDir) Create(ctx context.Context, name string, _, _ uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, nil, 0, errno
+	}
+	if err := d.t.m.SetShare(d.jobID, name, ""); err != nil {
+		return nil, nil, 0, toErrno(err)
+	}
+	in, errno := d.child(ctx, name, out)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return in, &shareHandle{f: in.Operations().(*shareFile)}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+func (d *sharedDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
+	return toErrno(d.t.m.DeleteShare(d.jobID, name))
+}
+
+// shareFile is one grant; it reads as its role.
+type shareFile struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	name  string
+}
+
+func (f *shareFile) content() string {
+	shares, _ := f.t.m.Shares(f.jobID)
+	if r, ok := shares[f.name]; ok {
+		return r + "\n"
+	}
+	return ""
+}
+
+func (f *shareFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+	a.Size = uint64(len(f.content()))
+	f.t.attrJob(a, f.jobID, syscall.S_IFREG|0o644, f.t.start)
+	return 0
+}
+
+func (f *shareFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+// Setattr accepts truncation (the shell's >) and times (touch).
+func (f *shareFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	return f.fill(ctx, &out.Attr)
+}
+
+func (f *shareFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if isWrite(flags) {
+		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
+			return nil, 0, errno
+		}
+	}
+	return &shareHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// shareHandle takes a role written to a share, validated in Write.
+type shareHandle struct {
+	f   *shareFile
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (h *shareHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	return fuse.ReadResultData(sliceAt([]byte(h.f.content()), dest, off)), 0
+}
+
+func (h *shareHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.buf = writeAt(h.buf, data, off)
+	if len(h.buf) > 64 {
+		return 0, syscall.EINVAL
+	}
+	if err := h.f.t.m.SetShare(h.f.jobID, h.f.name, string(h.buf)); err != nil {
+		return 0, toErrno(err)
+	}
+	return uint32(len(data)), 0
+}

@@ -1,0 +1,59 @@
+package jobs
+
+import (
+	bolt "go.etcd.io/bbolt"
+)
+
+// Small per-job key/value buckets (env, shares): jobs/<id>/<bucket>/<key>.
+
+func (s *Store) putKV(jobID string, bucket []byte, key string, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		kv, err := b.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return kv.Put([]byte(key), value)
+	})
+}
+
+// deleteKV removes key and reports whether it was there.
+func (s *Store) deleteKV(jobID string, bucket []byte, key string) (bool, error) {
+	found := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		kv := b.Bucket(bucket)
+		if kv == nil || kv.Get([]byte(key)) == nil {
+			return nil
+		}
+		found = true
+		return kv.Delete([]byte(key))
+	})
+	return found, err
+}
+
+// listKV returns a copy of the bucket's pairs.
+func (s *Store) listKV(jobID string, bucket []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := jobBucket(tx, jobID)
+		if err != nil {
+			return err
+		}
+		kv := b.Bucket(bucket)
+		if kv == nil {
+			return nil
+		}
+		return kv.ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}

@@ -1,0 +1,175 @@
+package jobs
+
+import (
+	"errors"
+	"time"
+
+	"github.com/jobfs/jobfs/scheduler"
+)
+
+// Schedules (DESIGN.md 5). A tick of config/schedule starts a run with
+// trigger "schedule" unless config/enabled is false (logged as skipped). A
+// tick that finds a run of the job active follows config/overlap: skip (the
+// default) logs and starts nothing, queue starts one run when the active
+// ones have ended (at most one waiting), allow starts it at once. Manual
+// triggers always start a run.
+//
+// Missed ticks: ticks that fell while the daemon was down are never
+// replayed in a burst. At start the job log says how many were missed; a
+// schedule whose comment is exactly `catchup` (`0 9 * * * # catchup`) gets
+// one catch-up run then.
+
+func checkSchedule(_ *Manager, _ Job, v string) error {
+	if _, err := scheduler.Parse(v); err != nil && !errors.Is(err, scheduler.ErrEmpty) {
+		return errorf(ErrInvalid, "config/schedule: %v", err)
+	}
+	return nil
+}
+
+func checkOverlap(_ *Manager, _ Job, v string) error {
+	switch v {
+	case "skip", "queue", "allow":
+		return nil
+	}
+	return errorf(ErrInvalid, "config/overlap: %q: write skip, queue or allow", v)
+}
+
+// keyLastTick records when a job's schedule last fired, to count missed ticks.
+const keyLastTick = "internal/last_tick"
+
+// startScheduler loads every job's schedule, reports missed ticks and runs
+// the scheduler until the Manager closes.
+func (m *Manager) startScheduler() error {
+	m.sched = scheduler.New(m.tick)
+	all, err := m.store.AllJobs()
+	if err != nil {
+		return err
+	}
+	now := m.now()
+	for _, j := range all {
+		spec, ok := m.schedule(j.ID)
+		if !ok {
+			continue
+		}
+		m.sched.Set(j.ID, spec)
+		from := m.lastTick(j.ID)
+		if from.IsZero() {
+			continue
+		}
+		if n := spec.Missed(from, now, 1000); n > 0 {
+			more := ""
+			if n == 1000 {
+				more = " or more"
+			}
+			m.event(j.ID, "schedule: missed %d%s scheduled run(s) while jobfs was down; not replayed", n, more)
+			if spec.Catchup && m.value(j.ID, "config/enabled") != "false" {
+				m.event(j.ID, "schedule: one catch-up run (# catchup)")
+				m.triggerScheduled(j.ID)
+			}
+		}
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.sched.Run(m.baseCtx)
+	}()
+	return nil
+}
+
+// schedule parses a job's config/schedule; false when it has none.
+func (m *Manager) schedule(jobID string) (scheduler.Spec, bool) {
+	spec, err := scheduler.Parse(m.value(jobID, "config/schedule"))
+	if err != nil {
+		return scheduler.Spec{}, false
+	}
+	return spec, true
+}
+
+// reschedule applies a changed config/schedule.
+func (m *Manager) reschedule(jobID string) {
+	if m.sched == nil {
+		return
+	}
+	if spec, ok := m.schedule(jobID); ok {
+		m.sched.Set(jobID, spec)
+		m.setLastTick(jobID, m.now())
+		return
+	}
+	m.sched.Remove(jobID)
+}
+
+func (m *Manager) lastTick(jobID string) time.Time {
+	v, ok, _ := m.store.Setting(jobID, keyLastTick)
+	if !ok {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, v)
+	return t
+}
+
+func (m *Manager) setLastTick(jobID string, t time.Time) {
+	m.store.SetSetting(jobID, keyLastTick, t.UTC().Format(time.RFC3339Nano), t)
+}
+
+// NextRun is when the job's schedule fires next; zero when it has none or
+// is disabled.
+func (m *Manager) NextRun(jobID string) time.Time {
+	if m.sched == nil || m.value(jobID, "config/enabled") == "false" {
+		return time.Time{}
+	}
+	t, ok := m.sched.Next(jobID)
+	if !ok {
+		return time.Time{}
+	}
+	return t
+}
+
+// tick is called by the scheduler at a job's tick. It must be quick.
+func (m *Manager) tick(jobID string, at time.Time) {
+	if _, err := m.store.Job(jobID); err != nil {
+		m.sched.Remove(jobID)
+		return
+	}
+	m.setLastTick(jobID, at)
+	stamp := at.UTC().Format(time.RFC3339)
+	if m.value(jobID, "config/enabled") == "false" {
+		m.event(jobID, "schedule: tick %s skipped: config/enabled is false", stamp)
+		return
+	}
+	m.mu.Lock()
+	busy := m.perJob[jobID] > 0
+	policy := m.value(jobID, "config/overlap")
+	if busy && policy == "queue" {
+		if m.waiting[jobID] {
+			m.mu.Unlock()
+			m.event(jobID, "schedule: tick %s skipped: a run already waits for the active one (overlap queue)", stamp)
+			return
+		}
+		m.waiting[jobID] = true
+		m.mu.Unlock()
+		m.event(jobID, "schedule: tick %s queued until the active run ends (overlap queue)", stamp)
+		return
+	}
+	m.mu.Unlock()
+	if busy && policy != "allow" {
+		m.event(jobID, "schedule: tick %s skipped: a run is active (overlap skip)", stamp)
+		return
+	}
+	m.triggerScheduled(jobID)
+}
+
+func (m *Manager) triggerScheduled(jobID string) {
+	if _, err := m.Trigger(jobID, []byte("{}\n"), Schedule); err != nil && !errors.Is(err, ErrStopped) {
+		m.event(jobID, "schedule: run not started: %v", err)
+	}
+}
+
+// startWaitingLocked starts the run a queued tick left for job, once its
+// active runs have ended. m.mu is held; the trigger runs on its own.
+func (m *Manager) startWaitingLocked(jobID string) {
+	if !m.waiting[jobID] || m.perJob[jobID] > 0 || m.stopping {
+		return
+	}
+	delete(m.waiting, jobID)
+	go m.triggerScheduled(jobID)
+}

@@ -1,0 +1,186 @@
+package jobs
+
+import (
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// Role is what a user may do with a job (DESIGN.md 7).
+type Role int
+
+// Roles, weakest first.
+const (
+	NoRole Role = iota // the job leaves no trace
+	Viewer             // reads config (not env), runs, logs, results
+	Runner             // also triggers (data, input/) and stops runs (ctl)
+	Owner_             // everything: the owner and root
+)
+
+// RoleOwner is the owner's role (named so as not to clash with Owner).
+const RoleOwner = Owner_
+
+// Caller is a user acting on the mount: uid and every group (primary and
+// supplementary).
+type Caller struct {
+	UID  uint32
+	GIDs []uint32
+}
+
+var bucketShares = []byte("shares") // jobs/<id>/shares/<name> -> role
+
+// RoleOf decides what caller c may do with job j. Root and the owner own it;
+// otherwise the strongest share that names c (public, @user, +group) wins.
+func (m *Manager) RoleOf(j Job, c Caller) Role {
+	if c.UID == 0 || c.UID == j.Owner {
+		return RoleOwner
+	}
+	shares, err := m.store.listKV(j.ID, bucketShares)
+	if err != nil || len(shares) == 0 {
+		return NoRole
+	}
+	best := NoRole
+	for name, role := range shares {
+		if shareMatches(name, c) {
+			best = max(best, parseRole(string(role)))
+		}
+	}
+	return best
+}
+
+func parseRole(s string) Role {
+	if s == "runner" {
+		return Runner
+	}
+	return Viewer
+}
+
+func shareMatches(name string, c Caller) bool {
+	switch {
+	case name == "public":
+		return true
+	case strings.HasPrefix(name, "@"):
+		u, err := user.Lookup(name[1:])
+		return err == nil && u.Uid == strconv.FormatUint(uint64(c.UID), 10)
+	case strings.HasPrefix(name, "+"):
+		g, err := user.LookupGroup(name[1:])
+		if err != nil {
+			return false
+		}
+		for _, gid := range c.GIDs {
+			if g.Gid == strconv.FormatUint(uint64(gid), 10) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CheckShareName reports why name cannot name a share.
+func CheckShareName(name string) error {
+	switch {
+	case name == "public":
+		return nil
+	case strings.Contains(name, "~"):
+		return errorf(ErrInvalid, "shared/%s: novem's user~group and org~group forms have no local meaning here; share with @user or +group", name)
+	case strings.HasPrefix(name, "@"):
+		if _, err := user.Lookup(name[1:]); err != nil {
+			return errorf(ErrInvalid, "shared/%s: no local user %q", name, name[1:])
+		}
+		return nil
+	case strings.HasPrefix(name, "+"):
+		if _, err := user.LookupGroup(name[1:]); err != nil {
+			return errorf(ErrInvalid, "shared/%s: no local group %q", name, name[1:])
+		}
+		return nil
+	}
+	return errorf(ErrInvalid, "shared/%s: share with public, @user or +group", name)
+}
+
+// NormalizeRole reads a share file's content: empty or viewer, or runner.
+func NormalizeRole(content string) (string, error) {
+	switch v := strings.TrimSpace(content); v {
+	case "", "viewer":
+		return "viewer", nil
+	case "runner":
+		return "runner", nil
+	default:
+		return "", errorf(ErrInvalid, "%q: a share is empty or viewer (read), or runner (read, trigger, stop)", v)
+	}
+}
+
+// SetShare grants a share (touch shared/@bob; echo runner > shared/@bob).
+func (m *Manager) SetShare(jobID, name, content string) error {
+	what := "shared/" + name
+	if err := CheckShareName(name); err != nil {
+		return m.reject(jobID, what, err)
+	}
+	role, err := NormalizeRole(content)
+	if err != nil {
+		return m.reject(jobID, what, err)
+	}
+	if err := m.store.putKV(jobID, bucketShares, name, []byte(role)); err != nil {
+		return err
+	}
+	m.event(jobID, "%s: shared as %s", what, role)
+	return nil
+}
+
+// DeleteShare revokes a share.
+func (m *Manager) DeleteShare(jobID, name string) error {
+	found, err := m.store.deleteKV(jobID, bucketShares, name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return errorf(ErrNotFound, "shared/%s: not shared", name)
+	}
+	m.event(jobID, "shared/%s: revoked", name)
+	return nil
+}
+
+// Shares lists a job's shares: name -> role.
+func (m *Manager) Shares(jobID string) (map[string]string, error) {
+	kv, err := m.store.listKV(jobID, bucketShares)
+	out := map[string]string{}
+	for k, v := range kv {
+		out[k] = string(v)
+	}
+	return out, err
+}
+
+// VisibleJobs lists owner's jobs that caller c may see (all of them for
+// root and the owner).
+func (m *Manager) VisibleJobs(owner Owner, c Caller) ([]Job, error) {
+	all, err := m.store.Jobs(owner)
+	if err != nil {
+		return nil, err
+	}
+	var out []Job
+	for _, j := range all {
+		if m.RoleOf(j, c) > NoRole {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
+
+// OwnersVisibleTo lists the owners, other than c, who have jobs c may see.
+func (m *Manager) OwnersVisibleTo(c Caller) ([]Owner, error) {
+	all, err := m.store.AllJobs()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[Owner]bool{}
+	var out []Owner
+	for _, j := range all {
+		if j.Owner != c.UID && !seen[j.Owner] && m.RoleOf(j, c) > NoRole {
+			seen[j.Owner] = true
+			out = append(out, j.Owner)
+		}
+	}
+	return out, nil
+}
+
+// UserName is the login name of uid (or its number).
+func UserName(uid Owner) string { return userName(uid) }
