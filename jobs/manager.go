@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -38,7 +39,10 @@ type Options struct {
 	Namespaces bool
 	// Sealer encrypts config/env values; nil refuses secrets.
 	Sealer Sealer
-	Now    func() time.Time
+	// TrustedKeys, when set, makes every run need a valid signature by one
+	// of them over the job's current config.
+	TrustedKeys []ed25519.PublicKey
+	Now         func() time.Time
 }
 
 // Manager owns the store and every run in flight.

@@ -69,6 +69,10 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	if err != nil {
 		return Run{Status: Failed, Error: err.Error()}
 	}
+	if err := m.checkSigned(k.job); err != nil {
+		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
+		return Run{Status: Failed, Error: err.Error()}
+	}
 	env, secrets, err := m.openEnv(k.job)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())

@@ -38,6 +38,7 @@ var settingList = []Setting{
 	{Path: "config/overlap", Default: "skip", check: checkOverlap},
 	{Path: "config/schedule", check: checkSchedule},
 	{Path: "config/script", Lines: true, check: checkScript},
+	{Path: "config/signatures", Lines: true, check: checkSignatures},
 	{Path: "config/timeout", Default: "1h", check: checkTimeout},
 	{Path: "config/type", Default: "chains", check: checkType},
 	{Path: "description", Lines: true},

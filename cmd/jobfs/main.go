@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,8 @@ const usage = `jobfs mounts a tree of jobs as a filesystem; shell tools are the 
 
 Usage:
   jobfs mount [flags] MOUNTPOINT   serve the job tree at MOUNTPOINT until SIGINT/SIGTERM
+  jobfs keygen -o FILE             make a key pair for signing jobs; prints the public key
+  jobfs sign -k KEY MOUNT/JOB      sign a job's config (written to config/signatures)
   jobfs version                    print the version
   jobfs help                       this text
 
@@ -51,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "mount":
 		return mountCmd(args[1:], stderr)
+	case "keygen":
+		return keygenCmd(args[1:], stdout, stderr)
+	case "sign":
+		return signCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "jobfs", version)
 		return 0
@@ -87,6 +94,7 @@ type mountFlags struct {
 	debug        bool
 	requireLim   bool
 	allowOther   bool
+	trustedKeys  string
 }
 
 func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
@@ -100,6 +108,7 @@ func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
+	fs.StringVar(&f.trustedKeys, "trusted-keys", "", "`file` of public keys (ed25519:<base64>, one per line): every run needs a valid signature by one of them")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
 	fs.Usage = func() {
@@ -144,9 +153,11 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	if f.repos != "" {
-		if f.repos, err = filepath.Abs(f.repos); err != nil {
-			return err
+	for _, p := range []*string{&f.repos, &f.trustedKeys} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return err
+			}
 		}
 	}
 	mp, recovered, err := jobfs.PrepareMountpoint(mountpoint)
@@ -175,6 +186,17 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
+	var trusted []ed25519.PublicKey
+	if f.trustedKeys != "" {
+		b, err := os.ReadFile(f.trustedKeys)
+		if err != nil {
+			return fmt.Errorf("--trusted-keys: %w", err)
+		}
+		if trusted, err = crypt.ParseTrusted(string(b)); err != nil {
+			return fmt.Errorf("--trusted-keys %s: %w", f.trustedKeys, err)
+		}
+		logger.Printf("runs need a signature by one of %d trusted keys", len(trusted))
+	}
 	m, err := jobs.New(jobs.Options{
 		Init:          iso.Init,
 		Cgroups:       iso.Cgroups,
@@ -182,6 +204,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 		RequireLimits: f.requireLim,
 		Namespaces:    iso.Namespaces,
 		Sealer:        sealer,
+		TrustedKeys:   trusted,
 		StateDir:      state,
 		ReposDir:      f.repos,
 		MaxActive:     f.maxActive,
