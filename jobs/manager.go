@@ -171,10 +171,24 @@ func (m *Manager) recover() error {
 		if ref.Run.Pgid > 0 {
 			exec.KillGroup(ref.Run.Pgid, ref.Run.PgidStart)
 		}
+		for _, s := range ref.Run.Steps {
+			if s.Pgid > 0 && !s.Status.Terminal() {
+				exec.KillGroup(s.Pgid, s.PgidStart)
+			}
+		}
+		now := m.now().UTC()
 		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
 			r.Status = Failed
 			r.Error = errShutdown.Error()
-			r.EndedAt = m.now().UTC()
+			r.EndedAt = now
+			for i := range r.Steps {
+				switch r.Steps[i].Status {
+				case Running:
+					r.Steps[i].Status, r.Steps[i].Error, r.Steps[i].EndedAt = Failed, errShutdown.Error(), now
+				case Pending:
+					r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, now
+				}
+			}
 		})
 		if err != nil {
 			return fmt.Errorf("recover run %d of job %s: %w", ref.Run.ID, ref.JobID, err)
