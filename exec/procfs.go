@@ -40,11 +40,17 @@ func procStat(pid int) (pgid int, start uint64, ok bool) {
 	return pgid, start, true
 }
 
-// KillGroup SIGKILLs every process of group pgid that started no earlier
-// than start (the group leader's start time), so a pid reused by an unrelated
-// process after a crash is left alone. It returns how many it signalled.
+// KillGroup SIGKILLs every process of group pgid, a group whose leader
+// started at start (clock ticks). A group id is only reused once no process
+// has it as pid or group, so: if a process with pid pgid lives and started at
+// another time, the group is someone else's and is left alone; if the leader
+// is gone, whoever is still in the group was in the step's. It returns how
+// many processes it signalled.
 func KillGroup(pgid int, start uint64) int {
 	if pgid <= 1 {
+		return 0
+	}
+	if _, leaderStart, ok := procStat(pgid); ok && leaderStart != start {
 		return 0
 	}
 	ents, err := os.ReadDir("/proc")
@@ -57,8 +63,8 @@ func KillGroup(pgid int, start uint64) int {
 		if err != nil {
 			continue
 		}
-		g, st, ok := procStat(pid)
-		if ok && g == pgid && st >= start {
+		g, _, ok := procStat(pid)
+		if ok && g == pgid {
 			if syscall.Kill(pid, syscall.SIGKILL) == nil {
 				n++
 			}

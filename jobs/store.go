@@ -247,19 +247,18 @@ func (s *Store) DeleteJob(id string) error {
 
 // Setting returns the stored value of key and whether one is stored.
 func (s *Store) Setting(id, key string) (string, bool, error) {
-	var v []byte
+	var v string
+	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
 		}
-		v = b.Bucket(bucketCfg).Get([]byte(key))
-		if v != nil {
-			v = append([]byte(nil), v...)
-		}
+		raw := b.Bucket(bucketCfg).Get([]byte(key))
+		found, v = raw != nil, string(raw) // string() copies out of the mmap
 		return nil
 	})
-	return string(v), v != nil, err
+	return v, found, err
 }
 
 // SetSetting stores value under key, changed at t.

@@ -156,10 +156,6 @@ func TestStoreSettings(t *testing.T) {
 	if got := s.SettingTime("id-a", "config/timeout"); !got.Equal(t0) {
 		t.Errorf("SettingTime = %v, want %v", got, t0)
 	}
-	mustOK(t, s.SetSetting("id-a", "description", "", t0))
-	if v, ok, _ := s.Setting("id-a", "description"); v != "" || !ok {
-		t.Errorf("empty stored value = %q, %v; want stored and empty", v, ok)
-	}
 	deleted := t0.Add(time.Minute)
 	mustOK(t, s.DeleteSetting("id-a", "config/timeout", deleted))
 	if _, ok, _ := s.Setting("id-a", "config/timeout"); ok {
@@ -173,6 +169,17 @@ func TestStoreSettings(t *testing.T) {
 	}
 	if _, _, err := s.Setting("nope", "k"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Setting on a missing job = %v, want ErrNotFound", err)
+	}
+}
+
+// TestStoreEmptySetting: an empty value is a stored value, distinct from
+// no value (which reads as the default).
+func TestStoreEmptySetting(t *testing.T) {
+	s, _ := newTestStore(t)
+	mustStoreJob(t, s, "id-a", 1000, "j")
+	mustOK(t, s.SetSetting("id-a", "description", "", t0))
+	if v, ok, err := s.Setting("id-a", "description"); v != "" || !ok || err != nil {
+		t.Errorf("Setting after SetSetting(\"\") = %q, stored=%v, %v; want stored and empty", v, ok, err)
 	}
 }
 

@@ -51,11 +51,15 @@ func scanPayload(p []byte) (complete bool, err error) {
 		}
 		return false, errorf(ErrInvalid, "invalid JSON: %v", err)
 	}
-	if rest := bytes.TrimSpace(p[dec.InputOffset():]); len(rest) > 0 {
+	if rest := trimJSONSpace(p[dec.InputOffset():]); len(rest) > 0 {
 		return false, errorf(ErrInvalid, "invalid JSON at byte %d: more than one value", dec.InputOffset()+1)
 	}
 	return true, nil
 }
+
+// trimJSONSpace drops JSON's white space (space, tab, CR, LF) only: a
+// Unicode space after the value is not JSON.
+func trimJSONSpace(p []byte) []byte { return bytes.Trim(p, " \t\r\n") }
 
 // RejectPayload logs why a data write was refused; it returns err.
 func (m *Manager) RejectPayload(jobID string, err error) error {
@@ -70,7 +74,7 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
-	if len(bytes.TrimSpace(p)) == 0 {
+	if len(trimJSONSpace(p)) == 0 {
 		p = []byte("{}\n")
 	}
 	m.mu.Lock()
