@@ -19,6 +19,12 @@ var mask = []byte("***")
 // secrets "abcdef" and "cdefgh" is written "***". Occurrences that only touch
 // are masked one by one.
 //
+// Cost: with no secret to mask, Write is a call to the wrapped writer. With
+// some, the input is scanned once: a prefilter skips to the next place where
+// the first two bytes of a secret occur (the secrets' common prefix with
+// bytes.Index when they share one), and an Aho-Corasick automaton (a dense
+// table, one load per byte) takes it from there; output is copied once.
+//
 // An error from the wrapped writer is returned by that Write and every later
 // call (what was held back is lost, as with bufio.Writer).
 //
@@ -68,8 +74,7 @@ func (m *Masker) Write(p []byte) (int, error) {
 	if len(m.held) == 0 && len(m.spans) == 0 && m.maskEnd <= start {
 		return m.writeDirect(p, int(max(safe-start, 0)))
 	}
-	m.held = append(m.held, p...)
-	if err := m.emit(safe); err != nil {
+	if err := m.emit(p, safe); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -96,7 +101,7 @@ func (m *Masker) Flush() error {
 		return m.err
 	}
 	m.s = 0
-	return m.emit(m.pos)
+	return m.emit(nil, m.pos)
 }
 
 // found records a match [end-n, end). Matches arrive in order of their end,
@@ -118,27 +123,28 @@ func (m *Masker) found(end, n int64) {
 
 // emit decides every byte before safe (no match can start before it any
 // more): it writes plain bytes, a mask for each span starting at or before
-// safe, and drops the bytes under a mask, then writes the result.
-func (m *Masker) emit(safe int64) error {
+// safe, and drops the bytes under a mask; then it holds the rest. The
+// bytes not yet decided are m.held followed by p.
+func (m *Masker) emit(p []byte, safe int64) error {
 	out, cur, k := m.out[:0], m.done, 0
-	for cur < safe || cur < m.maskEnd {
-		switch {
-		case cur < m.maskEnd:
+	for {
+		if cur < m.maskEnd {
 			cur = m.maskEnd
-		case k < len(m.spans) && m.spans[k].start <= safe:
+		} else if k < len(m.spans) && m.spans[k].start <= safe {
 			sp := m.spans[k]
 			k++
-			out = append(out, m.held[cur-m.done:sp.start-m.done]...)
-			out = append(out, mask...)
+			out = append(m.appendStream(out, p, cur, sp.start), mask...)
 			cur, m.maskEnd = sp.start, sp.end
-		default:
-			out = append(out, m.held[cur-m.done:safe-m.done]...)
+		} else if cur < safe {
+			out = m.appendStream(out, p, cur, safe)
 			cur = safe
+		} else {
+			break
 		}
 	}
-	m.held = m.held[:copy(m.held, m.held[cur-m.done:])]
+	m.hold(p, cur)
 	m.spans = m.spans[:copy(m.spans, m.spans[k:])]
-	m.done, m.out = cur, out
+	m.out = out
 	if len(out) == 0 {
 		return nil
 	}
@@ -147,4 +153,28 @@ func (m *Masker) emit(safe int64) error {
 		return err
 	}
 	return nil
+}
+
+// appendStream appends the bytes [from, to) to out, from m.held (which
+// starts at m.done) and p (which follows it).
+func (m *Masker) appendStream(out, p []byte, from, to int64) []byte {
+	pStart := m.done + int64(len(m.held))
+	if from < pStart {
+		out = append(out, m.held[from-m.done:min(to, pStart)-m.done]...)
+	}
+	if to > pStart {
+		out = append(out, p[max(from, pStart)-pStart:to-pStart]...)
+	}
+	return out
+}
+
+// hold keeps the bytes from done on, of m.held and p.
+func (m *Masker) hold(p []byte, done int64) {
+	pStart := m.done + int64(len(m.held))
+	if done < pStart {
+		m.held = append(m.held[:copy(m.held, m.held[done-m.done:])], p...)
+	} else {
+		m.held = append(m.held[:0], p[done-pStart:]...)
+	}
+	m.done = done
 }

@@ -2,6 +2,7 @@ package crypt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 )
 
@@ -15,10 +16,11 @@ const denseBudget = 1 << 18
 // is 0. The automaton's state after some input is the longest tail of that
 // input that is a prefix of a secret, and depth[state] is that tail's length.
 type matcher struct {
-	depth      []int32 // by state: length of the tail it stands for
-	match      []int32 // by state: length of the longest secret ending here, 0 if none
-	firstMatch uint32  // first state index where a secret ends
-	first      int     // the only first byte of all secrets, or -1
+	depth      []int32         // by state: length of the tail it stands for
+	match      []int32         // by state: length of the longest secret ending here, 0 if none
+	firstMatch uint32          // first state index where a secret ends
+	prefix     []byte          // the first bytes all secrets share, if 2 or more
+	pairs      [1 << 10]uint64 // bit b0|b1<<8: some secret begins with b0, b1
 
 	// Dense form, nil next when over denseBudget: next[s*width+class[b]]
 	// is (the index of the next state) * width, so the scan loop does one
@@ -27,7 +29,7 @@ type matcher struct {
 	width uint32
 	next  []uint32
 
-	// Sparse form, always built: trie edges of state s are
+	// Sparse form, when next is nil: trie edges of state s are
 	// edges[edgeLo[s]:edgeLo[s+1]], fail[s] the failure link.
 	root   [256]uint32
 	edgeLo []uint32
@@ -49,9 +51,16 @@ func newMatcher(secrets [][]byte, budget int) *matcher {
 	}
 	t := buildTrie(pats)
 	a := t.number()
-	a.first = onlyFirstByte(pats)
-	a.buildSparse(t)
-	a.buildDense(t, pats, budget)
+	if pre := commonPrefix(pats); pre != "" {
+		a.prefix = []byte(pre)
+	}
+	for _, p := range pats {
+		x := uint16(p[0]) | uint16(p[1])<<8
+		a.pairs[x>>6] |= 1 << (x & 63)
+	}
+	if !a.buildDense(t, pats, budget) {
+		a.buildSparse(t)
+	}
 	return a
 }
 
@@ -67,13 +76,20 @@ func usable(secrets [][]byte) []string {
 	return slices.Compact(pats)
 }
 
-func onlyFirstByte(pats []string) int {
+// commonPrefix returns the first bytes, up to 8, that all secrets share, if
+// they share 2 or more.
+func commonPrefix(pats []string) string {
+	n := min(len(pats[0]), 8)
 	for _, p := range pats[1:] {
-		if p[0] != pats[0][0] {
-			return -1
+		n = min(n, len(p))
+		for p[:n] != pats[0][:n] {
+			n--
 		}
 	}
-	return int(pats[0][0])
+	if n < 2 {
+		return ""
+	}
+	return pats[0][:n]
 }
 
 // trie is the automaton under construction, states in creation order.
@@ -200,8 +216,9 @@ func (a *matcher) buildSparse(t *trie) {
 
 // buildDense fills the full transition table, one row per state and one
 // column per class of bytes (the bytes of the secrets, and one class for
-// every other byte, which always leads to the root).
-func (a *matcher) buildDense(t *trie, pats []string, budget int) {
+// every other byte, which always leads to the root). It builds nothing and
+// returns false if the table would have more than budget entries.
+func (a *matcher) buildDense(t *trie, pats []string, budget int) bool {
 	var used [256]bool
 	for _, p := range pats {
 		for i := 0; i < len(p); i++ {
@@ -224,7 +241,7 @@ func (a *matcher) buildDense(t *trie, pats []string, budget int) {
 		w++
 	}
 	if len(t.kids)*int(w) > budget {
-		return
+		return false
 	}
 	a.width = w
 	a.next = make([]uint32, len(t.kids)*int(w))
@@ -237,6 +254,7 @@ func (a *matcher) buildDense(t *trie, pats []string, budget int) {
 			row[a.class[e.b]] = t.index[e.to] * w
 		}
 	}
+	return true
 }
 
 // stepSparse is the transition of the sparse form.
@@ -252,8 +270,9 @@ func (a *matcher) stepSparse(s uint32, b byte) uint32 {
 	return a.root[b]
 }
 
-// state is the automaton's position in a stream: a row offset in the dense
-// form, a state index in the sparse one. Both are 0 at the root.
+// index returns the state index of s, the automaton's position in a stream:
+// a row offset in the dense form, the state index in the sparse one (0, the
+// root, in both).
 func (a *matcher) index(s uint32) uint32 {
 	if a.next != nil {
 		return s / a.width
@@ -268,30 +287,12 @@ func (a *matcher) scan(s uint32, p []byte, found func(end, n int)) uint32 {
 	if a.next == nil {
 		return a.scanSparse(s, p, found)
 	}
-	if a.first >= 0 {
-		return a.scanDenseSkip(s, p, found)
-	}
 	next, class, fm := a.next, &a.class, a.firstMatch*a.width
-	for i, b := range p {
-		s = next[s+uint32(class[b])]
-		if s >= fm {
-			found(i+1, int(a.match[s/a.width]))
-		}
-	}
-	return s
-}
-
-// scanDenseSkip is scan for secrets that all start with the same byte: at
-// the root it jumps to that byte's next occurrence.
-func (a *matcher) scanDenseSkip(s uint32, p []byte, found func(end, n int)) uint32 {
-	next, class, fm, first := a.next, &a.class, a.firstMatch*a.width, byte(a.first)
 	for i := 0; i < len(p); i++ {
 		if s == 0 {
-			j := bytes.IndexByte(p[i:], first)
-			if j < 0 {
-				return 0
+			if i = a.skip(p, i); i == len(p) {
+				break
 			}
-			i += j
 		}
 		s = next[s+uint32(class[p[i]])]
 		if s >= fm {
@@ -302,11 +303,57 @@ func (a *matcher) scanDenseSkip(s uint32, p []byte, found func(end, n int)) uint
 }
 
 func (a *matcher) scanSparse(s uint32, p []byte, found func(end, n int)) uint32 {
-	for i, b := range p {
-		s = a.stepSparse(s, b)
+	for i := 0; i < len(p); i++ {
+		if s == 0 {
+			if i = a.skip(p, i); i == len(p) {
+				break
+			}
+		}
+		s = a.stepSparse(s, p[i])
 		if s >= a.firstMatch {
 			found(i+1, int(a.match[s]))
 		}
 	}
 	return s
+}
+
+// skip returns the first position at or after i where, from the root, a
+// secret could start: the automaton stays at the root over the bytes before
+// it. That is the next occurrence of the secrets' common prefix if they
+// share 2 bytes or more, else the next pair of bytes that begins a secret;
+// the last bytes, too few to hold such a prefix, are left to the automaton.
+//
+// Skipping a position whose prefix does not match is safe although the
+// automaton might have gone a few bytes down from it: no secret starts
+// there, and the automaton, started afresh from the root further on, finds
+// the same matches and, once that position's false start has failed, is in
+// the same state. Every position that could still be live at the end of p is
+// among the last bytes, which the automaton sees from a position it was
+// right at.
+func (a *matcher) skip(p []byte, i int) int {
+	if a.prefix != nil {
+		if j := bytes.Index(p[i:], a.prefix); j >= 0 {
+			return i + j
+		}
+		return max(i, len(p)-len(a.prefix)+1)
+	}
+	for ; i+9 <= len(p); i += 8 { // 8 pairs at a time, without a branch
+		w := binary.LittleEndian.Uint64(p[i:])
+		if a.starts(uint16(w))|a.starts(uint16(w>>8))|a.starts(uint16(w>>16))|a.starts(uint16(w>>24))|
+			a.starts(uint16(w>>32))|a.starts(uint16(w>>40))|a.starts(uint16(w>>48))|
+			a.starts(uint16(w>>56)|uint16(p[i+8])<<8) != 0 {
+			break
+		}
+	}
+	for ; i+1 < len(p); i++ {
+		if a.starts(uint16(p[i])|uint16(p[i+1])<<8) != 0 {
+			return i
+		}
+	}
+	return i
+}
+
+// starts returns 1 if some secret starts with the bytes x&0xff, x>>8.
+func (a *matcher) starts(x uint16) uint64 {
+	return a.pairs[x>>6] >> (x & 63) & 1
 }
