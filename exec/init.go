@@ -7,6 +7,8 @@ import (
 	osexec "os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -72,6 +74,18 @@ func runInit() int {
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fail("no_new_privs: %v", err)
+	}
+	// The step must not inherit the spec and status pipes, nor any other
+	// descriptor the daemon leaked to the init.
+	if err := closeOnExecFrom(3); err != nil {
+		return fail("close inherited descriptors: %v", err)
+	}
+	// The bounding set is per thread: drop it on the thread that forks.
+	runtime.LockOSThread()
+	if os.Geteuid() == 0 {
+		if err := dropBoundingCaps(); err != nil {
+			return fail("drop capabilities: %v", err)
+		}
 	}
 	// Signals for the step reach it through its cgroup; the init only reaps.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -153,4 +167,51 @@ func reap(main int, pid1 bool) int {
 		}
 		syscall.Kill(-1, syscall.SIGKILL)
 	}
+}
+
+// closeOnExecFrom marks every open descriptor from fd up close-on-exec.
+func closeOnExecFrom(from int) error {
+	if err := unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= from {
+			syscall.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+// stepCaps are the capabilities a step started as root keeps (Docker's
+// defaults less the ones that reach beyond the step: no mount, no raw
+// sockets, no mknod, no chroot). Without CAP_SYS_ADMIN a root step cannot
+// remount its read-only /usr, nor undo any of its isolation.
+var stepCaps = map[uintptr]bool{
+	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true, unix.CAP_FSETID: true,
+	unix.CAP_KILL: true, unix.CAP_SETGID: true, unix.CAP_SETUID: true, unix.CAP_NET_BIND_SERVICE: true,
+}
+
+// dropBoundingCaps removes every other capability from the calling thread's
+// bounding set: the step's program, executed from it, can never hold them.
+// The init keeps its own (it still has to set the step's user).
+func dropBoundingCaps() error {
+	last := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = uintptr(n)
+		}
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if stepCaps[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("capability %d: %w", c, err)
+		}
+	}
+	return nil
 }

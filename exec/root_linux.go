@@ -71,6 +71,9 @@ func buildRoot(s initSpec) error {
 	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
+	if err := guardProc(root + "/proc"); err != nil {
+		return err
+	}
 	return pivot(root)
 }
 
@@ -113,6 +116,40 @@ func bind(src, dst string, ro bool) error {
 		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID)
 		if err := unix.Mount("", dst, "", flags, ""); err != nil {
 			return fmt.Errorf("read-only %s: %w", src, err)
+		}
+	}
+	return nil
+}
+
+// procReadOnly are the parts of /proc that act on the whole machine, not
+// the step's pid namespace (sysrq-trigger obeys only file permissions: a
+// root step could reboot the host). As in Docker, they are made read-only.
+var procReadOnly = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+
+// procHidden leak the host's memory or keys; /dev/null is bound over them.
+var procHidden = []string{"kcore", "keys", "timer_list", "kallsyms"}
+
+func guardProc(proc string) error {
+	for _, p := range procReadOnly {
+		p = proc + "/" + p
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s: %w", p, err)
+		}
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		if err := unix.Mount("", p, "", flags, ""); err != nil {
+			return fmt.Errorf("read-only %s: %w", p, err)
+		}
+	}
+	for _, p := range procHidden {
+		p = proc + "/" + p
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("hide %s: %w", p, err)
 		}
 	}
 	return nil

@@ -99,7 +99,8 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	p.cmd = &osexec.Cmd{
 		Path: iso.Init, Args: []string{iso.Init, initArg},
 		// One OS thread suffices for the init: its threads count in pids.max.
-		Env:    []string{"GOMAXPROCS=1"},
+		// GORACE: a -race build (the tests) would sleep 1 s at the init's exit.
+		Env:    []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
 		Stdout: out, Stderr: out, ExtraFiles: []*os.File{specR, statusW},
 		SysProcAttr: attr,
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,7 +49,27 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 		server.Unmount()
 		return nil, fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
 	}
+	closeFuseOnExec()
 	return server, nil
+}
+
+// closeFuseOnExec marks the daemon's /dev/fuse descriptors close-on-exec:
+// go-fuse opens them without O_CLOEXEC, and a step that inherited one could
+// answer FUSE requests of the mount in the daemon's place.
+func closeFuseOnExec() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && target == "/dev/fuse" {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // Unmount unmounts the server, detaching lazily when the mount is busy (a
@@ -83,7 +104,9 @@ func PrepareMountpoint(mountpoint string) (string, bool, error) {
 	recovered := false
 	var st syscall.Stat_t
 	err = syscall.Stat(abs, &st)
-	if errors.Is(err, syscall.ENOTCONN) {
+	// ENOTCONN: the daemon is gone; ECONNABORTED: its connection was aborted
+	// (echo 1 > /sys/fs/fuse/connections/N/abort).
+	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
 		if err := lazyUnmount(abs); err != nil {
 			return "", false, fmt.Errorf("%s: stale mount of a stopped daemon, and unmounting it failed: %w", abs, err)
 		}

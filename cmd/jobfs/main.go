@@ -149,6 +149,10 @@ func mountCmd(args []string, stderr io.Writer) int {
 func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// A reader of our stderr that went away (jobfs mount ... | head) must not
+	// kill the daemon: with SIGPIPE caught, the write fails with EPIPE instead.
+	// Notify, not Ignore: an ignored signal would stay ignored in the steps.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	state, err := filepath.Abs(f.state)
 	if err != nil {
 		return err
