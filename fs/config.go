@@ -150,6 +150,9 @@ func (d *configDir) Create(ctx context.Context, name string, _, mode uint32, out
 }
 
 func (d *configDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, errno
+	}
 	return nil, toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting folder"))
 }
 
@@ -258,6 +261,18 @@ type settingHandle struct {
 	wrote     bool   // a write arrived since the last commit
 	wroteAny  bool   // any write arrived on this handle
 	failed    bool   // a write was refused: nothing more is committed
+	// before is the stored value before this handle's first commit: a
+	// value committed in parts is undone when a later part is refused.
+	before *jobs.SettingState
+}
+
+// fail marks the handle failed and undoes what it committed. h.mu is held.
+func (h *settingHandle) fail() {
+	h.failed = true
+	if h.before != nil {
+		h.f.t.m.RestoreSetting(h.f.jobID, h.f.path, *h.before)
+		h.before = nil
+	}
 }
 
 // bigWrite is the write size from which a value is assumed to continue in a
@@ -298,14 +313,17 @@ func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint
 		return 0, syscall.EINVAL
 	}
 	if off+int64(len(data)) > jobs.MaxSettingSize {
-		h.failed = true
-		return 0, toErrno(h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(make([]byte, jobs.MaxSettingSize+1))))
+		err := h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(make([]byte, jobs.MaxSettingSize+1)))
+		h.fail()
+		return 0, toErrno(err)
 	}
 	h.buf = writeAt(h.buf, data, off)
 	h.wrote, h.wroteAny = true, true
 	if len(data) < bigWrite {
-		if err := h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
-			h.failed = true
+		// A multi-line value may be written a line at a time: only errors no
+		// further line can cure fail the write; the rest wait for Flush.
+		if mayComplete, err := h.f.t.m.CheckPartialSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil && !mayComplete {
+			h.fail()
 			return 0, toErrno(err)
 		}
 	}
@@ -325,9 +343,13 @@ func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	h.wrote = false
+	before := h.f.t.m.SettingState(h.f.jobID, h.f.path)
 	if err := h.f.t.m.WriteSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
-		h.failed = true
+		h.fail()
 		return toErrno(err)
+	}
+	if h.before == nil {
+		h.before = &before
 	}
 	return 0
 }

@@ -8,15 +8,18 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // diskDir is a read-only view of a folder on disk: a run's input/ and
 // output/. Only folders and regular files are shown.
 type diskDir struct {
 	gofs.Inode
-	t    *tree
-	path string
-	seed uint64 // mixed into children's inode numbers
+	t     *tree
+	jobID string
+	path  string
+	seed  uint64 // mixed into children's inode numbers
 }
 
 func statAttr(t *tree, path string, a *fuse.Attr, perm uint32) syscall.Errno {
@@ -79,23 +82,30 @@ func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	var node attrFiller = &diskFile{t: d.t, path: p}
+	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, path: p}
 	if mode == syscall.S_IFDIR {
-		node = &diskDir{t: d.t, path: p, seed: d.childIno(name)}
+		node = &diskDir{t: d.t, jobID: d.jobID, path: p, seed: d.childIno(name)}
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, d.childIno(name), out)
 }
 
-// Unlink and Rmdir change nothing: a run's files go with the run.
-func (d *diskDir) Unlink(ctx context.Context, name string) syscall.Errno { return 0 }
-func (d *diskDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return 0 }
+// Unlink and Rmdir change nothing: a run's files go with the run. Only
+// the owner, who may delete the run, is told they succeeded.
+func (d *diskDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
+
+func (d *diskDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
 
 // diskFile is a read-only file on disk: a run's input or output file, its
 // result.
 type diskFile struct {
 	gofs.Inode
-	t    *tree
-	path string
+	t     *tree
+	jobID string
+	path  string
 }
 
 func (f *diskFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
@@ -108,7 +118,7 @@ func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 
 func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
 	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {

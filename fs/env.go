@@ -58,6 +58,9 @@ func (d *envDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 
 // Create starts a new secret; its name is checked here (lower case only).
 func (d *envDir) Create(ctx context.Context, name string, flags, _ uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, nil, 0, errno
+	}
 	if err := jobs.CheckEnvName(name); err != nil {
 		return nil, nil, 0, toErrno(d.t.m.Refuse(d.jobID, "config/env/"+name, "names are lower case: a-z, 0-9 and _, not starting with a digit, at most 64"))
 	}
@@ -69,6 +72,9 @@ func (d *envDir) Create(ctx context.Context, name string, flags, _ uint32, out *
 }
 
 func (d *envDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	return toErrno(d.t.m.DeleteEnv(d.jobID, name))
 }
 
@@ -97,6 +103,9 @@ func (f *envFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 func (f *envFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if !isWrite(flags) || flags&syscall.O_ACCMODE == syscall.O_RDWR {
 		return nil, 0, syscall.EACCES
+	}
+	if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, 0, errno
 	}
 	return &envHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 }

@@ -34,7 +34,7 @@ func (f *textFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 
 func (f *textFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
 	s, err := f.content()
 	if err != nil {
@@ -77,7 +77,7 @@ func (f *logFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 
 func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
 	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err == syscall.ENOENT {

@@ -163,5 +163,8 @@ func (d *jobDir) Create(ctx context.Context, name string, _, mode uint32, out *f
 }
 
 func (d *jobDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
+		return nil, errno
+	}
 	return nil, toErrno(d.t.m.Refuse(d.job.ID, name, "a job folder has no sub-folders of your own; stage files in input/"))
 }

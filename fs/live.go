@@ -35,7 +35,7 @@ func (f *streamFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.A
 
 func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
 	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
@@ -105,7 +105,7 @@ func (f *waitFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 
 func (f *waitFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if isWrite(flags) {
-		return nil, 0, syscall.EACCES
+		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
 	return &waitHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 }

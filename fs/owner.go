@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/jobfs/jobfs/jobs"
@@ -104,6 +105,28 @@ func (t *tree) role(ctx context.Context, jobID string) jobs.Role {
 		return jobs.NoRole
 	}
 	return t.m.RoleOf(j, t.caller(ctx))
+}
+
+// readOnly refuses to open a computed or run file for writing: EACCES,
+// with the reason in the job's log when the caller owns the job (what a
+// viewer tries does not go into the owner's log).
+func (t *tree) readOnly(ctx context.Context, in *gofs.Inode, jobID string) syscall.Errno {
+	if jobID != "" && t.role(ctx, jobID) >= jobs.RoleOwner {
+		t.m.Refuse(jobID, jobRelPath(in), "read-only: jobfs writes it")
+	}
+	return syscall.EACCES
+}
+
+// jobRelPath is the path of in below its job folder: runs/1/stream.
+func jobRelPath(in *gofs.Inode) string {
+	parts := strings.Split(in.Path(nil), "/")
+	if len(parts) > 0 && strings.HasPrefix(parts[0], "@") {
+		parts = parts[1:]
+	}
+	if len(parts) > 1 {
+		parts = parts[1:]
+	}
+	return strings.Join(parts, "/")
 }
 
 // need returns 0 when the caller has at least role r on the job: ENOENT

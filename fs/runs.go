@@ -75,6 +75,9 @@ func (d *runsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 
 // Unlink of latest is accepted and changes nothing (rm -rf).
 func (d *runsDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if name != "latest" {
 		return syscall.ENOENT
 	}
@@ -183,7 +186,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "input", "output":
-		node, mode = &diskDir{t: d.t, path: filepath.Join(d.dir(), name), seed: d.ino(name)}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, path: filepath.Join(d.dir(), name), seed: d.ino(name)}, syscall.S_IFDIR
 	case "log":
 		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id)}
 	case "stream":
@@ -251,10 +254,13 @@ func line(s string) string {
 
 // Unlink and Rmdir inside a run change nothing; rmdir of the run folder
 // itself (in runsDir) deletes it.
-func (d *runDir) Unlink(ctx context.Context, name string) syscall.Errno { return d.noop() }
-func (d *runDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return d.noop() }
+func (d *runDir) Unlink(ctx context.Context, name string) syscall.Errno { return d.noop(ctx) }
+func (d *runDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return d.noop(ctx) }
 
-func (d *runDir) noop() syscall.Errno {
+func (d *runDir) noop(ctx context.Context) syscall.Errno {
+	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
 	if d.t.m.Busy(d.jobID) {
 		return syscall.EBUSY
 	}

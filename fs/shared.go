@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"syscall"
@@ -67,20 +68,21 @@ func (d *sharedDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return d.child(ctx, name, out)
 }
 
-// Create grants a share as viewer at once (touch); a later write of
-// runner raises it.
+// Create grants a new share as viewer at once (touch); the role written
+// next replaces it, and a refused one takes the new share back.
 func (d *sharedDir) Create(ctx context.Context, name string, _, _ uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	if err := d.t.m.SetShare(d.jobID, name, ""); err != nil {
+	created, err := d.t.m.CreateShare(d.jobID, name)
+	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
 	in, errno := d.child(ctx, name, out)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	return in, &shareHandle{f: in.Operations().(*shareFile)}, fuse.FOPEN_DIRECT_IO, 0
+	return in, &shareHandle{f: in.Operations().(*shareFile), created: created}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (d *sharedDir) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -132,9 +134,12 @@ func (f *shareFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 
 // shareHandle takes a role written to a share, validated in Write.
 type shareHandle struct {
-	f   *shareFile
-	mu  sync.Mutex
-	buf []byte
+	f       *shareFile
+	created bool // Create made the share: undone if its role is refused
+	mu      sync.Mutex
+	buf     []byte
+	wrote   bool // a role was stored (and logged)
+	failed  bool // a write was refused: nothing more is taken
 }
 
 func (h *shareHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -144,12 +149,36 @@ func (h *shareHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 func (h *shareHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.buf = writeAt(h.buf, data, off)
-	if len(h.buf) > 64 {
+	if h.failed {
 		return 0, syscall.EINVAL
 	}
-	if err := h.f.t.m.SetShare(h.f.jobID, h.f.name, string(h.buf)); err != nil {
+	h.buf = writeAt(h.buf, data, off)
+	var err error
+	if len(h.buf) > maxRoleSize {
+		err = h.f.t.m.Refuse(h.f.jobID, "shared/"+h.f.name, fmt.Sprintf("a role is at most %d bytes: write viewer or runner", maxRoleSize))
+	} else {
+		err = h.f.t.m.SetShare(h.f.jobID, h.f.name, string(h.buf))
+	}
+	if err != nil {
+		h.failed = true
+		if h.created && !h.wrote {
+			h.f.t.m.UndoCreateShare(h.f.jobID, h.f.name)
+		}
 		return 0, toErrno(err)
 	}
+	h.wrote = true
 	return uint32(len(data)), 0
+}
+
+// maxRoleSize bounds what a share file takes: "runner\n" with room to spare.
+const maxRoleSize = 64
+
+// Release logs a share created with nothing written (touch).
+func (h *shareHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.created && !h.wrote && !h.failed {
+		h.f.t.m.ShareCreated(h.f.jobID, h.f.name)
+	}
+	return 0
 }

@@ -95,6 +95,9 @@ func (d *stageDir) Create(ctx context.Context, name string, flags, mode uint32, 
 }
 
 func (d *stageDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
+		return nil, errno
+	}
 	return nil, toErrno(d.t.m.Refuse(d.jobID, "input/"+name, "input/ holds files only; copy the files of a folder, or an archive of it"))
 }
 

@@ -57,8 +57,15 @@ func (d *stepsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFDIR, d.seed(name), out)
 }
 
-func (d *stepsDir) Unlink(ctx context.Context, name string) syscall.Errno { return 0 }
-func (d *stepsDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return 0 }
+// Unlink and Rmdir change nothing (rm -rf of a run); only the owner is
+// told they succeeded.
+func (d *stepsDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
+
+func (d *stepsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
 
 // stepDir is runs/<id>/steps/<label>.
 type stepDir struct {
@@ -121,7 +128,7 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	case "log":
 		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log)}
 	case "output":
-		node, mode = &diskDir{t: d.t, path: filepath.Join(runDir, s.Output), seed: id}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Output), seed: id}, syscall.S_IFDIR
 	default:
 		field, ok := stepFields[name]
 		if !ok {
@@ -138,8 +145,13 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return newChild(ctx, d.EmbeddedInode(), node, mode, id, out)
 }
 
-func (d *stepDir) Unlink(ctx context.Context, name string) syscall.Errno { return 0 }
-func (d *stepDir) Rmdir(ctx context.Context, name string) syscall.Errno  { return 0 }
+func (d *stepDir) Unlink(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
+
+func (d *stepDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
+}
 
 var stepFields = map[string]func(jobs.Step) string{
 	"status":     func(s jobs.Step) string { return string(s.Status) + "\n" },

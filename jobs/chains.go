@@ -148,14 +148,14 @@ func (p *chainParser) edge(n int, line string) error {
 
 func (p *chainParser) finish() (Chain, error) {
 	if len(p.order) == 0 && p.edges == 0 {
-		return Chain{}, errorf(ErrInvalid, "config/chains is empty: write an image name, e.g. report_builder")
+		return Chain{}, mayComplete(errorf(ErrInvalid, "config/chains is empty: write an image name, e.g. report_builder"))
 	}
 	if len(p.bare) > 0 && (len(p.order) > 1 || p.edges > 0) {
 		return Chain{}, chainErr(p.bare[0], "a bare image name must be alone in the file; bind it to a label instead: step <- image")
 	}
 	for _, label := range sortedKeys(p.used) {
 		if p.bound[label] == nil {
-			return Chain{}, chainErr(p.used[label], "unbound label %q: bind it first, e.g. %s <- image", label, label)
+			return Chain{}, mayComplete(chainErr(p.used[label], "unbound label %q: bind it first, e.g. %s <- image", label, label))
 		}
 	}
 	var c Chain

@@ -88,10 +88,10 @@ func (m *Manager) SetEnv(jobID, name string, value []byte) error {
 	if err := CheckEnvName(name); err != nil {
 		return m.reject(jobID, what, err)
 	}
+	value = []byte(strings.TrimSuffix(string(value), "\n"))
 	if len(value) > MaxEnvValue {
 		return m.reject(jobID, what, errorf(ErrTooLarge, "%s: %d bytes exceeds the %d byte limit", what, len(value), MaxEnvValue))
 	}
-	value = []byte(strings.TrimSuffix(string(value), "\n"))
 	if m.sealer == nil {
 		return errorf(ErrPermission, "%s: secrets are not available (no master key)", what)
 	}

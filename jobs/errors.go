@@ -23,10 +23,23 @@ var (
 type Error struct {
 	Kind   error
 	Reason string
+	// MayComplete is set when lines written later could make the value
+	// valid (an empty chains file, an edge to a label bound further down):
+	// a tool that writes a line at a time (bash's echo and printf) is not
+	// refused halfway; the whole value is checked when the file is closed.
+	MayComplete bool
 }
 
 func (e *Error) Error() string { return e.Reason }
 func (e *Error) Unwrap() error { return e.Kind }
+
+// mayComplete marks a domain error as curable by further lines.
+func mayComplete(err error) error {
+	if e, ok := err.(*Error); ok {
+		e.MayComplete = true
+	}
+	return err
+}
 
 // errorf makes an *Error of the given kind.
 func errorf(kind error, format string, args ...any) error {

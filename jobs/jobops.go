@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
@@ -46,6 +47,9 @@ func (m *Manager) RenameJob(owner Owner, name, newName string) error {
 		return m.reject(j.ID, "rename", err)
 	}
 	if err := m.store.RenameJob(j.ID, newName); err != nil {
+		if errors.Is(err, ErrExists) {
+			return m.reject(j.ID, "rename", errorf(ErrExists, "rename: %s to %s: a job named %s exists; rm -rf it first", name, newName, newName))
+		}
 		return err
 	}
 	m.event(j.ID, "renamed %s to %s", name, newName)

@@ -236,6 +236,11 @@ func (p *pipeline) inputFor(n *node) (string, error) {
 		return p.stateOf(n.after[0]).outputs[0], nil
 	}
 	in := filepath.Join(p.dir, "steps", n.label, "input")
+	// Made even when no file comes in (a fan-out over nothing): the step
+	// still gets its /input.
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		return "", err
+	}
 	for _, q := range n.after {
 		st := p.stateOf(q)
 		for i, out := range st.outputs {
@@ -293,6 +298,12 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 				steps = append(steps, s)
 				continue
 			}
+			if len(labels) == 0 { // nothing to fan out over: done, and shown so
+				now := time.Now()
+				s.Status, s.StartedAt, s.EndedAt = Completed, now, now
+				steps = append(steps, s)
+				continue
+			}
 			for _, l := range labels {
 				log, out := p.stepPaths(l)
 				steps = append(steps, Step{Label: l, Status: Pending, Log: log, Output: out})
@@ -300,6 +311,12 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 		}
 		r.Steps = steps
 	})
+	if len(files) == 0 {
+		logRel, outRel := p.stepPaths(n.label)
+		os.MkdirAll(filepath.Join(p.dir, outRel), 0o755)
+		os.WriteFile(filepath.Join(p.dir, logRel), nil, 0o644)
+		p.m.appendRunLog(p.k.job, p.k.id, fmt.Sprintf("[%s] jobfs: %s wrote no file to fan out over: no instance ran", n.label, n.after[0]))
+	}
 	results := make([]nodeState, len(files))
 	var wg sync.WaitGroup
 	for i, f := range files {

@@ -171,5 +171,18 @@ func (m *Manager) startWaitingLocked(jobID string) {
 		return
 	}
 	delete(m.waiting, jobID)
-	go m.triggerScheduled(jobID)
+	go m.startQueued(jobID)
+}
+
+// startQueued starts the run a queued tick left, unless the job was
+// disabled or lost its schedule while it waited.
+func (m *Manager) startQueued(jobID string) {
+	switch {
+	case m.value(jobID, "config/enabled") == "false":
+		m.event(jobID, "schedule: queued tick dropped: config/enabled is false")
+	case m.value(jobID, "config/schedule") == "":
+		m.event(jobID, "schedule: queued tick dropped: config/schedule was removed")
+	default:
+		m.triggerScheduled(jobID)
+	}
 }

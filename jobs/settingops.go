@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -43,6 +44,29 @@ func (m *Manager) ReadSetting(jobID, path string) (string, error) {
 func (m *Manager) CheckSetting(jobID, path, raw string) error {
 	_, err := m.checkSetting(jobID, path, raw)
 	return err
+}
+
+// CheckPartialSetting checks a value that may still grow (what a write in
+// the middle of a file has left): an error later lines could cure (see
+// Error.MayComplete) is returned unlogged with mayComplete set; any other
+// is logged like CheckSetting's.
+func (m *Manager) CheckPartialSetting(jobID, path, raw string) (mayComplete bool, err error) {
+	s, err := m.setting(path)
+	if err != nil {
+		return false, err
+	}
+	j, err := m.store.Job(jobID)
+	if err != nil {
+		return false, err
+	}
+	if err := s.validate(m, j, s.Normalize(raw)); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.MayComplete {
+			return true, err
+		}
+		return false, m.reject(jobID, path, err)
+	}
+	return false, nil
 }
 
 func (m *Manager) checkSetting(jobID, path, raw string) (string, error) {
@@ -106,6 +130,36 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 	m.event(jobID, "%s reset to its default", path)
 	m.changed(jobID, path)
 	return nil
+}
+
+// SettingState is a setting's stored value, kept by a writer that commits
+// a value in parts (a flush per closed copy of its descriptor) so that a
+// refusal of a later part can put back what was there before.
+type SettingState struct {
+	value string
+	set   bool
+}
+
+// SettingState returns the stored state of a setting.
+func (m *Manager) SettingState(jobID, path string) SettingState {
+	v, ok, _ := m.store.Setting(jobID, path)
+	return SettingState{value: strings.Clone(v), set: ok}
+}
+
+// RestoreSetting puts back a state from SettingState, without checks.
+func (m *Manager) RestoreSetting(jobID, path string, st SettingState) {
+	var err error
+	if st.set {
+		err = m.store.SetSetting(jobID, path, st.value, m.now())
+	} else {
+		err = m.store.DeleteSetting(jobID, path, m.now())
+	}
+	if err != nil {
+		m.logger.Printf("restore %s of job %s: %v", path, jobID, err)
+		return
+	}
+	m.event(jobID, "%s: the part already written was undone; the value before it is kept", path)
+	m.changed(jobID, path)
 }
 
 // setting value used by a run: stored or default, normalised.

@@ -81,6 +81,8 @@ func CheckShareName(name string) error {
 	switch {
 	case name == "public":
 		return nil
+	case name == "" || len(name) > 255 || strings.ContainsAny(name, "/\x00"):
+		return errorf(ErrInvalid, "shared/%q: not a file name", name)
 	case strings.Contains(name, "~"):
 		return errorf(ErrInvalid, "shared/%s: novem's user~group and org~group forms have no local meaning here; share with @user or +group", name)
 	case strings.HasPrefix(name, "@"):
@@ -110,6 +112,35 @@ func NormalizeRole(content string) (string, error) {
 }
 
 // SetShare grants a share (touch shared/@bob; echo runner > shared/@bob).
+// CreateShare grants a new share as viewer when a share file is created,
+// before its role is written, and reports whether it was new. It logs
+// nothing: ShareCreated or SetShare does, UndoCreateShare takes it back
+// when the role written next is refused.
+func (m *Manager) CreateShare(jobID, name string) (bool, error) {
+	if err := CheckShareName(name); err != nil {
+		return false, m.reject(jobID, "shared/"+name, err)
+	}
+	if shares, err := m.Shares(jobID); err == nil {
+		if _, ok := shares[name]; ok {
+			return false, nil
+		}
+	}
+	if err := m.store.putKV(jobID, bucketShares, name, []byte("viewer")); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ShareCreated logs a share created with no role written (touch).
+func (m *Manager) ShareCreated(jobID, name string) {
+	m.event(jobID, "shared/%s: shared as viewer", name)
+}
+
+// UndoCreateShare removes a share CreateShare made whose role was refused.
+func (m *Manager) UndoCreateShare(jobID, name string) {
+	m.store.deleteKV(jobID, bucketShares, name)
+}
+
 func (m *Manager) SetShare(jobID, name, content string) error {
 	what := "shared/" + name
 	if err := CheckShareName(name); err != nil {
