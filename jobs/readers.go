@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// readerRate bounds, in bytes per second, what the live readers of one
+// active run's log get together. Each byte a reader gets costs CPU twice
+// (the daemon's copy and the reader's): 50 readers of a step writing as fast
+// as it can would otherwise take the cores the step runs on. Readers fall
+// behind a fast log instead, and catch up at full speed once the run ends;
+// a slow log (anything a person reads as it comes) is never held back.
+const readerRate = 64 << 20
+
+// readerBurst is what readers of an idle log get at once.
+const readerBurst = 1 << 20
+
+// readerChunk is the least a reader is granted when it asks for more.
+const readerChunk = 64 << 10
+
+// readerBudget is a token bucket shared by the readers of one run.
+type readerBudget struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func newReaderBudget() *readerBudget {
+	return &readerBudget{tokens: readerBurst, last: time.Now()}
+}
+
+// take grants up to want bytes, or returns how long to wait for any.
+func (b *readerBudget) take(want int) (int, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.tokens = min(readerBurst, b.tokens+now.Sub(b.last).Seconds()*readerRate)
+	b.last = now
+	// Grants are whole chunks: slivers would cost a round trip each.
+	need := float64(min(want, readerChunk))
+	if b.tokens < need {
+		return 0, time.Duration((need - b.tokens) / readerRate * float64(time.Second))
+	}
+	n := min(want, int(b.tokens))
+	b.tokens -= float64(n)
+	return n, 0
+}
+
+func (b *readerBudget) refund(n int) {
+	b.mu.Lock()
+	b.tokens = min(readerBurst, b.tokens+float64(n))
+	b.mu.Unlock()
+}
+
+// ReaderShare is for a live reader of a run's log about to read want
+// bytes: it returns how many it may read now, waiting while the run's
+// readers have used their share (see readerRate), and a function to give
+// back what the read did not use. Once the run is not active it grants
+// want at once. It returns 0 when ctx is done or the daemon stops.
+func (m *Manager) ReaderShare(ctx context.Context, jobID string, id uint64, want int) (int, func(unused int)) {
+	for {
+		m.mu.Lock()
+		a := m.active[runKey{jobID, id}]
+		m.mu.Unlock()
+		if a == nil {
+			return want, func(int) {}
+		}
+		n, wait := a.readers.take(want)
+		if n > 0 {
+			return n, func(unused int) {
+				if unused > 0 {
+					a.readers.refund(unused)
+				}
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-a.done:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, func(int) {}
+		case <-m.closing:
+			t.Stop()
+			return 0, func(int) {}
+		}
+		t.Stop()
+	}
+}
