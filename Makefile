@@ -29,11 +29,44 @@ vet:
 test: deps vet ## every test: unit tests with -race, then integration tests on a real mount
 	$(GO) test -race -count=1 ./...
 
-bench: deps ## benchmarks, as ratios against baselines measured in the same run
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+bench: deps build ## benchmarks, as ratios against baselines measured in the same run: one table (raw: bin/bench.out)
+	@command -v tsp >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { echo "bench: installing task-spooler (tsp), a baseline"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq task-spooler >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq task-spooler >/dev/null; }; } || true
+	@command -v tsp >/dev/null 2>&1 || echo "bench: no task-spooler (apt-get install task-spooler): its baselines are left out" >&2
+	@{ $(GO) test -run '^$$' -bench . -benchtime 2s $$($(GO) list ./... | grep -v /integration) || echo FAIL; \
+	  JOBFS_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./integration || echo FAIL; \
+	} 2>&1 | tee bin/bench.out
+	@awk 'function f(v) { if (v == "") return "-"; v += 0; if (v >= 1000) return sprintf("%.0f", v); \
+	  if (v >= 10) return sprintf("%.1f", v); return sprintf("%.3g", v) }; \
+	function row(b, m, j, w, v, r) { printf "%-24s %-14s %10s  %-8s %10s  %10s\n", b, m, j, w, v, r }; \
+	BEGIN { print ""; print "jobfs benchmarks (bin/bench.out): baselines measured in the same run; ratio = jobfs / baseline"; \
+	  row("benchmark", "measure", "jobfs", "baseline", "value", "ratio") }; \
+	/^Benchmark/ && NF >= 4 { name = $$1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$$/, "", name); \
+	  split("", jf); split("", bv); split("", bw); split("", nbw); split("", rat); split("", mlist); split("", seen); \
+	  nm = 0; other = ""; hasat = ($$0 ~ /@/); \
+	  for (i = 3; i < NF; i += 2) { v = $$i; u = $$(i + 1); at = index(u, "@"); \
+	    if (at == 0) { if (!hasat) other = other f(v) " " u "  "; continue } \
+	    m = substr(u, 1, at - 1); w = substr(u, at + 1); \
+	    if (m ~ /^ratio-/) { rat[substr(m, 7), w] = v; continue } \
+	    if (!(m in seen)) { seen[m] = 1; mlist[++nm] = m } \
+	    if (w == "jobfs") { jf[m] = v; continue } \
+	    bw[m, ++nbw[m]] = w; bv[m, w] = v } \
+	  if (!hasat) { printf "%-24s %s\n", name, other; next } \
+	  for (k = 1; k <= nm; k++) { m = mlist[k]; \
+	    if (nbw[m] == 0) { row(name, m, f(jf[m]), "-", "-", "-"); name = ""; continue } \
+	    for (j = 1; j <= nbw[m]; j++) { w = bw[m, j]; \
+	      row(name, m, f(jf[m]), w, f(bv[m, w]), ((m, w) in rat) ? f(rat[m, w]) : "-"); name = "" } } }' bin/bench.out
+	@! grep -q '^FAIL' bin/bench.out
 
-soak: deps ## long crash and fuzz runs (not part of make test)
+soak: deps ## long crash, leak and fuzz runs (not part of make test): JOBFS_SOAK=1, then 60 s of every fuzz target
 	JOBFS_SOAK=1 $(GO) test -count=1 -timeout 60m ./integration/...
+	@grep -rlE '^func Fuzz' --include='*_test.go' . | sort | { rc=0; while read -r f; do \
+	  for fn in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+	    echo "$(GO) test -run '^$$' -fuzz '^$$fn$$' -fuzztime 60s ./$$(dirname "$${f#./}")"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime 60s "./$$(dirname "$${f#./}")" || rc=1; \
+	  done; \
+	done; exit $$rc; }
 
 clean: ## remove build output
 	rm -rf bin

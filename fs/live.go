@@ -171,9 +171,12 @@ func (h *waitHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		if err != nil {
 			return nil, toErrno(err)
 		}
-		if r.Status.Terminal() {
-			h.content = []byte(string(r.Status) + "\n")
+		if !r.Status.Terminal() {
+			// The daemon stops before the run ended: a script waiting on
+			// `status=$(cat wait)` must see a failure, not an empty status.
+			return nil, syscall.EINTR
 		}
+		h.content = []byte(string(r.Status) + "\n")
 		h.done = true
 	}
 	return fuse.ReadResultData(sliceAt(h.content, dest, off)), 0
