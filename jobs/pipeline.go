@@ -115,6 +115,9 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	result, err := exec.Package(filepath.Join(dir, "output"), filepath.Join(dir, "result.zip"), m.opts.MaxResult)
 	switch {
 	case err != nil:
+		if errors.Is(err, exec.ErrResultTooLarge) && !p.single {
+			p.dropOutputs() // the files of the refused result go too
+		}
 		m.appendRunLog(k.job, k.id, "jobfs: "+trimSentinel(err))
 		if out.Status == Completed {
 			out.Status, out.Error, out.ExitCode = Failed, trimSentinel(err), nil
@@ -477,18 +480,7 @@ func codeOf(st *nodeState) *int {
 // single plain final step flat, otherwise one folder per final step (or
 // fan-out instance).
 func (p *pipeline) collectOutput() error {
-	used := map[string]bool{}
-	for _, n := range p.nodes {
-		for _, q := range n.after {
-			used[q] = true
-		}
-	}
-	var finals []string
-	for _, n := range p.nodes {
-		if !used[n.label] {
-			finals = append(finals, n.label)
-		}
-	}
+	finals := p.finals()
 	out := filepath.Join(p.dir, "output")
 	if len(finals) == 1 && !p.nodeByLabel(finals[0]).fanOut {
 		return linkTree(p.state[finals[0]].outputs[0], out)
@@ -502,6 +494,41 @@ func (p *pipeline) collectOutput() error {
 		}
 	}
 	return nil
+}
+
+// dropOutputs empties every step's output folder after a result over the
+// cap: no output of the run is kept (the cap bounds a run's disk use).
+func (p *pipeline) dropOutputs() {
+	for _, n := range p.nodes {
+		st := p.state[n.label]
+		if st == nil {
+			continue
+		}
+		for _, o := range st.outputs {
+			if ents, err := os.ReadDir(o); err == nil {
+				for _, e := range ents {
+					os.RemoveAll(filepath.Join(o, e.Name()))
+				}
+			}
+		}
+	}
+}
+
+// finals are the labels of the steps no other step comes after.
+func (p *pipeline) finals() []string {
+	used := map[string]bool{}
+	for _, n := range p.nodes {
+		for _, q := range n.after {
+			used[q] = true
+		}
+	}
+	var finals []string
+	for _, n := range p.nodes {
+		if !used[n.label] {
+			finals = append(finals, n.label)
+		}
+	}
+	return finals
 }
 
 // acquireStepSlot waits for one of the daemon-wide step slots.

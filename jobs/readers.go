@@ -12,7 +12,7 @@ import (
 // as it can would otherwise take the cores the step runs on. Readers fall
 // behind a fast log instead, and catch up at full speed once the run ends;
 // a slow log (anything a person reads as it comes) is never held back.
-const readerRate = 64 << 20
+const readerRate = 32 << 20
 
 // readerBurst is what readers of an idle log get at once.
 const readerBurst = 1 << 20

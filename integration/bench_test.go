@@ -1,0 +1,817 @@
+//go:build linux
+
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jobfs/jobfs/jobs"
+)
+
+// The benchmarks of issue 8 (BenchmarkCmp*) drive the real binary on a real
+// mount and measure each figure beside its baseline in the same run.
+//
+// Metrics are reported with units "<measure>@<who>", who being jobfs or a
+// baseline, and "ratio-<measure>@<baseline>" = jobfs's figure divided by the
+// baseline's; `make bench` prints them as one table. Every benchmark takes
+// its own samples (one round per b.N: run them with -benchtime 1x), starts
+// its own daemon without -race or --debug (JOBFS_BIN, or a build of its
+// own) and leaves nothing behind. Nothing here asserts on timing.
+//
+// Scales (smaller than issue 8 asks where noted, to keep `make bench` near
+// five minutes on two cores):
+const (
+	benchSamples    = 50      // trigger latency samples per round
+	benchRuns       = 200     // runs of the throughput round
+	benchWriters    = 4       // concurrent writers of the throughput round
+	benchBigLog     = 1 << 30 // bytes a step writes to stdout: 1 GiB as asked
+	benchJobs       = 10_000  // jobs of the many-jobs state (issue: 100,000)
+	benchRunsPerJob = 3       // finished runs per job there (issue: 10 per job)
+	benchStatN      = 500     // distinct jobs stat'ed
+	benchTicks      = 12      // cron ticks observed
+	benchLines      = 100     // lines a step prints for the stream latency
+	benchLine       = "a line of benchmark log output, 64 bytes with its newline ...."
+)
+
+var (
+	benchBinOnce sync.Once
+	benchBin     string
+	benchBinErr  error
+)
+
+// benchBinary returns a jobfs binary built without -race: $JOBFS_BIN, or a
+// build of ../cmd/jobfs made once per test binary.
+func benchBinary(b *testing.B) string {
+	b.Helper()
+	if skipReason != "" {
+		b.Skip(skipReason)
+	}
+	benchBinOnce.Do(func() {
+		if os.Getenv("JOBFS_BIN") != "" {
+			benchBin = jobfsBin
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		benchBin = filepath.Join(suiteDir, "jobfs-bench")
+		if out, err := exec.Command(goTool, "build", "-o", benchBin, "../cmd/jobfs").CombinedOutput(); err != nil {
+			benchBinErr = fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
+		}
+	})
+	if benchBinErr != nil {
+		b.Fatal(benchBinErr)
+	}
+	return benchBin
+}
+
+// benchDaemon mounts a fresh jobfs for b on folders in b.TempDir(), with
+// its state in state when that is not "", and stops it when b ends. It
+// returns how long the daemon took from exec to its ready: line.
+func benchDaemon(b *testing.B, state string, args ...string) (*daemon, time.Duration) {
+	b.Helper()
+	bin := benchBinary(b)
+	dir := b.TempDir()
+	d := &daemon{
+		opts: daemonOpts{args: args}, dir: dir, out: &syncBuffer{},
+		mnt:   filepath.Join(dir, "mnt"),
+		state: filepath.Join(dir, "state"),
+		repos: filepath.Join(dir, "repos"),
+		bin:   filepath.Join(dir, "jobfs"),
+	}
+	if state != "" {
+		d.state = state
+	}
+	for _, p := range []string{d.mnt, d.state, d.repos} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mountpointsMu.Lock()
+	mountpoints = append(mountpoints, d.mnt)
+	mountpointsMu.Unlock()
+	if err := linkOrCopy(bin, d.bin); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { benchStop(b, d) })
+	return d, benchStartProc(b, d)
+}
+
+// benchStartProc starts d's process and waits for its ready: line.
+func benchStartProc(b *testing.B, d *daemon) time.Duration {
+	b.Helper()
+	args := append([]string{"mount", "--state", d.state, "--repos", d.repos, "--grace", "1s"}, d.opts.args...)
+	args = append(args, d.mnt)
+	w := &readyWriter{out: d.out, ready: make(chan struct{})}
+	cmd := exec.Command(d.bin, args...)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.WaitDelay = 5 * time.Second
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start jobfs: %v", err)
+	}
+	done := make(chan struct{})
+	d.cmd, d.done = cmd, done
+	go func() {
+		err := cmd.Wait()
+		d.mu.Lock()
+		d.exitErr = err
+		d.mu.Unlock()
+		close(done)
+	}()
+	select {
+	case <-w.ready:
+		return time.Since(t0)
+	case <-done:
+		b.Fatalf("jobfs mount exited before it was ready (%v):\n%s", d.exitError(), d.out)
+	case <-time.After(readyTimeout):
+		b.Fatalf("jobfs mount printed no ready: line within %v:\n%s", readyTimeout, d.out)
+	}
+	return 0
+}
+
+// benchStop stops d (SIGTERM), unmounts what is left and kills what its
+// runs left behind; it may be called more than once.
+func benchStop(b *testing.B, d *daemon) {
+	if d.running() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+		case <-time.After(stopTimeout):
+			b.Errorf("jobfs did not exit within %v of SIGTERM; killed", stopTimeout)
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	}
+	if d.mounted() {
+		if out, err := exec.Command("umount", "-l", d.mnt).CombinedOutput(); err != nil {
+			b.Errorf("umount -l %s: %v: %s", d.mnt, err, out)
+		}
+	}
+	if left := d.killLeftovers(); len(left) > 0 {
+		b.Errorf("processes left behind by jobfs (killed now):\n%s", strings.Join(left, "\n"))
+	}
+	if b.Failed() {
+		b.Logf("jobfs output:\n%s", benchTail(d.out.String(), 4000))
+	}
+}
+
+func benchTail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// benchIsolated fails b unless the daemon runs steps in cgroups and
+// namespaces, as the figures are meant to include them.
+func benchIsolated(b *testing.B, d *daemon) {
+	b.Helper()
+	if out := d.out.String(); !strings.Contains(out, "steps run in cgroup") || !strings.Contains(out, "namespaces") {
+		b.Skipf("steps are not isolated here (root with cgroups is needed); jobfs said:\n%s", out)
+	}
+}
+
+// benchWrite writes content to a file below the mount, as `printf > file`
+// does: open with O_TRUNC, write, close.
+func benchWrite(b *testing.B, d *daemon, rel, content string) {
+	b.Helper()
+	if err := os.WriteFile(filepath.Join(d.mnt, rel), []byte(content), 0o644); err != nil {
+		b.Fatalf("write %s: %v", rel, err)
+	}
+}
+
+func benchRead(b *testing.B, d *daemon, rel string) string {
+	b.Helper()
+	out, err := os.ReadFile(filepath.Join(d.mnt, rel))
+	if err != nil {
+		b.Fatalf("read %s: %v", rel, err)
+	}
+	return string(out)
+}
+
+// benchJob makes a script job; settings are pairs of path and value.
+func benchJob(b *testing.B, d *daemon, name, script string, settings ...string) {
+	b.Helper()
+	if err := os.Mkdir(filepath.Join(d.mnt, name), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	benchWrite(b, d, name+"/config/type", "script\n")
+	benchWrite(b, d, name+"/config/script", script)
+	for i := 0; i+1 < len(settings); i += 2 {
+		benchWrite(b, d, name+"/"+settings[i], settings[i+1]+"\n")
+	}
+}
+
+// benchTrigger starts a run as `echo > data` does.
+func benchTrigger(b *testing.B, d *daemon, job string) {
+	b.Helper()
+	benchWrite(b, d, job+"/data", "\n")
+}
+
+// benchWait reads runs/<id>/wait: it returns once the run has ended.
+func benchWait(b *testing.B, d *daemon, job string, id int) string {
+	b.Helper()
+	return benchRead(b, d, fmt.Sprintf("%s/runs/%d/wait", job, id))
+}
+
+// benchCompleted fails b unless run id of job ended COMPLETED.
+func benchCompleted(b *testing.B, d *daemon, job string, id int) {
+	b.Helper()
+	if st := benchWait(b, d, job, id); st != "COMPLETED\n" {
+		log, _ := os.ReadFile(filepath.Join(d.mnt, job, "runs", strconv.Itoa(id), "log"))
+		b.Fatalf("run %d of %s ended %q, want COMPLETED; log:\n%s", id, job, st, benchTail(string(log), 2000))
+	}
+}
+
+// benchPct returns the p-th percentile (nearest rank) of ds.
+func benchPct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func benchUS(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// benchBase is one baseline's figure for a measure.
+type benchBase struct {
+	name  string
+	value float64
+}
+
+// benchReport reports a measure for jobfs and its baselines, and jobfs's
+// ratio to each baseline. A baseline that could not be measured (NaN) is
+// left out.
+func benchReport(b *testing.B, measure string, jobfs float64, bases ...benchBase) {
+	b.ReportMetric(jobfs, measure+"@jobfs")
+	for _, base := range bases {
+		if math.IsNaN(base.value) {
+			continue
+		}
+		b.ReportMetric(base.value, measure+"@"+base.name)
+		if base.value != 0 {
+			b.ReportMetric(jobfs/base.value, "ratio-"+measure+"@"+base.name)
+		}
+	}
+}
+
+// benchTsp is a private task-spooler server (its own socket and folder).
+type benchTsp struct {
+	bin string
+	env []string
+}
+
+// benchTaskSpooler starts a task-spooler server with slots slots, or
+// returns nil (logged) when task-spooler is not installed.
+func benchTaskSpooler(b *testing.B, slots int) *benchTsp {
+	b.Helper()
+	bin, err := exec.LookPath("tsp")
+	if err != nil { // upstream's name; on Debian ts is moreutils' timestamper
+		if p, err2 := exec.LookPath("ts"); err2 == nil {
+			if out, _ := exec.Command(p, "-h").CombinedOutput(); bytes.Contains(out, []byte("TS_SOCKET")) {
+				bin, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		b.Logf("task-spooler is not installed (apt-get install task-spooler): its baseline is left out")
+		return nil
+	}
+	dir := b.TempDir()
+	ts := &benchTsp{bin: bin, env: append(os.Environ(),
+		"TS_SOCKET="+filepath.Join(dir, "socket"), "TMPDIR="+dir, "TS_MAXFINISHED=100000",
+		"TS_SLOTS="+strconv.Itoa(slots), "TS_ONFINISH=", "TS_SAVELIST=")}
+	b.Cleanup(func() { ts.run("-K") })
+	if _, err := ts.run("-S", strconv.Itoa(slots)); err != nil {
+		b.Fatalf("tsp -S %d: %v", slots, err)
+	}
+	return ts
+}
+
+func (ts *benchTsp) run(args ...string) (string, error) {
+	cmd := exec.Command(ts.bin, args...)
+	cmd.Env = ts.env
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%s %s: %v: %s", ts.bin, strings.Join(args, " "), err, ee.Stderr)
+		}
+	}
+	return string(out), err
+}
+
+// waitAll polls the job list until n jobs have finished.
+func (ts *benchTsp) waitAll(b *testing.B, n int) {
+	b.Helper()
+	deadline := time.Now().Add(runTimeout)
+	for {
+		out, err := ts.run("-l")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if strings.Count(out, " finished ") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("task-spooler: %d jobs not finished within %v:\n%s", n, runTimeout, benchTail(out, 2000))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// BenchmarkCmpTrigger: `echo > data` until the run of a script that is
+// /bin/true (#!/bin/true) has ended COMPLETED, as root with namespaces and
+// a cgroup with limits, the run recorded durably (fsync'd bbolt), seen by a
+// reader of runs/N/wait; against a fork/exec of /bin/true from Go and
+// task-spooler's `tsp -n -f true` (a client process enqueues and waits).
+// Samples are interleaved; p50 and p99 in ms.
+func BenchmarkCmpTrigger(b *testing.B) {
+	d, _ := benchDaemon(b, "")
+	benchIsolated(b, d)
+	benchJob(b, d, "true", "#!/bin/true\n", "config/keep", "100000")
+	ts := benchTaskSpooler(b, 1)
+	id := 0
+	run := func() time.Duration {
+		id++
+		t0 := time.Now()
+		benchTrigger(b, d, "true")
+		st := benchWait(b, d, "true", id)
+		el := time.Since(t0)
+		if st != "COMPLETED\n" {
+			benchCompleted(b, d, "true", id)
+		}
+		return el
+	}
+	run() // warm up: the first run makes the job's cgroup parents
+	run()
+	var viaJobfs, viaExec, viaTsp []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for k := 0; k < benchSamples; k++ {
+			viaJobfs = append(viaJobfs, run())
+			t0 := time.Now()
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+			viaExec = append(viaExec, time.Since(t0))
+			if ts != nil {
+				t0 = time.Now()
+				if _, err := ts.run("-n", "-f", "true"); err != nil {
+					b.Fatal(err)
+				}
+				viaTsp = append(viaTsp, time.Since(t0))
+			}
+		}
+	}
+	b.StopTimer()
+	for _, p := range []float64{50, 99} {
+		m := fmt.Sprintf("p%.0f-ms", p)
+		benchReport(b, m, benchMS(benchPct(viaJobfs, p)),
+			benchBase{"exec", benchMS(benchPct(viaExec, p))},
+			benchBase{"tsp", benchOrNaN(ts != nil, benchMS(benchPct(viaTsp, p)))})
+	}
+}
+
+func benchOrNaN(ok bool, v float64) float64 {
+	if !ok {
+		return math.NaN()
+	}
+	return v
+}
+
+// BenchmarkCmpThroughput: sustained runs/s of benchRuns trivial runs
+// (#!/bin/true) triggered by benchWriters concurrent writers, from the first
+// write until every run is COMPLETED; jobfs with --max-active 2 against
+// task-spooler with 2 slots (tsp -S 2; one `tsp -n true` client process per
+// job, as it is used).
+func BenchmarkCmpThroughput(b *testing.B) {
+	d, _ := benchDaemon(b, "", "--max-active", "2")
+	benchIsolated(b, d)
+	benchJob(b, d, "many", "#!/bin/true\n", "config/keep", "100000")
+	ts := benchTaskSpooler(b, 2)
+	per := benchRuns / benchWriters
+	parallel := func(write func() error) error {
+		errs := make(chan error, benchWriters)
+		for w := 0; w < benchWriters; w++ {
+			go func() {
+				for k := 0; k < per; k++ {
+					if err := write(); err != nil {
+						errs <- err
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		var first error
+		for w := 0; w < benchWriters; w++ {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	data := filepath.Join(d.mnt, "many", "data")
+	var jobfsRate, tspRate []float64
+	next, tsDone := 0, 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		if err := parallel(func() error { return os.WriteFile(data, []byte("\n"), 0o644) }); err != nil {
+			b.Fatal(err)
+		}
+		for id := next + 1; id <= next+per*benchWriters; id++ {
+			benchCompleted(b, d, "many", id)
+		}
+		next += per * benchWriters
+		jobfsRate = append(jobfsRate, float64(per*benchWriters)/time.Since(t0).Seconds())
+
+		if ts != nil {
+			t0 = time.Now()
+			if err := parallel(func() error { _, err := ts.run("-n", "true"); return err }); err != nil {
+				b.Fatal(err)
+			}
+			tsDone += per * benchWriters
+			ts.waitAll(b, tsDone)
+			tspRate = append(tspRate, float64(per*benchWriters)/time.Since(t0).Seconds())
+		}
+	}
+	b.StopTimer()
+	mean := func(v []float64) float64 {
+		s := 0.0
+		for _, x := range v {
+			s += x
+		}
+		return s / float64(len(v))
+	}
+	benchReport(b, "runs/s", mean(jobfsRate), benchBase{"tsp", benchOrNaN(ts != nil, mean(tspRate))})
+}
+
+// BenchmarkCmpBigLog: a step writing benchBigLog bytes of log lines to
+// stdout (yes | head -c), trigger to COMPLETED, against the same pipeline
+// writing to a file in the same folder; then `cat > /dev/null` of the
+// finished log through the mount against `cat` of the same file in the
+// state folder (state/jobs/<shortname>/runs/<id>/log), best of three each,
+// in MB/s (10^6 bytes). The job's cpu limit is lifted (config/limits/cpu
+// 0) so both sides run the same pipeline unthrottled.
+func BenchmarkCmpBigLog(b *testing.B) {
+	d, _ := benchDaemon(b, "")
+	benchIsolated(b, d)
+	prog := fmt.Sprintf("yes '%s' | head -c %d", benchLine[:len(benchLine)-1], benchBigLog)
+	benchJob(b, d, "big", "#!/bin/sh\n"+prog+"\n", "config/limits/cpu", "0", "config/keep", "1")
+	short := strings.TrimSpace(benchRead(b, d, "big/shortname"))
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devnull.Close()
+	catSecs := func(path string) float64 {
+		best := math.Inf(1)
+		for rep := 0; rep < 3; rep++ {
+			var stderr bytes.Buffer
+			cmd := exec.Command("cat", path)
+			cmd.Stdout, cmd.Stderr = devnull, &stderr
+			t0 := time.Now()
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("cat %s: %v: %s", path, err, stderr.Bytes())
+			}
+			best = min(best, time.Since(t0).Seconds())
+		}
+		return best
+	}
+	file := filepath.Join(d.dir, "stdout.txt")
+	var jobfsS, fileS, catMount, catDisk float64
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		t0 := time.Now()
+		benchTrigger(b, d, "big")
+		benchCompleted(b, d, "big", i)
+		jobfsS += time.Since(t0).Seconds()
+
+		t0 = time.Now()
+		if out, err := exec.Command("/bin/sh", "-c", prog+` > "$0"`, file).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v: %s", prog, err, out)
+		}
+		fileS += time.Since(t0).Seconds()
+
+		disk := filepath.Join(d.state, "jobs", short, "runs", strconv.Itoa(i), "log")
+		st, err := os.Stat(disk)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Size() < benchBigLog {
+			b.Fatalf("%s holds %d bytes, want at least %d", disk, st.Size(), benchBigLog)
+		}
+		mb := float64(st.Size()) / 1e6
+		catMount += mb / catSecs(filepath.Join(d.mnt, "big", "runs", strconv.Itoa(i), "log"))
+		catDisk += mb / catSecs(disk)
+		os.Remove(file)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	benchReport(b, "stdout-s", jobfsS/n, benchBase{"file", fileS / n})
+	benchReport(b, "cat-MB/s", catMount/n, benchBase{"disk", catDisk / n})
+}
+
+// benchTickScript prints the wall clock (date +%s.%N) every 20 ms, lines
+// times, after a pause that lets the reader attach.
+func benchTickScript(lines int) string {
+	return fmt.Sprintf("#!/bin/sh\nsleep 0.5\ni=0\nwhile [ $i -lt %d ]; do\n  date +%%s.%%N\n  sleep 0.02\n  i=$((i+1))\ndone\n", lines)
+}
+
+// benchParseStamp reads a date +%s.%N line.
+func benchParseStamp(line string) (time.Time, bool) {
+	sec, frac, ok := strings.Cut(strings.TrimSpace(line), ".")
+	if !ok || len(frac) != 9 {
+		return time.Time{}, false
+	}
+	s, err1 := strconv.ParseInt(sec, 10, 64)
+	ns, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(s, ns), true
+}
+
+// benchLatencies reads stamp lines from r until EOF and returns, for each,
+// how long after its stamp it arrived.
+func benchLatencies(r io.Reader) []time.Duration {
+	var out []time.Duration
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if ts, ok := benchParseStamp(line); ok && strings.HasSuffix(line, "\n") {
+			out = append(out, time.Since(ts))
+		}
+		if err != nil {
+			return out
+		}
+	}
+}
+
+// BenchmarkCmpStream: a line a step prints (date +%s.%N, every 20 ms),
+// until a reader of runs/N/stream through the mount has it, against the
+// same script's stdout read through a pipe; p50 and p99 in us.
+func BenchmarkCmpStream(b *testing.B) {
+	d, _ := benchDaemon(b, "")
+	benchIsolated(b, d)
+	script := benchTickScript(benchLines)
+	benchJob(b, d, "ticks", script)
+	local := filepath.Join(d.dir, "ticks.sh")
+	if err := os.WriteFile(local, []byte(script), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	var viaStream, viaPipe []time.Duration
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		benchTrigger(b, d, "ticks")
+		path := filepath.Join(d.mnt, "ticks", "runs", strconv.Itoa(i), "stream")
+		var f *os.File
+		var err error
+		for deadline := time.Now().Add(runTimeout); ; time.Sleep(time.Millisecond) {
+			// The run's log may not exist yet while the run is PENDING.
+			if f, err = os.Open(path); err == nil || !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat := benchLatencies(f)
+		f.Close()
+		benchCompleted(b, d, "ticks", i)
+		if len(lat) < benchLines*9/10 {
+			b.Fatalf("run %d: %d lines read through stream, want %d", i, len(lat), benchLines)
+		}
+		viaStream = append(viaStream, lat...)
+
+		cmd := exec.Command(local)
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		viaPipe = append(viaPipe, benchLatencies(pipe)...)
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for _, p := range []float64{50, 99} {
+		m := fmt.Sprintf("p%.0f-us", p)
+		benchReport(b, m, benchUS(benchPct(viaStream, p)), benchBase{"pipe", benchUS(benchPct(viaPipe, p))})
+	}
+}
+
+// benchScratch returns a folder on tmpfs (/dev/shm) when there is one, so
+// that building a state of benchJobs jobs costs no fsyncs, else in
+// b.TempDir(); it is removed when b ends.
+func benchScratch(b *testing.B) string {
+	b.Helper()
+	var st syscall.Statfs_t
+	if syscall.Statfs("/dev/shm", &st) == nil && st.Type == 0x01021994 { // TMPFS_MAGIC
+		dir, err := os.MkdirTemp("/dev/shm", "jobfs-bench-")
+		if err == nil {
+			b.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return b.TempDir()
+}
+
+// benchRSS returns the daemon's resident memory in MiB.
+func benchRSS(b *testing.B, d *daemon) float64 {
+	b.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	b.Fatal("no VmRSS in /proc/PID/status")
+	return 0
+}
+
+// benchLs times `ls dir` and checks it lists n names.
+func benchLs(b *testing.B, dir string, n int) time.Duration {
+	b.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command("ls", dir)
+	cmd.Stdout = &out
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("ls %s: %v", dir, err)
+	}
+	el := time.Since(t0)
+	if got := bytes.Count(out.Bytes(), []byte("\n")); got != n {
+		b.Fatalf("ls %s: %d names, want %d", dir, got, n)
+	}
+	return el
+}
+
+// benchStats times a stat of each of names in dir.
+func benchStats(b *testing.B, dir string, names []string) []time.Duration {
+	b.Helper()
+	out := make([]time.Duration, 0, len(names))
+	for _, n := range names {
+		t0 := time.Now()
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out
+}
+
+// BenchmarkCmpManyJobs: a state of benchJobs jobs with benchRunsPerJob
+// finished runs each, made with the jobs package (jobs.New, CreateJob,
+// Store.CreateRun) on tmpfs, then mounted: time from exec to ready and the
+// daemon's RSS (against a daemon on an empty state), `ls MOUNT` and the p50
+// of a stat of benchStatN distinct jobs (against a native folder of as many
+// sub-folders on the same tmpfs).
+func BenchmarkCmpManyJobs(b *testing.B) {
+	benchBinary(b)
+	scratch := benchScratch(b)
+	state := filepath.Join(scratch, "state")
+	m, err := jobs.New(jobs.Options{StateDir: state})
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := make([]string, benchJobs)
+	native := filepath.Join(scratch, "native")
+	if err := os.Mkdir(native, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range names {
+		names[i] = fmt.Sprintf("job%05d", i)
+		j, err := m.CreateJob(0, names[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := 0; r < benchRunsPerJob; r++ {
+			now, code := time.Now().UTC(), 0
+			run := jobs.Run{Status: jobs.Completed, Trigger: jobs.Manual, Queued: now, StartedAt: now, EndedAt: now, ExitCode: &code}
+			if _, err := m.Store().CreateRun(j.ID, run); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(filepath.Join(native, names[i]), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+
+	empty, emptyReady := benchDaemon(b, "")
+	emptyRSS := benchRSS(b, empty)
+	benchStop(b, empty)
+
+	b.ResetTimer()
+	var ready, lsJobfs, lsNative time.Duration
+	var statJobfs, statNative []time.Duration
+	var rss float64
+	for i := 0; i < b.N; i++ {
+		d, r := benchDaemon(b, state)
+		ready += r
+		lsJobfs += benchLs(b, d.mnt, benchJobs)
+		lsNative += benchLs(b, native, benchJobs)
+		pick := rand.Perm(benchJobs)[:benchStatN]
+		sample := make([]string, len(pick))
+		for k, p := range pick {
+			sample[k] = names[p]
+		}
+		statJobfs = append(statJobfs, benchStats(b, d.mnt, sample)...)
+		statNative = append(statNative, benchStats(b, native, sample)...)
+		rss += benchRSS(b, d)
+		benchStop(b, d)
+	}
+	b.StopTimer()
+	n := time.Duration(b.N)
+	benchReport(b, "mount-ms", benchMS(ready/n), benchBase{"empty", benchMS(emptyReady)})
+	benchReport(b, "ls-ms", benchMS(lsJobfs/n), benchBase{"native", benchMS(lsNative / n)})
+	benchReport(b, "stat-p50-us", benchUS(benchPct(statJobfs, 50)), benchBase{"native", benchUS(benchPct(statNative, 50))})
+	benchReport(b, "rss-MiB", rss/float64(b.N), benchBase{"empty", emptyRSS})
+}
+
+// BenchmarkCmpCron: config/schedule `@every 1s` (ticks on the whole
+// second); the step prints date +%s.%N first thing; the delay from the
+// tick to that line over benchTicks ticks, p50 and p99 in ms. No baseline.
+func BenchmarkCmpCron(b *testing.B) {
+	d, _ := benchDaemon(b, "")
+	benchIsolated(b, d)
+	benchJob(b, d, "cron", "#!/bin/sh\ndate +%s.%N\n", "config/keep", "100000")
+	var lat []time.Duration
+	seen := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		benchWrite(b, d, "cron/config/enabled", "true\n")
+		benchWrite(b, d, "cron/config/schedule", "@every 1s\n")
+		time.Sleep(time.Duration(benchTicks)*time.Second + 500*time.Millisecond)
+		benchWrite(b, d, "cron/config/enabled", "false\n")
+		ents, err := os.ReadDir(filepath.Join(d.mnt, "cron", "runs"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var ids []int
+		for _, e := range ents {
+			if id, err := strconv.Atoi(e.Name()); err == nil && id > seen {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		if len(ids) < benchTicks/2 {
+			b.Fatalf("%d scheduled runs in %d s, want about %d", len(ids), benchTicks, benchTicks)
+		}
+		for _, id := range ids {
+			benchCompleted(b, d, "cron", id)
+			if tr := benchRead(b, d, fmt.Sprintf("cron/runs/%d/trigger", id)); tr != "schedule\n" {
+				b.Fatalf("run %d: trigger %q, want schedule", id, tr)
+			}
+			for _, line := range strings.Split(benchRead(b, d, fmt.Sprintf("cron/runs/%d/log", id)), "\n") {
+				if ts, ok := benchParseStamp(line); ok {
+					lat = append(lat, time.Duration(ts.Nanosecond()))
+					break
+				}
+			}
+			seen = id
+		}
+	}
+	b.StopTimer()
+	for _, p := range []float64{50, 99} {
+		benchReport(b, fmt.Sprintf("tick-p%.0f-ms", p), benchMS(benchPct(lat, p)))
+	}
+}

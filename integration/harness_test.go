@@ -1,0 +1,574 @@
+//go:build linux
+
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bounds of the harness's waits. They are deadlines for something that
+// should happen, never expectations of how fast.
+const (
+	readyTimeout = 30 * time.Second // daemon start until its "ready:" line
+	stopTimeout  = 30 * time.Second // SIGTERM until the daemon has exited
+	runTimeout   = 45 * time.Second // a run reaching the status a test waits for
+	shTimeout    = 60 * time.Second // one shell command
+	pollEvery    = 50 * time.Millisecond
+)
+
+var (
+	jobfsBin   string // the binary under test
+	raceBuilt  bool   // jobfsBin was built with -race
+
+	plainOnce sync.Once // builds plainBin for tests that measure
+	plainBin  string
+	plainErr  error
+	skipReason string // why every test skips, or "" when they can run
+	suiteDir   string // holds the built binary
+
+	mountpointsMu sync.Mutex
+	mountpoints   []string // of every daemon started, checked at the end; guarded by mountpointsMu
+)
+
+func TestMain(m *testing.M) { os.Exit(runMain(m)) }
+
+func runMain(m *testing.M) int {
+	if skipReason = hostProblem(); skipReason == "" {
+		dir, err := os.MkdirTemp("", "jobfs-integration-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		suiteDir = dir
+		if jobfsBin, err = buildJobfs(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	closeInheritedOnExec()
+	code := m.Run()
+	if err := suiteLeaks(); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = 1
+	}
+	return code
+}
+
+// closeInheritedOnExec keeps the fds this process inherited (a shell's, a
+// CI runner's) from reaching the daemons, and so their steps: os/exec
+// passes on every fd not marked close-on-exec.
+func closeInheritedOnExec() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		var fd int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &fd); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
+// hostProblem says why jobfs cannot mount here, or "".
+func hostProblem() string {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return "no /dev/fuse (modprobe fuse): " + err.Error()
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return "not root and no fusermount3 (apt-get install fuse3)"
+		}
+	}
+	return ""
+}
+
+// buildJobfs builds cmd/jobfs into dir, with -race where the toolchain can,
+// or returns $JOBFS_BIN.
+func buildJobfs(dir string) (string, error) {
+	if bin := os.Getenv("JOBFS_BIN"); bin != "" {
+		return filepath.Abs(bin)
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "jobfs")
+	build := func(args ...string) ([]byte, error) {
+		cmd := exec.Command(goTool, append(append([]string{"build"}, args...), "-o", bin, "../cmd/jobfs")...)
+		return cmd.CombinedOutput()
+	}
+	out, err := build("-race")
+	raceBuilt = err == nil
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: go build -race failed (%v), building without it:\n%s", err, out)
+		if out, err = build(); err != nil {
+			return "", fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
+		}
+	}
+	return bin, nil
+}
+
+// plainJobfs is the binary without -race, for tests that measure speed:
+// the race runtime makes the daemon several times slower. It is jobfsBin
+// when that was built without it.
+func plainJobfs() (string, error) {
+	if !raceBuilt {
+		return jobfsBin, nil
+	}
+	plainOnce.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		bin := filepath.Join(suiteDir, "jobfs-plain")
+		out, err := exec.Command(goTool, "build", "-o", bin, "../cmd/jobfs").CombinedOutput()
+		if err != nil {
+			plainErr = fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
+			return
+		}
+		plainBin = bin
+	})
+	return plainBin, plainErr
+}
+
+// suiteLeaks reports mounts of this suite that outlived their test, and
+// fds of this process left open in a test's folders. (Processes are
+// checked per daemon, in its cleanup.)
+func suiteLeaks() error {
+	if suiteDir == "" {
+		return nil
+	}
+	var problems []string
+	mountpointsMu.Lock()
+	for _, mnt := range mountpoints {
+		for _, p := range mountsUnder(mnt) {
+			problems = append(problems, "mount left: "+p)
+		}
+	}
+	mountpointsMu.Unlock()
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if strings.HasPrefix(target, os.TempDir()+"/Test") {
+			problems = append(problems, "fd left open: "+target)
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// daemonOpts are the flags of one `jobfs mount`.
+type daemonOpts struct {
+	maxActive int      // --max-active, 0: the daemon's default
+	args      []string // more flags
+	plain     bool     // run the binary built without -race (tests that measure)
+}
+
+// daemon is one jobfs mount of a test: its folders and its current process.
+// Restarts keep the folders.
+type daemon struct {
+	t                 *testing.T // the test that owns it (cleanup)
+	opts              daemonOpts
+	dir               string // holds mnt/, state/, repos/; shells run here
+	mnt, state, repos string // absolute
+	bin               string // this daemon's link to jobfsBin: its processes are told apart by /proc/PID/exe
+	out               *syncBuffer
+	outPath           string // the daemon's stdout and stderr, outside dir
+	starts            int
+
+	// The current process. cmd, done and stoppedWithTerm change only in
+	// the test's goroutine (start, stop, cleanup).
+	cmd             *exec.Cmd
+	done            chan struct{} // closed once cmd has exited and its output is in out
+	stoppedWithTerm bool          // the last process ended on our SIGTERM
+
+	mu      sync.Mutex
+	exitErr error // cmd.Wait's result, set before done is closed; guarded by mu
+}
+
+// startDaemon mounts a fresh jobfs for t on folders in t.TempDir() and
+// stops it when t ends, passed or failed.
+func startDaemon(t *testing.T, opts daemonOpts) *daemon {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	dir := t.TempDir()
+	d := &daemon{
+		t: t, opts: opts, dir: dir, out: &syncBuffer{},
+		mnt:     filepath.Join(dir, "mnt"),
+		state:   filepath.Join(dir, "state"),
+		repos:   filepath.Join(dir, "repos"),
+		bin:     filepath.Join(dir, "jobfs"),
+		outPath: filepath.Join(t.TempDir(), "jobfs.out"),
+	}
+	for _, p := range []string{d.mnt, d.state, d.repos} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mountpointsMu.Lock()
+	mountpoints = append(mountpoints, d.mnt)
+	mountpointsMu.Unlock()
+	bin := jobfsBin
+	if opts.plain {
+		var err error
+		if bin, err = plainJobfs(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := linkOrCopy(bin, d.bin); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.cleanup)
+	d.start(t)
+	return d
+}
+
+func linkOrCopy(src, dst string) error {
+	if os.Link(src, dst) == nil {
+		return nil
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// args are the daemon's command line.
+func (d *daemon) args() []string {
+	a := []string{"mount", "--state", d.state, "--repos", d.repos, "--grace", "1s"}
+	if d.opts.maxActive > 0 {
+		a = append(a, "--max-active", fmt.Sprint(d.opts.maxActive))
+	}
+	if testing.Verbose() {
+		a = append(a, "--debug")
+	}
+	return append(append(a, d.opts.args...), d.mnt)
+}
+
+// start runs the daemon and waits for its "ready:" line.
+//
+// The daemon writes to a file (followed into d.out), not a pipe: if this
+// test binary dies (a -timeout panic runs no cleanup), Pdeathsig sends the
+// daemon SIGTERM, and with no broken pipe to write to it unmounts as a
+// person's daemon would. Pdeathsig is tied to the forking OS thread, which
+// the Go runtime only ends for goroutines that lock it; tests don't.
+func (d *daemon) start(t *testing.T) {
+	t.Helper()
+	d.starts++
+	fmt.Fprintf(d.out, "=== jobfs %s (start %d)\n", strings.Join(d.args(), " "), d.starts)
+	f, err := os.OpenFile(d.outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	w := &readyWriter{out: d.out, ready: make(chan struct{})}
+	cmd := exec.Command(d.bin, d.args()...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	err = cmd.Start()
+	f.Close()
+	if err != nil {
+		t.Fatalf("start jobfs: %v", err)
+	}
+	exited, done := make(chan struct{}), make(chan struct{})
+	d.cmd, d.done, d.stoppedWithTerm = cmd, done, false
+	go func() {
+		err := cmd.Wait()
+		d.mu.Lock()
+		d.exitErr = err
+		d.mu.Unlock()
+		close(exited)
+	}()
+	go func() {
+		follow(d.outPath, st.Size(), w, exited)
+		close(done)
+	}()
+	select {
+	case <-w.ready:
+	case <-done:
+		t.Fatalf("jobfs mount exited before it was ready (%v):\n%s", d.exitError(), d.out)
+	case <-time.After(readyTimeout):
+		t.Fatalf("jobfs mount printed no ready: line within %v:\n%s", readyTimeout, d.out)
+	}
+}
+
+// follow copies what is appended to the file at path, from off, into w
+// until exited is closed, and then the rest.
+func follow(path string, off int64, w io.Writer, exited <-chan struct{}) {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(w, "integration: follow %s: %v\n", path, err)
+		<-exited
+		return
+	}
+	defer f.Close()
+	f.Seek(off, io.SeekStart)
+	for {
+		select {
+		case <-exited:
+			io.Copy(w, f)
+			return
+		default:
+		}
+		if n, _ := io.Copy(w, f); n == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func (d *daemon) exitError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.exitErr
+}
+
+func (d *daemon) running() bool {
+	if d.cmd == nil {
+		return false
+	}
+	select {
+	case <-d.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop sends SIGTERM and waits for the daemon to exit; it returns the exit
+// code.
+func (d *daemon) stop(t *testing.T) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM jobfs: %v", err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(stopTimeout):
+		d.cmd.Process.Kill()
+		<-d.done
+		t.Fatalf("jobfs did not exit within %v of SIGTERM:\n%s", stopTimeout, d.out)
+	}
+	d.stoppedWithTerm = true
+	return exitCode(d.exitError())
+}
+
+// kill9 kills the daemon with SIGKILL, leaving its mount stale.
+func (d *daemon) kill9(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill -9 jobfs: %v", err)
+	}
+	<-d.done
+}
+
+// restart starts the daemon again on the same folders; the previous one
+// must have ended (stop or kill9).
+func (d *daemon) restart(t *testing.T) {
+	t.Helper()
+	if d.running() {
+		t.Fatal("restart: the daemon is still running")
+	}
+	d.start(t)
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// cleanup stops the daemon whatever state the test left it in, removes its
+// mount, kills what it left behind and reports it.
+func (d *daemon) cleanup() {
+	t := d.t
+	if d.running() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-d.done:
+			d.stoppedWithTerm = true
+		case <-time.After(stopTimeout):
+			t.Errorf("jobfs did not exit within %v of SIGTERM; killed", stopTimeout)
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	}
+	if d.mounted() {
+		if d.stoppedWithTerm {
+			t.Errorf("%s still mounted after jobfs exited on SIGTERM", d.mnt)
+		}
+		if out, err := exec.Command("umount", "-l", d.mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount -l %s: %v: %s", d.mnt, err, out)
+		}
+	}
+	if left := d.killLeftovers(); len(left) > 0 {
+		t.Errorf("processes left behind by jobfs (killed now):\n%s", strings.Join(left, "\n"))
+	}
+	if bytes.Contains(d.out.Bytes(), []byte("WARNING: DATA RACE")) {
+		t.Errorf("the daemon reported a data race")
+	}
+	if t.Failed() {
+		t.Logf("jobfs output:\n%s", d.out)
+	}
+}
+
+// mounted reports whether something is mounted on the daemon's mountpoint.
+func (d *daemon) mounted() bool {
+	for _, p := range mountsUnder(d.mnt) {
+		if p == d.mnt {
+			return true
+		}
+	}
+	return false
+}
+
+// mountsUnder lists the mountpoints at or below dir, from mountinfo.
+func mountsUnder(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(f[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &c); err == nil {
+				b.WriteByte(c)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// leftovers lists the live processes of this daemon's binary (step inits,
+// a daemon that did not exit) and the processes in the cgroups of its jobs
+// (jobfs/<job id>/...), with their command lines.
+func (d *daemon) leftovers() map[int]string {
+	jobIDs, _ := os.ReadDir(filepath.Join(d.state, "jobs"))
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	left := map[int]string{}
+	for _, p := range procs {
+		var pid int
+		fmt.Sscanf(filepath.Base(p), "%d", &pid)
+		if pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(p + "/cmdline")
+		if err != nil || len(cmdline) == 0 { // gone, or a zombie
+			continue
+		}
+		exe, _ := os.Readlink(p + "/exe")
+		cg, _ := os.ReadFile(p + "/cgroup")
+		if exe == d.bin || inJobCgroup(string(cg), jobIDs) {
+			left[pid] = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return left
+}
+
+func inJobCgroup(cgroups string, jobIDs []os.DirEntry) bool {
+	for _, id := range jobIDs {
+		if strings.Contains(cgroups+"\n", "/jobfs/"+id.Name()+"/") || strings.Contains(cgroups+"\n", "/jobfs/"+id.Name()+"\n") {
+			return true
+		}
+	}
+	return false
+}
+
+// killLeftovers waits a little for the daemon's processes to go (a killed
+// process is reaped asynchronously), then SIGKILLs and reports the rest.
+func (d *daemon) killLeftovers() []string {
+	var left map[int]string
+	if eventually(5*time.Second, func() bool { left = d.leftovers(); return len(left) == 0 }) {
+		return nil
+	}
+	var out []string
+	for pid, cmd := range left {
+		syscall.Kill(pid, syscall.SIGKILL)
+		out = append(out, fmt.Sprintf("  %d %s", pid, cmd))
+	}
+	return out
+}
+
+// readyWriter collects one daemon process's output and closes ready at
+// the first "ready:".
+type readyWriter struct {
+	out   *syncBuffer
+	mu    sync.Mutex
+	seen  []byte
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	w.out.Write(p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.seen) < 1<<16 {
+		w.seen = append(w.seen, p...)
+	}
+	if bytes.Contains(w.seen, []byte("ready:")) {
+		w.once.Do(func() { close(w.ready) })
+	}
+	return len(p), nil
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
+
+var _ io.Writer = (*syncBuffer)(nil)
