@@ -29,12 +29,12 @@ const (
 )
 
 var (
-	jobfsBin   string // the binary under test
-	raceBuilt  bool   // jobfsBin was built with -race
+	jobfsBin  string // the binary under test
+	raceBuilt bool   // jobfsBin was built with -race
 
-	plainOnce sync.Once // builds plainBin for tests that measure
-	plainBin  string
-	plainErr  error
+	plainOnce  sync.Once // builds plainBin for tests that measure
+	plainBin   string
+	plainErr   error
 	skipReason string // why every test skips, or "" when they can run
 	suiteDir   string // holds the built binary
 
