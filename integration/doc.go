@@ -18,9 +18,10 @@
 // person on Debian never sees the errno the daemon chose; bash and
 // coreutils print it ("write error: Invalid argument").
 //
-// With -race every run costs about a second more: the step's init is the
-// same binary, and the race runtime sleeps 1 s at exit (GORACE's
-// atexit_sleep_ms), which the init's clean environment cannot turn off.
+// Tests that measure speed run a second build without -race (daemonOpts
+// plain), which makes the daemon several times slower. The step's init is
+// the daemon's own binary; the daemon starts it with GORACE's
+// atexit_sleep_ms=0, so a -race init does not sleep 1 s at exit.
 //
 // Runs are awaited with a bounded loop on `cat runs/N/status`; no test
 // asserts on timing. Skipped with a reason where /dev/fuse is missing, or
