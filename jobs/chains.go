@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Chain is a parsed config/chains value: steps (a label bound to an image
@@ -31,7 +32,9 @@ type ChainStep struct {
 	FanOut bool     // one instance per output file of its single predecessor
 }
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`)
+// The patterns are compiled on first use: counted repetitions make them
+// costly to compile, and the step init (this same binary) never uses them.
+var labelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$`) })
 
 // chainErr is a parse error with its line.
 func chainErr(line int, format string, args ...any) error {
@@ -81,12 +84,12 @@ func (p *chainParser) statement(n int, line string) error {
 	case strings.Contains(line, "->"):
 		return p.edge(n, line)
 	}
-	if !imageRefRE.MatchString(line) {
+	if !imageRefRE().MatchString(line) {
 		return chainErr(n, "cannot read %s: expected `label <- image`, `a -> b` or a single image name", quote(line))
 	}
 	p.bare = append(p.bare, n)
 	label := line
-	if m := imageRefRE.FindStringSubmatch(line); m != nil {
+	if m := imageRefRE().FindStringSubmatch(line); m != nil {
 		label = m[2]
 	}
 	p.order = append(p.order, label)
@@ -97,10 +100,10 @@ func (p *chainParser) statement(n int, line string) error {
 func (p *chainParser) binding(n int, line string) error {
 	label, ref, _ := strings.Cut(line, "<-")
 	label, ref = strings.TrimSpace(label), strings.TrimSpace(ref)
-	if !labelRE.MatchString(label) {
+	if !labelRE().MatchString(label) {
 		return chainErr(n, "bad label %s: use letters, digits, _ and -", quote(label))
 	}
-	if !imageRefRE.MatchString(ref) {
+	if !imageRefRE().MatchString(ref) {
 		return chainErr(n, "bad image reference %s (name or @owner/name:label)", quote(ref))
 	}
 	if s, ok := p.bound[label]; ok {
@@ -121,7 +124,7 @@ func (p *chainParser) edge(n int, line string) error {
 			node = strings.TrimSpace(node)
 			fan := strings.HasPrefix(node, ".")
 			label := strings.TrimPrefix(node, ".")
-			if !labelRE.MatchString(label) {
+			if !labelRE().MatchString(label) {
 				return chainErr(n, "bad step %s in %s", quote(node), quote(line))
 			}
 			if fan {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Image is a resolved repo image: the folder holding its entrypoint.
@@ -20,7 +21,9 @@ type Image struct {
 	Commit     string // for git repos: the commit of the snapshot
 }
 
-var imageRefRE = regexp.MustCompile(`^(?:@([a-z_][a-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?::([A-Za-z0-9._/-]{1,128}))?$`)
+var imageRefRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:@([a-z_][a-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?::([A-Za-z0-9._/-]{1,128}))?$`)
+})
 
 // ResolvedChain is a chain whose images were found.
 type ResolvedChain struct {
@@ -51,7 +54,7 @@ func (m *Manager) resolveChains(j Job, v string) (ResolvedChain, error) {
 // a branch, tag or commit, and latest is HEAD; with export set, the commit is
 // exported once to a read-only snapshot under <state>/images.
 func (m *Manager) resolveImage(j Job, ref string, export bool) (Image, error) {
-	sub := imageRefRE.FindStringSubmatch(ref)
+	sub := imageRefRE().FindStringSubmatch(ref)
 	if sub == nil {
 		return Image{}, errorf(ErrInvalid, "%q is not an image reference (name or @owner/name:label)", ref)
 	}

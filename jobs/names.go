@@ -3,16 +3,17 @@ package jobs
 import (
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 var (
-	jobNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	envNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`)
+	jobNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+	envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_]{0,63}$`) })
 )
 
 // CheckJobName reports why name cannot name a job, or nil.
 func CheckJobName(name string) error {
-	if !jobNameRE.MatchString(name) {
+	if !jobNameRE().MatchString(name) {
 		return errorf(ErrInvalid, "job name %q: use 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit", name)
 	}
 	return nil
@@ -20,7 +21,7 @@ func CheckJobName(name string) error {
 
 // CheckEnvName reports why name cannot name an env variable, or nil.
 func CheckEnvName(name string) error {
-	if !envNameRE.MatchString(name) {
+	if !envNameRE().MatchString(name) {
 		return errorf(ErrInvalid, "env name %q: use lower case a-z 0-9 _, not starting with a digit, at most 64", name)
 	}
 	return nil
