@@ -85,7 +85,7 @@ type step struct {
 }
 
 // newStep writes script (executable) into a fresh folder.
-func newStep(t *testing.T, script string) step {
+func newStep(t testing.TB, script string) step {
 	t.Helper()
 	dir := t.TempDir()
 	s := step{dir: dir, path: filepath.Join(dir, "step"), log: filepath.Join(dir, "log")}
@@ -107,7 +107,7 @@ func (s step) spec() Spec {
 	}
 }
 
-func (s step) readLog(t *testing.T) string {
+func (s step) readLog(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(s.log)
 	if err != nil {
