@@ -489,13 +489,22 @@ func TestShareMultiUser(t *testing.T) {
 			shareErr(`echo '{}' > "$P/pub/data"`, "Permission denied"))
 
 		var checks []shareCheck
-		for _, name := range []string{"@nosuchuser", "+nosuchgroup", "@" + bob.name + "~" + devs, "+someorg~" + devs, "bob", "everyone"} {
+		for _, name := range []string{"@nosuchuser", "+nosuchgroup", "@nosuchuser~" + devs, "+someorg~nosuchgroup", "bob", "everyone"} {
 			checks = append(checks,
 				shareErr(`touch "mnt/grp/shared/`+name+`"`, "Invalid argument"),
 				shareOut(`tail -n 1 mnt/grp/log | grep -c " shared/`+name+` rejected: ..."`, "1\n"))
 		}
 		checks = append(checks, shareOut(`ls mnt/grp/shared`, "+"+devs+"\n"))
 		A.check(t, d, e, checks...)
+
+		// novem's @user~group and +org~group name the local group.
+		A.check(t, d, e,
+			shareDo(`mkdir mnt/alias1 mnt/alias2 && touch "mnt/alias1/shared/@$U~$G" "mnt/alias2/shared/+someorg~$G"`),
+			shareOut(`ls mnt/alias1/shared mnt/alias2/shared`, "mnt/alias1/shared:\n@"+bob.name+"~"+devs+"\n\nmnt/alias2/shared:\n+someorg~"+devs+"\n"))
+		B.check(t, d, e, shareOut(`ls "$P"`, "alias1\nalias2\netl\ngrp\npub\n"))
+		shareSetpriv(t, bob.name+"(no groups)", bob.uid, bob.gid).check(t, d, e,
+			shareOut(`ls "$P"`, "etl\npub\n"))
+		A.ok(t, d, `rmdir mnt/alias1 mnt/alias2`)
 	})
 
 	t.Run("unshared jobs leave no trace", func(t *testing.T) {

@@ -55,7 +55,32 @@ func parseRole(s string) Role {
 	return Viewer
 }
 
+// shareAlias maps novem's group share forms to the local group they name:
+// @user~group (a group of user's) and +org~group (a group of org's) are
+// +group, when user is a local user and group a local group.
+func shareAlias(name string) (string, error) {
+	left, group, _ := strings.Cut(name[1:], "~")
+	if _, err := user.LookupGroup(group); group == "" || err != nil {
+		return "", errorf(ErrInvalid, "shared/%s: no local group %q for novem's %s~group form; share with +group", name, group, name[:1]+"name")
+	}
+	if name[0] == '@' {
+		if _, err := user.Lookup(left); err != nil {
+			return "", errorf(ErrInvalid, "shared/%s: no local user %q", name, left)
+		}
+	} else if name[0] != '+' {
+		return "", errorf(ErrInvalid, "shared/%s: share with public, @user or +group (or novem's @user~group, +org~group)", name)
+	}
+	return "+" + group, nil
+}
+
 func shareMatches(name string, c Caller) bool {
+	if strings.Contains(name, "~") {
+		alias, err := shareAlias(name)
+		if err != nil {
+			return false
+		}
+		name = alias
+	}
 	switch {
 	case name == "public":
 		return true
@@ -84,7 +109,8 @@ func CheckShareName(name string) error {
 	case name == "" || len(name) > 255 || strings.ContainsAny(name, "/\x00"):
 		return errorf(ErrInvalid, "shared/%q: not a file name", name)
 	case strings.Contains(name, "~"):
-		return errorf(ErrInvalid, "shared/%s: novem's user~group and org~group forms have no local meaning here; share with @user or +group", name)
+		_, err := shareAlias(name)
+		return err
 	case strings.HasPrefix(name, "@"):
 		if _, err := user.Lookup(name[1:]); err != nil {
 			return errorf(ErrInvalid, "shared/%s: no local user %q", name, name[1:])
