@@ -3,10 +3,8 @@
 package integration
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -190,7 +188,7 @@ EOF`)
 			}
 			d.ok(t, `cp mnt/report/runs/latest/result report2.zip`)
 			wantZip := map[string]string{"report.pdf": report, "appendix.txt": "see page 2\n"}
-			if got := chainsUnzip(t, filepath.Join(d.dir, "report2.zip")); !chainsMapsEqual(got, wantZip) {
+			if got := unzipAll(t, filepath.Join(d.dir, "report2.zip")); !maps.Equal(got, wantZip) {
 				t.Errorf("runs/2/result unzips to %q, want %q", got, wantZip)
 			}
 			if got := d.ok(t, `unzip -Z1 report2.zip | sort`); got != "appendix.txt\nreport.pdf\n" {
@@ -252,7 +250,7 @@ EOF`)
 				want[fmt.Sprintf("render.%d/content.txt", i+1)] = c
 				want[fmt.Sprintf("render.%d/seen.txt", i+1)] = d.cat(t, fmt.Sprintf("mnt/fanout/runs/1/steps/render.%d/output/seen.txt", i+1))
 			}
-			if got := chainsUnzip(t, filepath.Join(d.dir, "fan.zip")); !chainsMapsEqual(got, want) {
+			if got := unzipAll(t, filepath.Join(d.dir, "fan.zip")); !maps.Equal(got, want) {
 				t.Errorf("runs/1/result unzips to %q, want %q", got, want)
 			}
 			runLog := d.cat(t, "mnt/fanout/runs/1/log")
@@ -838,46 +836,4 @@ func chainsTree(t *testing.T, dir string) map[string]bool {
 		return nil
 	})
 	return out
-}
-
-// chainsUnzip returns the files of a zip archive by name.
-func chainsUnzip(t *testing.T, path string) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatalf("%s is not a zip: %v", path, err)
-	}
-	out := map[string]string{}
-	for _, f := range zr.File {
-		if strings.HasSuffix(f.Name, "/") {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[f.Name] = string(c)
-	}
-	return out
-}
-
-func chainsMapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

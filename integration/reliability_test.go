@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -321,7 +322,7 @@ func relAfterCrash(t *testing.T, d *daemon, sleeps []string, before map[string]m
 		ids := relRunIDs(t, d, job)
 		// The run listing is checked below; every other file is as before.
 		delete(after, "ls runs")
-		b := maps(before[job])
+		b := maps.Clone(before[job])
 		delete(b, "ls runs")
 		if diffs := relDiff(b, after); len(diffs) > 0 {
 			t.Errorf("%s changed across kill -9 and recovery:\n  %s", job, strings.Join(diffs, "\n  "))
@@ -344,14 +345,6 @@ func relAfterCrash(t *testing.T, d *daemon, sleeps []string, before map[string]m
 	if left := relOwnLeftovers(d); len(left) > 0 {
 		t.Errorf("processes of the killed daemon or its runs are alive after recovery:\n%s", strings.Join(left, "\n"))
 	}
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // relCrashProbe checks that the recovered daemon runs a new run.

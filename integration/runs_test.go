@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -85,7 +86,7 @@ func TestRuns(t *testing.T) {
 		}
 		d.ok(t, `cp mnt/zip/runs/1/result result.zip`)
 		want := map[string]string{"a.txt": "a\n", "b.txt": "bb\n", "sub/c.txt": "c\n"}
-		if got := unzipAll(t, filepath.Join(d.dir, "result.zip")); !mapsEqual(got, want) {
+		if got := unzipAll(t, filepath.Join(d.dir, "result.zip")); !maps.Equal(got, want) {
 			t.Errorf("result zip holds %q, want %q", got, want)
 		}
 	})
@@ -352,6 +353,9 @@ func unzipAll(t *testing.T, path string) map[string]string {
 	defer zr.Close()
 	out := map[string]string{}
 	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
 		rc, err := f.Open()
 		if err != nil {
 			t.Fatal(err)
@@ -364,16 +368,4 @@ func unzipAll(t *testing.T, path string) map[string]string {
 		out[f.Name] = string(b)
 	}
 	return out
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
