@@ -16,8 +16,9 @@ deps: ## install what is missing (fuse3 for fusermount3), as root through apt
 	  else echo "jobfs needs fusermount3: sudo apt-get install fuse3" >&2; exit 1; fi; }
 	@test -e /dev/fuse || { echo "jobfs needs /dev/fuse (modprobe fuse)" >&2; exit 1; }
 
-build: ## build bin/jobfs
+build: ## build bin/jobfs and bin/jobfs-init (the small program each step starts from)
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobfs
+	$(GO) build -o $(BIN)-init ./cmd/jobfs-init
 
 run: deps build ## mount the job tree at ./mnt in the foreground (Ctrl-C unmounts)
 	./$(BIN) mount $(MOUNT)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jobfs/jobfs/exec/stepinit"
 	"io"
 	"os"
 	osexec "os/exec"
@@ -115,12 +116,7 @@ func Run(ctx context.Context, s Spec) Result {
 	return res
 }
 
-func startError(path string, err error) error {
-	if errors.Is(err, syscall.ENOEXEC) {
-		return fmt.Errorf("cannot execute %s: not a program and no #! line", path)
-	}
-	return fmt.Errorf("cannot start %s: %w", path, errors.Unwrap(err))
-}
+func startError(path string, err error) error { return stepinit.StartError(path, err) }
 
 // wait waits for the main process, enforcing the timeout and ctx.
 func wait(ctx context.Context, p *process, s Spec) Result {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jobfs/jobfs/exec/stepinit"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -63,7 +64,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 			return nil, fmt.Errorf("cannot apply the limits: %w", err)
 		}
 	}
-	spec := initSpec{Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
+	spec := initSpec{Protocol: stepinit.Protocol, Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
 		Path: s.Path, Args: s.Args, Dir: s.Dir}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if iso.Namespaces {

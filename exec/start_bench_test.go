@@ -3,6 +3,7 @@ package exec
 import (
 	"context"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -11,13 +12,18 @@ import (
 
 // BenchmarkStepStart: what isolation costs per step, from Run to the exit
 // of a step that does nothing (#!/bin/true), at each level: a bare
-// fork/exec, through the init (this binary re-executed), with a cgroup of
-// its own (as root), and with namespaces and a private root too (as root).
+// fork/exec; through a big init (this test binary re-executed, as jobfs
+// does without jobfs-init); through jobfs-init (built here); with a cgroup
+// of its own (as root); and with namespaces and a private root too.
 // Reported as p50 ms and as a ratio to the bare fork/exec.
 func BenchmarkStepStart(b *testing.B) {
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)
+	}
+	small := filepath.Join(b.TempDir(), "jobfs-init")
+	if out, err := osexec.Command("go", "build", "-o", small, "../cmd/jobfs-init").CombinedOutput(); err != nil {
+		b.Fatalf("go build ./cmd/jobfs-init: %v\n%s", err, out)
 	}
 	var cg Cgroups
 	if os.Geteuid() == 0 {
@@ -29,15 +35,18 @@ func BenchmarkStepStart(b *testing.B) {
 		root bool
 	}{
 		{"bare", func(string) *Isolation { return nil }, false},
-		{"init", func(string) *Isolation {
+		{"big-init", func(string) *Isolation {
 			return &Isolation{Init: self, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 		}, false},
+		{"jobfs-init", func(string) *Isolation {
+			return &Isolation{Init: small, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+		}, false},
 		{"cgroup", func(string) *Isolation {
-			return &Isolation{Init: self, Cgroups: cg, Group: "jobfs-bench/step",
+			return &Isolation{Init: small, Cgroups: cg, Group: "jobfs-bench/step",
 				Limits: Limits{CPUPercent: 100, MemoryMiB: 512, Pids: 512}, UID: 0, GID: 0}
 		}, true},
 		{"cgroup+namespaces", func(dir string) *Isolation {
-			return &Isolation{Init: self, Cgroups: cg, Group: "jobfs-bench/step",
+			return &Isolation{Init: small, Cgroups: cg, Group: "jobfs-bench/step",
 				Limits: Limits{CPUPercent: 100, MemoryMiB: 512, Pids: 512}, Namespaces: true,
 				Input: filepath.Join(dir, "in"), Output: filepath.Join(dir, "out"), App: dir, UID: 0, GID: 0}
 		}, true},

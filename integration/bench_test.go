@@ -13,11 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -50,12 +48,6 @@ const (
 	benchLine       = "a line of benchmark log output, 64 bytes with its newline ...."
 )
 
-var (
-	benchBinOnce sync.Once
-	benchBin     string
-	benchBinErr  error
-)
-
 // benchBinary returns a jobfs binary built without -race: $JOBFS_BIN, or a
 // build of ../cmd/jobfs made once per test binary.
 func benchBinary(b *testing.B) string {
@@ -63,24 +55,11 @@ func benchBinary(b *testing.B) string {
 	if skipReason != "" {
 		b.Skip(skipReason)
 	}
-	benchBinOnce.Do(func() {
-		if os.Getenv("JOBFS_BIN") != "" {
-			benchBin = jobfsBin
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		benchBin = filepath.Join(suiteDir, "jobfs-bench")
-		if out, err := exec.Command(goTool, "build", "-o", benchBin, "../cmd/jobfs").CombinedOutput(); err != nil {
-			benchBinErr = fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
-		}
-	})
-	if benchBinErr != nil {
-		b.Fatal(benchBinErr)
+	bin, err := plainJobfs()
+	if err != nil {
+		b.Fatal(err)
 	}
-	return benchBin
+	return bin
 }
 
 // benchDaemon mounts a fresh jobfs for b on folders in b.TempDir(), with
@@ -108,7 +87,7 @@ func benchDaemon(b *testing.B, state string, args ...string) (*daemon, time.Dura
 	mountpointsMu.Lock()
 	mountpoints = append(mountpoints, d.mnt)
 	mountpointsMu.Unlock()
-	if err := linkOrCopy(bin, d.bin); err != nil {
+	if err := linkBinaries(bin, dir); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { benchStop(b, d) })

@@ -2,8 +2,9 @@
 // way a person uses it: a shell and its tools (echo, printf, cat, ls, mv,
 // rm -rf, tail, cp, df).
 //
-// TestMain builds cmd/jobfs once, with -race, into a temporary folder
-// (JOBFS_BIN=/path/to/jobfs uses a prebuilt binary instead). Every test
+// TestMain builds cmd/jobfs and cmd/jobfs-init once, with -race, into a
+// temporary folder (JOBFS_BIN=/path/to/jobfs uses a prebuilt binary and the
+// jobfs-init beside it instead); each daemon gets links to both. Every test
 // starts its own daemon through startDaemon, which mounts on a t.TempDir(),
 // waits for the daemon's "ready:" line and, in t.Cleanup, stops it with
 // SIGTERM, lazily unmounts what is left, kills what survived and fails the
@@ -19,9 +20,9 @@
 // coreutils print it ("write error: Invalid argument").
 //
 // Tests that measure speed run a second build without -race (daemonOpts
-// plain), which makes the daemon several times slower. The step's init is
-// the daemon's own binary; the daemon starts it with GORACE's
-// atexit_sleep_ms=0, so a -race init does not sleep 1 s at exit.
+// plain), which makes the daemon several times slower. The daemon starts
+// the step init with GORACE's atexit_sleep_ms=0, so a -race init does not
+// sleep 1 s at exit.
 //
 // Runs are awaited with a bounded loop on `cat runs/N/status`; no test
 // asserts on timing. Skipped with a reason where /dev/fuse is missing, or

@@ -93,30 +93,40 @@ func hostProblem() string {
 	return ""
 }
 
-// buildJobfs builds cmd/jobfs into dir, with -race where the toolchain can,
-// or returns $JOBFS_BIN.
+// buildJobfs builds cmd/jobfs and cmd/jobfs-init into dir, with -race
+// where the toolchain can, or returns $JOBFS_BIN (whose jobfs-init, if
+// beside it, is used too).
 func buildJobfs(dir string) (string, error) {
 	if bin := os.Getenv("JOBFS_BIN"); bin != "" {
 		return filepath.Abs(bin)
 	}
+	bin, out, err := buildInto(filepath.Join(dir, "race"), "-race")
+	raceBuilt = err == nil
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: go build -race failed (%v), building without it:\n%s", err, out)
+		if bin, out, err = buildInto(filepath.Join(dir, "plain")); err != nil {
+			return "", fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	}
+	return bin, nil
+}
+
+// buildInto builds jobfs and jobfs-init into dir and returns jobfs's path.
+func buildInto(dir string, flags ...string) (string, []byte, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	bin := filepath.Join(dir, "jobfs")
-	build := func(args ...string) ([]byte, error) {
-		cmd := exec.Command(goTool, append(append([]string{"build"}, args...), "-o", bin, "../cmd/jobfs")...)
-		return cmd.CombinedOutput()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
 	}
-	out, err := build("-race")
-	raceBuilt = err == nil
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "integration: go build -race failed (%v), building without it:\n%s", err, out)
-		if out, err = build(); err != nil {
-			return "", fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
+	for _, name := range []string{"jobfs", "jobfs-init"} {
+		args := append(append([]string{"build"}, flags...), "-o", filepath.Join(dir, name), "../cmd/"+name)
+		if out, err := exec.Command(goTool, args...).CombinedOutput(); err != nil {
+			return "", out, err
 		}
 	}
-	return bin, nil
+	return filepath.Join(dir, "jobfs"), nil, nil
 }
 
 // plainJobfs is the binary without -race, for tests that measure speed:
@@ -127,19 +137,26 @@ func plainJobfs() (string, error) {
 		return jobfsBin, nil
 	}
 	plainOnce.Do(func() {
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		var out []byte
+		if plainBin, out, plainErr = buildInto(filepath.Join(suiteDir, "plain")); plainErr != nil {
+			plainErr = fmt.Errorf("go build: %v\n%s", plainErr, out)
 		}
-		bin := filepath.Join(suiteDir, "jobfs-plain")
-		out, err := exec.Command(goTool, "build", "-o", bin, "../cmd/jobfs").CombinedOutput()
-		if err != nil {
-			plainErr = fmt.Errorf("go build ./cmd/jobfs: %v\n%s", err, out)
-			return
-		}
-		plainBin = bin
 	})
 	return plainBin, plainErr
+}
+
+// linkBinaries links bin into dir as jobfs, and the jobfs-init beside it,
+// if any, as dir/jobfs-init: the daemon finds its step init beside itself,
+// and a test tells a daemon's processes apart by /proc/PID/exe.
+func linkBinaries(bin, dir string) error {
+	if err := linkOrCopy(bin, filepath.Join(dir, "jobfs")); err != nil {
+		return err
+	}
+	init := filepath.Join(filepath.Dir(bin), "jobfs-init")
+	if _, err := os.Stat(init); err != nil {
+		return nil
+	}
+	return linkOrCopy(init, filepath.Join(dir, "jobfs-init"))
 }
 
 // suiteLeaks reports mounts of this suite that outlived their test, and
@@ -230,7 +247,7 @@ func startDaemon(t *testing.T, opts daemonOpts) *daemon {
 			t.Fatal(err)
 		}
 	}
-	if err := linkOrCopy(bin, d.bin); err != nil {
+	if err := linkBinaries(bin, dir); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.cleanup)
@@ -497,7 +514,7 @@ func (d *daemon) leftovers() map[int]string {
 		}
 		exe, _ := os.Readlink(p + "/exe")
 		cg, _ := os.ReadFile(p + "/cgroup")
-		if exe == d.bin || inJobCgroup(string(cg), jobIDs) {
+		if exe == d.bin || exe == filepath.Join(d.dir, "jobfs-init") || inJobCgroup(string(cg), jobIDs) {
 			left[pid] = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}

@@ -219,7 +219,7 @@ for f in /proc/$$/fd/*; do echo "fd: ${f##*/} -> $(readlink "$f")"; done
 		want := map[string]string{
 			"pwd": "/app", "self": "/app/script", "args": "/input /output", "hostname": "jobfs",
 			"uid": strconv.Itoa(os.Geteuid()), "input": `{"seen": "inside"}`, "app": "script ",
-			"write_/output": "ok", "tmp": "private", "pid1": "jobfs",
+			"write_/output": "ok", "tmp": "private", "pid1": "jobfs-init",
 		}
 		for k, v := range want {
 			if kv[k] != v {

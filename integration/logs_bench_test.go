@@ -144,7 +144,11 @@ func logsBenchDaemon(b *testing.B) *daemon {
 			b.Fatal(err)
 		}
 	}
-	if err := linkOrCopy(jobfsBin, d.bin); err != nil {
+	bin, err := plainJobfs()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := linkBinaries(bin, dir); err != nil {
 		b.Fatal(err)
 	}
 	w := &readyWriter{out: d.out, ready: make(chan struct{})}

@@ -1,4 +1,4 @@
-package exec
+package stepinit
 
 import (
 	"fmt"
@@ -20,7 +20,7 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // folders read-only, a private /tmp, /dev with the harmless devices, a /proc
 // of its pid namespace, /input read-only, /output read-write and /app
 // read-only. The host's root is never written. It then pivots into it.
-func buildRoot(s initSpec) error {
+func buildRoot(s Spec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}

@@ -1,0 +1,230 @@
+// Package stepinit is a step's init: the first process of an isolated
+// step. The daemon starts it (the small jobfs-init binary, or jobfs itself
+// re-executed with Arg) with a Spec on fd 3; it joins and checks the step's
+// cgroup, builds its private root, drops what the step must not hold and
+// starts the step's program, then reaps. It imports nothing heavy: every
+// step pays for its start-up.
+package stepinit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Arg is argv[1] of the step init when the daemon re-executes its own
+// binary as one (see exec.MaybeInit).
+const Arg = "__jobfs_step_init"
+
+// Protocol numbers the shape of Spec: a jobfs-init from another build is
+// refused with a reason rather than misreading it. Change it with Spec.
+const Protocol = 2
+
+// Spec is what the daemon tells the step init, as JSON on fd 3.
+type Spec struct {
+	Protocol int               // = Protocol
+	Join     []string          // v1: cgroup.procs files to write "0" to
+	Verify   map[string]string // controller -> path /proc/self/cgroup must show
+	Root     bool              // build a private root with /input /output /app
+	Input    string
+	Output   string
+	App      string
+	UID, GID uint32
+	Groups   []uint32
+	Path     string // the step's program, as seen inside
+	Args     []string
+	Env      []string
+	Dir      string
+}
+
+// The init reports on fd 4: "ok\n" once the step's program was started, or
+// "error: <reason>\n" when isolation could not be set up (then the step
+// never ran: the run fails with that reason).
+func Main() int {
+	status := os.NewFile(4, "status")
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(status, "error: "+format+"\n", args...)
+		return 125
+	}
+	var spec Spec
+	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+		return fail("read spec: %v", err)
+	}
+	if spec.Protocol != Protocol {
+		return fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
+	}
+	for _, f := range spec.Join {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fail("join cgroup %s: %v", filepath.Dir(f), err)
+		}
+	}
+	if err := verifyCgroup(spec.Verify); err != nil {
+		return fail("%v", err)
+	}
+	if spec.Root {
+		if err := buildRoot(spec); err != nil {
+			return fail("build the step's root: %v", err)
+		}
+		unix.Sethostname([]byte("jobfs"))
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fail("no_new_privs: %v", err)
+	}
+	// The step must not inherit the spec and status pipes, nor any other
+	// descriptor the daemon leaked to the init.
+	if err := closeOnExecFrom(3); err != nil {
+		return fail("close inherited descriptors: %v", err)
+	}
+	// The bounding set is per thread: drop it on the thread that forks.
+	runtime.LockOSThread()
+	if os.Geteuid() == 0 {
+		if err := dropBoundingCaps(); err != nil {
+			return fail("drop capabilities: %v", err)
+		}
+	}
+	// Signals for the step reach it through its cgroup; the init only reaps.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	cmd := &osexec.Cmd{
+		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...),
+		Env: spec.Env, Dir: spec.Dir,
+		Stdin: nil, Stdout: os.Stdout, Stderr: os.Stderr,
+		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: spec.UID == 0}},
+	}
+	if spec.UID != 0 {
+		cmd.SysProcAttr.Credential.Groups = append([]uint32{spec.GID}, spec.Groups...)
+	}
+	if err := cmd.Start(); err != nil {
+		return fail("%v", StartError(spec.Path, err))
+	}
+	fmt.Fprintln(status, "ok")
+	status.Close()
+	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// verifyCgroup checks /proc/self/cgroup: the step must be in its cgroup
+// before any of its code runs.
+func verifyCgroup(want map[string]string) error {
+	if len(want) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return err
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			got[c] = parts[2]
+		}
+	}
+	for c, p := range want {
+		if got[c] != p {
+			return fmt.Errorf("not in its cgroup: %s is %q, want %q", nameOr(c, "unified"), got[c], p)
+		}
+	}
+	return nil
+}
+
+func nameOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// reap waits for the step's main process, reaping every orphan meanwhile
+// (as PID 1 of its pid namespace it is their parent), then kills what is
+// left and returns the main process's exit code (128+N for signal N).
+func reap(main int, pid1 bool) int {
+	code := -1
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil { // ECHILD: nothing left
+			return code
+		}
+		if pid != main {
+			continue
+		}
+		code = ws.ExitStatus()
+		if ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		if !pid1 {
+			return code
+		}
+		syscall.Kill(-1, syscall.SIGKILL)
+	}
+}
+
+// closeOnExecFrom marks every open descriptor from fd up close-on-exec.
+func closeOnExecFrom(from int) error {
+	if err := unix.CloseRange(uint(from), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= from {
+			syscall.CloseOnExec(fd)
+		}
+	}
+	return nil
+}
+
+// stepCaps are the capabilities a step started as root keeps (Docker's
+// defaults less the ones that reach beyond the step: no mount, no raw
+// sockets, no mknod, no chroot). Without CAP_SYS_ADMIN a root step cannot
+// remount its read-only /usr, nor undo any of its isolation.
+var stepCaps = map[uintptr]bool{
+	unix.CAP_CHOWN: true, unix.CAP_DAC_OVERRIDE: true, unix.CAP_FOWNER: true, unix.CAP_FSETID: true,
+	unix.CAP_KILL: true, unix.CAP_SETGID: true, unix.CAP_SETUID: true, unix.CAP_NET_BIND_SERVICE: true,
+}
+
+// dropBoundingCaps removes every other capability from the calling thread's
+// bounding set: the step's program, executed from it, can never hold them.
+// The init keeps its own (it still has to set the step's user).
+func dropBoundingCaps() error {
+	last := uintptr(unix.CAP_LAST_CAP)
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = uintptr(n)
+		}
+	}
+	for c := uintptr(0); c <= last; c++ {
+		if stepCaps[c] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, c, 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("capability %d: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// StartError explains why a step's program could not be started.
+func StartError(path string, err error) error {
+	if errors.Is(err, syscall.ENOEXEC) {
+		return fmt.Errorf("cannot execute %s: not a program and no #! line", path)
+	}
+	return fmt.Errorf("cannot start %s: %w", path, errors.Unwrap(err))
+}
