@@ -37,6 +37,9 @@ type Cgroups interface {
 	// Clean kills every process below parent and removes its cgroups:
 	// what a crashed daemon left.
 	Clean(parent string) error
+	// Prune removes the cgroup folder dir if it is empty (a job's folder
+	// once its last run has ended); it never kills anything.
+	Prune(dir string)
 }
 
 // Group is one step's cgroup.

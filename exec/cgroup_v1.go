@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -32,7 +33,11 @@ func newV1() (Cgroups, error) {
 
 func (cgroupsV1) Version() int { return 1 }
 
-func v1Hierarchy() ([]cgroup1.Subsystem, error) {
+// v1Hierarchy lists the controllers jobfs uses. cgroup1.Default reads
+// mountinfo and probes every controller: once per daemon, not per step.
+var v1Hierarchy = sync.OnceValues(findV1Hierarchy)
+
+func findV1Hierarchy() ([]cgroup1.Subsystem, error) {
 	all, err := cgroup1.Default()
 	if err != nil {
 		return nil, err
@@ -164,6 +169,9 @@ func (g *groupV1) Signal(sig syscall.Signal) error {
 }
 
 func (g *groupV1) Kill() error {
+	if len(g.procs()) == 0 { // nothing to freeze: the usual end of a step
+		return nil
+	}
 	if err := g.cg.Freeze(); err != nil {
 		g.Signal(syscall.SIGKILL)
 		return fmt.Errorf("freeze %s: %w", g.path, err)
@@ -191,6 +199,12 @@ func (g *groupV1) Delete() error {
 		waitEmpty(filepath.Join(g.dir(cgroup1.Pids), "cgroup.procs"), 2e9)
 	}
 	return g.cg.Delete()
+}
+
+func (cgroupsV1) Prune(dir string) {
+	for _, c := range v1Controllers {
+		syscall.Rmdir(filepath.Join(v1Root, string(c), dir))
+	}
 }
 
 // Clean removes what a crashed daemon left below parent in every v1

@@ -129,6 +129,8 @@ func (g *groupV2) Delete() error {
 }
 
 // Clean kills every process below parent and removes its cgroups.
+func (c cgroupsV2) Prune(dir string) { syscall.Rmdir(filepath.Join(c.mount, dir)) }
+
 func (c cgroupsV2) Clean(parent string) error {
 	dir := filepath.Join(c.mount, parent)
 	if _, err := os.Stat(dir); err != nil {

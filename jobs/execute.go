@@ -140,6 +140,20 @@ func (m *Manager) finish(k runKey, out Run) {
 	} else {
 		m.event(k.job, "run %d %s%s", r.ID, r.Status, endDetail(r))
 	}
+	if m.opts.Cgroups != nil {
+		// Each step removed its own cgroup; the run's folder goes once the
+		// run is over for its readers (this defer runs after the unlock),
+		// then the job's if no run of it is left. Under m.mu no new run can
+		// be creating its cgroups in there: it would be counted in perJob.
+		defer func() {
+			m.opts.Cgroups.Clean(path.Join(cgroupParent, k.job, strconv.FormatUint(k.id, 10)))
+			m.mu.Lock()
+			if m.perJob[k.job] == 0 {
+				m.opts.Cgroups.Prune(path.Join(cgroupParent, k.job))
+			}
+			m.mu.Unlock()
+		}()
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a := m.active[k]; a != nil {
@@ -151,10 +165,6 @@ func (m *Manager) finish(k runKey, out Run) {
 	delete(m.active, k)
 	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
 		delete(m.perJob, k.job)
-		if m.opts.Cgroups != nil {
-			// Each step removed its own cgroup; drop the job's folder.
-			m.opts.Cgroups.Clean(path.Join(cgroupParent, k.job))
-		}
 	}
 	m.pruneLocked(k.job)
 	m.startWaitingLocked(k.job)

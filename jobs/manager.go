@@ -219,6 +219,9 @@ func (m *Manager) Close() error {
 	}
 	m.cancel() // ends the scheduler; runs were cancelled with errShutdown above
 	m.wg.Wait()
+	if err := m.cleanCgroups(); err != nil { // the jobs' folders: nothing is left
+		m.logger.Printf("remove the jobs' cgroups: %v", err)
+	}
 	return m.store.Close()
 }
 
