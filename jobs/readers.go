@@ -31,21 +31,28 @@ func newReaderBudget() *readerBudget {
 	return &readerBudget{tokens: readerBurst, last: time.Now()}
 }
 
-// take grants up to want bytes, or returns how long to wait for any.
-func (b *readerBudget) take(want int) (int, time.Duration) {
+// reserve grants n of want bytes and says how long to wait before using
+// them. When the bucket is short it reserves a chunk ahead (tokens go
+// negative): each waiting reader sleeps once, in turn, instead of every
+// reader waking for every chunk that comes free.
+func (b *readerBudget) reserve(want int) (int, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
 	b.tokens = min(readerBurst, b.tokens+now.Sub(b.last).Seconds()*readerRate)
 	b.last = now
-	// Grants are whole chunks: slivers would cost a round trip each.
-	need := float64(min(want, readerChunk))
-	if b.tokens < need {
-		return 0, time.Duration((need - b.tokens) / readerRate * float64(time.Second))
+	if b.tokens >= float64(want) || b.tokens >= readerChunk {
+		n := min(want, int(b.tokens))
+		b.tokens -= float64(n)
+		return n, 0
 	}
-	n := min(want, int(b.tokens))
+	// Grants are whole chunks: slivers would cost a round trip each.
+	n := min(want, readerChunk)
 	b.tokens -= float64(n)
-	return n, 0
+	if b.tokens >= 0 {
+		return n, 0
+	}
+	return n, time.Duration(-b.tokens / readerRate * float64(time.Second))
 }
 
 func (b *readerBudget) refund(n int) {
@@ -60,32 +67,31 @@ func (b *readerBudget) refund(n int) {
 // back what the read did not use. Once the run is not active it grants
 // want at once. It returns 0 when ctx is done or the daemon stops.
 func (m *Manager) ReaderShare(ctx context.Context, jobID string, id uint64, want int) (int, func(unused int)) {
-	for {
-		m.mu.Lock()
-		a := m.active[runKey{jobID, id}]
-		m.mu.Unlock()
-		if a == nil {
-			return want, func(int) {}
+	m.mu.Lock()
+	a := m.active[runKey{jobID, id}]
+	m.mu.Unlock()
+	if a == nil {
+		return want, func(int) {}
+	}
+	n, wait := a.readers.reserve(want)
+	giveBack := func(unused int) {
+		if unused > 0 {
+			a.readers.refund(unused)
 		}
-		n, wait := a.readers.take(want)
-		if n > 0 {
-			return n, func(unused int) {
-				if unused > 0 {
-					a.readers.refund(unused)
-				}
-			}
-		}
+	}
+	if wait > 0 {
 		t := time.NewTimer(wait)
+		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-a.done:
+		case <-a.done: // the run ended: no need to wait for the budget
 		case <-ctx.Done():
-			t.Stop()
+			giveBack(n)
 			return 0, func(int) {}
 		case <-m.closing:
-			t.Stop()
+			giveBack(n)
 			return 0, func(int) {}
 		}
-		t.Stop()
 	}
+	return n, giveBack
 }
