@@ -33,15 +33,15 @@ import (
 // its own daemon without -race or --debug (JOBFS_BIN, or a build of its
 // own) and leaves nothing behind. Nothing here asserts on timing.
 //
-// Scales (smaller than issue 8 asks where noted, to keep `make bench` near
-// five minutes on two cores):
+// Scales (as issue 8 asks; the many-jobs seed is most of `make bench`'s
+// time):
 const (
 	benchSamples    = 50      // trigger latency samples per round
 	benchRuns       = 200     // runs of the throughput round
 	benchWriters    = 4       // concurrent writers of the throughput round
 	benchBigLog     = 1 << 30 // bytes a step writes to stdout: 1 GiB as asked
-	benchJobs       = 10_000  // jobs of the many-jobs state (issue: 100,000)
-	benchRunsPerJob = 3       // finished runs per job there (issue: 10 per job)
+	benchJobs       = 100_000 // jobs of the many-jobs state, as issue 8 asks
+	benchRunsPerJob = 10      // finished runs per job there: 1,000,000 in all
 	benchStatN      = 500     // distinct jobs stat'ed
 	benchTicks      = 12      // cron ticks observed
 	benchLines      = 100     // lines a step prints for the stream latency
@@ -624,7 +624,10 @@ func benchScratch(b *testing.B) string {
 	return b.TempDir()
 }
 
-// benchRSS returns the daemon's resident memory in MiB.
+// benchRSS returns the daemon's own resident memory in MiB: RssAnon. The
+// store's file is mapped too and its pages, once read, count in VmRSS (as
+// shared memory on tmpfs, page cache on a disk) though the kernel can drop
+// them: 840 MB for a million runs.
 func benchRSS(b *testing.B, d *daemon) float64 {
 	b.Helper()
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
@@ -632,7 +635,7 @@ func benchRSS(b *testing.B, d *daemon) float64 {
 		b.Fatal(err)
 	}
 	for _, l := range strings.Split(string(st), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(l, "RssAnon:"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			if err != nil {
 				b.Fatal(err)
@@ -640,7 +643,7 @@ func benchRSS(b *testing.B, d *daemon) float64 {
 			return kb / 1024
 		}
 	}
-	b.Fatal("no VmRSS in /proc/PID/status")
+	b.Fatal("no RssAnon in /proc/PID/status")
 	return 0
 }
 
@@ -689,6 +692,7 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	m.Store().SetNoSync(true) // a seed, not a measure: 1.1 million commits
 	names := make([]string, benchJobs)
 	native := filepath.Join(scratch, "native")
 	if err := os.Mkdir(native, 0o755); err != nil {
@@ -743,7 +747,7 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 	benchReport(b, "mount-ms", benchMS(ready/n), benchBase{"empty", benchMS(emptyReady)})
 	benchReport(b, "ls-ms", benchMS(lsJobfs/n), benchBase{"native", benchMS(lsNative / n)})
 	benchReport(b, "stat-p50-us", benchUS(benchPct(statJobfs, 50)), benchBase{"native", benchUS(benchPct(statNative, 50))})
-	benchReport(b, "rss-MiB", rss/float64(b.N), benchBase{"empty", emptyRSS})
+	benchReport(b, "anon-rss-MiB", rss/float64(b.N), benchBase{"empty", emptyRSS})
 }
 
 // BenchmarkCmpCron: config/schedule `@every 1s` (ticks on the whole

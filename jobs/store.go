@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -35,6 +36,28 @@ var (
 	bucketTimes = []byte("mtimes") // jobs/<id>/mtimes/<k>: when setting k last changed
 	keyMeta     = []byte("meta")
 )
+
+// recordStatus reads the status of an encoded Run without decoding the
+// rest: recovery looks at every run of every job at start. Run's first
+// fields are the numeric id and the status, so the first "status" key is
+// the run's own (not a step's).
+func recordStatus(v []byte) (Status, bool) {
+	const key = `"status":"`
+	i := bytes.Index(v, []byte(key))
+	if i < 0 {
+		return "", false
+	}
+	rest := v[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	return Status(rest[:j]), true
+}
+
+// SetNoSync makes commits skip fsync (true) or fsync again (false), for
+// bulk loads such as a benchmark's seed state; a daemon never uses it.
+func (s *Store) SetNoSync(noSync bool) { s.db.NoSync = noSync }
 
 // OpenStore opens (or creates) the store at path. It fails at once when
 // another daemon holds the file.
@@ -443,6 +466,9 @@ func (s *Store) ActiveRuns() ([]RunRef, error) {
 		jobs := tx.Bucket(bucketJobs)
 		return jobs.ForEachBucket(func(id []byte) error {
 			return jobs.Bucket(id).Bucket(bucketRuns).ForEach(func(_, v []byte) error {
+				if st, ok := recordStatus(v); ok && st.Terminal() {
+					return nil // most runs: not decoded at all
+				}
 				var r Run
 				if err := json.Unmarshal(v, &r); err != nil {
 					return err

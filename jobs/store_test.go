@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -355,5 +356,20 @@ func TestOpenStoreInUse(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("second OpenStore hangs")
+	}
+}
+
+func TestRecordStatusReadsTheRunsOwn(t *testing.T) {
+	code := 0
+	r := Run{ID: 7, Status: Completed, Steps: []Step{{Label: "a", Status: Running}}, ExitCode: &code}
+	v, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := recordStatus(v); !ok || st != Completed {
+		t.Errorf("recordStatus(%s) = %q, %v; want COMPLETED", v, st, ok)
+	}
+	if _, ok := recordStatus([]byte(`{"id":1}`)); ok {
+		t.Errorf("recordStatus of a record with no status reported one")
 	}
 }
