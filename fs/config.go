@@ -343,13 +343,17 @@ func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	h.wrote = false
-	before := h.f.t.m.SettingState(h.f.jobID, h.f.path)
+	var before *jobs.SettingState // read once: only the first commit needs it
+	if h.before == nil {
+		st := h.f.t.m.SettingState(h.f.jobID, h.f.path)
+		before = &st
+	}
 	if err := h.f.t.m.WriteSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
 		h.fail()
 		return toErrno(err)
 	}
-	if h.before == nil {
-		h.before = &before
+	if before != nil {
+		h.before = before
 	}
 	return 0
 }

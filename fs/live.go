@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -62,12 +61,12 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 	defer h.mu.Unlock()
 	m := h.f.t.m
 	for {
-		grew, ended, active := m.Follow(h.f.jobID, h.f.id)
+		grew, ended, budget, active := m.Follow(h.f.jobID, h.f.id)
 		buf, giveBack := dest, func(int) {}
 		if active {
 			// The readers of a run share a budget while it is active.
 			var share int
-			share, giveBack = m.ReaderShare(ctx, h.f.jobID, h.f.id, len(dest))
+			share, giveBack = budget.Share(ctx, len(dest))
 			if share == 0 {
 				if ctx.Err() != nil {
 					return nil, syscall.EINTR
@@ -85,44 +84,13 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 			h.pos += int64(n)
 			return fuse.ReadResultData(dest[:n]), 0
 		}
-		waited := time.Now()
 		select {
 		case <-grew:
-			if time.Since(waited) < busyLog {
-				h.gather(len(dest))
-			}
 		case <-ended:
 		case <-m.Closing():
 			return fuse.ReadResultData(nil), 0
 		case <-ctx.Done():
 			return nil, syscall.EINTR
-		}
-	}
-}
-
-// busyLog: a log that grew this soon after a reader caught up is being
-// written fast. Its readers then gather up to a buffer's worth for at most
-// busyLog before returning, instead of one FUSE round trip per write of
-// the step: 50 readers of a fast log would otherwise slow its writer.
-const busyLog = 2 * time.Millisecond
-
-// gather waits, at most busyLog, until want bytes past pos are in the log.
-func (h *streamHandle) gather(want int) {
-	m := h.f.t.m
-	deadline := time.NewTimer(busyLog)
-	defer deadline.Stop()
-	for {
-		grew, ended, active := m.Follow(h.f.jobID, h.f.id)
-		var st syscall.Stat_t
-		if !active || syscall.Fstat(h.fd, &st) != nil || st.Size-h.pos >= int64(want) {
-			return
-		}
-		select {
-		case <-grew:
-		case <-ended:
-			return
-		case <-deadline.C:
-			return
 		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -30,7 +29,7 @@ func logsTickScript(lines int) string {
 // in microseconds for both.
 func BenchmarkStreamLatency(b *testing.B) {
 	const lines = 150
-	d := logsBenchDaemon(b)
+	d, _ := benchDaemon(b, "") // no --debug: a log line per FUSE request would be measured too
 	script := logsTickScript(lines)
 	logsBenchSh(b, d.dir, `mkdir mnt/ticks && echo script > mnt/ticks/config/type && printf '%s' "$S" > mnt/ticks/config/script && echo 1000 > mnt/ticks/config/keep`, "S="+script)
 	local := filepath.Join(d.dir, "ticks.sh")
@@ -121,80 +120,6 @@ func logsPercentile(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (len(s)*p + 99) / 100
 	return s[min(max(i-1, 0), len(s)-1)]
-}
-
-// logsBenchDaemon mounts a fresh jobfs for a benchmark, like startDaemon
-// does for a test (which needs a *testing.T), without --debug (a log line
-// per FUSE request would be measured too); it stops it when b ends.
-func logsBenchDaemon(b *testing.B) *daemon {
-	b.Helper()
-	if skipReason != "" {
-		b.Skip(skipReason)
-	}
-	dir := b.TempDir()
-	d := &daemon{
-		opts: daemonOpts{args: []string{"--debug=false"}}, dir: dir, out: &syncBuffer{},
-		mnt:   filepath.Join(dir, "mnt"),
-		state: filepath.Join(dir, "state"),
-		repos: filepath.Join(dir, "repos"),
-		bin:   filepath.Join(dir, "jobfs"),
-	}
-	for _, p := range []string{d.mnt, d.state, d.repos} {
-		if err := os.Mkdir(p, 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	bin, err := plainJobfs()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := linkBinaries(bin, dir); err != nil {
-		b.Fatal(err)
-	}
-	w := &readyWriter{out: d.out, ready: make(chan struct{})}
-	cmd := exec.Command(d.bin, d.args()...)
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start jobfs: %v", err)
-	}
-	done := make(chan struct{})
-	d.cmd, d.done = cmd, done
-	go func() {
-		err := cmd.Wait()
-		d.mu.Lock()
-		d.exitErr = err
-		d.mu.Unlock()
-		close(done)
-	}()
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			b.Errorf("jobfs did not exit within %v of SIGTERM; killed", stopTimeout)
-			cmd.Process.Kill()
-			<-done
-		}
-		if d.mounted() {
-			b.Errorf("%s still mounted after jobfs exited", d.mnt)
-			exec.Command("umount", "-l", d.mnt).Run()
-		}
-		if left := d.killLeftovers(); len(left) > 0 {
-			b.Errorf("processes left behind by jobfs (killed now):\n%s", strings.Join(left, "\n"))
-		}
-		if b.Failed() {
-			b.Logf("jobfs output:\n%s", d.out)
-		}
-	})
-	select {
-	case <-w.ready:
-	case <-done:
-		b.Fatalf("jobfs mount exited before it was ready (%v):\n%s", d.exitError(), d.out)
-	case <-time.After(readyTimeout):
-		b.Fatalf("jobfs mount printed no ready: line within %v:\n%s", readyTimeout, d.out)
-	}
-	return d
 }
 
 // logsBenchSh runs script with bash (as sh) in dir and fails b unless it

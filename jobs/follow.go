@@ -32,18 +32,18 @@ func (b *bell) wait() <-chan struct{} {
 }
 
 // Follow is for a live reader of a run's log. While the run is active it
-// returns a channel that closes at the next append and one that closes when
-// the run is terminal; fetch them before reading, then wait on them when the
-// read found nothing new. active is false once every byte of the log is on
-// disk for good.
-func (m *Manager) Follow(jobID string, id uint64) (grew, ended <-chan struct{}, active bool) {
+// returns a channel that closes at the next append, one that closes when
+// the run is terminal, and the budget the run's readers share; fetch them
+// before reading, then wait on them when the read found nothing new. active
+// is false once every byte of the log is on disk for good.
+func (m *Manager) Follow(jobID string, id uint64) (grew, ended <-chan struct{}, budget *ReaderBudget, active bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.active[runKey{jobID, id}]
 	if a == nil {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return a.bell.wait(), a.done, true
+	return a.bell.wait(), a.done, a.readers, true
 }
 
 // Closing is closed when the daemon begins to stop: blocking reads end then.

@@ -7,7 +7,18 @@ import (
 // Small per-job key/value buckets (env, shares): jobs/<id>/<bucket>/<key>.
 
 func (s *Store) putKV(jobID string, bucket []byte, key string, value []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	_, err := s.storeKV(jobID, bucket, key, value, true)
+	return err
+}
+
+// addKV stores key only where it is absent, and reports whether it did.
+func (s *Store) addKV(jobID string, bucket []byte, key string, value []byte) (bool, error) {
+	return s.storeKV(jobID, bucket, key, value, false)
+}
+
+func (s *Store) storeKV(jobID string, bucket []byte, key string, value []byte, replace bool) (bool, error) {
+	stored := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, jobID)
 		if err != nil {
 			return err
@@ -16,8 +27,13 @@ func (s *Store) putKV(jobID string, bucket []byte, key string, value []byte) err
 		if err != nil {
 			return err
 		}
+		if !replace && kv.Get([]byte(key)) != nil {
+			return nil
+		}
+		stored = true
 		return kv.Put([]byte(key), value)
 	})
+	return stored, err
 }
 
 // deleteKV removes key and reports whether it was there.

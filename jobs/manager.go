@@ -86,7 +86,7 @@ type activeRun struct {
 	cancel  context.CancelCauseFunc // set once the run executes
 	done    chan struct{}           // closed when the run is terminal
 	bell    *bell                   // rung at every append to the run's log
-	readers *readerBudget           // shared by the live readers of its log
+	readers *ReaderBudget           // shared by the live readers of its log
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.

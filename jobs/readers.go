@@ -20,22 +20,25 @@ const readerBurst = 1 << 20
 // readerChunk is the least a reader is granted when it asks for more.
 const readerChunk = 64 << 10
 
-// readerBudget is a token bucket shared by the readers of one run.
-type readerBudget struct {
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
+// ReaderBudget is a token bucket shared by the live readers of one active
+// run's log (see readerRate); Follow hands it out.
+type ReaderBudget struct {
+	done    <-chan struct{} // the run is terminal: no more waiting
+	closing <-chan struct{} // the daemon stops
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
 }
 
-func newReaderBudget() *readerBudget {
-	return &readerBudget{tokens: readerBurst, last: time.Now()}
+func newReaderBudget(done, closing <-chan struct{}) *ReaderBudget {
+	return &ReaderBudget{done: done, closing: closing, tokens: readerBurst, last: time.Now()}
 }
 
 // reserve grants n of want bytes and says how long to wait before using
 // them. When the bucket is short it reserves a chunk ahead (tokens go
 // negative): each waiting reader sleeps once, in turn, instead of every
 // reader waking for every chunk that comes free.
-func (b *readerBudget) reserve(want int) (int, time.Duration) {
+func (b *ReaderBudget) reserve(want int) (int, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
@@ -55,28 +58,22 @@ func (b *readerBudget) reserve(want int) (int, time.Duration) {
 	return n, time.Duration(-b.tokens / readerRate * float64(time.Second))
 }
 
-func (b *readerBudget) refund(n int) {
+func (b *ReaderBudget) refund(n int) {
 	b.mu.Lock()
 	b.tokens = min(readerBurst, b.tokens+float64(n))
 	b.mu.Unlock()
 }
 
-// ReaderShare is for a live reader of a run's log about to read want
-// bytes: it returns how many it may read now, waiting while the run's
-// readers have used their share (see readerRate), and a function to give
-// back what the read did not use. Once the run is not active it grants
-// want at once. It returns 0 when ctx is done or the daemon stops.
-func (m *Manager) ReaderShare(ctx context.Context, jobID string, id uint64, want int) (int, func(unused int)) {
-	m.mu.Lock()
-	a := m.active[runKey{jobID, id}]
-	m.mu.Unlock()
-	if a == nil {
-		return want, func(int) {}
-	}
-	n, wait := a.readers.reserve(want)
+// Share is for a reader about to read want bytes: it returns how many it
+// may read, after waiting its turn when the run's readers have used their
+// share, and a function to give back what the read did not use. It returns
+// 0 when ctx is done or the daemon stops; once the run has ended it no
+// longer waits.
+func (b *ReaderBudget) Share(ctx context.Context, want int) (int, func(unused int)) {
+	n, wait := b.reserve(want)
 	giveBack := func(unused int) {
 		if unused > 0 {
-			a.readers.refund(unused)
+			b.refund(unused)
 		}
 	}
 	if wait > 0 {
@@ -84,11 +81,11 @@ func (m *Manager) ReaderShare(ctx context.Context, jobID string, id uint64, want
 		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-a.done: // the run ended: no need to wait for the budget
+		case <-b.done:
 		case <-ctx.Done():
 			giveBack(n)
 			return 0, func(int) {}
-		case <-m.closing:
+		case <-b.closing:
 			giveBack(n)
 			return 0, func(int) {}
 		}

@@ -6,7 +6,7 @@ import (
 )
 
 func TestReaderBudget(t *testing.T) {
-	b := newReaderBudget()
+	b := newReaderBudget(nil, nil)
 	n, wait := b.reserve(4 << 20)
 	if n != readerBurst || wait != 0 {
 		t.Fatalf("first reserve = %d, %v; want the burst (%d) at once", n, wait, readerBurst)

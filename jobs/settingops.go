@@ -51,38 +51,44 @@ func (m *Manager) CheckSetting(jobID, path, raw string) error {
 // Error.MayComplete) is returned unlogged with mayComplete set; any other
 // is logged like CheckSetting's.
 func (m *Manager) CheckPartialSetting(jobID, path, raw string) (mayComplete bool, err error) {
-	s, err := m.setting(path)
-	if err != nil {
+	_, invalid, err := m.validSetting(jobID, path, raw)
+	var e *Error
+	switch {
+	case err != nil:
 		return false, err
+	case invalid == nil:
+		return false, nil
+	case errors.As(invalid, &e) && e.MayComplete:
+		return true, invalid
 	}
-	j, err := m.store.Job(jobID)
-	if err != nil {
-		return false, err
-	}
-	if err := s.validate(m, j, s.Normalize(raw)); err != nil {
-		var e *Error
-		if errors.As(err, &e) && e.MayComplete {
-			return true, err
-		}
-		return false, m.reject(jobID, path, err)
-	}
-	return false, nil
+	return false, m.reject(jobID, path, invalid)
 }
 
 func (m *Manager) checkSetting(jobID, path, raw string) (string, error) {
-	s, err := m.setting(path)
+	v, invalid, err := m.validSetting(jobID, path, raw)
 	if err != nil {
 		return "", err
+	}
+	if invalid != nil {
+		return "", m.reject(jobID, path, invalid)
+	}
+	return v, nil
+}
+
+// validSetting normalises raw for path and validates it: invalid is why
+// the value is refused (the callers log it), err that the job or setting
+// does not exist.
+func (m *Manager) validSetting(jobID, path, raw string) (v string, invalid, err error) {
+	s, err := m.setting(path)
+	if err != nil {
+		return "", nil, err
 	}
 	j, err := m.store.Job(jobID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	v := s.Normalize(raw)
-	if err := s.validate(m, j, v); err != nil {
-		return "", m.reject(jobID, path, err)
-	}
-	return v, nil
+	v = s.Normalize(raw)
+	return v, s.validate(m, j, v), nil
 }
 
 // WriteSetting validates and stores a setting. An empty value resets it to

@@ -59,16 +59,17 @@ func parseRole(s string) Role {
 // @user~group (a group of user's) and +org~group (a group of org's) are
 // +group, when user is a local user and group a local group.
 func shareAlias(name string) (string, error) {
+	if name[0] != '@' && name[0] != '+' {
+		return "", errorf(ErrInvalid, "shared/%s: share with public, @user or +group (or novem's @user~group, +org~group)", name)
+	}
 	left, group, _ := strings.Cut(name[1:], "~")
 	if _, err := user.LookupGroup(group); group == "" || err != nil {
-		return "", errorf(ErrInvalid, "shared/%s: no local group %q for novem's %s~group form; share with +group", name, group, name[:1]+"name")
+		return "", errorf(ErrInvalid, "shared/%s: no local group %q for novem's %c...~group form; share with +group", name, group, name[0])
 	}
 	if name[0] == '@' {
 		if _, err := user.Lookup(left); err != nil {
 			return "", errorf(ErrInvalid, "shared/%s: no local user %q", name, left)
 		}
-	} else if name[0] != '+' {
-		return "", errorf(ErrInvalid, "shared/%s: share with public, @user or +group (or novem's @user~group, +org~group)", name)
 	}
 	return "+" + group, nil
 }
@@ -146,15 +147,7 @@ func (m *Manager) CreateShare(jobID, name string) (bool, error) {
 	if err := CheckShareName(name); err != nil {
 		return false, m.reject(jobID, "shared/"+name, err)
 	}
-	if shares, err := m.Shares(jobID); err == nil {
-		if _, ok := shares[name]; ok {
-			return false, nil
-		}
-	}
-	if err := m.store.putKV(jobID, bucketShares, name, []byte("viewer")); err != nil {
-		return false, err
-	}
-	return true, nil
+	return m.store.addKV(jobID, bucketShares, name, []byte("viewer"))
 }
 
 // ShareCreated logs a share created with no role written (touch).

@@ -87,7 +87,8 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 		return 0, err
 	}
 	k := runKey{jobID, r.ID}
-	m.active[k] = &activeRun{done: make(chan struct{}), bell: newBell(), readers: newReaderBudget()}
+	done := make(chan struct{})
+	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
 	m.perJob[jobID]++
 	if err := m.prepareRun(jobID, r.ID, p); err != nil {
 		m.mu.Unlock()
