@@ -116,10 +116,8 @@ func New(opts Options) (*Manager, error) {
 	if opts.ReposDir == "" {
 		opts.ReposDir = filepath.Join(opts.StateDir, "repos")
 	}
-	for _, d := range []string{opts.StateDir, filepath.Join(opts.StateDir, "jobs"), opts.ReposDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", d, err)
-		}
+	if err := prepareStateDirs(opts.StateDir, opts.ReposDir); err != nil {
+		return nil, err
 	}
 	store, err := OpenStore(filepath.Join(opts.StateDir, "jobfs.db"))
 	if err != nil {
@@ -274,6 +272,36 @@ func (m *Manager) cleanCgroups() error {
 	for _, j := range all {
 		if err := m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// prepareStateDirs creates the state folders with modes that keep every
+// user's runs out of reach of every other user: jobs/ (payloads, logs,
+// outputs, staged files) and images/ (exported git commits) are 0700, the
+// state folder itself 0711 so that a repos folder inside it (the default)
+// stays reachable while nothing in the state folder can be listed. Folders
+// an older jobfs made 0755 are tightened.
+func prepareStateDirs(state, repos string) error {
+	dirs := []struct {
+		path string
+		mode os.FileMode
+	}{
+		{state, 0o711},
+		{filepath.Join(state, "jobs"), 0o700},
+		{filepath.Join(state, "images"), 0o700},
+		{repos, 0o755},
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return fmt.Errorf("create %s: %w", d.path, err)
+		}
+		if d.path == repos {
+			continue // the administrator's folder: its mode is theirs to choose
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("restrict %s to mode %o: %w", d.path, d.mode, err)
 		}
 	}
 	return nil

@@ -179,7 +179,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(state, 0o755); err != nil {
+	if err := os.MkdirAll(state, 0o711); err != nil {
 		return fmt.Errorf("create state folder: %w", err)
 	}
 	key, err := crypt.LoadOrCreateMasterKey(filepath.Join(state, "master.key"))
