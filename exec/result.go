@@ -8,6 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"github.com/jobfs/jobfs/exec/beneath"
 )
 
 // ErrResultTooLarge is returned by Package when the output exceeds the cap.
@@ -41,24 +44,21 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 }
 
 // listFiles returns the regular files below dir (relative, in walk order)
-// and their total size. Symlinks and other special files are not results.
+// and their total size. Symlinks and other special files are not results,
+// and no link is followed on the way (a step may leave any).
 func listFiles(dir string) ([]string, int64, error) {
 	var files []string
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	err := beneath.Walk(dir, ".", func(rel string, d fs.DirEntry) error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		info, err := d.Info()
+		st, err := beneath.Lstat(dir, rel)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(dir, p)
 		files = append(files, rel)
-		total += info.Size()
+		total += st.Size
 		return nil
 	})
 	return files, total, err
@@ -90,7 +90,7 @@ func writeZip(dir string, files []string, dest string) error {
 }
 
 func addFile(zw *zip.Writer, dir, name string) error {
-	src, err := os.Open(filepath.Join(dir, name))
+	src, err := beneath.OpenFile(dir, name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
 	if err != nil {
 		return err
 	}
@@ -98,6 +98,9 @@ func addFile(zw *zip.Writer, dir, name string) error {
 	info, err := src.Stat()
 	if err != nil {
 		return err
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("%s is no longer a regular file", name)
 	}
 	hdr, err := zip.FileInfoHeader(info)
 	if err != nil {

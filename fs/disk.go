@@ -2,42 +2,75 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
 // diskDir is a read-only view of a folder on disk: a run's input/ and
-// output/. Only folders and regular files are shown.
+// output/, a step's output/. Only folders and regular files are shown.
+// Every path is resolved below the run's folder (root) without following a
+// symlink (package beneath): a step may leave links there, or swap a folder
+// for one after it was looked up, and the daemon must not follow them.
 type diskDir struct {
 	gofs.Inode
 	t     *tree
 	jobID string
-	path  string
+	root  string // the run's folder: made by the daemon, no user can replace it
+	rel   string // this folder, relative to root
 	seed  uint64 // mixed into children's inode numbers
 }
 
 func statAttr(t *tree, path string, a *fuse.Attr, perm uint32) syscall.Errno {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(path, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
 		return gofs.ToErrno(err)
 	}
+	fillStat(t, &st, a, perm)
+	return 0
+}
+
+// statBeneath is statAttr for rel below root, through no symlink.
+func statBeneath(t *tree, root, rel string, a *fuse.Attr, perm uint32) syscall.Errno {
+	st, err := beneath.Lstat(root, rel)
+	if err != nil {
+		return beneathErrno(err)
+	}
+	fillStat(t, &st, a, perm)
+	return 0
+}
+
+// beneathErrno is toErrno for package beneath: a symlink on the way (ELOOP)
+// or a mount crossed (EXDEV) means the name is not there, as the tree
+// shows no symlinks.
+func beneathErrno(err error) syscall.Errno {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
+		return syscall.ENOENT
+	}
+	return toErrno(err)
+}
+
+func fillStat(t *tree, st *unix.Stat_t, a *fuse.Attr, perm uint32) {
 	a.Size = uint64(st.Size)
 	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		a.Size = 4096
 	}
-	t.attr(a, st.Mode&syscall.S_IFMT|perm, timeOf(st.Mtim))
+	t.attr(a, st.Mode&syscall.S_IFMT|perm, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
 	a.Uid, a.Gid = st.Uid, st.Gid
-	return 0
 }
 
 func (d *diskDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	return statAttr(d.t, d.path, a, 0o555)
+	return statBeneath(d.t, d.root, d.rel, a, 0o555)
 }
 
 func (d *diskDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -45,9 +78,9 @@ func (d *diskDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, err := os.ReadDir(d.path)
+	list, err := beneath.ReadDir(d.root, d.rel)
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, beneathErrno(err)
 	}
 	var ents []fuse.DirEntry
 	for _, e := range list {
@@ -69,22 +102,22 @@ func shownMode(t os.FileMode) (uint32, bool) {
 }
 
 func (d *diskDir) childIno(name string) uint64 {
-	return ino(string(rune(d.seed)), d.path, name)
+	return ino(string(rune(d.seed)), d.root, d.rel, name)
 }
 
 func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	p := filepath.Join(d.path, name)
-	st, err := os.Lstat(p)
+	rel := filepath.Join(d.rel, name)
+	st, err := beneath.Lstat(d.root, rel)
 	if err != nil {
-		return nil, toErrno(err)
+		return nil, beneathErrno(err)
 	}
-	mode, ok := shownMode(st.Mode().Type())
-	if !ok {
-		return nil, syscall.ENOENT
+	mode := st.Mode & syscall.S_IFMT
+	if mode != syscall.S_IFDIR && mode != syscall.S_IFREG {
+		return nil, syscall.ENOENT // symlinks, FIFOs, devices: not shown
 	}
-	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, path: p}
+	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, root: d.root, rel: rel}
 	if mode == syscall.S_IFDIR {
-		node = &diskDir{t: d.t, jobID: d.jobID, path: p, seed: d.childIno(name)}
+		node = &diskDir{t: d.t, jobID: d.jobID, root: d.root, rel: rel, seed: d.childIno(name)}
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, d.childIno(name), out)
 }
@@ -100,16 +133,18 @@ func (d *diskDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 // diskFile is a read-only file on disk: a run's input or output file, its
-// result.
+// result. Like diskDir, it is reached below the run's folder through no
+// symlink, and opened only when it is a regular file.
 type diskFile struct {
 	gofs.Inode
 	t     *tree
 	jobID string
-	path  string
+	root  string
+	rel   string
 }
 
 func (f *diskFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	return statAttr(f.t, f.path, a, 0o444)
+	return statBeneath(f.t, f.root, f.rel, a, 0o444)
 }
 
 func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -120,9 +155,16 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO put in the file's place must not hang the daemon;
+	// the type is checked before a byte is read.
+	fd, err := beneath.Open(f.root, f.rel, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
 	if err != nil {
-		return nil, 0, gofs.ToErrno(err)
+		return nil, 0, beneathErrno(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		syscall.Close(fd) //nolint:errcheck // read only, refused
+		return nil, 0, syscall.ENOENT
 	}
 	return gofs.NewLoopbackFile(fd), 0, 0
 }

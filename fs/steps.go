@@ -128,7 +128,7 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	case "log":
 		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log)}
 	case "output":
-		node, mode = &diskDir{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Output), seed: id}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: runDir, rel: s.Output, seed: id}, syscall.S_IFDIR
 	default:
 		field, ok := stepFields[name]
 		if !ok {

@@ -33,9 +33,19 @@ func buildRoot(s Spec) error {
 			delete(srcs, dst)
 			continue
 		}
-		fd, err := unix.Open(src, unix.O_PATH|unix.O_CLOEXEC, 0)
+		// O_NOFOLLOW: an image folder lives in its owner's repo and could
+		// be swapped for a link to a folder the owner may not reach (a
+		// bind mount ignores the permissions of the path to it).
+		fd, err := unix.Open(src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", src, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return fmt.Errorf("stat %s: %w", src, err)
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFDIR && t != unix.S_IFREG {
+			return fmt.Errorf("%s is a symlink or a special file, not a folder or file: refused", src)
 		}
 		defer unix.Close(fd)
 		srcs[dst] = fmt.Sprintf("/proc/self/fd/%d", fd)
