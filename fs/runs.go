@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -186,7 +185,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "input", "output":
-		node, mode = &diskDir{t: d.t, jobID: d.jobID, path: filepath.Join(d.dir(), name), seed: d.ino(name)}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: d.dir(), rel: name, seed: d.ino(name)}, syscall.S_IFDIR
 	case "log":
 		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id)}
 	case "stream":
@@ -201,7 +200,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		if r.Result == "" {
 			return nil, syscall.ENOENT
 		}
-		node = &diskFile{t: d.t, path: filepath.Join(d.dir(), r.Result)}
+		node = &diskFile{t: d.t, jobID: d.jobID, root: d.dir(), rel: r.Result}
 	default:
 		field, ok := runFields[name]
 		if !ok {
