@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,9 +41,10 @@ type pipeline struct {
 	nodes   []node
 	single  bool // one plain step: it writes the run's log and output/ directly
 	timeout time.Duration
-	runLog  *sharedLog // multi-step: the run's log, lines prefixed [label]
-	env     []string   // the job's secrets, as NAME=value lines
-	secrets [][]byte   // masked in every log
+	limits  exec.Limits // config/limits of the run's snapshot
+	runLog  *sharedLog  // multi-step: the run's log, lines prefixed [label]
+	env     []string    // the job's secrets, as NAME=value lines
+	secrets [][]byte    // masked in every log
 
 	mu    sync.Mutex
 	state map[string]*nodeState
@@ -65,32 +67,31 @@ type stepResult struct {
 // runPipeline runs the run's steps and returns its terminal record fields.
 func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	dir := m.RunDir(k.job, k.id)
-	j, err := m.store.Job(k.job)
+	// One snapshot of the config: checked, then run; nothing below reads
+	// the settings again.
+	c, err := m.snapshot(k.job)
 	if err != nil {
 		return Run{Status: Failed, Error: err.Error()}
 	}
-	if err := m.checkSigned(k.job); err != nil {
+	if err := m.checkSigned(c); err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}
 	}
-	env, secrets, err := m.openEnv(k.job)
+	env, secrets, err := m.openEnv(k.job, c.values["config/type"], c.envs)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}
 	}
-	nodes, err := m.planRun(j, dir)
+	nodes, err := m.planRun(c, dir)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}
 	}
-	timeout, err := ParseTimeout(m.value(k.job, "config/timeout"))
-	if err != nil {
-		timeout = time.Hour
-	}
+	timeout := c.timeout()
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errRunTimeout)
 	defer cancel()
-	p := &pipeline{m: m, k: k, j: j, dir: dir, nodes: nodes, timeout: timeout, state: map[string]*nodeState{},
-		env: env, secrets: secrets}
+	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
+		state: map[string]*nodeState{}, env: env, secrets: secrets}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
 	if m.opts.Init != "" && m.opts.Cgroups == nil {
 		m.appendRunLog(k.job, k.id, "limits not enforced: "+m.opts.NoLimits)
@@ -381,7 +382,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		defer w.Close()
 		spec.Tee = w
 	}
-	iso, err := p.m.isolation(p.j, p.k, label, input, output, n.dir)
+	iso, err := p.m.isolation(p.j, p.limits, p.k, label, input, output, n.dir)
 	if err != nil {
 		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
 	}
@@ -584,10 +585,25 @@ func linkTree(src, dst string) error {
 	})
 }
 
+// copyFile copies the regular file src to a new file dst, following no
+// symlink at either end: src is what a step left, dst a folder it may have
+// written too.
 func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
+	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o644)
+	defer in.Close() //nolint:errcheck // read only
+	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", src)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close() //nolint:errcheck // the copy error is the one to report
+		return err
+	}
+	return out.Close()
 }
