@@ -148,15 +148,11 @@ func (m *Manager) HasEnv(jobID, name string) bool {
 	return ok
 }
 
-// openEnv opens a job's secrets for a run: the environment lines (each name
-// in lower and upper case) and the values to mask in its logs. Secrets
-// sealed for another runtime type fail the run with novem's message.
-func (m *Manager) openEnv(jobID string) (env []string, secrets [][]byte, err error) {
-	envs, err := m.store.envs(jobID)
-	if err != nil || len(envs) == 0 {
-		return nil, nil, err
-	}
-	runtime := m.value(jobID, "config/type")
+// openEnv opens a run's secrets (envs, of its config snapshot, for its
+// runtime type): the environment lines (each name in lower and upper case)
+// and the values to mask in its logs. Secrets sealed for another runtime
+// type fail the run with novem's message.
+func (m *Manager) openEnv(jobID, runtime string, envs map[string]sealedEnv) (env []string, secrets [][]byte, err error) {
 	var stale []string
 	for _, name := range sortedKeys(envs) {
 		e := envs[name]

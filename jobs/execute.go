@@ -35,11 +35,11 @@ func (m *Manager) execute(ctx context.Context, k runKey) {
 	m.mu.Unlock()
 }
 
-// planRun turns the job's current config into the steps of a run.
-func (m *Manager) planRun(j Job, runDir string) ([]node, error) {
-	switch typ := m.value(j.ID, "config/type"); typ {
+// planRun turns a run's config snapshot into its steps.
+func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
+	switch typ := c.values["config/type"]; typ {
 	case "script":
-		script := m.value(j.ID, "config/script")
+		script := c.values["config/script"]
 		if script == "" {
 			return nil, errors.New("config/script is empty: write a script starting with #!")
 		}
@@ -53,17 +53,17 @@ func (m *Manager) planRun(j Job, runDir string) ([]node, error) {
 		}
 		return []node{{label: "script", path: path, dir: app}}, nil
 	case "chains":
-		v := m.value(j.ID, "config/chains")
+		v := c.values["config/chains"]
 		if v == "" {
 			return nil, errors.New("config/chains is empty: write an image name to it, or set config/type to script")
 		}
-		c, err := m.resolveChains(j, v)
+		chain, err := m.resolveChains(c.job, v)
 		if err != nil {
 			return nil, err
 		}
 		var nodes []node
-		for _, s := range c.Steps {
-			img, err := m.resolveImage(j, s.Ref, true)
+		for _, s := range chain.Steps {
+			img, err := m.resolveImage(c.job, s.Ref, true)
 			if err != nil {
 				return nil, err
 			}

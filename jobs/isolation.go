@@ -10,10 +10,11 @@ import (
 	"github.com/jobfs/jobfs/exec"
 )
 
-// Limits returns the job's effective limits from config/limits/*.
-func (m *Manager) Limits(jobID string) exec.Limits {
+// limits returns a run's effective limits from the config/limits/* of its
+// config snapshot.
+func (m *Manager) limits(c runConfig) exec.Limits {
 	num := func(name string) int64 {
-		n, _ := strconv.ParseInt(m.value(jobID, "config/limits/"+name), 10, 64)
+		n, _ := strconv.ParseInt(c.values["config/limits/"+name], 10, 64)
 		return n
 	}
 	return exec.Limits{
@@ -28,7 +29,7 @@ func (m *Manager) Limits(jobID string) exec.Limits {
 // isolation says how one step runs: nil for a plain process (no init
 // configured), else its cgroup, limits, namespaces and user. An error means
 // a requested limit cannot be applied: the step fails with that reason.
-func (m *Manager) isolation(j Job, k runKey, label, input, output, app string) (*exec.Isolation, error) {
+func (m *Manager) isolation(j Job, lim exec.Limits, k runKey, label, input, output, app string) (*exec.Isolation, error) {
 	if m.opts.Init == "" {
 		return nil, nil
 	}
@@ -36,7 +37,7 @@ func (m *Manager) isolation(j Job, k runKey, label, input, output, app string) (
 		Init:       m.opts.Init,
 		Cgroups:    m.opts.Cgroups,
 		Group:      path.Join(cgroupParent, j.ID, strconv.FormatUint(k.id, 10), label),
-		Limits:     m.Limits(j.ID),
+		Limits:     lim,
 		Namespaces: m.opts.Namespaces,
 		Input:      input, Output: output, App: app,
 		UID: j.Owner, GID: primaryGroup(j.Owner), Groups: groupsOf(j.Owner),

@@ -36,19 +36,6 @@ func CanonicalForm(values map[string]string, envNames []string) []byte {
 	return []byte(b.String())
 }
 
-// canonical is the canonical form of a job's current config.
-func (m *Manager) canonical(jobID string) ([]byte, error) {
-	values := map[string]string{}
-	for _, f := range SignedFields {
-		values[f] = m.value(jobID, f)
-	}
-	names, err := m.EnvNames(jobID)
-	if err != nil {
-		return nil, err
-	}
-	return CanonicalForm(values, names), nil
-}
-
 func checkSignatures(_ *Manager, _ Job, v string) error {
 	if _, err := crypt.ParseSignatures(v); err != nil {
 		return errorf(ErrInvalid, "config/signatures: %v", err)
@@ -56,11 +43,12 @@ func checkSignatures(_ *Manager, _ Job, v string) error {
 	return nil
 }
 
-// checkSigned decides whether a run may start: with trusted keys, it needs
-// a valid signature by one of them over the current config; without, any
-// signature present must be valid.
-func (m *Manager) checkSigned(jobID string) error {
-	sigs, err := crypt.ParseSignatures(m.value(jobID, "config/signatures"))
+// checkSigned decides whether a run of snapshot c may start: with trusted
+// keys, it needs a valid signature by one of them over c; without, any
+// signature present must be valid. The run then executes c, never a
+// fresher read of the settings.
+func (m *Manager) checkSigned(c runConfig) error {
+	sigs, err := crypt.ParseSignatures(c.values["config/signatures"])
 	if err != nil {
 		return fmt.Errorf("signature check failed: config/signatures: %v", err)
 	}
@@ -70,10 +58,7 @@ func (m *Manager) checkSigned(jobID string) error {
 	if len(sigs) == 0 {
 		return fmt.Errorf("signature check failed: the job is not signed (jobfs sign -k KEY MOUNT/job) and --trusted-keys requires it")
 	}
-	msg, err := m.canonical(jobID)
-	if err != nil {
-		return err
-	}
+	msg := c.canonical()
 	trustedSigner, valid := false, false
 	for _, s := range sigs {
 		ok := s.Verify(msg) == nil

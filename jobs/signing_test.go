@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jobfs/jobfs/crypt"
 )
@@ -193,11 +195,11 @@ func sigPublic(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25
 
 func sigCanonical(t *testing.T, m testManager, jobID string) []byte {
 	t.Helper()
-	b, err := m.canonical(jobID)
+	c, err := m.snapshot(jobID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return c.canonical()
 }
 
 // sigSign signs the job's current config with each key, as jobfs sign does:
@@ -405,7 +407,9 @@ func TestCheckSigned(t *testing.T) {
 			if c.setup != nil {
 				c.setup(t, m, j)
 			}
-			err := m.checkSigned(j.ID)
+			cfg, err := m.snapshot(j.ID)
+			mustOK(t, err)
+			err = m.checkSigned(cfg)
 			switch {
 			case c.wantErr == "" && err != nil:
 				t.Errorf("checkSigned = %v, want the run to start", err)
@@ -444,4 +448,46 @@ func TestSignedRun(t *testing.T) {
 	check(Completed, "")
 	mustOK(t, m.WriteSetting(j.ID, "config/limits/memory", "256\n"))
 	check(Failed, "signature check failed: config changed since it was signed")
+}
+
+// TestRunExecutesItsSnapshot: what a run executes comes from the snapshot
+// its signature check saw, not from a later read of the settings: a
+// script, timeout, limit or secret written after the snapshot is not run.
+func TestRunExecutesItsSnapshot(t *testing.T) {
+	key := sigKey(t)
+	m := sigManager(t, sigPublic(key))
+	j := scriptJob(t, m, "snapshot", "#!/bin/sh\necho signed\n")
+	mustOK(t, m.SetEnv(j.ID, "token", []byte("signed-secret")))
+	sigSign(t, m, j.ID, key)
+	c, err := m.snapshot(j.ID)
+	mustOK(t, err)
+
+	mustOK(t, m.WriteSetting(j.ID, "config/script", "#!/bin/sh\necho UNSIGNED\n"))
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "5s\n"))
+	mustOK(t, m.WriteSetting(j.ID, "config/limits/memory", "64\n"))
+	mustOK(t, m.SetEnv(j.ID, "token", []byte("later-secret")))
+	mustOK(t, m.SetEnv(j.ID, "extra", []byte("later-extra")))
+
+	mustOK(t, m.checkSigned(c))
+	nodes, err := m.planRun(c, t.TempDir())
+	mustOK(t, err)
+	if got := readFile(t, nodes[0].path); got != "#!/bin/sh\necho signed\n" {
+		t.Errorf("planned script = %q, want the snapshot's", got)
+	}
+	if got := c.timeout(); got != time.Hour {
+		t.Errorf("timeout = %s, want the snapshot's 1h", got)
+	}
+	if got := m.limits(c).MemoryMiB; got != 512 {
+		t.Errorf("memory limit = %d, want the snapshot's 512", got)
+	}
+	env, _, err := m.openEnv(j.ID, c.values["config/type"], c.envs)
+	mustOK(t, err)
+	if want := []string{"token=signed-secret", "TOKEN=signed-secret"}; !slices.Equal(env, want) {
+		t.Errorf("env = %q, want the snapshot's %q", env, want)
+	}
+	fresh, err := m.snapshot(j.ID)
+	mustOK(t, err)
+	if err := m.checkSigned(fresh); err == nil || !strings.HasPrefix(err.Error(), "signature check failed: config changed") {
+		t.Errorf("checkSigned of the changed config = %v, want it refused", err)
+	}
 }
