@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
@@ -25,18 +26,25 @@ var tempNameRE = regexp.MustCompile(`^(\..+|.+~|sed[A-Za-z0-9]{6}|4913|#.+#|.+\.
 func isTempName(name string) bool { return tempNameRE.MatchString(name) }
 
 // temps holds the temporary files of one mount, keyed by job id and path
-// below the job folder.
+// below the job folder. It also carries the mount's memory budget
+// (budget.go), which temporary files and data handles share.
 type temps struct {
-	mu    sync.Mutex
-	files map[string]*tempData
+	mu     sync.Mutex
+	files  map[string]*tempData
+	budget budget
 }
 
-// tempData is the content of one temporary file.
+// tempData is the content of one temporary file. Its bytes are charged to
+// the job's owner; they go back to the budget when the file is removed
+// and no handle has it open any more.
 type tempData struct {
-	mu    sync.Mutex
-	data  []byte
-	mode  uint32
-	mtime time.Time
+	mu      sync.Mutex
+	buf     buffer
+	mode    uint32
+	mtime   time.Time
+	handles int  // open handles
+	gone    bool // removed (unlink, rename over it, job deleted)
+	freed   bool // gone, and its bookkeeping given back
 }
 
 func (ts *temps) key(jobID, path string) string { return jobID + "/" + path }
@@ -47,22 +55,48 @@ func (ts *temps) get(jobID, path string) *tempData {
 	return ts.files[ts.key(jobID, path)]
 }
 
+// newData makes an empty temporary file charged to uid, or refuses with
+// ENOSPC when uid's budget cannot take even its bookkeeping.
+func (ts *temps) newData(uid uint32, mode uint32) (*tempData, error) {
+	if err := ts.budget.reserve(uid, tempOverhead); err != nil {
+		return nil, err
+	}
+	buf := buffer{b: &ts.budget, uid: uid, limit: maxTemp, what: "a temporary file"}
+	return &tempData{buf: buf, mode: mode & 0o777, mtime: time.Now()}, nil
+}
+
+// put stores d at path; a temporary file it replaces is removed.
 func (ts *temps) put(jobID, path string, d *tempData) {
 	ts.mu.Lock()
-	defer ts.mu.Unlock()
 	if ts.files == nil {
 		ts.files = map[string]*tempData{}
 	}
-	ts.files[ts.key(jobID, path)] = d
+	k := ts.key(jobID, path)
+	old := ts.files[k]
+	ts.files[k] = d
+	ts.mu.Unlock()
+	if old != nil && old != d {
+		old.remove()
+	}
 }
 
-func (ts *temps) remove(jobID, path string) bool {
+// take forgets the temporary file at path and returns it, or nil.
+func (ts *temps) take(jobID, path string) *tempData {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	k := ts.key(jobID, path)
-	_, ok := ts.files[k]
+	d := ts.files[k]
 	delete(ts.files, k)
-	return ok
+	return d
+}
+
+// remove deletes the temporary file at path, reporting whether there was one.
+func (ts *temps) remove(jobID, path string) bool {
+	d := ts.take(jobID, path)
+	if d != nil {
+		d.remove()
+	}
+	return d != nil
 }
 
 // list returns the names of the temporary files directly in dir (a path
@@ -82,85 +116,212 @@ func (ts *temps) list(jobID, dir string) []string {
 
 // dropJob forgets every temporary file of a job (it was deleted).
 func (ts *temps) dropJob(jobID string) {
+	var dropped []*tempData
 	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for k := range ts.files {
+	for k, d := range ts.files {
 		if strings.HasPrefix(k, jobID+"/") {
 			delete(ts.files, k)
+			dropped = append(dropped, d)
 		}
+	}
+	ts.mu.Unlock()
+	for _, d := range dropped {
+		d.remove()
 	}
 }
 
-// tempFile is the node of a temporary file.
+// remove marks a temporary file removed; its memory goes back to the budget
+// now, or at the Release of its last open handle.
+func (d *tempData) remove() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gone = true
+	d.freeIfIdle()
+}
+
+// freeIfIdle gives back the memory of a removed file no handle has open.
+// d.mu is held.
+func (d *tempData) freeIfIdle() {
+	if !d.gone || d.handles > 0 {
+		return
+	}
+	d.buf.free() // again after a handle opened in a race with the removal
+	if !d.freed {
+		d.freed = true
+		d.buf.b.release(d.buf.uid, tempOverhead)
+	}
+}
+
+// truncate sets the size (ftruncate, or open with O_TRUNC). d.mu is held.
+func (d *tempData) truncate(size uint64) error {
+	if err := d.buf.truncate(size); err != nil {
+		return err
+	}
+	d.mtime = time.Now()
+	return nil
+}
+
+// tempFile is the node of a temporary file. It finds its content by path
+// at each call: go-fuse reuses a node for the same inode number, and a
+// file removed and made again under the same name has new content.
 type tempFile struct {
 	gofs.Inode
-	t *tree
-	d *tempData
+	t     *tree
+	jobID string
+	path  string // below the job folder: config/.script.swp
+}
+
+func (f *tempFile) data() *tempData { return f.t.temps.get(f.jobID, f.path) }
+
+// refuse logs why an operation on the file was refused and returns its
+// errno. Called with no lock held: the log is written to disk.
+func (f *tempFile) refuse(err error) syscall.Errno {
+	var le *limitError
+	if errors.As(err, &le) {
+		// The log line is what matters here; Refuse's own error (EINVAL)
+		// is not the errno to return.
+		_ = f.t.m.Refuse(f.jobID, f.path, le.reason)
+	}
+	return toErrno(err)
 }
 
 func (f *tempFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	f.d.mu.Lock()
-	defer f.d.mu.Unlock()
-	a.Size = uint64(len(f.d.data))
-	f.t.attr(a, syscall.S_IFREG|f.d.mode, f.d.mtime)
+	d := f.data()
+	if d == nil {
+		return syscall.ENOENT
+	}
+	d.fill(f.t, a)
 	return 0
 }
 
-func (f *tempFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+func (d *tempData) fill(t *tree, a *fuse.Attr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a.Size = uint64(len(d.buf.data))
+	t.attr(a, syscall.S_IFREG|d.mode, d.mtime)
+}
+
+func (f *tempFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*tempHandle); ok {
+		h.d.fill(f.t, &out.Attr)
+		return 0
+	}
 	return f.fill(ctx, &out.Attr)
 }
 
 // Setattr applies size, mode and mtime, as tools expect of a scratch file.
-func (f *tempFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	f.d.mu.Lock()
-	if size, ok := in.GetSize(); ok {
-		if int(size) <= len(f.d.data) {
-			f.d.data = f.d.data[:size]
-		} else {
-			f.d.data = append(f.d.data, make([]byte, int(size)-len(f.d.data))...)
-		}
-		f.d.mtime = time.Now()
+// A size past the cap is refused (EFBIG) before anything is allocated.
+func (f *tempFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	d := f.data()
+	if h, ok := fh.(*tempHandle); ok {
+		d = h.d // ftruncate: the open file, even when removed since
 	}
+	if d == nil {
+		return syscall.ENOENT
+	}
+	if size, ok := in.GetSize(); ok {
+		d.mu.Lock()
+		err := d.truncate(size)
+		d.mu.Unlock()
+		if err != nil {
+			return f.refuse(err)
+		}
+	}
+	d.mu.Lock()
 	if mode, ok := in.GetMode(); ok {
-		f.d.mode = mode & 0o777
+		d.mode = mode & 0o777
 	}
 	if mtime, ok := in.GetMTime(); ok {
-		f.d.mtime = mtime
+		d.mtime = mtime
 	}
-	f.d.mu.Unlock()
-	return f.fill(ctx, &out.Attr)
+	d.mu.Unlock()
+	d.fill(f.t, &out.Attr)
+	return 0
 }
 
 func (f *tempFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_TRUNC != 0 {
-		f.d.mu.Lock()
-		f.d.data = nil
-		f.d.mu.Unlock()
+	d := f.data()
+	if d == nil {
+		return nil, 0, syscall.ENOENT
 	}
-	return &tempHandle{d: f.d}, fuse.FOPEN_DIRECT_IO, 0
+	h, err := f.open(ctx, d)
+	if err != nil {
+		return nil, 0, f.refuse(err)
+	}
+	if flags&syscall.O_TRUNC != 0 {
+		d.mu.Lock()
+		err = d.truncate(0)
+		d.mu.Unlock()
+		if err != nil {
+			h.Release(ctx)
+			return nil, 0, f.refuse(err)
+		}
+	}
+	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
-type tempHandle struct{ d *tempData }
+// open makes a handle on d, counted against the caller's budget (EMFILE
+// past it).
+func (f *tempFile) open(ctx context.Context, d *tempData) (*tempHandle, error) {
+	uid := f.t.callerUID(ctx)
+	if err := f.t.temps.budget.open(uid); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.handles++
+	d.mu.Unlock()
+	return &tempHandle{f: f, d: d, uid: uid}, nil
+}
+
+type tempHandle struct {
+	f   *tempFile
+	d   *tempData
+	uid uint32 // whose handle count it is
+
+	mu       sync.Mutex
+	released bool
+}
 
 func (h *tempHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	h.d.mu.Lock()
 	defer h.d.mu.Unlock()
-	return fuse.ReadResultData(append([]byte(nil), sliceAt(h.d.data, dest, off)...)), 0
+	return fuse.ReadResultData(append([]byte(nil), sliceAt(h.d.buf.data, dest, off)...)), 0
 }
 
+// Write refuses (EFBIG) past maxTemp, and (ENOSPC) past the owner's budget.
 func (h *tempHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.d.mu.Lock()
-	defer h.d.mu.Unlock()
-	if off+int64(len(data)) > maxTemp {
-		return 0, syscall.EFBIG
+	err := h.d.buf.write(data, off)
+	if err == nil {
+		h.d.mtime = time.Now()
 	}
-	h.d.data = writeAt(h.d.data, data, off)
-	h.d.mtime = time.Now()
+	h.d.mu.Unlock()
+	if err != nil {
+		return 0, h.f.refuse(err)
+	}
 	return uint32(len(data)), 0
 }
 
 func (h *tempHandle) Flush(ctx context.Context) syscall.Errno               { return 0 }
 func (h *tempHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno { return 0 }
+
+// Release uncounts the handle, and frees a removed file's memory when it
+// was the last one open.
+func (h *tempHandle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	done := h.released
+	h.released = true
+	h.mu.Unlock()
+	if done {
+		return 0
+	}
+	h.f.t.temps.budget.close(h.uid)
+	h.d.mu.Lock()
+	defer h.d.mu.Unlock()
+	h.d.handles--
+	h.d.freeIfIdle()
+	return 0
+}
 
 // maxTemp bounds a temporary file: a setting is at most 1 MiB, and a swap
 // file of one is larger, but not by much.
@@ -174,11 +335,10 @@ type tempDir struct {
 }
 
 func (d tempDir) node(name string) (*tempFile, uint64, bool) {
-	td := d.t.temps.get(d.jobID, d.dir+name)
-	if td == nil {
+	if d.t.temps.get(d.jobID, d.dir+name) == nil {
 		return nil, 0, false
 	}
-	return &tempFile{t: d.t, d: td}, ino(d.jobID, "temp", d.dir+name), true
+	return &tempFile{t: d.t, jobID: d.jobID, path: d.dir + name}, ino(d.jobID, "temp", d.dir+name), true
 }
 
 func (d tempDir) entries() []fuse.DirEntry {
@@ -197,22 +357,40 @@ func (d tempDir) lookup(ctx context.Context, parent *gofs.Inode, name string, ou
 	return newChild(ctx, parent, node, syscall.S_IFREG, id, out)
 }
 
-// create makes (or truncates) a temporary file, or refuses a name no tool
-// would use with the reason in the job log.
+// owner is whose budget the job's temporary files are charged to.
+func (d tempDir) owner() uint32 {
+	if j, err := d.t.m.JobByID(d.jobID); err == nil {
+		return j.Owner
+	}
+	return d.t.owner // the job is gone: nothing will keep the file long
+}
+
+// create makes (or opens) a temporary file, or refuses a name no tool
+// would use, a user with too many open files (EMFILE) or with a spent
+// memory budget (ENOSPC), with the reason in the job log.
 func (d tempDir) create(ctx context.Context, parent *gofs.Inode, name string, mode uint32, out *fuse.EntryOut, refuse func() error) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	if !isTempName(name) {
 		return nil, nil, 0, toErrno(refuse())
 	}
+	f := &tempFile{t: d.t, jobID: d.jobID, path: d.dir + name}
 	td := d.t.temps.get(d.jobID, d.dir+name)
 	if td == nil {
-		td = &tempData{mode: mode & 0o777, mtime: time.Now()}
+		var err error
+		if td, err = d.t.temps.newData(d.owner(), mode); err != nil {
+			return nil, nil, 0, f.refuse(err)
+		}
 		d.t.temps.put(d.jobID, d.dir+name, td)
+	}
+	h, err := f.open(ctx, td)
+	if err != nil {
+		return nil, nil, 0, f.refuse(err)
 	}
 	in, errno := d.lookup(ctx, parent, name, out)
 	if errno != 0 {
+		h.Release(ctx)
 		return nil, nil, 0, errno
 	}
-	return in, &tempHandle{d: td}, fuse.FOPEN_DIRECT_IO, 0
+	return in, h, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (d tempDir) unlink(name string) bool { return d.t.temps.remove(d.jobID, d.dir+name) }
@@ -228,7 +406,7 @@ func (d tempDir) rename(name, newName string, isSetting func(string) bool) (hand
 	switch {
 	case src != nil && isSetting(newName):
 		src.mu.Lock()
-		content := string(src.data)
+		content := string(src.buf.data)
 		src.mu.Unlock()
 		if err := m.WriteSetting(d.jobID, d.dir+newName, content); err != nil {
 			return true, toErrno(err)
@@ -236,16 +414,32 @@ func (d tempDir) rename(name, newName string, isSetting func(string) bool) (hand
 		d.t.temps.remove(d.jobID, d.dir+name)
 		return true, 0
 	case src != nil && isTempName(newName):
-		d.t.temps.remove(d.jobID, d.dir+name)
-		d.t.temps.put(d.jobID, d.dir+newName, src)
+		if d.t.temps.take(d.jobID, d.dir+name) != nil {
+			d.t.temps.put(d.jobID, d.dir+newName, src)
+		}
 		return true, 0
 	case src == nil && isSetting(name) && isTempName(newName):
-		v, err := m.ReadSetting(d.jobID, d.dir+name)
-		if err != nil {
-			return true, toErrno(err)
-		}
-		d.t.temps.put(d.jobID, d.dir+newName, &tempData{data: []byte(v), mode: 0o644, mtime: time.Now()})
-		return true, 0
+		return true, d.copySetting(name, newName)
 	}
 	return false, 0
+}
+
+// copySetting makes temporary file newName with the value of setting name
+// (a tool backing a file up by renaming it), charged like a written one.
+func (d tempDir) copySetting(name, newName string) syscall.Errno {
+	v, err := d.t.m.ReadSetting(d.jobID, d.dir+name)
+	if err != nil {
+		return toErrno(err)
+	}
+	f := &tempFile{t: d.t, jobID: d.jobID, path: d.dir + newName}
+	td, err := d.t.temps.newData(d.owner(), 0o644)
+	if err != nil {
+		return f.refuse(err)
+	}
+	if err := td.buf.write([]byte(v), 0); err != nil {
+		td.remove()
+		return f.refuse(err)
+	}
+	d.t.temps.put(d.jobID, d.dir+newName, td)
+	return 0
 }
