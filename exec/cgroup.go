@@ -29,7 +29,7 @@ type Limits struct {
 // controllers, like a legacy one, uses the v1 controllers cpu, cpuacct,
 // memory, pids, blkio and freezer. Both go through containerd/cgroups/v3.
 type Cgroups interface {
-	// Create makes the cgroup at rel (e.g. "jobfs/<job>/<run>/<step>") with
+	// Create makes the cgroup at rel (e.g. "jobfs/<instance>/<job>/<run>/<step>") with
 	// limits applied; an error means a limit could not be applied.
 	Create(rel string, l Limits) (Group, error)
 	// Version is 1 or 2.

@@ -523,7 +523,24 @@ func (d *daemon) leftovers() map[int]string {
 
 func inJobCgroup(cgroups string, jobIDs []os.DirEntry) bool {
 	for _, id := range jobIDs {
-		if strings.Contains(cgroups+"\n", "/jobfs/"+id.Name()+"/") || strings.Contains(cgroups+"\n", "/jobfs/"+id.Name()+"\n") {
+		if cgroupHasJob(cgroups, id.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroupHasJob reports whether a /proc/<pid>/cgroup text shows a cgroup of
+// job id: jobfs/<state folder instance>/<id>/..., or jobfs/<id>/... as an
+// older jobfs named them.
+func cgroupHasJob(cgroups, id string) bool {
+	for _, line := range strings.Split(cgroups, "\n") {
+		_, rest, ok := strings.Cut(line, "/jobfs/")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(rest, "/")
+		if parts[0] == id || len(parts) > 1 && parts[1] == id {
 			return true
 		}
 	}

@@ -20,7 +20,7 @@ import (
 
 // Isolation and control (README "Isolation"): limits, stop, timeout, the
 // step's private root and the cleaning of cgroups, checked through the
-// mount and the cgroups the daemon makes (jobfs/<shortname>/<run>/<step>).
+// mount and the cgroups the daemon makes (jobfs/<instance>/<shortname>/<run>/<step>).
 //
 // Every test of this file checks that the cgroups of its jobs are gone
 // when it ends (and removes them, failing, when they are not), so nothing
@@ -57,7 +57,7 @@ func TestIsoSteps(t *testing.T) {
 			"config/limits/pids", "50", "config/timeout", "30s")
 		d.trigger(t, "bomb", "{}")
 		began := time.Now()
-		pidsMax := filepath.Join(isoCgroupDir("pids", "jobfs/"+short+"/1/script"), "pids.max")
+		pidsMax := filepath.Join(isoCgroupDir("pids", d.cgroupOf(short)+"/1/script"), "pids.max")
 		// Read once the step runs: its init joined the cgroup after the
 		// limits were written.
 		var max []byte
@@ -113,7 +113,7 @@ echo "t1=$(date +%s.%N)"
 rm -f /output/big
 `, "config/limits/io", "10485760", "config/timeout", "60s")
 		d.trigger(t, "io", "{}")
-		rel := "jobfs/" + short + "/1/script"
+		rel := d.cgroupOf(short) + "/1/script"
 		files := map[string]string{"read": "blkio.throttle.read_bps_device", "write": "blkio.throttle.write_bps_device"}
 		if isoV2() {
 			files = map[string]string{"rbps+wbps": "io.max"}
@@ -242,7 +242,7 @@ for f in /proc/$$/fd/*; do echo "fd: ${f##*/} -> $(readlink "$f")"; done
 				t.Errorf("the step's %s namespace is %q, the host's %q: want a new one", ns, got, host)
 			}
 		}
-		if !strings.Contains(log, "/jobfs/"+short+"/1/script\n") {
+		if !strings.Contains(log, "/"+d.cgroupOf(short)+"/1/script\n") {
 			t.Errorf("/proc/self/cgroup of the step does not show jobfs/%s/1/script:\n%s", short, log)
 		}
 		// A step must hold nothing of the daemon: with the mount's /dev/fuse
@@ -457,7 +457,7 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 	d.trigger(t, "crash", "{}")
 	d.waitStatus(t, "crash", 1, "RUNNING")
 	waitFor(t, "the step's sleep", func() bool { return d.pgrep(t, args) != "" })
-	step := isoCgroupDir("pids", "jobfs/"+short+"/1/script")
+	step := isoCgroupDir("pids", d.cgroupOf(short)+"/1/script")
 	if _, err := os.Stat(step); err != nil {
 		t.Fatalf("the running step's cgroup: %v", err)
 	}
@@ -503,7 +503,7 @@ func TestIsoCPUQuota(t *testing.T) {
 	short := isoJob(t, d, "hog", "#!/bin/sh\necho started\ntimeout 4 sh -c 'while :; do :; done'\necho done\n",
 		"config/limits/cpu", "50", "config/timeout", "60s")
 	d.trigger(t, "hog", "{}")
-	rel := "jobfs/" + short + "/1/script"
+	rel := d.cgroupOf(short) + "/1/script"
 	waitFor(t, "the hog to start", func() bool {
 		_, err := isoCPUUsage(rel)
 		return err == nil && strings.Contains(isoLog(d, "hog", 1), "started")
@@ -756,8 +756,8 @@ func isoCgroupDir(ctrl, rel string) string {
 
 // isoJobCgroups lists the cgroup folders of job short on any hierarchy.
 func isoJobCgroups(short string) []string {
-	a, _ := filepath.Glob("/sys/fs/cgroup/*/jobfs/" + short)
-	b, _ := filepath.Glob("/sys/fs/cgroup/jobfs/" + short)
+	a, _ := filepath.Glob("/sys/fs/cgroup/*/jobfs/*/" + short)
+	b, _ := filepath.Glob("/sys/fs/cgroup/jobfs/*/" + short)
 	return append(a, b...)
 }
 
@@ -767,7 +767,7 @@ func isoProcsInJob(short string) map[int]string {
 	out := map[int]string{}
 	for _, p := range procs {
 		cg, err := os.ReadFile(p + "/cgroup")
-		if err != nil || !strings.Contains(string(cg), "/jobfs/"+short+"/") && !strings.Contains(string(cg), "/jobfs/"+short+"\n") {
+		if err != nil || !cgroupHasJob(string(cg), short) {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(p))

@@ -146,10 +146,10 @@ func (m *Manager) finish(k runKey, out Run) {
 		// then the job's if no run of it is left. Under m.mu no new run can
 		// be creating its cgroups in there: it would be counted in perJob.
 		defer func() {
-			m.opts.Cgroups.Clean(path.Join(cgroupParent, k.job, strconv.FormatUint(k.id, 10)))
+			m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), k.job, strconv.FormatUint(k.id, 10)))
 			m.mu.Lock()
 			if m.perJob[k.job] == 0 {
-				m.opts.Cgroups.Prune(path.Join(cgroupParent, k.job))
+				m.opts.Cgroups.Prune(path.Join(m.cgroupParent(), k.job))
 			}
 			m.mu.Unlock()
 		}()

@@ -36,7 +36,7 @@ func (m *Manager) isolation(j Job, lim exec.Limits, k runKey, label, input, outp
 	iso := &exec.Isolation{
 		Init:       m.opts.Init,
 		Cgroups:    m.opts.Cgroups,
-		Group:      path.Join(cgroupParent, j.ID, strconv.FormatUint(k.id, 10), label),
+		Group:      path.Join(m.cgroupParent(), j.ID, strconv.FormatUint(k.id, 10), label),
 		Limits:     lim,
 		Namespaces: m.opts.Namespaces,
 		Input:      input, Output: output, App: app,

@@ -72,7 +72,7 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 		return err
 	}
 	if m.opts.Cgroups != nil {
-		m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID)
+		m.opts.Cgroups.Clean(m.cgroupParent() + "/" + j.ID)
 	}
 	if m.sched != nil {
 		m.sched.Remove(j.ID)

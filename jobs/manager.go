@@ -167,14 +167,7 @@ func (m *Manager) recover() error {
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	for _, ref := range refs {
-		if ref.Run.Pgid > 0 {
-			exec.KillGroup(ref.Run.Pgid, ref.Run.PgidStart)
-		}
-		for _, s := range ref.Run.Steps {
-			if s.Pgid > 0 && !s.Status.Terminal() {
-				exec.KillGroup(s.Pgid, s.PgidStart)
-			}
-		}
+		m.killLeftovers(ref)
 		now := m.now().UTC()
 		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
 			r.Status = Failed
@@ -223,9 +216,6 @@ func (m *Manager) Close() error {
 	return m.store.Close()
 }
 
-// cgroupParent holds every step's cgroup: jobfs/<job>/<run>/<step>.
-const cgroupParent = "jobfs"
-
 // newID returns a random job id of 8 lower-case letters and digits.
 func newID() string {
 	const alphabet = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -257,25 +247,6 @@ func (m *Manager) RunLogPath(id string, run uint64) string {
 
 // StateDir is the folder holding all of jobfs's state.
 func (m *Manager) StateDir() string { return m.state }
-
-// cleanCgroups removes the cgroups (and kills the processes) a crashed
-// daemon left for this state's jobs. Only this store's jobs are touched, so
-// several daemons on one machine never clean up each other's steps.
-func (m *Manager) cleanCgroups() error {
-	if m.opts.Cgroups == nil {
-		return nil
-	}
-	all, err := m.store.AllJobs()
-	if err != nil {
-		return err
-	}
-	for _, j := range all {
-		if err := m.opts.Cgroups.Clean(cgroupParent + "/" + j.ID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // prepareStateDirs creates the state folders with modes that keep every
 // user's runs out of reach of every other user: jobs/ (payloads, logs,

@@ -205,6 +205,9 @@ func TestRecoverKillsWhatACrashLeft(t *testing.T) {
 				return tx.CopyFile(filepath.Join(crashed, "jobfs.db"), 0o600)
 			})
 			mustOK(t, err)
+			// A crash leaves the store in its own folder: the copy stands
+			// in for it only once it names that folder as its opener.
+			sameFolder(t, crashed)
 			m2 := newTestManager(t, Options{StateDir: crashed, ReposDir: repos})
 
 			r, err := m2.Run(j.ID, id)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -25,7 +26,9 @@ import (
 // Every write is one fsync'd transaction, so what a caller was told succeeded
 // survives a crash.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	path     string
+	instance Instance
 }
 
 var (
@@ -35,6 +38,9 @@ var (
 	bucketRuns  = []byte("runs")
 	bucketTimes = []byte("mtimes") // jobs/<id>/mtimes/<k>: when setting k last changed
 	keyMeta     = []byte("meta")
+	// daemon/instance: the Instance id of the folder that last opened it.
+	bucketDaemon = []byte("daemon")
+	keyInstance  = []byte("instance")
 )
 
 // recordStatus reads the status of an encoded Run without decoding the
@@ -60,29 +66,69 @@ func recordStatus(v []byte) (Status, bool) {
 func (s *Store) SetNoSync(noSync bool) { s.db.NoSync = noSync }
 
 // OpenStore opens (or creates) the store at path. It fails at once when
-// another daemon holds the file.
+// another daemon holds the file, and with ErrDamaged (never a panic) when
+// the file is damaged. It records which state folder opened it: see
+// Instance.
 func OpenStore(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: in use by another jobfs daemon", path)
-	}
+	id, err := folderID(filepath.Dir(path))
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, err
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	s := &Store{path: path}
+	err = s.guard(func() error {
+		var err error
+		s.db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("open %s: in use by another jobfs daemon", path)
+		}
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			return s.damaged(err.Error())
+		}
+		if err != nil {
+			return fmt.Errorf("open store %s: %w", path, err)
+		}
+		if err := s.checkSize(); err != nil {
+			return err
+		}
+		return s.init(id)
+	})
+	if err != nil {
+		if s.db != nil {
+			s.db.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// init creates the top buckets and claims the store for folder id.
+func (s *Store) init(id string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketNames, bucketJobs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		d, err := tx.CreateBucketIfNotExists(bucketDaemon)
+		if err != nil {
+			return err
+		}
+		prev := d.Get(keyInstance)
+		s.instance = Instance{ID: id, Copied: prev != nil && string(prev) != id, Legacy: prev == nil}
+		if string(prev) == id {
+			return nil
+		}
+		return d.Put(keyInstance, []byte(id))
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("init store %s: %w", path, err)
+		return fmt.Errorf("init store %s: %w", s.path, err)
 	}
-	return &Store{db: db}, nil
+	return nil
 }
+
+// Instance says which state folder opened the store, and whether the
+// previous opener was another one (the folder is a copy).
+func (s *Store) Instance() Instance { return s.instance }
 
 // Close closes the database file.
 func (s *Store) Close() error { return s.db.Close() }
@@ -210,11 +256,13 @@ func (s *Store) Jobs(owner Owner) ([]Job, error) {
 // AllJobs lists every job of every owner.
 func (s *Store) AllJobs() ([]Job, error) {
 	var out []Job
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketJobs).ForEachBucket(func(k []byte) error {
-			j, err := readJob(tx.Bucket(bucketJobs).Bucket(k))
-			out = append(out, j)
-			return err
+	err := s.guard(func() error { // read at start: where a damaged file shows
+		return s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketJobs).ForEachBucket(func(k []byte) error {
+				j, err := readJob(tx.Bucket(bucketJobs).Bucket(k))
+				out = append(out, j)
+				return err
+			})
 		})
 	})
 	return out, err
@@ -462,21 +510,23 @@ type RunRef struct {
 // per job.
 func (s *Store) ActiveRuns() ([]RunRef, error) {
 	var out []RunRef
-	err := s.db.View(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
-		return jobs.ForEachBucket(func(id []byte) error {
-			return jobs.Bucket(id).Bucket(bucketRuns).ForEach(func(_, v []byte) error {
-				if st, ok := recordStatus(v); ok && st.Terminal() {
-					return nil // most runs: not decoded at all
-				}
-				var r Run
-				if err := json.Unmarshal(v, &r); err != nil {
-					return err
-				}
-				if !r.Status.Terminal() {
-					out = append(out, RunRef{JobID: string(id), Run: r})
-				}
-				return nil
+	err := s.guard(func() error { // read at start: where a damaged file shows
+		return s.db.View(func(tx *bolt.Tx) error {
+			jobs := tx.Bucket(bucketJobs)
+			return jobs.ForEachBucket(func(id []byte) error {
+				return jobs.Bucket(id).Bucket(bucketRuns).ForEach(func(_, v []byte) error {
+					if st, ok := recordStatus(v); ok && st.Terminal() {
+						return nil // most runs: not decoded at all
+					}
+					var r Run
+					if err := json.Unmarshal(v, &r); err != nil {
+						return err
+					}
+					if !r.Status.Terminal() {
+						out = append(out, RunRef{JobID: string(id), Run: r})
+					}
+					return nil
+				})
 			})
 		})
 	})

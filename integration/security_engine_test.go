@@ -1,0 +1,69 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// The tests of this file check the engine against careless and unlucky
+// local users (issue 13): a state folder copied beside the original, kill
+// after stop, a damaged store, a full state disk.
+
+// cgroupOf is the cgroup folder (below a hierarchy's root) of job short's
+// steps: jobfs/<device>-<inode of the state folder>/<short>.
+func (d *daemon) cgroupOf(short string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(d.state, &st); err != nil {
+		d.t.Fatalf("stat the state folder: %v", err)
+	}
+	return fmt.Sprintf("jobfs/%d-%d/%s", st.Dev, st.Ino, short)
+}
+
+// TestCopiedStateLeavesTheOriginalsRuns: a second daemon started on a
+// `cp -a` copy of a state folder, taken while a run is active, ends that
+// run in its copy but leaves the first daemon's step alone: the run
+// completes normally in the first.
+func TestCopiedStateLeavesTheOriginalsRuns(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	alice := shareAs(users[0])
+	d1 := shareDaemon(t)
+	job := "@" + users[0].name + "/etl" // as root sees it
+	alice.job(t, d1, "etl", "#!/bin/sh\necho started\nwhile [ ! -e \"$2/release\" ]; do sleep 0.1; done\necho released\n")
+	alice.ok(t, d1, `echo '{}' > mnt/etl/data`)
+	d1.waitStatus(t, job, 1, "RUNNING")
+	waitFor(t, "the step's first line", func() bool { return strings.Contains(alice.ok(t, d1, `cat mnt/etl/runs/1/log`), "started") })
+	short := strings.TrimSpace(alice.ok(t, d1, `cat mnt/etl/shortname`))
+
+	d2 := shareDaemon(t)
+	d2.stop(t)
+	if err := os.RemoveAll(d2.state); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", d1.state, d2.state).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	d2.restart(t)
+	if a, b := d1.cgroupOf(short), d2.cgroupOf(short); a == b {
+		t.Errorf("both daemons name the job's cgroups %s", a)
+	}
+	alice.want(t, d2, `cat mnt/etl/runs/1/status`, "FAILED\n")
+	alice.want(t, d1, `cat mnt/etl/runs/1/status`, "RUNNING\n")
+
+	release := filepath.Join(d1.state, "jobs", short, "runs", "1", "output", "release")
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := d1.waitRun(t, job, 1); got != "COMPLETED" {
+		t.Errorf("the first daemon's run ended %s, want COMPLETED:\n%s", got, alice.ok(t, d1, `cat mnt/etl/runs/1/log mnt/etl/runs/1/error`))
+	}
+	alice.want(t, d1, `cat mnt/etl/runs/1/log`, "started\nreleased\n")
+}
