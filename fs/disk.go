@@ -152,6 +152,9 @@ func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 }
 
 func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}

@@ -101,6 +101,9 @@ func (f *envFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 
 // Open for reading is refused, for everyone, root included.
 func (f *envFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if !isWrite(flags) || flags&syscall.O_ACCMODE == syscall.O_RDWR {
 		return nil, 0, syscall.EACCES
 	}

@@ -33,6 +33,9 @@ func (f *textFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 }
 
 func (f *textFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
@@ -76,6 +79,9 @@ func (f *logFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}

@@ -34,6 +34,9 @@ func (f *streamFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.A
 }
 
 func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
@@ -118,6 +121,9 @@ func (f *waitFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 }
 
 func (f *waitFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
@@ -174,6 +180,9 @@ func (f *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 
 // Open for reading gives an empty file, so grep -r and cp -r pass over it.
 func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
 			return nil, 0, errno

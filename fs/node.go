@@ -7,6 +7,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // ino derives a stable inode number from a node's identity (job id and path
@@ -33,7 +35,11 @@ type attrFiller interface {
 }
 
 // newChild registers node under parent and fills out for a Lookup or Create.
+// Every lookup below a job checks the caller's role now (current).
 func newChild(ctx context.Context, parent *gofs.Inode, node attrFiller, mode uint32, id uint64, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := current(ctx, parent); errno != 0 {
+		return nil, errno
+	}
 	if errno := node.fill(ctx, &out.Attr); errno != 0 {
 		return nil, errno
 	}
@@ -48,4 +54,28 @@ func isWrite(flags uint32) bool {
 // dirEntries turns names and modes into a directory stream.
 func dirEntries(ents ...fuse.DirEntry) gofs.DirStream {
 	return gofs.NewListDirStream(ents)
+}
+
+// current returns 0 when the caller may still see the job that in belongs
+// to (in itself or the job folder above it), ENOENT when not. Roles are
+// checked at every lookup, listing and open below a job, not only when the
+// job folder is looked up: a shell whose working folder is inside a job
+// keeps no access once its share is removed.
+func current(ctx context.Context, in *gofs.Inode) syscall.Errno {
+	jd := jobOf(in)
+	if jd == nil || !jd.t.multi {
+		return 0
+	}
+	return jd.t.need(ctx, jd.job.ID, jobs.Viewer)
+}
+
+// jobOf returns the job folder in is or lies in, nil above the jobs.
+func jobOf(in *gofs.Inode) *jobDir {
+	for depth := 0; in != nil && depth < 64; depth++ {
+		if jd, ok := in.Operations().(*jobDir); ok {
+			return jd
+		}
+		_, in = in.Parent()
+	}
+	return nil
 }

@@ -124,6 +124,9 @@ func (f *shareFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetA
 }
 
 func (f *shareFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 			return nil, 0, errno

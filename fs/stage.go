@@ -152,6 +152,9 @@ func (f *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 }
 
 func (f *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if isWrite(flags) {
 		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {
 			return nil, 0, errno
