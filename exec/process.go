@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	osexec "os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,6 +55,33 @@ const (
 // ErrKill, as the cancel cause of Run's ctx, skips the grace period:
 // SIGKILL at once.
 var ErrKill = errors.New("killed")
+
+// killKey is the context key of a run's kill switch (see WithStop).
+type killKey struct{}
+
+// WithStop returns a context for Run and the function that stops what runs
+// under it. A cause matching ErrKill SIGKILLs at once, also after an
+// earlier stop, whose grace it cuts short (the context is already
+// cancelled then, so only this switch can reach the waiting step); any
+// other cause stops with the grace.
+func WithStop(parent context.Context) (context.Context, context.CancelCauseFunc) {
+	kill := make(chan struct{})
+	var once sync.Once
+	ctx, cancel := context.WithCancelCause(context.WithValue(parent, killKey{}, (<-chan struct{})(kill)))
+	return ctx, func(cause error) {
+		cancel(cause)
+		if errors.Is(cause, ErrKill) {
+			once.Do(func() { close(kill) })
+		}
+	}
+}
+
+// killSwitch is closed once a kill is asked for through WithStop; nil (it
+// never fires) for a context not made by it.
+func killSwitch(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(killKey{}).(<-chan struct{})
+	return ch
+}
 
 // Result is what Run reports.
 type Result struct {
@@ -132,16 +160,43 @@ func wait(ctx context.Context, p *process, s Spec) Result {
 	case err := <-done:
 		return Result{Outcome: Exited, ExitCode: exitCode(p.cmd, err)}
 	case <-expired:
-		p.stop(s.Grace, done)
+		stopStep(ctx, p, s.Grace, done)
 		return Result{Outcome: TimedOut, ExitCode: 124}
 	case <-ctx.Done():
 		grace := s.Grace
 		if errors.Is(context.Cause(ctx), ErrKill) {
 			grace = 0
 		}
-		err := p.stop(grace, done)
+		err := stopStep(ctx, p, grace, done)
 		return Result{Outcome: Cancelled, ExitCode: exitCode(p.cmd, err)}
 	}
+}
+
+// stopStep stops the step with grace, cutting the grace short when a kill
+// is asked for meanwhile (kill after stop, or after a timeout).
+func stopStep(ctx context.Context, p *process, grace time.Duration, done <-chan error) error {
+	kill := killSwitch(ctx)
+	select {
+	case <-kill:
+		grace = 0
+	default:
+	}
+	if grace == 0 || kill == nil {
+		return p.stop(grace, done)
+	}
+	quit, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-kill:
+			p.killAll()
+		case <-quit:
+		}
+	}()
+	err := p.stop(grace, done)
+	close(quit)
+	<-watched // no kill of the group once the caller goes on to delete it
+	return err
 }
 
 func exitCode(cmd *osexec.Cmd, err error) int {

@@ -67,3 +67,23 @@ func TestCopiedStateLeavesTheOriginalsRuns(t *testing.T) {
 	}
 	alice.want(t, d1, `cat mnt/etl/runs/1/log`, "started\nreleased\n")
 }
+
+// TestKillAfterStop: `kill` written to ctl after `stop` SIGKILLs a step
+// that ignores SIGTERM at once, instead of waiting out --grace (set past
+// the wait's deadline here, so only the kill can end the run in time).
+func TestKillAfterStop(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	alice := shareAs(users[0])
+	d := shareDaemon(t, "--grace", "10m")
+	alice.job(t, d, "stubborn", "#!/bin/sh\ntrap '' TERM\necho ready\nwhile :; do sleep 0.1; done\n")
+	alice.ok(t, d, `echo '{}' > mnt/stubborn/data`)
+	waitFor(t, "the step ignores SIGTERM", func() bool {
+		return strings.Contains(alice.ok(t, d, `cat mnt/stubborn/runs/1/log`), "ready")
+	})
+	alice.ok(t, d, `echo stop > mnt/stubborn/runs/1/ctl && echo kill > mnt/stubborn/runs/1/ctl`)
+	if got := d.waitRun(t, "@"+users[0].name+"/stubborn", 1); got != "CANCELLED" {
+		t.Errorf("run 1 after stop and kill = %s, want CANCELLED", got)
+	}
+}

@@ -17,7 +17,7 @@ func (m *Manager) dispatchLocked() {
 	for !m.stopping && m.running < m.opts.MaxActive && len(m.queue) > 0 {
 		k := m.queue[0]
 		m.queue = m.queue[1:]
-		ctx, cancel := context.WithCancelCause(m.baseCtx)
+		ctx, cancel := newRunContext(m.baseCtx)
 		m.active[k].cancel = cancel
 		m.running++
 		m.wg.Add(1)

@@ -1,8 +1,18 @@
 package jobs
 
 import (
+	"context"
 	"os"
+
+	"github.com/jobfs/jobfs/exec"
 )
+
+// newRunContext is the context a run executes under, and the cancel that
+// Stop and Close call: a kill (errKilled) SIGKILLs the steps at once, even
+// while an earlier stop waits out its grace.
+func newRunContext(parent context.Context) (context.Context, context.CancelCauseFunc) {
+	return exec.WithStop(parent)
+}
 
 // Runs lists the ids of a job's runs, oldest first.
 func (m *Manager) Runs(jobID string) ([]uint64, error) { return m.store.RunIDs(jobID) }
