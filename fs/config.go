@@ -105,12 +105,16 @@ func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return d.temp().lookup(ctx, d.EmbeddedInode(), name, out)
 }
 
-// Unlink resets a setting to its default (novem's DELETE).
+// Unlink resets a setting to its default (novem's DELETE), except inside
+// a job being deleted whole, where it changes nothing (walk.go).
 func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return errno
 	}
 	if d.temp().unlink(name) {
+		return 0
+	}
+	if d.t.walking(ctx, d.jobID) {
 		return 0
 	}
 	path := d.prefix + name
@@ -126,8 +130,8 @@ func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return errno
 	}
-	if d.prefix == "config/" && name == "env" {
-		return 0 // rm -rf: the secrets in it were unlinked one by one
+	if d.t.walking(ctx, d.jobID) || d.prefix == "config/" && name == "env" {
+		return 0 // rm -rf: the job goes whole, or the secrets went one by one
 	}
 	for _, e := range d.entries() {
 		if e.Name == name && e.Mode == syscall.S_IFDIR {
@@ -190,10 +194,11 @@ func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 
 // Setattr truncates. The kernel sends the truncation of `open(O_TRUNC)`
 // (the shell's `>`) without a file handle, so a truncation reaches every
-// handle open for writing; nothing is stored until one of them is written
-// and flushed, so a refused write leaves the old value. With no writer open
-// (`truncate -s 0 file`) it resets the setting. Mode, owner and times are
-// accepted and ignored, so copying tools do not fail.
+// handle open for writing; see Flush for when it is stored. With no writer
+// open (`truncate(2)` by path) it resets the setting at once, and so does
+// an ftruncate to 0 of a handle nothing was written to (`truncate -s 0`):
+// an error reaches the caller. Mode, owner and times are accepted and
+// ignored, so copying tools do not fail.
 func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok {
 		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
@@ -208,13 +213,12 @@ func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.
 
 func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 	if h, ok := fh.(*settingHandle); ok {
-		h.truncate(size)
-		return 0
+		return h.truncate(size, true)
 	}
 	f.mu.Lock()
 	writers := len(f.writers)
 	for h := range f.writers {
-		h.truncate(size)
+		h.truncate(size, false)
 	}
 	f.mu.Unlock()
 	switch {
@@ -261,6 +265,9 @@ type settingHandle struct {
 	wrote     bool   // a write arrived since the last commit
 	wroteAny  bool   // any write arrived on this handle
 	failed    bool   // a write was refused: nothing more is committed
+	cleared   bool   // the truncation was stored: the setting was reset
+	unlogged  bool   // that reset changed the setting and is not logged yet
+	committed bool   // a written value was stored (and logged)
 	// before is the stored value before this handle's first commit: a
 	// value committed in parts is undone when a later part is refused.
 	before *jobs.SettingState
@@ -269,8 +276,9 @@ type settingHandle struct {
 // fail marks the handle failed and undoes what it committed. h.mu is held.
 func (h *settingHandle) fail() {
 	h.failed = true
+	h.unlogged = false
 	if h.before != nil {
-		h.f.t.m.RestoreSetting(h.f.jobID, h.f.path, *h.before)
+		h.f.t.m.RestoreSetting(h.f.jobID, h.f.path, *h.before, h.committed)
 		h.before = nil
 	}
 }
@@ -291,13 +299,53 @@ func (h *settingHandle) size() int {
 	return len(h.buf)
 }
 
-func (h *settingHandle) truncate(size int) {
+// truncate cuts the handle's content. store (an ftruncate of this handle)
+// stores a truncation to empty of a handle nothing was written to at once;
+// after a write, the next flush commits the shorter value.
+func (h *settingHandle) truncate(size int, store bool) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if size < len(h.buf) {
 		h.buf = h.buf[:size]
 	}
 	h.truncated = true
+	switch {
+	case h.wroteAny:
+		h.wrote = true
+	case store && size == 0:
+		return h.clear()
+	}
+	return 0
+}
+
+// emptied reports whether the handle holds a truncation and nothing
+// written after it. h.mu is held.
+func (h *settingHandle) emptied() bool {
+	return h.truncated && !h.wroteAny && len(h.buf) == 0
+}
+
+// clear stores the truncation of a handle nothing was written to: the
+// setting is reset now, before the writer's close (or ftruncate) returns,
+// so a read or a run right after sees the default. The reset is logged at
+// release, unless a value is written after it (bash's `echo v > f` closes a
+// copy of the descriptor, flushing, before echo writes). h.mu is held.
+func (h *settingHandle) clear() syscall.Errno {
+	if h.cleared || h.failed {
+		return 0
+	}
+	st := h.f.t.m.SettingState(h.f.jobID, h.f.path)
+	changed, err := h.f.t.m.ClearSetting(h.f.jobID, h.f.path)
+	if err != nil {
+		return toErrno(err)
+	}
+	h.cleared = true
+	if changed {
+		h.unlogged = true
+		if h.before == nil {
+			h.before = &st
+		}
+	}
+	return 0
 }
 
 func (h *settingHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -335,11 +383,20 @@ func (h *settingHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	return h.Flush(ctx)
 }
 
-// Flush commits what was written since the last flush.
+// Flush commits what was written since the last flush, or a truncation
+// that nothing was written after (`: > config/timeout`). The kernel waits
+// for it in close(2), so the value is stored when the writer's close
+// returns, and a refusal reaches close.
 func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.wrote || h.failed {
+	if h.failed {
+		return 0
+	}
+	if !h.wrote {
+		if h.emptied() {
+			return h.clear()
+		}
 		return 0
 	}
 	h.wrote = false
@@ -355,18 +412,27 @@ func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 	if before != nil {
 		h.before = before
 	}
+	h.committed, h.unlogged = true, false // its log line says what the value is now
 	return 0
 }
 
-// Release applies a truncation that no write followed: the setting is reset.
+// Release logs a reset that Flush stored, now that no value followed it.
+// A truncation no flush stored (none is expected: close flushes) is stored
+// here.
 func (h *settingHandle) Release(ctx context.Context) syscall.Errno {
 	h.f.mu.Lock()
 	delete(h.f.writers, h)
 	h.f.mu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.truncated && !h.wroteAny && len(h.buf) == 0 {
-		h.f.t.m.ResetSetting(h.f.jobID, h.f.path)
+	if h.emptied() && !h.failed {
+		if errno := h.clear(); errno != 0 {
+			return errno
+		}
+	}
+	if h.unlogged {
+		h.unlogged = false
+		h.f.t.m.LogReset(h.f.jobID, h.f.path)
 	}
 	return 0
 }

@@ -115,12 +115,16 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 }
 
 // Unlink of a setting resets it; of a computed file it is accepted and
-// changes nothing (see the package doc on removal).
+// changes nothing (see the package doc on removal). Inside a job being
+// deleted whole nothing changes (walk.go).
 func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
 		return errno
 	}
 	if d.temp().unlink(name) {
+		return 0
+	}
+	if d.t.walking(ctx, d.job.ID) {
 		return 0
 	}
 	switch name {
@@ -137,6 +141,9 @@ func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
 func (d *jobDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
 		return errno
+	}
+	if d.t.walking(ctx, d.job.ID) {
+		return 0
 	}
 	switch name {
 	case "config", "runs", "input", "shared":

@@ -22,6 +22,7 @@ type tree struct {
 	gid   uint32
 	start time.Time // mtime of nodes that have no better one
 	temps temps     // tools' temporary files, in memory
+	walks walks     // processes deleting a job folder whole (walk.go)
 	multi bool      // shared mount: every caller has a namespace (allow_other)
 }
 

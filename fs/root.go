@@ -119,6 +119,7 @@ func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
 		return toErrno(err)
 	}
 	t.temps.dropJob(j.ID)
+	t.walks.dropJob(j.ID)
 	return 0
 }
 

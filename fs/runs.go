@@ -60,10 +60,14 @@ func (d *runsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFDIR, ino(d.jobID, "runs", name), out)
 }
 
-// Rmdir of runs/<id> deletes that run (refused while the job is busy).
+// Rmdir of runs/<id> deletes that run (refused while the job is busy),
+// except inside a job being deleted whole (walk.go).
 func (d *runsDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return errno
+	}
+	if d.t.walking(ctx, d.jobID) {
+		return 0
 	}
 	id, err := strconv.ParseUint(name, 10, 64)
 	if err != nil {
@@ -80,7 +84,7 @@ func (d *runsDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if name != "latest" {
 		return syscall.ENOENT
 	}
-	if d.t.m.Busy(d.jobID) {
+	if d.t.m.Busy(d.jobID) && !d.t.walking(ctx, d.jobID) {
 		return syscall.EBUSY
 	}
 	return 0
@@ -260,7 +264,7 @@ func (d *runDir) noop(ctx context.Context) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return errno
 	}
-	if d.t.m.Busy(d.jobID) {
+	if d.t.m.Busy(d.jobID) && !d.t.walking(ctx, d.jobID) {
 		return syscall.EBUSY
 	}
 	return 0

@@ -89,6 +89,9 @@ func (d *sharedDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return errno
 	}
+	if d.t.walking(ctx, d.jobID) {
+		return 0 // the job is being deleted whole (walk.go)
+	}
 	return toErrno(d.t.m.DeleteShare(d.jobID, name))
 }
 

@@ -105,6 +105,9 @@ func (d *stageDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
 		return errno
 	}
+	if d.t.walking(ctx, d.jobID) {
+		return 0 // the job is being deleted whole (walk.go)
+	}
 	return gofs.ToErrno(syscall.Unlink(filepath.Join(d.path(), name)))
 }
 

@@ -607,8 +607,7 @@ func relAbuseCases() []relAbuse {
 
 		// A job with an active run.
 		{"rmdir of a busy job", "busy", `rmdir mnt/busy`, busy, "delete rejected"},
-		{"rm -rf of a busy job", "busy", `rm -rf mnt/busy`, busy, "cannot reset while a run is active"},
-		{"reset a setting of a busy job", "busy", `rm mnt/busy/config/timeout`, busy, "config/timeout rejected"},
+		{"rm -rf of a busy job", "busy", `rm -rf mnt/busy`, busy, "delete rejected"},
 		{"delete an active run", "busy", `rmdir mnt/busy/runs/1`, busy, "run 1 rejected"},
 		{"delete a secret of a busy job", "busy", `rm mnt/busy/config/env/token`, busy, "config/env/token rejected"},
 	}

@@ -352,8 +352,7 @@ func TestSchedule(t *testing.T) {
 		d.wantFile(t, "mnt/skip/config/overlap", "skip\n")
 		d.ok(t, `echo '@every 1s' > mnt/skip/config/schedule`)
 		d.waitRun(t, "skip", 2)
-		// rm config/schedule is refused while a run is active (so that rm -rf
-		// of a busy job changes nothing); disabling is not.
+		// Disabling stops the ticks while a run is active.
 		d.ok(t, `echo false > mnt/skip/config/enabled`)
 		ids := secSettle(t, d, "skip")
 		secNoOverlap(t, d, "skip", ids)

@@ -57,30 +57,41 @@ func (m *Manager) RenameJob(owner Owner, name, newName string) error {
 }
 
 // DeleteJob deletes owner's job with all its runs and files; ErrBusy while a
-// run of it is active.
+// run of it is active. The store forgets the job in one transaction, under
+// m.mu so no run can start in between; its files and cgroups are removed
+// after, outside the lock (no run of it is left to use them).
 func (m *Manager) DeleteJob(owner Owner, name string) error {
 	j, err := m.store.JobByName(owner, name)
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n := m.perJob[j.ID]; n > 0 {
-		return m.reject(j.ID, "delete", errorf(ErrBusy, "delete: job %s has %d active run(s): stop them or wait", name, n))
-	}
-	if err := m.store.DeleteJob(j.ID); err != nil {
+	if err := m.forgetJob(j); err != nil {
 		return err
 	}
 	if m.opts.Cgroups != nil {
 		m.opts.Cgroups.Clean(m.cgroupParent() + "/" + j.ID)
 	}
-	if m.sched != nil {
-		m.sched.Remove(j.ID)
-	}
 	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
 		m.logger.Printf("%s: deleted, but its files stay in %s: %v", name, m.jobDir(j.ID), err)
 	}
 	m.logger.Printf("%s: deleted", name)
+	return nil
+}
+
+// forgetJob removes job j from the store and the scheduler unless a run of
+// it is active.
+func (m *Manager) forgetJob(j Job) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := m.perJob[j.ID]; n > 0 {
+		return m.reject(j.ID, "delete", errorf(ErrBusy, "delete: job %s has %d active run(s): stop them or wait; nothing of it was changed", j.Name, n))
+	}
+	if err := m.store.DeleteJob(j.ID); err != nil {
+		return err
+	}
+	if m.sched != nil {
+		m.sched.Remove(j.ID)
+	}
 	return nil
 }
 

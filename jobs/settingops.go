@@ -117,25 +117,40 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	return nil
 }
 
-// ResetSetting returns a setting to its default (rm of the file). While a
-// run is active it is refused with ErrBusy, so an `rm -rf` of a busy job
-// changes nothing.
+// ResetSetting returns a setting to its default (rm of the file, truncate
+// -s 0) and logs it. A reset is a write of the default: like any write it is
+// taken while a run is active, which keeps the config it started with.
+// (It was refused then only so that rm -rf of a busy job changed nothing;
+// a job deleted whole no longer resets its settings one by one.)
 func (m *Manager) ResetSetting(jobID, path string) error {
+	changed, err := m.ClearSetting(jobID, path)
+	if changed {
+		m.LogReset(jobID, path)
+	}
+	return err
+}
+
+// ClearSetting resets a setting without logging it, and reports whether it
+// was set. A writer that truncated the file (`: > config/timeout`) clears
+// it at once, so a read right after its close sees the default, and logs
+// the reset with LogReset only once it knows no value was written after.
+func (m *Manager) ClearSetting(jobID, path string) (changed bool, err error) {
 	if _, err := m.setting(path); err != nil {
-		return err
+		return false, err
 	}
-	if m.Busy(jobID) {
-		return m.reject(jobID, path, errorf(ErrBusy, "%s: cannot reset while a run is active", path))
-	}
-	if _, ok, _ := m.store.Setting(jobID, path); !ok {
-		return nil
+	if _, ok, err := m.store.Setting(jobID, path); err != nil || !ok {
+		return false, err
 	}
 	if err := m.store.DeleteSetting(jobID, path, m.now()); err != nil {
-		return fmt.Errorf("reset %s: %w", path, err)
+		return false, fmt.Errorf("reset %s: %w", path, err)
 	}
-	m.event(jobID, "%s reset to its default", path)
 	m.changed(jobID, path)
-	return nil
+	return true, nil
+}
+
+// LogReset logs that a setting was reset to its default.
+func (m *Manager) LogReset(jobID, path string) {
+	m.event(jobID, "%s reset to its default", path)
 }
 
 // SettingState is a setting's stored value, kept by a writer that commits
@@ -144,27 +159,39 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 type SettingState struct {
 	value string
 	set   bool
+	time  time.Time // when it last changed, zero if never
 }
 
 // SettingState returns the stored state of a setting.
 func (m *Manager) SettingState(jobID, path string) SettingState {
 	v, ok, _ := m.store.Setting(jobID, path)
-	return SettingState{value: strings.Clone(v), set: ok}
+	return SettingState{value: strings.Clone(v), set: ok, time: m.store.SettingTime(jobID, path)}
 }
 
-// RestoreSetting puts back a state from SettingState, without checks.
-func (m *Manager) RestoreSetting(jobID, path string, st SettingState) {
+// RestoreSetting puts back a state from SettingState, without checks, with
+// the time it had. logged says whether the undone part had been logged:
+// only then is the undoing logged too.
+func (m *Manager) RestoreSetting(jobID, path string, st SettingState, logged bool) {
+	if now, ok, err := m.store.Setting(jobID, path); err == nil && ok == st.set && now == st.value {
+		return // nothing to undo
+	}
+	t := st.time
+	if t.IsZero() {
+		t = m.now()
+	}
 	var err error
 	if st.set {
-		err = m.store.SetSetting(jobID, path, st.value, m.now())
+		err = m.store.SetSetting(jobID, path, st.value, t)
 	} else {
-		err = m.store.DeleteSetting(jobID, path, m.now())
+		err = m.store.DeleteSetting(jobID, path, t)
 	}
 	if err != nil {
 		m.logger.Printf("restore %s of job %s: %v", path, jobID, err)
 		return
 	}
-	m.event(jobID, "%s: the part already written was undone; the value before it is kept", path)
+	if logged {
+		m.event(jobID, "%s: the part already written was undone; the value before it is kept", path)
+	}
 	m.changed(jobID, path)
 }
 
