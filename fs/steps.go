@@ -9,6 +9,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
@@ -104,10 +105,19 @@ func (d *stepDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	s, err := d.step()
+	if err != nil {
+		return nil, toErrno(err)
+	}
 	var ents []fuse.DirEntry
 	for _, name := range stepEntries {
 		mode := uint32(syscall.S_IFREG)
 		if name == "output" {
+			// A step that never ran (SKIPPED) has no output folder: listing
+			// one that Lookup refuses would break find, tar and rsync.
+			if _, err := beneath.Lstat(d.t.m.RunDir(d.jobID, d.id), s.Output); err != nil {
+				continue
+			}
 			mode = syscall.S_IFDIR
 		}
 		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: ino(strconv.FormatUint(d.seed, 16), name)})

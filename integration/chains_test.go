@@ -357,6 +357,11 @@ EOF`)
 			if strings.Contains(runLog, "[after]") {
 				t.Errorf("runs/1/log has lines of the skipped step:\n%s", runLog)
 			}
+			// Every name a folder lists can be reached: tools that walk the
+			// whole tree of a failed pipeline exit 0 (grep 1: no match).
+			d.ok(t, `ls -la mnt/broken/runs/1/steps/after >/dev/null && find mnt/broken >/dev/null && du -s mnt/broken >/dev/null &&
+tar -cf /dev/null mnt/broken/runs && cp -r mnt/broken/runs "$PWD/walk-cp" && rsync -a mnt/broken/runs/ "$PWD/walk-rsync/" &&
+{ grep -r no-such-text mnt/broken/runs; [ $? = 1 ]; }`)
 		},
 	}, {
 		name: "one image two labels",
