@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -85,5 +86,48 @@ func TestKillAfterStop(t *testing.T) {
 	alice.ok(t, d, `echo stop > mnt/stubborn/runs/1/ctl && echo kill > mnt/stubborn/runs/1/ctl`)
 	if got := d.waitRun(t, "@"+users[0].name+"/stubborn", 1); got != "CANCELLED" {
 		t.Errorf("run 1 after stop and kill = %s, want CANCELLED", got)
+	}
+}
+
+// TestTruncatedStore: `jobfs mount` on a truncated jobfs.db exits non-zero
+// with an error naming the file and the way out, not a Go stack trace.
+func TestTruncatedStore(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	alice := shareAs(users[0])
+	d := shareDaemon(t)
+	for _, job := range []string{"one", "two", "three"} {
+		alice.job(t, d, job, "#!/bin/sh\necho hi\n")
+		alice.ok(t, d, `echo '{}' > "mnt/$J/data"`, "J="+job)
+		d.waitRun(t, "@"+users[0].name+"/"+job, 1)
+	}
+	d.stop(t)
+	db := filepath.Join(d.state, "jobfs.db")
+	if err := os.Truncate(db, 10000); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, d.bin, d.args()...).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("jobfs mount on a truncated store did not exit:\n%s", out)
+	}
+	if err == nil {
+		t.Errorf("jobfs mount on a truncated store exited 0")
+	}
+	for _, want := range []string{db, "restore it from a copy", "mv " + db} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"goroutine", "panic"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("the output shows %q:\n%s", bad, out)
+		}
+	}
+	t.Logf("jobfs mount says:\n%s", out)
+	if d.mounted() {
+		t.Errorf("%s is mounted after jobfs mount failed", d.mnt)
 	}
 }
