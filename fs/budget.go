@@ -10,11 +10,12 @@ import (
 )
 
 // budget bounds the memory that users can make the daemon hold: the
-// payloads buffered by open `data` handles and the editors' temporary files
-// (temp.go) are charged, by the capacity they really hold, to a user; so
-// are the handles that buffer. A request past a limit is refused with an
-// errno that reads right and a reason for the job log, and allocates
-// nothing:
+// payloads buffered by open `data` handles (charged to the writer: a runner
+// cannot spend the owner's budget) and the editors' temporary files
+// (temp.go; charged to the job's owner, as they outlive their handles) are
+// charged by the capacity they really hold; the handles that buffer are
+// counted per caller. A request past a limit is refused with an errno that
+// reads right and a reason for the job log, and allocates nothing:
 //
 //   - one buffer holds at most its own cap (16 MiB for data and temporary
 //     files): EFBIG ("File too large");
