@@ -339,3 +339,35 @@ func TestLimitErrorIsErrno(t *testing.T) {
 		t.Errorf("limitError does not unwrap to its errno")
 	}
 }
+
+// A create refused by the budget (EMFILE, ENOSPC) leaves no file, no
+// count and a reason line.
+func TestTempCreateRefused(t *testing.T) {
+	tr, j := testTree(t)
+	ctx := context.Background()
+	dir := tempDir{t: tr, jobID: j.ID, dir: "config/"}
+	var out fuse.EntryOut
+	tr.temps.budget = budget{userHandles: 1}
+	if err := tr.temps.budget.open(tr.owner); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, errno := dir.create(ctx, nil, ".a.swp", 0o600, &out, nil); errno != syscall.EMFILE {
+		t.Errorf("create past the handles: %v, want EMFILE", errno)
+	}
+	tr.temps.budget = budget{userBytes: tempOverhead - 1}
+	if _, _, _, errno := dir.create(ctx, nil, ".b.swp", 0o600, &out, nil); errno != syscall.ENOSPC {
+		t.Errorf("create past the bytes: %v, want ENOSPC", errno)
+	}
+	if names := tr.temps.list(j.ID, "config/"); len(names) != 0 {
+		t.Errorf("refused creates left %v", names)
+	}
+	if n, handles := tr.temps.budget.used(tr.owner); n != 0 || handles != 0 {
+		t.Errorf("refused creates left %d bytes, %d handles charged", n, handles)
+	}
+	log := jobLog(t, tr, j)
+	for _, want := range []string{"config/.a.swp rejected: uid ", "config/.b.swp rejected: uid "} {
+		if !strings.Contains(log, want) {
+			t.Errorf("job log lacks %q:\n%s", want, log)
+		}
+	}
+}

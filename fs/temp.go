@@ -267,10 +267,15 @@ func (f *tempFile) open(ctx context.Context, d *tempData) (*tempHandle, error) {
 	if err := f.t.temps.budget.open(uid); err != nil {
 		return nil, err
 	}
+	return f.handle(uid, d), nil
+}
+
+// handle makes a handle of uid on d; the caller counted it in the budget.
+func (f *tempFile) handle(uid uint32, d *tempData) *tempHandle {
 	d.mu.Lock()
 	d.handles++
 	d.mu.Unlock()
-	return &tempHandle{f: f, d: d, uid: uid}, nil
+	return &tempHandle{f: f, d: d, uid: uid}
 }
 
 type tempHandle struct {
@@ -373,18 +378,20 @@ func (d tempDir) create(ctx context.Context, parent *gofs.Inode, name string, mo
 		return nil, nil, 0, toErrno(refuse())
 	}
 	f := &tempFile{t: d.t, jobID: d.jobID, path: d.dir + name}
+	uid := d.t.callerUID(ctx)
+	if err := d.t.temps.budget.open(uid); err != nil {
+		return nil, nil, 0, f.refuse(err) // before the file exists: nothing is left
+	}
 	td := d.t.temps.get(d.jobID, d.dir+name)
 	if td == nil {
 		var err error
 		if td, err = d.t.temps.newData(d.owner(), mode); err != nil {
+			d.t.temps.budget.close(uid)
 			return nil, nil, 0, f.refuse(err)
 		}
 		d.t.temps.put(d.jobID, d.dir+name, td)
 	}
-	h, err := f.open(ctx, td)
-	if err != nil {
-		return nil, nil, 0, f.refuse(err)
-	}
+	h := f.handle(uid, td)
 	in, errno := d.lookup(ctx, parent, name, out)
 	if errno != 0 {
 		h.Release(ctx)
