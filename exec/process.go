@@ -106,14 +106,21 @@ func Run(ctx context.Context, s Spec) Result {
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		var sink io.Writer = newLogSink(logf, s.MaxLog, s.Tee, s.Notify)
+		sink := newLogSink(logf, s.MaxLog, s.Tee, s.Notify)
+		var w io.Writer = sink
+		var masker *crypt.Masker
 		if len(s.Secrets) > 0 {
 			// Masked before anything reaches a log, across write boundaries.
-			masker := crypt.NewMasker(sink, s.Secrets)
-			defer masker.Flush()
-			sink = masker
+			masker = crypt.NewMasker(sink, s.Secrets)
+			w = masker
 		}
-		io.Copy(sink, pr)
+		// The sink takes everything (a full disk is counted, not returned),
+		// so the pipe is drained until the step's last writer is gone.
+		io.Copy(w, pr)
+		if masker != nil {
+			masker.Flush() // into the sink, which never fails
+		}
+		sink.finish() // a marker the full disk had no room for is lost with it
 	}()
 	p, err := start(s, pw)
 	pw.Close()
