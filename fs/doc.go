@@ -10,15 +10,17 @@
 //
 // Writes: settings and data buffer per open handle. A value is validated in
 // Write (where the shell's echo sees the error) and acted on at the first
-// Flush after a write; bash's `echo x > f` flushes once before writing, so a
-// flush without a write does nothing. Release is only used to apply a
-// truncation that had no write (`: > config/timeout` resets the setting).
+// Flush after a write. A setting truncated with nothing written after it
+// (`: > config/timeout`) is reset at the flush, which close(2) waits for;
+// bash's `echo x > f` flushes once before writing, so that reset is
+// logged only at Release, when no value followed.
 //
 // Removal: rmdir of a job deletes it although it shows files (as cgroupfs
-// does). So that `rm -rf` works too, unlinking a computed file inside a job
-// succeeds and changes nothing, removing a setting resets it, and rmdir of
-// runs/<id> deletes that run; all of them are refused with EBUSY while a run
-// of the job is active, so a refused `rm -rf` leaves the job whole.
+// does), or is refused with EBUSY while a run is active. Removing a setting
+// resets it, rmdir of runs/<id> deletes that run, unlinking a computed file
+// succeeds and changes nothing; but a process that removes inside a job it
+// holds open (rm -r, rm -rf, mv out) changes nothing until the job's own
+// rmdir, so a job is deleted whole or not at all (walk.go).
 //
 // Deadlocks: nodes never call back into the mount, children never get a
 // working directory or file inside it, and no lock of this package is held
