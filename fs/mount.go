@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,18 +14,31 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // MountOptions configure Mount.
 type MountOptions struct {
 	Debug      bool // log every FUSE request
 	AllowOther bool // every local user may use the mount (shared machine)
+	ReadOnly   bool // mount ro: nothing can be changed through the mount
+	NoExec     bool // mount noexec
 }
 
 // Mount mounts root at mountpoint and returns once the mount answers. As
 // root it calls mount(2) directly; otherwise go-fuse uses fusermount3.
 // `df -T` shows the type fuse.jobfs.
 func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Server, error) {
+	if problem := fuseProblem(o.AllowOther); problem != "" {
+		return nil, fmt.Errorf("mount %s: %s", mountpoint, problem)
+	}
+	var kernelOpts []string
+	if o.ReadOnly {
+		kernelOpts = append(kernelOpts, "ro")
+	}
+	if o.NoExec {
+		kernelOpts = append(kernelOpts, "noexec")
+	}
 	zero := time.Duration(0)
 	opts := &gofs.Options{
 		EntryTimeout:    &zero,
@@ -38,10 +52,14 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			AllowOther:    o.AllowOther,
 			DisableXAttrs: true,
 			MaxWrite:      1 << 20,
+			Options:       kernelOpts,
 		},
 	}
 	server, err := gofs.Mount(mountpoint, root, opts)
 	if err != nil {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("mount %s: %w (fusermount3 printed the reason above)", mountpoint, err)
+		}
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	var st syscall.Stat_t
@@ -171,4 +189,117 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// devFuse is the FUSE device every mount opens.
+const devFuse = "/dev/fuse"
+
+// fuseProblem says in one sentence what keeps this process from mounting
+// and how to fix it, or "" when nothing is known to be wrong. Without it a
+// user sees fusermount3's bare "Permission denied".
+func fuseProblem(allowOther bool) string {
+	st, err := os.Stat(devFuse)
+	if errors.Is(err, os.ErrNotExist) {
+		return "/dev/fuse is missing: load the fuse module (as root: modprobe fuse), or in a container pass the device in (--device /dev/fuse)"
+	}
+	if err != nil {
+		return fmt.Sprintf("cannot look at /dev/fuse (%v): as root, check that it exists with mode 0666", err)
+	}
+	if st.Mode()&os.ModeCharDevice == 0 {
+		return "/dev/fuse is not the FUSE device: as root, rm /dev/fuse && mknod -m 0666 /dev/fuse c 10 229"
+	}
+	if err := unix.Access(devFuse, unix.R_OK|unix.W_OK); err != nil {
+		return devFuseHint(fileOwner(st), currentUserName())
+	}
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	return fusermountProblem(allowOther)
+}
+
+// fusermountProblem checks what a normal user's mount goes through:
+// fusermount3, set-user-ID root, and /etc/fuse.conf for allow_other.
+func fusermountProblem(allowOther bool) string {
+	path, err := exec.LookPath("fusermount3")
+	if err != nil {
+		if path, err = exec.LookPath("fusermount"); err != nil {
+			return "fusermount3 is not installed (or not on PATH), and a normal user mounts through it: install the fuse3 package (as root: apt-get install fuse3)"
+		}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Sprintf("cannot look at %s (%v): reinstall the fuse3 package", path, err)
+	}
+	if o := fileOwner(st); st.Mode()&os.ModeSetuid == 0 || o.uid != 0 {
+		return fmt.Sprintf("%s is not set-user-ID root (mode %#o, owner %s), so it cannot mount for you: as root, chown root %s && chmod u+s %s (or reinstall fuse3)",
+			path, o.perm, o.owner, path, path)
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		o := fileOwner(st)
+		return fmt.Sprintf("you may not run %s (mode %#o, group %s): as root, add your user to group %s (usermod -aG %s %s, then log in again)",
+			path, o.perm, o.group, o.group, o.group, currentUserName())
+	}
+	if allowOther && !userAllowOther("/etc/fuse.conf") {
+		return "allow_other is refused to normal users unless /etc/fuse.conf has the line user_allow_other: as root, echo user_allow_other >> /etc/fuse.conf"
+	}
+	return ""
+}
+
+// owner is who owns a file, by id and name, and its permission bits.
+type owner struct {
+	uid          uint32
+	owner, group string
+	perm         os.FileMode
+}
+
+func fileOwner(st os.FileInfo) owner {
+	o := owner{perm: st.Mode().Perm(), owner: "?", group: "?"}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return o
+	}
+	o.uid = sys.Uid
+	o.owner = strconv.FormatUint(uint64(sys.Uid), 10)
+	if u, err := user.LookupId(o.owner); err == nil {
+		o.owner = u.Username
+	}
+	o.group = strconv.FormatUint(uint64(sys.Gid), 10)
+	if g, err := user.LookupGroupId(o.group); err == nil {
+		o.group = g.Name
+	}
+	return o
+}
+
+// devFuseHint is the fix for a /dev/fuse this user cannot open: join its
+// group when the group may use it, else open it up (the usual mode is 0666)
+// or grant this one user with an ACL.
+func devFuseHint(o owner, who string) string {
+	if o.group != "root" && o.group != "?" && o.perm&0o060 == 0o060 {
+		return fmt.Sprintf("your user %s cannot open /dev/fuse (mode %#o, %s:%s): as root, add it to group %s (usermod -aG %s %s, then log in again)",
+			who, o.perm, o.owner, o.group, o.group, o.group, who)
+	}
+	return fmt.Sprintf("your user %s cannot open /dev/fuse (mode %#o, %s:%s): as root, chmod 0666 /dev/fuse (the usual mode) or grant this user alone with setfacl -m u:%s:rw /dev/fuse",
+		who, o.perm, o.owner, o.group, who)
+}
+
+func currentUserName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+}
+
+// userAllowOther reports whether the fuse.conf at path has an active
+// user_allow_other line.
+func userAllowOther(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l, _, _ = strings.Cut(l, "#"); strings.TrimSpace(l) == "user_allow_other" {
+			return true
+		}
+	}
+	return false
 }

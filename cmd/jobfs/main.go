@@ -29,6 +29,9 @@ const usage = `jobfs mounts a tree of jobs as a filesystem; shell tools are the 
 
 Usage:
   jobfs mount [flags] MOUNTPOINT   serve the job tree at MOUNTPOINT until SIGINT/SIGTERM
+  jobfs STATE MOUNTPOINT [-o OPTS] [-f]
+                                   the mount helper form (mount -t fuse.jobfs, fstab):
+                                   returns once mounted, the daemon in the background
   jobfs keygen -o FILE             make a key pair for signing jobs; prints the public key
   jobfs sign -k KEY MOUNT/JOB      sign a job's config (written to config/signatures)
   jobfs version                    print the version
@@ -65,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
+	if isHelperForm(args) {
+		return helperCmd(args, stdout, stderr)
+	}
 	fmt.Fprintf(stderr, "jobfs: unknown command %q\n\n%s", args[0], usage)
 	return 2
 }
@@ -95,10 +101,36 @@ type mountFlags struct {
 	requireLim   bool
 	allowOther   bool
 	trustedKeys  string
+	readOnly     bool
+	noExec       bool
+}
+
+// readyLine is the form of the line the daemon logs once the mount answers,
+// as --help documents it; logger writes "<date> <time> jobfs: <message>".
+const readyLine = "DATE TIME jobfs: ready: MOUNTPOINT mounted (state DIR, repos DIR)"
+
+// newLogger starts every line with its time, then "jobfs: ", so that the
+// lines read the same in a terminal, a log file and the journal.
+func newLogger(w io.Writer) *log.Logger {
+	return log.New(w, "jobfs: ", log.LstdFlags|log.Lmsgprefix)
 }
 
 func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	var f mountFlags
+	fs := mountFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		return f, "", err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return f, "", errors.New("need exactly one MOUNTPOINT")
+	}
+	return f, fs.Arg(0), nil
+}
+
+// mountFlagSet defines the flags of jobfs mount into f. The mount helper
+// form maps its -o options onto the same set, so every flag is an option.
+func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("jobfs mount", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.state, "state", defaultStateDir(), "state `dir`: jobfs.db and run files")
@@ -111,22 +143,21 @@ func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
 	fs.StringVar(&f.trustedKeys, "trusted-keys", "", "`file` of public keys (ed25519:<base64>, one per line): every run needs a valid signature by one of them")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
+	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
+	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
 			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
-			"SIGINT or SIGTERM, then unmounts. A stale mount left by a killed daemon is\n"+
-			"recovered; a mountpoint in use is refused. Prints \"jobfs: ready\" once the\n"+
-			"mount answers.\n\nFlags:\n")
+			"SIGINT or SIGTERM, or until MOUNTPOINT is unmounted (umount), then exits 0.\n"+
+			"A stale mount left by a killed daemon is recovered; a mountpoint in use is\n"+
+			"refused. Every log line on stderr reads \"DATE TIME jobfs: MESSAGE\"; once the\n"+
+			"mount answers it logs\n\n  %s\n\n"+
+			"and, under systemd (Type=notify), sends READY=1; STOPPING=1 when it stops.\n"+
+			"Each flag is also an option of the mount helper form, with _ for -:\n"+
+			"jobfs STATE MOUNTPOINT -o allow_other,max_active=4 (jobfs -h, man jobfs).\n\nFlags:\n", readyLine)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return f, "", err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return f, "", errors.New("need exactly one MOUNTPOINT")
-	}
-	return f, fs.Arg(0), nil
+	return fs
 }
 
 func mountCmd(args []string, stderr io.Writer) int {
@@ -138,15 +169,18 @@ func mountCmd(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jobfs:", err)
 		return 2
 	}
-	logger := log.New(stderr, "jobfs: ", log.LstdFlags)
-	if err := serve(f, mountpoint, logger); err != nil {
+	logger := newLogger(stderr)
+	rd := newReadiness(logger)
+	if err := serve(f, mountpoint, logger, rd); err != nil {
 		logger.Print(err)
+		rd.failed(err)
 		return 1
 	}
+	logger.Print("stopped")
 	return 0
 }
 
-func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
+func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// A reader of our stderr that went away (jobfs mount ... | head) must not
@@ -221,22 +255,27 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger) error {
 		return err
 	}
 	root := jobfs.NewRoot(m, uint32(os.Geteuid()), f.allowOther)
-	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{Debug: f.debug, AllowOther: f.allowOther})
+	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{
+		Debug: f.debug, AllowOther: f.allowOther, ReadOnly: f.readOnly, NoExec: f.noExec,
+	})
 	if err != nil {
 		m.Close()
 		return err
 	}
 	logger.Printf("ready: %s mounted (state %s, repos %s)", mp, state, m.ReposDir())
+	rd.ready()
 	served := make(chan struct{})
 	go func() { server.Wait(); close(served) }()
 	select {
 	case <-ctx.Done():
+		rd.stopping()
 		logger.Printf("stopping: unmounting %s", mp)
 		m.BeginClose() // blocked stream and wait readers get EOF
 		if err := jobfs.Unmount(server, mp); err != nil {
 			logger.Printf("unmount %s: %v", mp, err)
 		}
 	case <-served:
+		rd.stopping()
 		logger.Printf("%s was unmounted from outside; stopping", mp)
 	}
 	return m.Close()
