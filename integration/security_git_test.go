@@ -1,0 +1,89 @@
+//go:build linux
+
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOwnGitImage: a user's own git repository under <repos>/<user>/ is an
+// image of her jobs, by :latest and by a tag. git runs as the repository's
+// owner (as root, git's ownership check refused it as "not a branch"), the
+// snapshot is readable by her steps, and a symlink in the repository is
+// exported as a symlink: nothing it points to is changed.
+func TestOwnGitImage(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is needed for git images")
+	}
+	users, _ := shareUsers(t, 1, false)
+	alice := users[0]
+	A := shareAs(alice)
+	d := shareDaemon(t)
+
+	// A root-only file the repository links to: exporting the snapshot must
+	// not follow the link (chmod of it made root's file world-readable).
+	private := filepath.Join(t.TempDir(), "private")
+	if err := os.WriteFile(private, []byte("root only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	shareCmd(t, "install", "-d", "-o", alice.name, "-g", alice.gid, "-m", "0755", filepath.Join(d.repos, alice.name))
+	repo := filepath.Join(d.repos, alice.name, "img")
+	e := shareEnv("R", repo, "P", private)
+	A.ok(t, d, `set -e
+g() { git -C "$R" -c user.name=jobfs-test -c user.email=test@jobfs.invalid -c init.defaultBranch=main "$@"; }
+mkdir "$R"
+g init -q
+printf '#!/bin/sh\necho "v1 as $(id -u)"\necho v1 > "$2/out.txt"\n' > "$R/entrypoint"
+chmod 755 "$R/entrypoint"
+ln -s "$P" "$R/link"
+g add entrypoint link
+g commit -q -m v1
+g tag v1
+printf '#!/bin/sh\necho "latest as $(id -u)"\necho latest > "$2/out.txt"\ncat /app/entrypoint > /dev/null && echo app readable\n' > "$R/entrypoint"
+g commit -q -a -m latest`, e...)
+
+	A.check(t, d, e,
+		shareDo(`mkdir mnt/latest mnt/tagged`),
+		shareDo(`echo img > mnt/latest/config/chains`),
+		shareDo(`echo img:v1 > mnt/tagged/config/chains`),
+		shareDo(`echo '{}' > mnt/latest/data`),
+		shareDo(`echo '{}' > mnt/tagged/data`))
+	for job, want := range map[string]string{"latest": "latest", "tagged": "v1"} {
+		if got := d.waitRun(t, "@"+alice.name+"/"+job, 1); got != "COMPLETED" {
+			t.Errorf("%s: run ended %s, want COMPLETED; log:\n%s", job, got, A.ok(t, d, `cat mnt/`+job+`/runs/1/log mnt/`+job+`/log`))
+			continue
+		}
+		A.want(t, d, `cat mnt/`+job+`/runs/1/result`, want+"\n")
+		log := A.ok(t, d, `cat mnt/`+job+`/runs/1/log`)
+		if !strings.HasPrefix(log, want+" as "+alice.uid+"\n") {
+			t.Errorf("%s: log %q, want the step run as %s", job, log, alice.uid)
+		}
+		if job == "latest" && !strings.Contains(log, "app readable\n") {
+			t.Errorf("%s: log %q: the step could not read its snapshot", job, log)
+		}
+	}
+
+	// The snapshots: read-only, the link a link, its target untouched.
+	snaps, err := filepath.Glob(filepath.Join(d.state, "images", "[0-9a-f]*"))
+	if err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots %q (%v), want two (v1 and latest)", snaps, err)
+	}
+	for _, s := range snaps {
+		if st, err := os.Stat(s); err != nil || st.Mode().Perm() != 0o555 {
+			t.Errorf("snapshot %s: %v %v, want a folder 0555", s, st.Mode(), err)
+		}
+		if target, err := os.Readlink(filepath.Join(s, "link")); err != nil || target != private {
+			t.Errorf("snapshot %s: link -> %q (%v), want a symlink to %s", s, target, err, private)
+		}
+	}
+	if st, err := os.Stat(private); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the file the repository links to is now %v (%v), want 0600 as before", st.Mode(), err)
+	}
+}
