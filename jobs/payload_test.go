@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCheckPayload(t *testing.T) {
@@ -53,6 +54,15 @@ func TestCheckPayload(t *testing.T) {
 		{"trailing no-break space", []byte("{}\u00a0"), false, ErrInvalid},
 		{"leading vertical tab", []byte("\v{}"), false, ErrInvalid},
 		{"too large", tooLarge, false, ErrTooLarge},
+		// JSON text is UTF-8 (RFC 8259); encoding/json alone would take
+		// these and hand the step U+FFFD.
+		{"invalid UTF-8 in a string", []byte("{\"a\":\"\xff\"}"), false, ErrInvalid},
+		{"overlong encoding", []byte("\"\xc0\xaf\""), false, ErrInvalid},
+		{"surrogate encoded", []byte("\"\xed\xa0\x80\""), false, ErrInvalid},
+		{"rune cut before the quote", []byte("\"caf\xc3\""), false, ErrInvalid},
+		{"trailing NUL", []byte("{}\x00"), false, ErrInvalid},
+		{"NUL in a string", []byte("\"a\x00b\""), false, ErrInvalid},
+		{"NUL only", []byte("\x00"), false, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +114,39 @@ func TestCheckPayloadErrorNamesByte(t *testing.T) {
 	}
 }
 
+// TestCheckPayloadTextReasons: a NUL byte and bytes that are not UTF-8
+// each get their own reason, naming the byte (counted from 1), from the
+// full check and from the check of a payload still arriving.
+func TestCheckPayloadTextReasons(t *testing.T) {
+	for _, tc := range []struct {
+		p    string
+		want string
+	}{
+		{"{}\x00", "invalid JSON at byte 3: NUL byte"},
+		{"{}\x00\n", "invalid JSON at byte 3: NUL byte"},
+		{"{\"a\":\"\x00\"}", "invalid JSON at byte 7: NUL byte"},
+		{"{\"a\":\"\xff\"}", "invalid JSON at byte 7: not UTF-8 (0xff)"},
+		{"[\"\xe2\x82\xac\", \"\xe2\x82\"]", "invalid JSON at byte 10: not UTF-8 (0xe2)"},
+	} {
+		for name, check := range map[string]func([]byte) error{"CheckPayload": CheckPayload, "CheckPayloadPrefix": CheckPayloadPrefix} {
+			err := check([]byte(tc.p))
+			if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("%s(%q) = %v, want an ErrInvalid starting %q", name, tc.p, err, tc.want)
+			}
+		}
+	}
+	// A rune cut by the end of a write may be finished by the next one.
+	euro := "[\"\xe2\x82\xac\"]"
+	for i := 1; i < len(euro); i++ {
+		if err := CheckPayloadPrefix([]byte(euro[:i])); err != nil {
+			t.Errorf("CheckPayloadPrefix(%q) = %v, want nil", euro[:i], err)
+		}
+	}
+	if err := CheckPayload([]byte("\"\xe2\x82")); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Errorf("CheckPayload of a cut rune = %v, want not UTF-8", err)
+	}
+}
+
 // isJSONSpace reports whether p holds only JSON white space.
 func isJSONSpace(p []byte) bool {
 	for _, c := range p {
@@ -114,21 +157,21 @@ func isJSONSpace(p []byte) bool {
 	return true
 }
 
-// FuzzCheckPayloadPrefix: CheckPayload accepts exactly one JSON value or
-// JSON white space, every prefix of an accepted payload passes the prefix
+// FuzzCheckPayloadPrefix: CheckPayload accepts exactly one JSON value in
+// UTF-8 or JSON white space, every prefix of an accepted payload passes the prefix
 // check, and the prefix check never refuses what the full check accepts.
 func FuzzCheckPayloadPrefix(f *testing.F) {
 	for _, s := range []string{
 		``, ` `, "\n", `{}`, `[]`, `{"a":1}`, `[1,"two",{"3":null}]`, `"x"`, `-0.5e+10`,
-		`true`, `nul`, `{"a":`, `{} {}`, `1 2`, `{}x`, `not json`, "\"\xff\"", `"\ud800"`,
+		`true`, `nul`, `{"a":`, `{} {}`, `1 2`, `{}x`, `not json`, "\"\xff\"", `"\ud800"`, "{}\x00", "\"\xe2\x82\xac\"",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		err := CheckPayload(p)
-		want := json.Valid(p) || isJSONSpace(p)
+		want := (json.Valid(p) && utf8.Valid(p)) || isJSONSpace(p)
 		if (err == nil) != want {
-			t.Fatalf("CheckPayload(%q) = %v; json.Valid or white space: %v", p, err, want)
+			t.Fatalf("CheckPayload(%q) = %v; valid UTF-8 JSON or white space: %v", p, err, want)
 		}
 		perr := CheckPayloadPrefix(p)
 		if err == nil && perr != nil {

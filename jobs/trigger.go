@@ -8,15 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 )
 
 // MaxPayload bounds a data write.
 const MaxPayload = 16 << 20
 
 // CheckPayload reports why p cannot start a run, or nil. A payload is one
-// JSON value, or only white space for a bare trigger.
+// JSON value in UTF-8 (RFC 8259), or only white space for a bare trigger.
 func CheckPayload(p []byte) error {
-	complete, err := scanPayload(p)
+	complete, err := scanPayload(p, true)
 	if err != nil {
 		return err
 	}
@@ -29,13 +30,18 @@ func CheckPayload(p []byte) error {
 // CheckPayloadPrefix is CheckPayload for a payload that may still be
 // arriving: it fails only when no more bytes could make p valid.
 func CheckPayloadPrefix(p []byte) error {
-	_, err := scanPayload(p)
+	_, err := scanPayload(p, false)
 	return err
 }
 
-func scanPayload(p []byte) (complete bool, err error) {
+// scanPayload checks p, the whole payload when final, else what has
+// arrived so far; complete says whether it is a whole value.
+func scanPayload(p []byte, final bool) (complete bool, err error) {
 	if len(p) > MaxPayload {
 		return false, errorf(ErrTooLarge, "payload of %d bytes exceeds the %d byte limit", len(p), MaxPayload)
+	}
+	if err := checkText(p, final); err != nil {
+		return false, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	var v json.RawMessage
@@ -55,6 +61,31 @@ func scanPayload(p []byte) (complete bool, err error) {
 		return false, errorf(ErrInvalid, "invalid JSON at byte %d: more than one value", dec.InputOffset()+1)
 	}
 	return true, nil
+}
+
+// checkText refuses what is not JSON text whatever its syntax, with its
+// own reason: a NUL byte (printf '\0' and C strings add one) and bytes that
+// are not UTF-8 (encoding/json would turn them into U+FFFD unnoticed). A
+// rune cut at the end of p is refused only when final: the next write may
+// finish it. Bytes are counted from 1, as in the syntax errors.
+func checkText(p []byte, final bool) error {
+	if i := bytes.IndexByte(p, 0); i >= 0 {
+		return errorf(ErrInvalid, "invalid JSON at byte %d: NUL byte", i+1)
+	}
+	if utf8.Valid(p) {
+		return nil
+	}
+	for i := 0; i < len(p); {
+		r, n := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && n == 1 {
+			if !final && !utf8.FullRune(p[i:]) {
+				return nil // the start of a rune, at the end
+			}
+			return errorf(ErrInvalid, "invalid JSON at byte %d: not UTF-8 (0x%02x): a payload is UTF-8 text", i+1, p[i])
+		}
+		i += n
+	}
+	return nil
 }
 
 // trimJSONSpace drops JSON's white space (space, tab, CR, LF) only: a
