@@ -360,7 +360,7 @@ func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint
 	if h.failed {
 		return 0, syscall.EINVAL
 	}
-	if off+int64(len(data)) > jobs.MaxSettingSize {
+	if !fitsAt(off, len(data), jobs.MaxSettingSize) {
 		err := h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(make([]byte, jobs.MaxSettingSize+1)))
 		h.fail()
 		return 0, toErrno(err)

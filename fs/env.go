@@ -132,7 +132,11 @@ func (h *envHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	if h.failed {
 		return 0, syscall.EINVAL
 	}
-	if err := h.f.t.m.CheckEnvValue(h.f.jobID, h.f.name, int(off)+len(data)); err != nil {
+	end := jobs.MaxEnvValue + 2 // past the cap (a value and its newline): refused with its reason
+	if fitsAt(off, len(data), jobs.MaxEnvValue+1) {
+		end = int(off) + len(data)
+	}
+	if err := h.f.t.m.CheckEnvValue(h.f.jobID, h.f.name, end); err != nil {
 		h.failed = true
 		return 0, toErrno(err)
 	}

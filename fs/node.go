@@ -56,6 +56,12 @@ func dirEntries(ents ...fuse.DirEntry) gofs.DirStream {
 	return gofs.NewListDirStream(ents)
 }
 
+// fitsAt reports whether a write of n bytes at off ends within limit, with
+// no overflow for any offset a caller sends (pwrite at 2^63-1).
+func fitsAt(off int64, n int, limit int64) bool {
+	return off >= 0 && off <= limit && int64(n) <= limit-off
+}
+
 // current returns 0 when the caller may still see the job that in belongs
 // to (in itself or the job folder above it), ENOENT when not. Roles are
 // checked at every lookup, listing and open below a job, not only when the

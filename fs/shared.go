@@ -158,11 +158,11 @@ func (h *shareHandle) Write(ctx context.Context, data []byte, off int64) (uint32
 	if h.failed {
 		return 0, syscall.EINVAL
 	}
-	h.buf = writeAt(h.buf, data, off)
 	var err error
-	if len(h.buf) > maxRoleSize {
+	if !fitsAt(off, len(data), maxRoleSize) {
 		err = h.f.t.m.Refuse(h.f.jobID, "shared/"+h.f.name, fmt.Sprintf("a role is at most %d bytes: write viewer or runner", maxRoleSize))
 	} else {
+		h.buf = writeAt(h.buf, data, off)
 		err = h.f.t.m.SetShare(h.f.jobID, h.f.name, string(h.buf))
 	}
 	if err != nil {
