@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,4 +131,109 @@ func TestTruncatedStore(t *testing.T) {
 	if d.mounted() {
 		t.Errorf("%s is mounted after jobfs mount failed", d.mnt)
 	}
+}
+
+// engineTmpfsState moves the daemon's state folder onto a tmpfs of size
+// (unmounted when t ends, after the daemon has stopped): the daemon is
+// stopped, its state copied onto the tmpfs mounted in its place, and
+// started again.
+func engineTmpfsState(t *testing.T, d *daemon, size string, mounted *bool) {
+	t.Helper()
+	saved := t.TempDir()
+	if out, err := exec.Command("cp", "-a", d.state+"/.", saved).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	d.stop(t)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0711", "jobfs-test-state", d.state).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	*mounted = true
+	if out, err := exec.Command("cp", "-a", saved+"/.", d.state).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	d.restart(t)
+}
+
+// TestFullStateDisk: with the state disk full, runs and jobs can still be
+// deleted through the mount, and a log whose lines could not be written
+// says how much was dropped.
+func TestFullStateDisk(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	t.TempDir() // its removal is registered first: it runs after the unmount
+	users, _ := shareUsers(t, 1, false)
+	alice := shareAs(users[0])
+	var state string
+	mounted := false
+	t.Cleanup(func() { // registered before the daemon's: runs once it has stopped
+		if !mounted {
+			return
+		}
+		if out, err := exec.Command("umount", state).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", state, err, out)
+			exec.Command("umount", "-l", state).Run()
+		}
+	})
+	d := shareDaemon(t)
+	state = d.state
+	engineTmpfsState(t, d, "16m", &mounted)
+	owner := "@" + users[0].name + "/"
+	if st, err := os.Stat(filepath.Join(d.state, "jobfs.reserve")); err != nil || st.Size() == 0 {
+		t.Errorf("no space reserved for deletes in the state folder: %v", err)
+	}
+
+	// A step fills the disk, then writes more than a pipe holds (the daemon
+	// must have tried to log most of it while the disk was full), frees
+	// the disk and writes one more line.
+	alice.job(t, d, "note", "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null\n"+
+		"i=0; while [ $i -lt 4000 ]; do echo \"line $i, written while the state disk is full\"; i=$((i+1)); done\n"+
+		"rm -f \"$2/fill\"\necho room again\n")
+	alice.ok(t, d, `echo '{}' > mnt/note/data`)
+	if got := d.waitRun(t, owner+"note", 1); got != "COMPLETED" {
+		t.Errorf("run 1 of note = %s, want COMPLETED", got)
+	}
+	log := alice.ok(t, d, `cat mnt/note/runs/1/log`)
+	if !regexp.MustCompile(`(?m)^jobfs: [0-9]+ bytes of output dropped: no space left on device\nroom again\n$`).MatchString(log) {
+		t.Errorf("runs/1/log does not end with the marker and the line after it:\n%s", engineTail(log))
+	}
+
+	// A job of many runs, whose delete rewrites much of the store.
+	alice.job(t, d, "many", "#!/bin/sh\necho hi\n")
+	for i := 1; i <= 40; i++ {
+		alice.ok(t, d, `echo '{}' > mnt/many/data`)
+		d.waitRun(t, owner+"many", i)
+	}
+
+	// A step fills the disk and leaves it full.
+	alice.job(t, d, "hog", "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null\necho full\n")
+	alice.ok(t, d, `echo '{}' > mnt/hog/data`)
+	d.waitRun(t, owner+"hog", 1)
+	// Settings until the store itself has no page left to write to.
+	r := alice.run(t, d, `for i in $(seq 1 400); do head -c $((i * 997)) /dev/zero | tr '\0' x > mnt/hog/description || exit 0; done; exit 1`)
+	if r.code != 0 || !strings.Contains(r.err, "No space left on device") {
+		t.Errorf("settings could still be written on the full disk:\n%s", r)
+	}
+	// Every delete works on a disk kept full to the last block: what one
+	// frees, root's ballast takes before the next.
+	ballast := 0
+	full := func() {
+		ballast++
+		d.ok(t, `dd if=/dev/zero of=state/ballast.$N bs=4k 2>/dev/null; test "$(df --output=avail state | tail -n 1)" -eq 0`, fmt.Sprint("N=", ballast))
+	}
+	full()
+	alice.ok(t, d, `rm -r mnt/note/runs/1 && ! test -e mnt/note/runs/1`)
+	full()
+	alice.ok(t, d, `rmdir mnt/note && ! test -e mnt/note`)
+	full()
+	alice.ok(t, d, `rmdir mnt/many && ! test -e mnt/many`)
+	full()
+	alice.ok(t, d, `rm -r mnt/hog/runs/1 && ! test -e mnt/hog/runs/1`)
+	full()
+	alice.ok(t, d, `rm -rf mnt/hog && ! test -e mnt/hog`)
+}
+
+// engineTail is the last lines of a log, for a failure message.
+func engineTail(s string) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(len(lines)-6, 0):], "\n")
 }

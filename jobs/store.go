@@ -29,6 +29,7 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	instance Instance
+	reserve  *reserve // nil until the store is open
 }
 
 var (
@@ -98,6 +99,7 @@ func OpenStore(path string) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.reserve = newReserve(filepath.Join(filepath.Dir(path), "jobfs.reserve"))
 	return s, nil
 }
 
@@ -131,7 +133,10 @@ func (s *Store) init(id string) error {
 func (s *Store) Instance() Instance { return s.instance }
 
 // Close closes the database file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.reserve.close()
+	return s.db.Close()
+}
 
 // Check runs bbolt's consistency check and returns the first problem found.
 func (s *Store) Check() error {
@@ -300,7 +305,7 @@ func (s *Store) RenameJob(id, newName string) error {
 
 // DeleteJob removes job id with its settings and run records.
 func (s *Store) DeleteJob(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.updateFreeing(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
@@ -406,7 +411,7 @@ func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
 // UpdateRun applies fn to the stored run and stores the result.
 func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 	var r Run
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateFreeing(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
 		if err != nil {
 			return err
@@ -488,7 +493,7 @@ func (s *Store) LatestRun(jobID string) (uint64, error) {
 
 // DeleteRun removes a run record.
 func (s *Store) DeleteRun(jobID string, id uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.updateFreeing(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
 		if err != nil {
 			return err
