@@ -4,8 +4,15 @@ export PATH := $(PATH):/usr/local/go/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN     := bin/jobfs
 MOUNT   ?= mnt
+# make install: PREFIX and DESTDIR as usual; each folder can be set alone.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
-.PHONY: help deps build run test unit integration bench soak vet clean
+.PHONY: help deps build run test unit integration bench soak vet clean install uninstall
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -68,6 +75,22 @@ soak: deps ## long crash, leak and fuzz runs (not part of make test): JOBFS_SOAK
 	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime 60s "./$$(dirname "$${f#./}")" || rc=1; \
 	  done; \
 	done; exit $$rc; }
+
+install: build ## install jobfs and jobfs-init, the system and user units, man page, bash completion (PREFIX, DESTDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/jobfs
+	install -m 0755 $(BIN)-init $(DESTDIR)$(BINDIR)/jobfs-init
+	sed 's|/usr/local/bin/jobfs|$(BINDIR)/jobfs|' cmd/jobfs/jobfs.service > $(DESTDIR)$(UNITDIR)/jobfs.service
+	sed 's|/usr/local/bin/jobfs|$(BINDIR)/jobfs|' cmd/jobfs/jobfs-user.service > $(DESTDIR)$(USERUNITDIR)/jobfs.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/jobfs.service $(DESTDIR)$(USERUNITDIR)/jobfs.service
+	install -m 0644 cmd/jobfs/jobfs.8 $(DESTDIR)$(MANDIR)/man8/jobfs.8
+	install -m 0644 cmd/jobfs/jobfs.bash $(DESTDIR)$(BASHCOMPDIR)/jobfs
+	@case "$(BINDIR)" in /usr/local/sbin|/usr/local/bin|/usr/sbin|/usr/bin|/sbin|/bin) ;; \
+	  *) echo "note: mount -t fuse.jobfs and fstab find jobfs only in /usr/local/bin, /usr/bin and the like (mount.fuse3 runs it without PATH): ln -s $(BINDIR)/jobfs /usr/local/bin/jobfs" >&2 ;; esac
+
+uninstall: ## remove what make install installed (same PREFIX, DESTDIR)
+	rm -f $(DESTDIR)$(BINDIR)/jobfs $(DESTDIR)$(BINDIR)/jobfs-init $(DESTDIR)$(UNITDIR)/jobfs.service \
+	  $(DESTDIR)$(USERUNITDIR)/jobfs.service $(DESTDIR)$(MANDIR)/man8/jobfs.8 $(DESTDIR)$(BASHCOMPDIR)/jobfs
 
 clean: ## remove build output
 	rm -rf bin
