@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -62,3 +63,19 @@ func TestLogSinkMarksDroppedOutput(t *testing.T) {
 type teeFunc func([]byte)
 
 func (f teeFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// TestRunDrainsOnFullDisk: a step writing far more than a pipe holds to a
+// log that cannot be written (/dev/full) runs to its end: the daemon keeps
+// draining its output instead of leaving it blocked until its timeout.
+func TestRunDrainsOnFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	s := newStep(t, "#!/bin/sh\nhead -c 4000000 /dev/zero\necho done\n")
+	spec := s.spec()
+	spec.LogPath = "/dev/full"
+	res := runBounded(t, context.Background(), spec)
+	if res.Outcome != Exited || res.ExitCode != 0 {
+		t.Errorf("Run = %+v, want an exit 0", res)
+	}
+}

@@ -56,3 +56,18 @@ func (s *Store) checkSize() error {
 	}
 	return nil
 }
+
+// checkNotEmptied fails for an empty store file beside job folders: bbolt
+// would make it a new, empty store, and every job would be lost from view
+// (a file truncated to nothing, or replaced by an empty one).
+func (s *Store) checkNotEmptied() error {
+	st, err := os.Stat(s.path)
+	if err != nil || st.Size() > 0 {
+		return nil // a new store, or one bbolt checks
+	}
+	jobs, _ := os.ReadDir(filepath.Join(filepath.Dir(s.path), "jobs"))
+	if len(jobs) == 0 {
+		return nil
+	}
+	return s.damaged(fmt.Sprintf("empty, but %s holds the folders of %d jobs", filepath.Join(filepath.Dir(s.path), "jobs"), len(jobs)))
+}

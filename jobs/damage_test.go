@@ -37,10 +37,12 @@ func TestOpenDamagedStore(t *testing.T) {
 		"pages overwritten":        garbage(good, 3*4096),
 		"header overwritten":       garbage(good, 0),
 	}
+	cases["emptied, beside job folders"] = nil
 	for name, content := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "jobfs.db")
 			mustOK(t, os.WriteFile(p, content, 0o600))
+			mustOK(t, os.MkdirAll(filepath.Join(filepath.Dir(p), "jobs", "dmg0"), 0o700))
 			s, err := OpenStore(p)
 			if err == nil {
 				_, err = s.AllJobs()

@@ -77,6 +77,9 @@ func OpenStore(path string) (*Store, error) {
 	}
 	s := &Store{path: path}
 	err = s.guard(func() error {
+		if err := s.checkNotEmptied(); err != nil {
+			return err
+		}
 		var err error
 		s.db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 		if errors.Is(err, bolt.ErrTimeout) {
