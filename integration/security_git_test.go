@@ -87,3 +87,29 @@ g commit -q -a -m latest`, e...)
 		t.Errorf("the file the repository links to is now %v (%v), want 0600 as before", st.Mode(), err)
 	}
 }
+
+// TestOthersPrivateImage: bob's image folder, private to him, is refused
+// as an image of alice's job (the root init would bind it whatever the
+// path's permissions, and git runs as bob); once bob opens it, it runs.
+func TestOthersPrivateImage(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 2, false)
+	alice, bob := users[0], users[1]
+	A, B := shareAs(alice), shareAs(bob)
+	d := shareDaemon(t)
+	shareCmd(t, "install", "-d", "-o", bob.name, "-g", bob.gid, "-m", "0700", filepath.Join(d.repos, bob.name))
+	e := shareEnv("R", filepath.Join(d.repos, bob.name, "img"), "B", bob.name)
+	B.ok(t, d, `mkdir -m 0755 "$R" && printf '#!/bin/sh\necho bob-image > "$2/out.txt"\n' > "$R/entrypoint" && chmod 755 "$R/entrypoint"`, e...)
+	A.ok(t, d, `mkdir mnt/uses`)
+	r := A.run(t, d, `echo "@$B/img" > mnt/uses/config/chains`, e...)
+	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "may not read it") {
+		t.Fatalf("alice's chain on bob's private image: %s\nlog: %s", r, A.ok(t, d, `tail -n 1 mnt/uses/log`))
+	}
+	B.ok(t, d, `chmod 0755 "$(dirname "$R")"`, e...)
+	A.ok(t, d, `echo "@$B/img" > mnt/uses/config/chains && echo '{}' > mnt/uses/data`, e...)
+	if got := d.waitRun(t, "@"+alice.name+"/uses", 1); got != "COMPLETED" {
+		t.Fatalf("run on bob's opened image ended %s", got)
+	}
+	A.want(t, d, `cat mnt/uses/runs/1/result`, "bob-image\n")
+}

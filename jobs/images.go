@@ -77,6 +77,9 @@ func (m *Manager) resolveImage(j Job, ref string, export bool) (Image, error) {
 	if st, err := os.Stat(repo); err != nil || !st.IsDir() {
 		return Image{}, errorf(ErrInvalid, "unknown image %s: no folder %s", img.Ref, repo)
 	}
+	if err := ownerMayRead(j.Owner, repo); err != nil {
+		return Image{}, errorf(ErrInvalid, "image %s: %v", img.Ref, err)
+	}
 	if isGitRepo(repo) {
 		return m.gitImage(img, repo, label, export)
 	}
@@ -358,4 +361,29 @@ func userName(uid Owner) string {
 		return strconv.FormatUint(uint64(uid), 10)
 	}
 	return u.Username
+}
+
+// ownerMayRead checks that the job's owner could read the image folder
+// itself. A step's /app is bound by the root init, which ignores the
+// permissions of the path to it, and a git image is exported by git running
+// as the repository's owner: without this check alice's job could run, and
+// read, bob's private image. Checked only when someone else owns the folder
+// (a process as the owner asks test(1)), so one's own images cost nothing.
+func ownerMayRead(owner Owner, dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if os.Geteuid() != 0 || owner == 0 || !ok || sys.Uid == owner {
+		return nil
+	}
+	cmd := exec.Command("test", "-r", dir, "-a", "-x", dir)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
+		Uid: owner, Gid: primaryGroup(owner), Groups: groupsOf(owner)}}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s belongs to %s and %s may not read it", dir, userName(sys.Uid), userName(owner))
+	}
+	return nil
 }
