@@ -109,6 +109,9 @@ type mountFlags struct {
 // as --help documents it; logger writes "<date> <time> jobfs: <message>".
 const readyLine = "DATE TIME jobfs: ready: MOUNTPOINT mounted (state DIR, repos DIR)"
 
+// readyFormat is the message of that line.
+const readyFormat = "ready: %s mounted (state %s, repos %s)"
+
 // newLogger starts every line with its time, then "jobfs: ", so that the
 // lines read the same in a terminal, a log file and the journal.
 func newLogger(w io.Writer) *log.Logger {
@@ -262,7 +265,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 		m.Close()
 		return err
 	}
-	logger.Printf("ready: %s mounted (state %s, repos %s)", mp, state, m.ReposDir())
+	logger.Printf(readyFormat, mp, state, m.ReposDir())
 	rd.ready()
 	served := make(chan struct{})
 	go func() { server.Wait(); close(served) }()
