@@ -59,7 +59,7 @@ func (r *reserve) make() error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(r.path) // best effort; the next make truncates nothing, it allocates
+		os.Remove(r.path) // best effort: a later make allocates it whole again
 	}
 	return err
 }
@@ -119,6 +119,9 @@ func (r *reserve) setRetrying(v bool) {
 
 // close ends the retry loop and waits for it.
 func (r *reserve) close() {
+	if r == nil {
+		return
+	}
 	r.once.Do(func() { close(r.stop) })
 	r.wg.Wait()
 }
