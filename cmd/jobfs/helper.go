@@ -213,7 +213,7 @@ func (h *helperArgs) addOptions(lists []string) (string, error) {
 			}
 			fl := known.Lookup(strings.ReplaceAll(name, "_", "-"))
 			if fl == nil {
-				return "", fmt.Errorf("unknown mount option %q: jobfs takes %s, log=, ro, rw, exec and the generic options mount passes (jobfs -h)", opt, optionNames(known))
+				return "", fmt.Errorf("unknown mount option %q: jobfs takes %s, log=, ro, rw, exec and the generic options mount passes (man jobfs)", opt, optionNames(known))
 			}
 			arg, err := flagFor(fl, opt, val, hasVal)
 			if err != nil {

@@ -37,7 +37,8 @@ Usage:
   jobfs version                    print the version
   jobfs help                       this text
 
-Run 'jobfs mount --help' for the mount flags. In the mount:
+Run 'jobfs mount --help' for the mount flags, 'jobfs STATE MOUNTPOINT -h' for the
+options of the helper form, 'man jobfs' for both. In the mount:
   mkdir MOUNT/hello                              create a job
   echo script > MOUNT/hello/config/type          configure it
   echo '{"n": 1}' > MOUNT/hello/data             start a run
@@ -157,7 +158,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 			"mount answers it logs\n\n  %s\n\n"+
 			"and, under systemd (Type=notify), sends READY=1; STOPPING=1 when it stops.\n"+
 			"Each flag is also an option of the mount helper form, with _ for -:\n"+
-			"jobfs STATE MOUNTPOINT -o allow_other,max_active=4 (jobfs -h, man jobfs).\n\nFlags:\n", readyLine)
+			"jobfs STATE MOUNTPOINT -o allow_other,max_active=4 (man jobfs).\n\nFlags:\n", readyLine)
 		fs.PrintDefaults()
 	}
 	return fs
