@@ -398,6 +398,9 @@ func TestResolveImage(t *testing.T) {
 	nobody, err := m.CreateJob(uid, jobName("numeric-owner"))
 	mustOK(t, err)
 	numDir := makeImage(t, repos, itoa(uid), "tool", "#!/bin/sh\n", 0o755)
+	if os.Geteuid() == 0 { // the owner's own image (another's must be readable by the owner)
+		mustOK(t, os.Chown(numDir, uid, uid))
+	}
 	img, err = m.resolveImage(nobody, "tool", false)
 	if err != nil || img.Entrypoint != filepath.Join(numDir, "entrypoint") {
 		t.Errorf("resolveImage for uid %d = %+v, %v; want %s", uid, img, err, numDir)
