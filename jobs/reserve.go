@@ -126,9 +126,10 @@ func (r *reserve) close() {
 	r.wg.Wait()
 }
 
-// updateFreeing runs a write that must work on a full disk: a delete (it
-// frees space) or a run's record (what happened must be kept). On ENOSPC
-// it releases the reserve and tries once more.
+// updateFreeing runs a delete, which must work on a full disk (it is how
+// space is freed): on ENOSPC it releases the reserve and tries once more.
+// Other writes never use the reserve, so a step filling the disk cannot
+// take it from the deletes.
 func (s *Store) updateFreeing(fn func(*bolt.Tx) error) error {
 	err := s.db.Update(fn)
 	if !errors.Is(err, syscall.ENOSPC) || s.reserve == nil || !s.reserve.release() {

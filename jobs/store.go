@@ -414,7 +414,7 @@ func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
 // UpdateRun applies fn to the stored run and stores the result.
 func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 	var r Run
-	err := s.updateFreeing(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
 		if err != nil {
 			return err
