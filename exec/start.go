@@ -123,6 +123,9 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		if reason, ok := strings.CutPrefix(line, "error: "); ok {
 			return nil, errors.New(reason)
 		}
+		if line != "" { // the init's runtime died: its stderr is the status pipe, line the first of its report
+			return nil, fmt.Errorf("the step init ended before starting the step (%s): jobfs-init: %s", p.cmd.ProcessState, line)
+		}
 		return nil, fmt.Errorf("the step init ended before starting the step (%s)", p.cmd.ProcessState)
 	}
 	return p, nil

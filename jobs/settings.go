@@ -34,7 +34,7 @@ var settingList = []Setting{
 	{Path: "config/limits/cpu", Default: "100", check: checkLimit(0, int64(100*runtime.NumCPU()), "percent of one core (100 = one core, 0 = no limit), at most %d on this machine")},
 	{Path: "config/limits/io", Default: "0", check: checkLimit(0, 1<<40, "bytes per second, read and write (0 = no limit), at most %d")},
 	{Path: "config/limits/memory", Default: "512", check: checkLimit(0, totalMiB(), "MiB (0 = no limit), at most %d, the memory of this machine")},
-	{Path: "config/limits/pids", Default: "512", check: checkLimit(0, 4_194_304, "processes and threads (0 = no limit; the step's init uses 2 to 4), at most %d")},
+	{Path: "config/limits/pids", Default: "512", check: checkPids},
 	{Path: "config/overlap", Default: "skip", check: checkOverlap},
 	{Path: "config/schedule", check: checkSchedule},
 	{Path: "config/script", Lines: true, check: checkScript},
@@ -176,6 +176,26 @@ func checkLimit(lo, hi int64, help string) func(*Manager, Job, string) error {
 		}
 		return nil
 	}
+}
+
+// MinPids is the smallest pids limit with which a step can start: the
+// step init's one thread in the step's cgroup (the others stay outside it,
+// see exec/stepinit) and the step's own first process. Below it the step
+// could never start, so the value is refused when written.
+const MinPids = 2
+
+// maxPids is the kernel's ceiling on process ids (pid_max's upper bound).
+const maxPids = 4_194_304
+
+func checkPids(_ *Manager, _ Job, v string) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > maxPids {
+		return errorf(ErrInvalid, "%q: write a whole number of processes and threads, %d to %d (0 = no limit)", v, MinPids, maxPids)
+	}
+	if n != 0 && n < MinPids {
+		return errorf(ErrInvalid, "%d is too small: the smallest pids limit with which a step starts is %d (its init and its first process); write %d or more, or 0 for no limit", n, MinPids, MinPids)
+	}
+	return nil
 }
 
 // totalMiB is the machine's memory, from /proc/meminfo.

@@ -50,46 +50,117 @@ type Spec struct {
 // The init reports on fd 4: "ok\n" once the step's program was started, or
 // "error: <reason>\n" when isolation could not be set up (then the step
 // never ran: the run fails with that reason).
+//
+// No Go stack trace reaches the run log: until "ok" the init's own stderr
+// is the status pipe, so a fatal runtime error reaches the daemon as the
+// reason of the failed start (its first line); after it, stderr is
+// /dev/null. A panic of the init is caught and becomes one line
+// "jobfs-init: panic: ...". The step's stdout and stderr are the run log.
 func Main() int {
+	// Only this thread joins the step's v1 cgroups (joinThread): every
+	// other thread of the runtime is made by the template thread that
+	// LockOSThread starts here, outside them, so the init counts as one
+	// process in the step's pids limit, whatever the runtime does.
+	runtime.LockOSThread()
 	status := os.NewFile(4, "status")
-	fail := func(format string, args ...any) int {
-		fmt.Fprintf(status, "error: "+format+"\n", args...)
+	logw, err := stderrToStatus()
+	if err != nil {
+		fmt.Fprintf(status, "error: jobfs-init: set up its stderr: %v\n", err)
 		return 125
 	}
+	st := &initState{status: status, log: logw}
+	defer st.recoverPanic()
+	return st.run()
+}
+
+// initState is what Main's phases share: where to report.
+type initState struct {
+	status  *os.File // fd 4, closed once the step started
+	log     *os.File // the run log (the init's stderr as started)
+	started bool     // "ok" was sent
+}
+
+// stderrToStatus keeps the run log on a new descriptor and points fd 2 at
+// the status pipe, so that what the runtime prints when it dies before the
+// step starts is read by the daemon, not appended to the run log.
+func stderrToStatus() (*os.File, error) {
+	fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 5)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Dup3(4, 2, 0); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "log"), nil
+}
+
+// stderrToNull points fd 2 at /dev/null once the status pipe is closed.
+func stderrToNull() {
+	fd, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return // fd 2 stays on the closed pipe's write end: writes fail, nothing is shown
+	}
+	_ = unix.Dup3(fd, 2, 0) // best effort, as above
+	unix.Close(fd)
+}
+
+// recoverPanic turns a panic of the init into one line: the failed
+// start's reason before the step started, a run log line after.
+func (st *initState) recoverPanic() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !st.started {
+		fmt.Fprintf(st.status, "error: jobfs-init: panic: %v\n", r)
+	} else {
+		fmt.Fprintf(st.log, "jobfs-init: panic: %v\n", r)
+		syscall.Kill(-1, syscall.SIGKILL) // as PID 1 of the step's namespace: its processes end with it
+	}
+	os.Exit(125)
+}
+
+func (st *initState) fail(format string, args ...any) int {
+	fmt.Fprintf(st.status, "error: "+format+"\n", args...)
+	return 125
+}
+
+func (st *initState) run() int {
 	var spec Spec
 	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
-		return fail("read spec: %v", err)
+		return st.fail("read spec: %v", err)
 	}
 	if spec.Protocol != Protocol {
-		return fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
+		return st.fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
 	}
 	for _, f := range spec.Join {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
-			return fail("join cgroup %s: %v", filepath.Dir(f), err)
+		if err := joinThread(f); err != nil {
+			return st.fail("join cgroup %s: %v", filepath.Dir(f), err)
 		}
 	}
 	if err := verifyCgroup(spec.Verify); err != nil {
-		return fail("%v", err)
+		return st.fail("%v", err)
 	}
 	if spec.Root {
 		if err := buildRoot(spec); err != nil {
-			return fail("build the step's root: %v", err)
+			return st.fail("build the step's root: %v", err)
 		}
 		unix.Sethostname([]byte("jobfs"))
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fail("no_new_privs: %v", err)
+		return st.fail("no_new_privs: %v", err)
 	}
 	// The step must not inherit the spec and status pipes, nor any other
 	// descriptor the daemon leaked to the init.
 	if err := closeOnExecFrom(3); err != nil {
-		return fail("close inherited descriptors: %v", err)
+		return st.fail("close inherited descriptors: %v", err)
 	}
-	// The bounding set is per thread: drop it on the thread that forks.
-	runtime.LockOSThread()
+	// The bounding set is per thread: it is dropped on the thread that
+	// forks, locked since Main began.
 	if os.Geteuid() == 0 {
 		if err := dropBoundingCaps(); err != nil {
-			return fail("drop capabilities: %v", err)
+			return st.fail("drop capabilities: %v", err)
 		}
 	}
 	// Signals for the step reach it through its cgroup; the init only reaps.
@@ -97,18 +168,33 @@ func Main() int {
 	cmd := &osexec.Cmd{
 		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...),
 		Env: spec.Env, Dir: spec.Dir,
-		Stdin: nil, Stdout: os.Stdout, Stderr: os.Stderr,
+		Stdin: nil, Stdout: os.Stdout, Stderr: st.log,
 		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: spec.UID == 0}},
 	}
 	if spec.UID != 0 {
 		cmd.SysProcAttr.Credential.Groups = append([]uint32{spec.GID}, spec.Groups...)
 	}
 	if err := cmd.Start(); err != nil {
-		return fail("%v", StartError(spec.Path, err))
+		return st.fail("%v", StartError(spec.Path, err))
 	}
-	fmt.Fprintln(status, "ok")
-	status.Close()
+	fmt.Fprintln(st.status, "ok")
+	st.started = true
+	st.status.Close()
+	stderrToNull()
 	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// joinThread moves the calling thread into the cgroup of a v1 hierarchy
+// (its tasks file; cgroup.procs would move every thread of the init), or,
+// where the folder has no tasks file, the whole process.
+func joinThread(procs string) error {
+	tasks := filepath.Join(filepath.Dir(procs), "tasks")
+	if filepath.Base(procs) == "cgroup.procs" {
+		if _, err := os.Stat(tasks); err == nil {
+			return os.WriteFile(tasks, []byte("0"), 0)
+		}
+	}
+	return os.WriteFile(procs, []byte("0"), 0)
 }
 
 // verifyCgroup checks /proc/self/cgroup: the step must be in its cgroup
@@ -117,7 +203,7 @@ func verifyCgroup(want map[string]string) error {
 	if len(want) == 0 {
 		return nil
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	b, err := os.ReadFile("/proc/thread-self/cgroup") // this thread's: only it joined
 	if err != nil {
 		return err
 	}
