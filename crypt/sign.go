@@ -95,6 +95,24 @@ func ParseTrusted(text string) ([]ed25519.PublicKey, error) {
 	return out, nil
 }
 
+// LoadTrusted reads the trusted-keys file at path. A file with no key
+// (empty, or only comments) is refused: taken as is, it would make every
+// run fail, and an operator who wrote it meant to trust someone.
+func LoadTrusted(path string) ([]ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ParseTrusted(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s holds no key (only blank lines and comments): add the public key line that `jobfs keygen -o FILE` prints (ed25519:<base64>), then start again", path)
+	}
+	return keys, nil
+}
+
 // Verify checks the signature over msg.
 func (s Signature) Verify(msg []byte) error {
 	if !ed25519.Verify(s.Public, msg, s.Sig) {

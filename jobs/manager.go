@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -40,8 +39,8 @@ type Options struct {
 	// Sealer encrypts config/env values; nil refuses secrets.
 	Sealer Sealer
 	// TrustedKeys, when set, makes every run need a valid signature by one
-	// of them over the job's current config.
-	TrustedKeys []ed25519.PublicKey
+	// of its keys over the job's current config; replaceable at run time.
+	TrustedKeys *KeyRing
 	Now         func() time.Time
 }
 

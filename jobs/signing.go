@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jobfs/jobfs/crypt"
 )
@@ -43,6 +44,39 @@ func checkSignatures(_ *Manager, _ Job, v string) error {
 	return nil
 }
 
+// KeyRing holds the keys of --trusted-keys. The daemon replaces them on
+// SIGHUP while runs are checked: a check reads one set, never a mix. A
+// nil KeyRing trusts no one and enforces nothing (no --trusted-keys); a
+// ring, even one emptied, enforces (a run then needs a trusted signature
+// that cannot exist, so nothing unsigned ever runs).
+type KeyRing struct {
+	keys atomic.Pointer[[]ed25519.PublicKey]
+}
+
+// NewKeyRing returns a ring holding a copy of keys.
+func NewKeyRing(keys []ed25519.PublicKey) *KeyRing {
+	r := &KeyRing{}
+	r.Set(keys)
+	return r
+}
+
+// Set replaces the keys; checks that started before keep the old set.
+func (r *KeyRing) Set(keys []ed25519.PublicKey) {
+	cp := append([]ed25519.PublicKey(nil), keys...)
+	r.keys.Store(&cp)
+}
+
+// Keys returns the current keys; nil for a nil ring.
+func (r *KeyRing) Keys() []ed25519.PublicKey {
+	if r == nil {
+		return nil
+	}
+	if p := r.keys.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // checkSigned decides whether a run of snapshot c may start: with trusted
 // keys, it needs a valid signature by one of them over c; without, any
 // signature present must be valid. The run then executes c, never a
@@ -52,7 +86,9 @@ func (m *Manager) checkSigned(c runConfig) error {
 	if err != nil {
 		return fmt.Errorf("signature check failed: config/signatures: %v", err)
 	}
-	if len(sigs) == 0 && len(m.opts.TrustedKeys) == 0 {
+	enforce := m.opts.TrustedKeys != nil
+	keys := m.opts.TrustedKeys.Keys() // one set for the whole check
+	if len(sigs) == 0 && !enforce {
 		return nil
 	}
 	if len(sigs) == 0 {
@@ -62,19 +98,19 @@ func (m *Manager) checkSigned(c runConfig) error {
 	trustedSigner, valid := false, false
 	for _, s := range sigs {
 		ok := s.Verify(msg) == nil
-		if len(m.opts.TrustedKeys) == 0 {
+		if !enforce {
 			if !ok {
 				return fmt.Errorf("signature check failed: config changed since it was signed by %s", crypt.PublicLine(s.Public))
 			}
 			continue
 		}
-		if trusted(m.opts.TrustedKeys, s.Public) {
+		if trusted(keys, s.Public) {
 			trustedSigner = true
 			valid = valid || ok
 		}
 	}
 	switch {
-	case len(m.opts.TrustedKeys) == 0, valid:
+	case !enforce, valid:
 		return nil
 	case trustedSigner:
 		return fmt.Errorf("signature check failed: config changed since it was signed")

@@ -179,7 +179,11 @@ func sigManager(t *testing.T, keys ...ed25519.PublicKey) testManager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newTestManager(t, Options{Sealer: sealer, TrustedKeys: keys})
+	var ring *KeyRing // no keys: no --trusted-keys
+	if len(keys) > 0 {
+		ring = NewKeyRing(keys)
+	}
+	return newTestManager(t, Options{Sealer: sealer, TrustedKeys: ring})
 }
 
 func sigKey(t *testing.T) ed25519.PrivateKey {

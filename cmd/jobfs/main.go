@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -228,17 +227,11 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 	if err != nil {
 		return err
 	}
-	var trusted []ed25519.PublicKey
-	if f.trustedKeys != "" {
-		b, err := os.ReadFile(f.trustedKeys)
-		if err != nil {
-			return fmt.Errorf("--trusted-keys: %w", err)
-		}
-		if trusted, err = crypt.ParseTrusted(string(b)); err != nil {
-			return fmt.Errorf("--trusted-keys %s: %w", f.trustedKeys, err)
-		}
-		logger.Printf("runs need a signature by one of %d trusted keys", len(trusted))
+	trusted, err := loadTrusted(f.trustedKeys, logger)
+	if err != nil {
+		return err
 	}
+	defer watchHUP(f.trustedKeys, trusted, logger)()
 	m, err := jobs.New(jobs.Options{
 		Init:          iso.Init,
 		Cgroups:       iso.Cgroups,
