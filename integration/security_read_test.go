@@ -139,6 +139,32 @@ echo ok > "$2/sub/real.txt"
 		}
 	})
 
+	t.Run("left by a chain step", func(t *testing.T) {
+		dir := filepath.Join(d.repos, users[0].name)
+		shareCmd(t, "install", "-d", "-o", users[0].name, "-g", users[0].gid, "-m", "0755", dir)
+		A.ok(t, d, `set -e
+mkdir "$R/linker" "$R/after"
+printf '#!/bin/sh\nln -s /etc/shadow "$2/shadow"\nln -s /etc "$2/etc"\necho x > "$2/x.txt"\n' > "$R/linker/entrypoint"
+printf '#!/bin/sh\nls -A "$1" > "$2/seen.txt"\n' > "$R/after/entrypoint"
+chmod 755 "$R/linker/entrypoint" "$R/after/entrypoint"
+mkdir mnt/chainlinks
+printf 'a <- linker\nb <- after\na -> b\n' > mnt/chainlinks/config/chains
+echo '{}' > mnt/chainlinks/data`, "R="+dir)
+		if got := d.waitRun(t, alice+"/chainlinks", 1); got != "COMPLETED" {
+			t.Fatalf("run 1 ended %s, want COMPLETED; log:\n%s", got, A.ok(t, d, `cat mnt/chainlinks/runs/1/log`))
+		}
+		A.check(t, d, nil,
+			shareOut(`ls -A mnt/chainlinks/runs/1/steps/a/output`, "x.txt\n"),
+			shareErr(`cat mnt/chainlinks/runs/1/steps/a/output/shadow`, "No such file or directory"),
+			shareErr(`cat mnt/chainlinks/runs/1/steps/a/output/etc/shadow`, "No such file or directory"),
+			// The next step sees what a reads (links included: inside a
+			// step they resolve with the step user's rights, in its root).
+			shareDo(`grep -qx x.txt mnt/chainlinks/runs/1/result`))
+		if r := A.run(t, d, `grep -r root: mnt/chainlinks/runs`); strings.Contains(r.out, secretMarker) {
+			t.Fatalf("a link a chain step left was followed:\n%s", r)
+		}
+	})
+
 	t.Run("folder swapped for a link under a shell", func(t *testing.T) {
 		// The step makes output/d, waits until a shell sits in it, then
 		// swaps d for a link to /etc; the shell's relative lookups must not
