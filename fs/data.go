@@ -19,8 +19,8 @@ type dataFile struct {
 	jobID string
 }
 
-func (f *dataFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+func (f *dataFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, runnerSide, f.t.dataChanged(f.jobID))
 	return 0
 }
 

@@ -7,24 +7,27 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // textFile is a read-only computed file (shortname, runs/<id>/status ...).
-// Its content is computed at Getattr and snapshotted at Open.
+// Its content is computed at Getattr and snapshotted at Open; its mtime is
+// when that content last changed, from the times of the record it shows.
 type textFile struct {
 	gofs.Inode
 	t       *tree
 	jobID   string
-	content func() (string, error)
+	content func() (string, time.Time, error)
 }
 
-func (f *textFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	s, err := f.content()
+func (f *textFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	s, mtime, err := f.content()
 	if err != nil {
 		return toErrno(err)
 	}
 	a.Size = uint64(len(s))
-	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, mtime)
 	return 0
 }
 
@@ -39,7 +42,7 @@ func (f *textFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	s, err := f.content()
+	s, _, err := f.content()
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
@@ -61,16 +64,19 @@ type logFile struct {
 	t     *tree
 	jobID string
 	path  string
+	since time.Time // the mtime while no line was written (no file yet)
 }
 
-func (f *logFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+func (f *logFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	var st syscall.Stat_t
 	if err := syscall.Stat(f.path, &st); err == nil {
 		a.Size = uint64(st.Size)
-		f.t.attr(a, syscall.S_IFREG|0o444, timeOf(st.Mtim))
+		// The kernel's file times are coarse (a clock tick behind the
+		// daemon's): a log is never older than what it logs.
+		f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, jobs.Latest(timeOf(st.Mtim), f.since))
 		return 0
 	}
-	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, f.since)
 	return 0
 }
 

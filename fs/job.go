@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -40,7 +41,7 @@ func (d *jobDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	if errno := d.t.need(ctx, j.ID, jobs.Viewer); errno != 0 {
 		return errno
 	}
-	d.t.attrJob(a, j.ID, syscall.S_IFDIR|0o755, j.Created)
+	d.t.look(ctx, a, j.ID, syscall.S_IFDIR, setting, j.Created)
 	return 0
 }
 
@@ -103,11 +104,15 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	case "description", "name":
 		node = &settingFile{t: d.t, jobID: id, path: name}
 	case "log":
-		node = &logFile{t: d.t, jobID: id, path: d.t.m.JobLogPath(id)}
+		node = &logFile{t: d.t, jobID: id, path: d.t.m.JobLogPath(id), since: d.t.jobCreated(id)}
 	case "next_run":
-		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return stamp(d.t.m.NextRun(id)), nil }}
+		node = &textFile{t: d.t, jobID: id, content: func() (string, time.Time, error) {
+			return stamp(d.t.m.NextRun(id)), jobs.Latest(d.t.jobCreated(id), d.t.m.NextRunChanged(id)), nil
+		}}
 	case "shortname":
-		node = &textFile{t: d.t, jobID: id, content: func() (string, error) { return id + "\n", nil }}
+		node = &textFile{t: d.t, jobID: id, content: func() (string, time.Time, error) {
+			return id + "\n", d.t.jobCreated(id), nil
+		}}
 	default:
 		return d.temp().lookup(ctx, d.EmbeddedInode(), name, out)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -22,10 +23,18 @@ type streamFile struct {
 	jobID string
 	id    uint64
 	path  string
+	since time.Time // the mtime while the log is not there
 }
 
-func (f *streamFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+// fill: like the log it streams, with no size (it never ends while the
+// run is active).
+func (f *streamFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	mtime := f.since
+	var st syscall.Stat_t
+	if err := syscall.Stat(f.path, &st); err == nil {
+		mtime = jobs.Latest(timeOf(st.Mtim), f.since) // see logFile.fill
+	}
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, mtime)
 	return 0
 }
 
@@ -111,8 +120,13 @@ type waitFile struct {
 	id    uint64
 }
 
-func (f *waitFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	f.t.attr(a, syscall.S_IFREG|0o444, f.t.start)
+// fill: its status line is there once the run has ended.
+func (f *waitFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	r, err := f.t.m.Run(f.jobID, f.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, runEnded(r))
 	return 0
 }
 
@@ -165,8 +179,13 @@ type ctlFile struct {
 	id    uint64
 }
 
-func (f *ctlFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	f.t.attr(a, syscall.S_IFREG|0o644, f.t.start)
+// fill: runners may write it; it reads empty since the run was queued.
+func (f *ctlFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	r, err := f.t.m.Run(f.jobID, f.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, runnerSide, r.Queued)
 	return 0
 }
 

@@ -23,6 +23,7 @@ type tree struct {
 	start time.Time // mtime of nodes that have no better one
 	temps temps     // tools' temporary files, in memory
 	walks walks     // processes deleting a job folder whole (walk.go)
+	roots rootTimes // when each namespace's top folder last lost a job
 	multi bool      // shared mount: every caller has a namespace (allow_other)
 }
 
@@ -146,10 +147,91 @@ func (t *tree) need(ctx context.Context, jobID string, r jobs.Role) syscall.Errn
 // attrJob is attr for a node of a job: owned by the job's owner.
 func (t *tree) attrJob(a *fuse.Attr, jobID string, mode uint32, mtime time.Time) {
 	t.attr(a, mode, mtime)
+	a.Uid, a.Gid = t.jobOwner(jobID)
+}
+
+// jobOwner is the uid and gid a job's nodes show: its owner's on a shared
+// mount, the daemon user's on a single-user one (the only user who can
+// look, and the owner of all its jobs).
+func (t *tree) jobOwner(jobID string) (uint32, uint32) {
 	if !t.multi {
-		return
+		return t.owner, t.gid
 	}
-	if j, err := t.m.JobByID(jobID); err == nil {
-		a.Uid, a.Gid = j.Owner, primaryGID(j.Owner)
+	j, err := t.m.JobByID(jobID)
+	if err != nil {
+		return t.owner, t.gid
 	}
+	return j.Owner, primaryGID(j.Owner)
+}
+
+// nobody is a role no caller has: what nobody may do.
+const nobody = jobs.RoleOwner + 1
+
+// perm says who may do what with a node below a job: read (and enter, for
+// a folder) from role read, change from role write.
+type perm struct{ read, write jobs.Role }
+
+// The perms of the tree's kinds of node.
+var (
+	computed   = perm{jobs.Viewer, nobody}            // status, log, a run's files
+	setting    = perm{jobs.Viewer, jobs.RoleOwner}    // config/*, description, shared/*
+	runnerSide = perm{jobs.Viewer, jobs.Runner}       // data, ctl, input/
+	ownerOnly  = perm{jobs.RoleOwner, jobs.RoleOwner} // config/env/ (names)
+	writeOnly  = perm{nobody, jobs.RoleOwner}         // config/env/* (values)
+)
+
+// bits are the rwx bits of role r: r and x (folders) from p.read, w from
+// p.write.
+func (p perm) bits(r jobs.Role, dir bool) uint32 {
+	var b uint32
+	if r >= p.read {
+		b |= 4
+		if dir {
+			b |= 1
+		}
+	}
+	if r >= p.write {
+		b |= 2
+	}
+	return b
+}
+
+// look fills owner, mode and times of a node of job jobID as the caller
+// sees it: uid and gid are the job's owner's; the owner bits say what the
+// owner may do; group and other bits say what the caller may do when the
+// caller is not the owner (root, a viewer, a runner), else what a reader
+// of the job may do. So `ls -l`, access(2) (Access) and `test -w` agree
+// with what a write does, for every caller.
+func (t *tree) look(ctx context.Context, a *fuse.Attr, jobID string, typ uint32, p perm, mtime time.Time) {
+	uid, gid := t.jobOwner(jobID)
+	dir := typ == syscall.S_IFDIR
+	rest := p.bits(jobs.Viewer, dir)
+	if c := t.callerUID(ctx); t.multi && c != uid {
+		rest = p.bits(t.role(ctx, jobID), dir)
+	}
+	mode := typ | p.bits(jobs.RoleOwner, dir)<<6 | rest<<3 | rest
+	if typ == syscall.S_IFLNK {
+		mode = typ | 0o777
+	}
+	t.attr(a, mode, mtime)
+	a.Uid, a.Gid = uid, gid
+}
+
+// access answers access(2) (FUSE's ACCESS) from the attributes node shows
+// the caller, with no exception for root: the bits that apply to the
+// caller (owner bits for the owner, else the others' bits, which look
+// made the caller's own) must hold every bit of mask.
+func (t *tree) access(ctx context.Context, node attrFiller, mask uint32) syscall.Errno {
+	var a fuse.Attr
+	if errno := node.fill(ctx, &a); errno != 0 {
+		return errno
+	}
+	bits := a.Mode & 7
+	if t.callerUID(ctx) == a.Uid {
+		bits = a.Mode >> 6 & 7
+	}
+	if mask&7&^bits != 0 {
+		return syscall.EACCES
+	}
+	return 0
 }

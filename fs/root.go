@@ -5,7 +5,9 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -29,8 +31,15 @@ func NewRoot(m *jobs.Manager, owner jobs.Owner, multi bool) gofs.InodeEmbedder {
 	return &rootDir{t: t}
 }
 
-func (r *rootDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	r.t.attr(a, syscall.S_IFDIR|0o755, r.t.start)
+// fill: on a shared mount the top folder is each caller's own namespace
+// (their jobs live there, they mkdir there), so it shows as theirs. Its
+// mtime is when a job in it was last made, renamed or deleted.
+func (r *rootDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	r.t.attr(a, syscall.S_IFDIR|0o755, r.t.rootChanged(ctx))
+	if r.t.multi {
+		uid := r.t.callerUID(ctx)
+		a.Uid, a.Gid = uid, primaryGID(uid)
+	}
 	return 0
 }
 
@@ -110,6 +119,42 @@ func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return r.t.deleteJob(r.t.namespace(ctx), name)
 }
 
+// rootChanged is when the caller's top folder last changed: the newest
+// job's creation, or a rename or deletion since the daemon started (those
+// are not stored: a restart forgets them).
+func (t *tree) rootChanged(ctx context.Context) time.Time {
+	ns := t.namespace(ctx)
+	mtime := t.roots.get(ns)
+	if list, err := t.m.Jobs(ns); err == nil {
+		for _, j := range list {
+			mtime = jobs.Latest(mtime, j.Created)
+		}
+	}
+	return mtime
+}
+
+// rootTimes remembers, per namespace, when a job was last renamed or
+// deleted.
+type rootTimes struct {
+	mu sync.Mutex
+	m  map[jobs.Owner]time.Time
+}
+
+func (r *rootTimes) get(o jobs.Owner) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[o]
+}
+
+func (r *rootTimes) touch(o jobs.Owner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[jobs.Owner]time.Time{}
+	}
+	r.m[o] = time.Now()
+}
+
 func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
 	j, err := t.m.Job(owner, name)
 	if err != nil {
@@ -118,6 +163,7 @@ func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
 	if err := t.m.DeleteJob(owner, name); err != nil {
 		return toErrno(err)
 	}
+	t.roots.touch(owner)
 	t.temps.dropJob(j.ID)
 	t.walks.dropJob(j.ID)
 	return 0
@@ -140,20 +186,16 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if newParent.EmbeddedInode() != r.EmbeddedInode() || flags&^uint32(renameNoReplace) != 0 {
 		return syscall.EINVAL
 	}
-	return toErrno(r.t.m.RenameJob(r.t.namespace(ctx), name, newName))
+	ns := r.t.namespace(ctx)
+	if err := r.t.m.RenameJob(ns, name, newName); err != nil {
+		return toErrno(err)
+	}
+	r.t.roots.touch(ns)
+	return 0
 }
 
 // renameNoReplace is RENAME_NOREPLACE: a job rename never replaces anyway.
 const renameNoReplace = 1
-
-func (r *rootDir) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(r.t.m.StateDir(), &st); err != nil {
-		return gofs.ToErrno(err)
-	}
-	out.FromStatfsT(&st)
-	return 0
-}
 
 // ownerDir is MOUNT/@<owner>: that owner's jobs shared with the caller.
 type ownerDir struct {
@@ -162,8 +204,15 @@ type ownerDir struct {
 	owner jobs.Owner
 }
 
-func (d *ownerDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+// fill: the mtime is the newest creation of the jobs the caller sees.
+func (d *ownerDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	var mtime time.Time
+	if list, err := d.t.m.VisibleJobs(d.owner, d.t.caller(ctx)); err == nil {
+		for _, j := range list {
+			mtime = jobs.Latest(mtime, j.Created)
+		}
+	}
+	d.t.attr(a, syscall.S_IFDIR|0o555, mtime)
 	a.Uid, a.Gid = d.owner, primaryGID(d.owner)
 	return 0
 }

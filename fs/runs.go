@@ -9,6 +9,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
@@ -19,8 +20,10 @@ type runsDir struct {
 	jobID string
 }
 
-func (d *runsDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	d.t.attr(a, syscall.S_IFDIR|0o755, d.t.start)
+// fill: the owner may remove runs (rmdir runs/<id>); the mtime is when a
+// run was last added or deleted.
+func (d *runsDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, setting, d.t.m.RunsChanged(d.jobID))
 	return 0
 }
 
@@ -108,13 +111,19 @@ func (l *latestLink) target() (string, error) {
 	return strconv.FormatUint(id, 10), nil
 }
 
-func (l *latestLink) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+// fill: the link changed when its run was queued.
+func (l *latestLink) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	s, err := l.target()
 	if err != nil {
 		return toErrno(err)
 	}
+	id, _ := strconv.ParseUint(s, 10, 64) // target made it
+	r, err := l.t.m.Run(l.jobID, id)
+	if err != nil {
+		return toErrno(err)
+	}
 	a.Size = uint64(len(s))
-	l.t.attr(a, syscall.S_IFLNK|0o777, l.t.start)
+	l.t.look(ctx, a, l.jobID, syscall.S_IFLNK, computed, r.Queued)
 	return 0
 }
 
@@ -142,12 +151,13 @@ type runDir struct {
 // block), but are reachable by name.
 var runEntries = []string{"ctl", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "steps", "trigger"}
 
-func (d *runDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+// fill: writable for the owner, whose rm -r of a run passes through it.
+func (d *runDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	r, err := d.t.m.Run(d.jobID, d.id)
 	if err != nil {
 		return toErrno(err)
 	}
-	d.t.attr(a, syscall.S_IFDIR|0o755, r.Queued)
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, setting, runDirChanged(r))
 	return 0
 }
 
@@ -165,15 +175,44 @@ func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	var ents []fuse.DirEntry
 	for _, name := range runEntries {
 		mode := uint32(syscall.S_IFREG)
-		switch {
-		case name == "input" || name == "output" || name == "steps":
+		switch name {
+		case "input", "output":
 			mode = syscall.S_IFDIR
-		case name == "result" && r.Result == "":
+		case "steps":
+			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: d.ino(name)})
 			continue
 		}
-		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: d.ino(name)})
+		if d.onDisk(name, r) {
+			ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: d.ino(name)})
+		}
 	}
 	return dirEntries(ents...), 0
+}
+
+// onDisk reports whether Lookup finds name: input/, output/ and result are
+// files of the run folder that a run may lack (one refused before it
+// started, one whose output was over --max-result); a listed name that
+// Lookup refuses breaks find, du, tar and rsync.
+func (d *runDir) onDisk(name string, r jobs.Run) bool {
+	rel := name
+	switch name {
+	case "result":
+		if r.Result == "" {
+			return false
+		}
+		rel = r.Result
+	case "input", "output":
+	default:
+		return true
+	}
+	st, err := beneath.Lstat(d.dir(), rel)
+	if err != nil {
+		return false
+	}
+	if name == "result" {
+		return st.Mode&syscall.S_IFMT == syscall.S_IFREG
+	}
+	return st.Mode&syscall.S_IFMT == syscall.S_IFDIR
 }
 
 func (d *runDir) ino(name string) uint64 {
@@ -188,16 +227,19 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	var node attrFiller
 	mode := uint32(syscall.S_IFREG)
 	switch name {
-	case "input", "output":
-		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: d.dir(), rel: name, seed: d.ino(name)}, syscall.S_IFDIR
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id)}
+		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
 	case "stream":
-		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, path: d.t.m.RunLogPath(d.jobID, d.id)}
+		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
 	case "wait":
 		node = &waitFile{t: d.t, jobID: d.jobID, id: d.id}
 	case "ctl":
 		node = &ctlFile{t: d.t, jobID: d.jobID, id: d.id}
+	case "input", "output":
+		if !d.onDisk(name, r) {
+			return nil, syscall.ENOENT
+		}
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: d.dir(), rel: name, seed: d.ino(name)}, syscall.S_IFDIR
 	case "steps":
 		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
 	case "result":
@@ -216,29 +258,42 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 }
 
 // field returns the content function of one computed run file.
-func (d *runDir) field(f func(jobs.Run) string) func() (string, error) {
-	return func() (string, error) {
+func (d *runDir) field(f runField) func() (string, time.Time, error) {
+	return func() (string, time.Time, error) {
 		r, err := d.t.m.Run(d.jobID, d.id)
 		if err != nil {
-			return "", err
+			return "", time.Time{}, err
 		}
-		return f(r), nil
+		return f.content(r), f.changed(r), nil
 	}
 }
 
+// runField is a one-line file of a run folder: its content, and when that
+// last changed.
+type runField struct {
+	content func(jobs.Run) string
+	changed func(jobs.Run) time.Time
+}
+
+func queued(r jobs.Run) time.Time { return r.Queued }
+
+func started(r jobs.Run) time.Time { return orElse(r.StartedAt, r.Queued) }
+
 // runFields are the one-line files of a run folder.
-var runFields = map[string]func(jobs.Run) string{
-	"status":     func(r jobs.Run) string { return string(r.Status) + "\n" },
-	"trigger":    func(r jobs.Run) string { return string(r.Trigger) + "\n" },
-	"started_at": func(r jobs.Run) string { return stamp(r.StartedAt) },
-	"ended_at":   func(r jobs.Run) string { return stamp(r.EndedAt) },
-	"error":      func(r jobs.Run) string { return line(r.Error) },
-	"exit_code": func(r jobs.Run) string {
-		if r.ExitCode == nil {
-			return ""
-		}
-		return strconv.Itoa(*r.ExitCode) + "\n"
-	},
+var runFields = map[string]runField{
+	"status":     {func(r jobs.Run) string { return string(r.Status) + "\n" }, runChanged},
+	"trigger":    {func(r jobs.Run) string { return string(r.Trigger) + "\n" }, queued},
+	"started_at": {func(r jobs.Run) string { return stamp(r.StartedAt) }, started},
+	"ended_at":   {func(r jobs.Run) string { return stamp(r.EndedAt) }, runEnded},
+	"error":      {func(r jobs.Run) string { return line(r.Error) }, runEnded},
+	"exit_code":  {func(r jobs.Run) string { return code(r.ExitCode) }, runEnded},
+}
+
+func code(c *int) string {
+	if c == nil {
+		return ""
+	}
+	return strconv.Itoa(*c) + "\n"
 }
 
 func stamp(t time.Time) string {

@@ -22,8 +22,10 @@ type sharedDir struct {
 	jobID string
 }
 
-func (d *sharedDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	d.t.attrJob(a, d.jobID, syscall.S_IFDIR|0o755, d.t.start)
+// fill: the owner shares; the mtime is when a share was last added or
+// revoked.
+func (d *sharedDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, setting, d.t.m.SettingTime(d.jobID, jobs.TimeShares))
 	return 0
 }
 
@@ -111,9 +113,10 @@ func (f *shareFile) content() string {
 	return ""
 }
 
-func (f *shareFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+// fill: the mtime is when its role was last set.
+func (f *shareFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	a.Size = uint64(len(f.content()))
-	f.t.attrJob(a, f.jobID, syscall.S_IFREG|0o644, f.t.start)
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, setting, f.t.m.SettingTime(f.jobID, jobs.TimeShares+f.name))
 	return 0
 }
 

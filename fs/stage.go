@@ -23,8 +23,8 @@ type stageDir struct {
 
 func (d *stageDir) path() string { return d.t.m.StageDir(d.jobID) }
 
-func (d *stageDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	return statAttr(d.t, d.path(), a, 0o755)
+func (d *stageDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	return d.t.statLookSince(ctx, a, d.jobID, d.path(), runnerSide, d.t.jobCreated(d.jobID))
 }
 
 func (d *stageDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -132,8 +132,8 @@ type stagedFile struct {
 	path  string
 }
 
-func (f *stagedFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	return statAttr(f.t, f.path, a, 0o644)
+func (f *stagedFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	return f.t.statLook(ctx, a, f.jobID, f.path, runnerSide)
 }
 
 func (f *stagedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

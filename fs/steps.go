@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -25,8 +26,12 @@ func (d *stepsDir) seed(parts ...string) uint64 {
 	return ino(append([]string{d.jobID, "runs", strconv.FormatUint(d.id, 10), "steps"}, parts...)...)
 }
 
-func (d *stepsDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+func (d *stepsDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, computed, stepsChanged(r))
 	return 0
 }
 
@@ -80,23 +85,26 @@ type stepDir struct {
 
 var stepEntries = []string{"ended_at", "error", "exit_code", "log", "output", "started_at", "status"}
 
-func (d *stepDir) step() (jobs.Step, error) {
+// step returns the step's record and its run's.
+func (d *stepDir) step() (jobs.Step, jobs.Run, error) {
 	r, err := d.t.m.Run(d.jobID, d.id)
 	if err != nil {
-		return jobs.Step{}, err
+		return jobs.Step{}, r, err
 	}
 	s, ok := r.Step(d.label)
 	if !ok {
-		return jobs.Step{}, jobs.ErrNotFound
+		return jobs.Step{}, r, jobs.ErrNotFound
 	}
-	return *s, nil
+	return *s, r, nil
 }
 
-func (d *stepDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	if _, err := d.step(); err != nil {
+// fill: the folder gains output/ when the step starts.
+func (d *stepDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	s, r, err := d.step()
+	if err != nil {
 		return toErrno(err)
 	}
-	d.t.attr(a, syscall.S_IFDIR|0o555, d.t.start)
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, computed, stepStarted(r, s))
 	return 0
 }
 
@@ -105,7 +113,7 @@ func (d *stepDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	s, err := d.step()
+	s, _, err := d.step()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -126,7 +134,7 @@ func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 }
 
 func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	s, err := d.step()
+	s, r, err := d.step()
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -136,7 +144,7 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log)}
+		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log), since: planned(r)}
 	case "output":
 		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: runDir, rel: s.Output, seed: id}, syscall.S_IFDIR
 	default:
@@ -144,12 +152,12 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		if !ok {
 			return nil, syscall.ENOENT
 		}
-		node = &textFile{t: d.t, jobID: d.jobID, content: func() (string, error) {
-			s, err := d.step()
+		node = &textFile{t: d.t, jobID: d.jobID, content: func() (string, time.Time, error) {
+			s, r, err := d.step()
 			if err != nil {
-				return "", err
+				return "", time.Time{}, err
 			}
-			return field(s), nil
+			return field.content(s), field.changed(r, s), nil
 		}}
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, id, out)
@@ -163,15 +171,17 @@ func (d *stepDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return d.t.need(ctx, d.jobID, jobs.RoleOwner)
 }
 
-var stepFields = map[string]func(jobs.Step) string{
-	"status":     func(s jobs.Step) string { return string(s.Status) + "\n" },
-	"started_at": func(s jobs.Step) string { return stamp(s.StartedAt) },
-	"ended_at":   func(s jobs.Step) string { return stamp(s.EndedAt) },
-	"error":      func(s jobs.Step) string { return line(s.Error) },
-	"exit_code": func(s jobs.Step) string {
-		if s.ExitCode == nil {
-			return ""
-		}
-		return strconv.Itoa(*s.ExitCode) + "\n"
-	},
+// stepField is a one-line file of a step folder: its content, and when
+// that last changed.
+type stepField struct {
+	content func(jobs.Step) string
+	changed func(jobs.Run, jobs.Step) time.Time
+}
+
+var stepFields = map[string]stepField{
+	"status":     {func(s jobs.Step) string { return string(s.Status) + "\n" }, stepChanged},
+	"started_at": {func(s jobs.Step) string { return stamp(s.StartedAt) }, stepStarted},
+	"ended_at":   {func(s jobs.Step) string { return stamp(s.EndedAt) }, stepEnded},
+	"error":      {func(s jobs.Step) string { return line(s.Error) }, stepEnded},
+	"exit_code":  {func(s jobs.Step) string { return code(s.ExitCode) }, stepEnded},
 }

@@ -37,7 +37,14 @@ func (s *Store) putEnv(jobID, name string, e sealedEnv) error {
 		if err != nil {
 			return err
 		}
-		return putJSON(env, []byte(name), e)
+		added := env.Get([]byte(name)) == nil
+		if err := putJSON(env, []byte(name), e); err != nil {
+			return err
+		}
+		if added { // config/env/ gains an entry (mtimes.go)
+			return touch(b, TimeEnv+name, TimeEnv)
+		}
+		return touch(b, TimeEnv+name)
 	})
 }
 
@@ -53,7 +60,10 @@ func (s *Store) deleteEnv(jobID, name string) (bool, error) {
 			return nil
 		}
 		found = true
-		return env.Delete([]byte(name))
+		if err := env.Delete([]byte(name)); err != nil {
+			return err
+		}
+		return touch(b, TimeEnv) // config/env/ loses an entry
 	})
 	return found, err
 }

@@ -27,11 +27,18 @@ func (s *Store) storeKV(jobID string, bucket []byte, key string, value []byte, r
 		if err != nil {
 			return err
 		}
-		if !replace && kv.Get([]byte(key)) != nil {
+		added := kv.Get([]byte(key)) == nil
+		if !replace && !added {
 			return nil
 		}
 		stored = true
-		return kv.Put([]byte(key), value)
+		if err := kv.Put([]byte(key), value); err != nil {
+			return err
+		}
+		if added { // the folder gains an entry (mtimes.go)
+			return touch(b, kvTimeKey(bucket, key), kvTimeKey(bucket, ""))
+		}
+		return touch(b, kvTimeKey(bucket, key))
 	})
 	return stored, err
 }
@@ -49,7 +56,10 @@ func (s *Store) deleteKV(jobID string, bucket []byte, key string) (bool, error) 
 			return nil
 		}
 		found = true
-		return kv.Delete([]byte(key))
+		if err := kv.Delete([]byte(key)); err != nil {
+			return err
+		}
+		return touch(b, kvTimeKey(bucket, "")) // the folder loses an entry
 	})
 	return found, err
 }

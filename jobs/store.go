@@ -504,7 +504,10 @@ func (s *Store) DeleteRun(jobID string, id uint64) error {
 		if runs.Get(runIDKey(id)) == nil {
 			return errorf(ErrNotFound, "no run %d", id)
 		}
-		return runs.Delete(runIDKey(id))
+		if err := runs.Delete(runIDKey(id)); err != nil {
+			return err
+		}
+		return touchRuns(tx, jobID) // runs/ shows when it changed
 	})
 }
 
