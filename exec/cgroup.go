@@ -20,6 +20,9 @@ type Limits struct {
 	IOBps      uint64 // bytes/s, read and write each, on Device
 	Pids       int64  // processes and threads, the step's init included
 	Device     string // "major:minor" of the disk the step writes to
+	// NoNetwork gives the step a network namespace with only lo
+	// (config/network none); not a cgroup limit: the namespaces apply it.
+	NoNetwork bool
 }
 
 // Cgroups creates one control group per step below a jobfs parent.
@@ -67,14 +70,17 @@ type Group interface {
 // ErrNoCgroups means no cgroup hierarchy jobfs can write to was found.
 var ErrNoCgroups = errors.New("no writable cgroup hierarchy")
 
-// DetectCgroups picks the hierarchy of this host. It fails with
-// ErrNoCgroups (wrapped with the reason) where none is writable.
+// DetectCgroups picks the hierarchy of this host and the subtree of it this
+// daemon manages (see delegateV2, delegateV1): all of it as root outside a
+// unit, its own unit's subtree under systemd, a delegated subtree for a
+// normal user. It fails with ErrNoCgroups (wrapped with the reason) where
+// there is none.
 func DetectCgroups() (Cgroups, error) {
 	switch cgroups.Mode() {
 	case cgroups.Unified:
-		return newV2("/sys/fs/cgroup")
+		return newV2(realCgroupHost("/sys/fs/cgroup"))
 	case cgroups.Legacy, cgroups.Hybrid:
-		return newV1()
+		return newV1(realCgroupHost(v1Root))
 	}
 	return nil, fmt.Errorf("%w: /sys/fs/cgroup is not mounted", ErrNoCgroups)
 }

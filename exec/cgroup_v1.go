@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -19,19 +20,83 @@ var v1Controllers = []cgroup1.Name{cgroup1.Cpu, cgroup1.Cpuacct, cgroup1.Memory,
 
 const v1Root = "/sys/fs/cgroup"
 
-type cgroupsV1 struct{}
+// cgroupsV1 makes step cgroups in the controllers it has, below each one's
+// base: "/" for root, the daemon's own cgroup where an administrator handed
+// it to a normal user (delegateV1). Limits of the controllers it lacks are
+// not enforced (see Unenforced).
+type cgroupsV1 struct {
+	root string                  // folder of the controllers' mounts
+	have []cgroup1.Name          // v1Controllers that are usable, in their order
+	base map[cgroup1.Name]string // per controller in have
+	miss []string
+	why  string
+}
 
-func newV1() (Cgroups, error) {
-	for _, c := range v1Controllers {
-		dir := filepath.Join(v1Root, string(c))
-		if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
-			return nil, fmt.Errorf("%w: cgroup v1 controller %s at %s: %v", ErrNoCgroups, c, dir, err)
+func newV1(h cgroupHost) (Cgroups, error) {
+	if h.uid == 0 {
+		for _, c := range v1Controllers {
+			dir := filepath.Join(h.root, string(c))
+			if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+				return nil, fmt.Errorf("%w: cgroup v1 controller %s at %s: %v", ErrNoCgroups, c, dir, err)
+			}
 		}
 	}
-	return cgroupsV1{}, nil
+	names := make([]string, len(v1Controllers))
+	for i, c := range v1Controllers {
+		names[i] = string(c)
+	}
+	base, err := h.delegateV1(names)
+	if err != nil {
+		return nil, err
+	}
+	cg := cgroupsV1{root: h.root, base: map[cgroup1.Name]string{}}
+	for _, c := range v1Controllers {
+		if b, ok := base[string(c)]; ok {
+			cg.have = append(cg.have, c)
+			cg.base[c] = b
+		} else {
+			cg.miss = append(cg.miss, string(c))
+		}
+	}
+	if len(cg.miss) > 0 {
+		cg.why = fmt.Sprintf("the cgroup v1 controllers %s are not delegated to jobfs (its own cgroup there is not its user's)", strings.Join(cg.miss, ", "))
+	}
+	return cg, nil
 }
 
 func (cgroupsV1) Version() int { return 1 }
+
+func (c cgroupsV1) missing() ([]string, string) { return c.miss, c.why }
+
+// has reports whether the controller is usable.
+func (c cgroupsV1) has(n cgroup1.Name) bool {
+	for _, h := range c.have {
+		if h == n {
+			return true
+		}
+	}
+	return false
+}
+
+// dir is the folder of rel in controller n.
+func (c cgroupsV1) dir(n cgroup1.Name, rel string) string {
+	return filepath.Join(c.root, string(n), c.base[n], rel)
+}
+
+// hierarchy is the library's hierarchy restricted to the usable controllers.
+func (c cgroupsV1) hierarchy() ([]cgroup1.Subsystem, error) {
+	all, err := v1Hierarchy()
+	if err != nil {
+		return nil, err
+	}
+	var out []cgroup1.Subsystem
+	for _, s := range all {
+		if c.has(s.Name()) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
 
 // v1Hierarchy lists the controllers jobfs uses. cgroup1.Default reads
 // mountinfo and probes every controller: once per daemon, not per step.
@@ -86,17 +151,23 @@ func v1Resources(l Limits) (*specs.LinuxResources, error) {
 	return r, nil
 }
 
-func (cgroupsV1) Create(rel string, l Limits) (Group, error) {
+func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	res, err := v1Resources(l)
 	if err != nil {
 		return nil, err
 	}
-	path := "/" + strings.Trim(rel, "/")
-	cg, err := cgroup1.New(cgroup1.StaticPath(path), res, cgroup1.WithHierarchy(v1Hierarchy))
-	if err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
+	rel = "/" + strings.Trim(rel, "/")
+	g := &groupV1{c: c, paths: map[cgroup1.Name]string{}}
+	for _, n := range c.have {
+		g.paths[n] = filepath.Join(c.base[n], rel)
 	}
-	g := &groupV1{cg: cg, path: path}
+	g.path = g.paths[c.have[0]]
+	at := func(n cgroup1.Name) (string, error) { return g.paths[n], nil }
+	cg, err := cgroup1.New(at, res, cgroup1.WithHierarchy(c.hierarchy))
+	if err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", g.path, err)
+	}
+	g.cg = cg
 	if err := g.verify(l); err != nil {
 		g.Delete()
 		return nil, err
@@ -105,11 +176,22 @@ func (cgroupsV1) Create(rel string, l Limits) (Group, error) {
 }
 
 type groupV1 struct {
-	cg   cgroup1.Cgroup
-	path string
+	c     cgroupsV1
+	cg    cgroup1.Cgroup
+	paths map[cgroup1.Name]string // per usable controller
+	path  string                  // of the first, for messages
 }
 
-func (g *groupV1) dir(c cgroup1.Name) string { return filepath.Join(v1Root, string(c), g.path) }
+func (g *groupV1) dir(c cgroup1.Name) string { return filepath.Join(g.c.root, string(c), g.paths[c]) }
+
+// procsFile is a cgroup.procs file listing every process of the group.
+func (g *groupV1) procsFile() string {
+	n := g.c.have[0]
+	if g.c.has(cgroup1.Pids) {
+		n = cgroup1.Pids
+	}
+	return filepath.Join(g.dir(n), "cgroup.procs")
+}
 
 // verify reads the limits back: a limit the kernel did not take fails the
 // step instead of running it unlimited.
@@ -125,12 +207,12 @@ func (g *groupV1) verify(l Limits) error {
 		}
 		return nil
 	}
-	if l.MemoryMiB > 0 {
+	if l.MemoryMiB > 0 && g.c.has(cgroup1.Memory) {
 		if err := check(cgroup1.Memory, "memory.limit_in_bytes", l.MemoryMiB<<20); err != nil {
 			return err
 		}
 	}
-	if l.CPUPercent > 0 {
+	if l.CPUPercent > 0 && g.c.has(cgroup1.Cpu) {
 		if err := check(cgroup1.Cpu, "cpu.cfs_quota_us", l.CPUPercent*1000); err != nil {
 			return err
 		}
@@ -140,24 +222,24 @@ func (g *groupV1) verify(l Limits) error {
 
 func (g *groupV1) JoinFiles() []string {
 	var out []string
-	for _, c := range v1Controllers {
+	for _, c := range g.c.have {
 		out = append(out, filepath.Join(g.dir(c), "cgroup.procs"))
 	}
 	return out
 }
 
-func (g *groupV1) Dir() string { return g.dir(cgroup1.Memory) }
+func (g *groupV1) Dir() string { return filepath.Dir(g.procsFile()) }
 
 func (g *groupV1) Paths() map[string]string {
 	out := map[string]string{}
-	for _, c := range v1Controllers {
-		out[string(c)] = g.path
+	for c, p := range g.paths {
+		out[string(c)] = p
 	}
 	return out
 }
 
 func (g *groupV1) procs() []int {
-	pids, _ := readPids(filepath.Join(g.dir(cgroup1.Pids), "cgroup.procs"))
+	pids, _ := readPids(g.procsFile())
 	return pids
 }
 
@@ -172,6 +254,13 @@ func (g *groupV1) Kill() error {
 	if len(g.procs()) == 0 { // nothing to freeze: the usual end of a step
 		return nil
 	}
+	if !g.c.has(cgroup1.Freezer) { // a delegated subtree without it: signal until empty
+		for i := 0; i < 100 && len(g.procs()) > 0; i++ {
+			g.Signal(syscall.SIGKILL)
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	}
 	if err := g.cg.Freeze(); err != nil {
 		g.Signal(syscall.SIGKILL)
 		return fmt.Errorf("freeze %s: %w", g.path, err)
@@ -181,6 +270,9 @@ func (g *groupV1) Kill() error {
 }
 
 func (g *groupV1) OOMKilled() bool {
+	if !g.c.has(cgroup1.Memory) {
+		return false
+	}
 	b, err := os.ReadFile(filepath.Join(g.dir(cgroup1.Memory), "memory.oom_control"))
 	if err != nil {
 		return false
@@ -194,32 +286,32 @@ func (g *groupV1) OOMKilled() bool {
 }
 
 func (g *groupV1) Delete() error {
-	if !waitEmpty(filepath.Join(g.dir(cgroup1.Pids), "cgroup.procs"), 2e9) {
+	if !waitEmpty(g.procsFile(), 2e9) {
 		g.Kill()
-		waitEmpty(filepath.Join(g.dir(cgroup1.Pids), "cgroup.procs"), 2e9)
+		waitEmpty(g.procsFile(), 2e9)
 	}
 	return g.cg.Delete()
 }
 
-func (cgroupsV1) Prune(dir string) {
-	for _, c := range v1Controllers {
-		syscall.Rmdir(filepath.Join(v1Root, string(c), dir))
+func (c cgroupsV1) Prune(dir string) {
+	for _, n := range c.have {
+		syscall.Rmdir(c.dir(n, dir))
 	}
 }
 
 // Clean removes what a crashed daemon left below parent in every v1
 // controller: processes are killed, folders removed.
-func (cgroupsV1) Clean(parent string) error {
+func (c cgroupsV1) Clean(parent string) error {
 	// A crash may have left a group frozen, where SIGKILL waits: thaw first.
-	filepath.WalkDir(filepath.Join(v1Root, string(cgroup1.Freezer), parent), func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
+	filepath.WalkDir(c.dir(cgroup1.Freezer, parent), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && c.has(cgroup1.Freezer) {
 			os.WriteFile(filepath.Join(p, "freezer.state"), []byte("THAWED"), 0)
 		}
 		return nil
 	})
 	var firstErr error
-	for _, c := range v1Controllers {
-		dir := filepath.Join(v1Root, string(c), parent)
+	for _, n := range c.have {
+		dir := c.dir(n, parent)
 		if _, err := os.Stat(dir); err != nil {
 			continue
 		}

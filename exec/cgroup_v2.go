@@ -1,8 +1,10 @@
 package exec
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -10,24 +12,36 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 )
 
-type cgroupsV2 struct{ mount string }
+// cgroupsV2 makes step cgroups below base, the subtree of the mount the
+// daemon manages ("/" for root outside any unit, else its own cgroup, see
+// delegateV2). miss are wanted controllers the subtree lacks, and why.
+type cgroupsV2 struct {
+	mount, base string
+	miss        []string
+	why         string
+}
 
-func newV2(mount string) (Cgroups, error) {
-	b, err := os.ReadFile(filepath.Join(mount, "cgroup.controllers"))
+// newV2 sets up the cgroup v2 hierarchy at h.root for this daemon.
+func newV2(h cgroupHost) (Cgroups, error) {
+	base, miss, err := h.delegateV2()
 	if err != nil {
+		if errors.Is(err, ErrNoCgroups) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", ErrNoCgroups, err)
 	}
-	have := strings.Fields(string(b))
-	for _, want := range []string{"cpu", "memory", "pids", "io"} {
-		if !contains(have, want) {
-			return nil, fmt.Errorf("%w: cgroup v2 at %s lacks the %s controller", ErrNoCgroups, mount, want)
-		}
+	c := cgroupsV2{mount: h.root, base: base, miss: miss}
+	if len(miss) > 0 {
+		c.why = fmt.Sprintf("cgroup %s does not offer the controllers %s (systemd delegates to user services what DelegateControllers or its defaults allow)", base, strings.Join(miss, ", "))
 	}
-	if err := syscall.Access(mount, 2 /* W_OK */); err != nil {
-		return nil, fmt.Errorf("%w: %s is not writable: %v", ErrNoCgroups, mount, err)
-	}
-	return cgroupsV2{mount: mount}, nil
+	return c, nil
 }
+
+func (c cgroupsV2) missing() ([]string, string) { return c.miss, c.why }
+
+// top is the folder treated as the mount by the cgroup library: controllers
+// are enabled from it down, never above (those files are not ours).
+func (c cgroupsV2) top() string { return filepath.Join(c.mount, c.base) }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
@@ -72,16 +86,35 @@ func v2Resources(l Limits) (*cgroup2.Resources, error) {
 }
 
 func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
-	res, err := v2Resources(l)
+	res, err := v2Resources(c.enforceable(l))
 	if err != nil {
 		return nil, err
 	}
-	path := "/" + strings.Trim(rel, "/")
-	m, err := cgroup2.NewManager(c.mount, path, res)
+	p := "/" + strings.Trim(rel, "/")
+	full := path.Join(c.base, p)
+	m, err := cgroup2.NewManager(c.top(), p, res)
 	if err != nil {
-		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
+		return nil, fmt.Errorf("create cgroup %s: %w", full, err)
 	}
-	return &groupV2{m: m, dir: filepath.Join(c.mount, path), path: path}, nil
+	return &groupV2{m: m, dir: filepath.Join(c.mount, full), path: full}, nil
+}
+
+// enforceable drops the limits whose controller the subtree lacks: the run
+// log says so (Unenforced), and enabling it would fail.
+func (c cgroupsV2) enforceable(l Limits) Limits {
+	if contains(c.miss, "cpu") {
+		l.CPUPercent = 0
+	}
+	if contains(c.miss, "memory") {
+		l.MemoryMiB = 0
+	}
+	if contains(c.miss, "io") {
+		l.IOBps = 0
+	}
+	if contains(c.miss, "pids") {
+		l.Pids = 0
+	}
+	return l
 }
 
 type groupV2 struct {
@@ -129,10 +162,10 @@ func (g *groupV2) Delete() error {
 }
 
 // Clean kills every process below parent and removes its cgroups.
-func (c cgroupsV2) Prune(dir string) { syscall.Rmdir(filepath.Join(c.mount, dir)) }
+func (c cgroupsV2) Prune(dir string) { syscall.Rmdir(filepath.Join(c.top(), dir)) }
 
 func (c cgroupsV2) Clean(parent string) error {
-	dir := filepath.Join(c.mount, parent)
+	dir := filepath.Join(c.top(), parent)
 	if _, err := os.Stat(dir); err != nil {
 		return nil
 	}

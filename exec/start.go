@@ -24,12 +24,17 @@ type Isolation struct {
 	Cgroups    Cgroups // nil: no cgroup
 	Group      string  // cgroup path, e.g. jobfs/<job>/<run>/<step>
 	Limits     Limits
-	Namespaces bool   // root only: namespaces, private root, /input /output /app
-	Input      string // host folders seen as /input, /output and /app
-	Output     string
-	App        string
-	UID, GID   uint32   // the step runs as this user
-	Groups     []uint32 // with these supplementary groups
+	Namespaces bool // mount, pid, ipc, uts namespaces, private root, /input /output /app
+	// UserNS (a normal user's daemon) adds a user namespace that maps only
+	// the daemon's uid and gid, so the namespaces need no root.
+	UserNS bool
+	// NoNetwork adds a network namespace with only lo (config/network none).
+	NoNetwork bool
+	Input     string // host folders seen as /input, /output and /app
+	Output    string
+	App       string
+	UID, GID  uint32   // the step runs as this user
+	Groups    []uint32 // with these supplementary groups
 }
 
 // process is a started step.
@@ -71,6 +76,12 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		spec.Input, spec.Output, spec.App = iso.Input, iso.Output, iso.App
 		spec.Path, spec.Args, spec.Dir = "/app/"+filepath.Base(s.Path), []string{"/input", "/output"}, "/app"
 		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+		if iso.NoNetwork {
+			attr.Cloneflags |= syscall.CLONE_NEWNET
+		}
+		if iso.UserNS {
+			userNSAttr(attr)
+		}
 	}
 	if p.group != nil {
 		spec.Join, spec.Verify = p.group.JoinFiles(), p.group.Paths()

@@ -23,7 +23,53 @@ func (m *Manager) limits(c runConfig) exec.Limits {
 		IOBps:      uint64(num("io")),
 		Pids:       num("pids"),
 		Device:     m.device,
+		NoNetwork:  c.values["config/network"] == "none",
 	}
+}
+
+// checkNetwork accepts config/network: host (the host's network) or none
+// (a network namespace with only lo).
+func checkNetwork(_ *Manager, _ Job, v string) error {
+	if v != "host" && v != "none" {
+		return errorf(ErrInvalid, "config/network: %q: write host (the host's network) or none (only lo)", v)
+	}
+	return nil
+}
+
+// noteIsolation starts a run's log with what of the isolation and limits
+// this daemon cannot apply, and why: first the namespaces, then the limits.
+func (m *Manager) noteIsolation(k runKey, c runConfig) {
+	if m.opts.Init == "" {
+		return
+	}
+	if gaps := m.isolationGaps(m.limits(c)); gaps != "" {
+		m.appendRunLog(k.job, k.id, "isolation not applied: "+gaps)
+	}
+	if gaps := m.limitGaps(m.limits(c)); gaps != "" {
+		m.appendRunLog(k.job, k.id, "limits not enforced: "+gaps)
+	}
+}
+
+// isolationGaps says which namespaces a step with limits lim would lack,
+// and why; "" when it gets all of them.
+func (m *Manager) isolationGaps(lim exec.Limits) string {
+	if m.opts.Namespaces {
+		return ""
+	}
+	what := "user, mount, pid, ipc and uts namespaces, private root (the host's files read-only, private /tmp, /input read-only)"
+	if lim.NoNetwork {
+		what += ", network none"
+	}
+	return what + ": " + m.opts.NoIsolation
+}
+
+// limitGaps says which limits a step with limits lim would run without,
+// and why; "" when every one is enforced.
+func (m *Manager) limitGaps(lim exec.Limits) string {
+	if m.opts.Cgroups == nil {
+		return m.opts.NoLimits
+	}
+	return exec.Unenforced(m.opts.Cgroups, lim)
 }
 
 // isolation says how one step runs: nil for a plain process (no init
@@ -39,14 +85,19 @@ func (m *Manager) isolation(j Job, lim exec.Limits, k runKey, label, input, outp
 		Group:      path.Join(m.cgroupParent(), j.ID, strconv.FormatUint(k.id, 10), label),
 		Limits:     lim,
 		Namespaces: m.opts.Namespaces,
+		UserNS:     m.opts.Namespaces && m.opts.UserNS,
+		NoNetwork:  m.opts.Namespaces && lim.NoNetwork,
 		Input:      input, Output: output, App: app,
 		UID: j.Owner, GID: primaryGroup(j.Owner), Groups: groupsOf(j.Owner),
 	}
 	if iso.Limits.IOBps > 0 && m.deviceErr != nil {
 		return nil, fmt.Errorf("config/limits/io cannot be applied: %v", m.deviceErr)
 	}
-	if iso.Cgroups == nil && m.opts.RequireLimits {
-		return nil, fmt.Errorf("limits not enforced and --require-limits is set: %s", m.opts.NoLimits)
+	if gaps := m.limitGaps(lim); gaps != "" && m.opts.RequireLimits {
+		return nil, fmt.Errorf("limits not enforced and --require-limits is set: %s", gaps)
+	}
+	if gaps := m.isolationGaps(lim); gaps != "" && m.opts.RequireIsolation {
+		return nil, fmt.Errorf("isolation not applied and --require-isolation is set: %s", gaps)
 	}
 	return iso, nil
 }

@@ -34,8 +34,14 @@ type Options struct {
 	NoLimits string
 	// RequireLimits fails runs that cannot get their limits.
 	RequireLimits bool
-	// Namespaces gives every step its own namespaces and root (needs root).
+	// Namespaces gives every step its own namespaces and root; UserNS adds
+	// a user namespace so that a normal user's daemon can (see exec.ProbeUserNS).
 	Namespaces bool
+	UserNS     bool
+	// NoIsolation says why steps run without namespaces (a normal user
+	// whose user namespaces are refused); RequireIsolation fails such runs.
+	NoIsolation      string
+	RequireIsolation bool
 	// Sealer encrypts config/env values; nil refuses secrets.
 	Sealer Sealer
 	// TrustedKeys, when set, makes every run need a valid signature by one

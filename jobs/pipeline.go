@@ -93,9 +93,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
 		state: map[string]*nodeState{}, env: env, secrets: secrets}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
-	if m.opts.Init != "" && m.opts.Cgroups == nil {
-		m.appendRunLog(k.job, k.id, "limits not enforced: "+m.opts.NoLimits)
-	}
+	m.noteIsolation(k, c)
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
 			return Run{Status: Failed, Error: err.Error()}

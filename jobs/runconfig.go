@@ -19,8 +19,9 @@ type runConfig struct {
 	envs   map[string]sealedEnv // the sealed secrets, by name
 }
 
-// runFields are the settings a run reads: the signed ones and the signatures.
-var runFields = append(slices.Clone(SignedFields), "config/signatures")
+// runFields are the settings a run reads: the signed ones, the signatures
+// and config/network (not signed: none only takes away).
+var runFields = append(slices.Clone(SignedFields), "config/signatures", "config/network")
 
 // snapshot reads a job's run config in one store transaction.
 func (m *Manager) snapshot(jobID string) (runConfig, error) {

@@ -35,6 +35,7 @@ var settingList = []Setting{
 	{Path: "config/limits/io", Default: "0", check: checkLimit(0, 1<<40, "bytes per second, read and write (0 = no limit), at most %d")},
 	{Path: "config/limits/memory", Default: "512", check: checkLimit(0, totalMiB(), "MiB (0 = no limit), at most %d, the memory of this machine")},
 	{Path: "config/limits/pids", Default: "512", check: checkPids},
+	{Path: "config/network", Default: "host", check: checkNetwork},
 	{Path: "config/overlap", Default: "skip", check: checkOverlap},
 	{Path: "config/schedule", check: checkSchedule},
 	{Path: "config/script", Lines: true, check: checkScript},

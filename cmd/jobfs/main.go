@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -99,6 +100,7 @@ type mountFlags struct {
 	grace        time.Duration
 	debug        bool
 	requireLim   bool
+	requireIso   bool
 	allowOther   bool
 	trustedKeys  string
 	readOnly     bool
@@ -146,6 +148,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.trustedKeys, "trusted-keys", "", "`file` of public keys (ed25519:<base64>, one per line): every run needs a valid signature by one of them")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
+	fs.BoolVar(&f.requireIso, "require-isolation", false, "fail runs whose steps cannot get their namespaces and private root (a normal user whose user namespaces are refused), instead of running them with a warning in their log")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
 	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
 	fs.Usage = func() {
@@ -233,20 +236,23 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 	}
 	defer watchHUP(f.trustedKeys, trusted, logger)()
 	m, err := jobs.New(jobs.Options{
-		Init:          iso.Init,
-		Cgroups:       iso.Cgroups,
-		NoLimits:      iso.NoLimits,
-		RequireLimits: f.requireLim,
-		Namespaces:    iso.Namespaces,
-		Sealer:        sealer,
-		TrustedKeys:   trusted,
-		StateDir:      state,
-		ReposDir:      f.repos,
-		MaxActive:     f.maxActive,
-		MaxResult:     f.maxResultMB * 1_000_000,
-		MaxLog:        f.maxLogMB << 20,
-		Grace:         f.grace,
-		Logger:        logger,
+		Init:             iso.Init,
+		Cgroups:          iso.Cgroups,
+		NoLimits:         iso.NoLimits,
+		RequireLimits:    f.requireLim,
+		Namespaces:       iso.Namespaces,
+		UserNS:           iso.UserNS,
+		NoIsolation:      iso.NoIsolation,
+		RequireIsolation: iso.RequireIsolation,
+		Sealer:           sealer,
+		TrustedKeys:      trusted,
+		StateDir:         state,
+		ReposDir:         f.repos,
+		MaxActive:        f.maxActive,
+		MaxResult:        f.maxResultMB * 1_000_000,
+		MaxLog:           f.maxLogMB << 20,
+		Grace:            f.grace,
+		Logger:           logger,
 	})
 	if err != nil {
 		return err
@@ -288,7 +294,10 @@ func stepInit(self string) string {
 	return self
 }
 
-// isolation decides how steps are isolated on this host and says so.
+// isolation decides how steps are isolated on this host and says so. As
+// root: mount, pid, ipc and uts namespaces; as a normal user the same in a
+// user namespace, where the kernel allows one (probed with a real step).
+// Limits wherever a cgroup subtree is this daemon's to manage.
 func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
 	var o jobs.Options
 	self, err := os.Executable()
@@ -296,22 +305,31 @@ func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
 		return o, fmt.Errorf("find the jobfs binary for the step init: %w", err)
 	}
 	o.Init = stepInit(self)
-	o.Namespaces = os.Geteuid() == 0
+	o.RequireIsolation = f.requireIso
+	ns := "mount, pid, ipc and uts namespaces"
+	if os.Geteuid() == 0 {
+		o.Namespaces = true
+	} else if err := exec.ProbeUserNS(o.Init); err == nil {
+		o.Namespaces, o.UserNS = true, true
+		ns = "user, mount, pid, ipc and uts namespaces (as uid " + strconv.Itoa(os.Geteuid()) + ")"
+	} else {
+		o.NoIsolation = fmt.Sprintf("this user cannot create user namespaces here: %v; steps run as uid %d on the host's root without them (--require-isolation refuses such runs)", err, os.Geteuid())
+		ns = "no namespaces"
+		logger.Printf("isolation not applied: %s", o.NoIsolation)
+	}
 	cg, err := exec.DetectCgroups()
 	if err != nil {
-		o.NoLimits = fmt.Sprintf("%v; run jobfs as root on a host with cgroups, or pass --require-limits to refuse such runs", err)
+		o.NoLimits = fmt.Sprintf("%v; --require-limits refuses such runs", err)
+		if os.Geteuid() == 0 {
+			o.NoLimits = fmt.Sprintf("%v; run jobfs on a host with cgroups, or pass --require-limits to refuse such runs", err)
+		}
 		logger.Printf("limits not enforced: %s", o.NoLimits)
-		return o, nil
-	}
-	if os.Geteuid() != 0 {
-		o.NoLimits = "jobfs runs as a normal user: cgroup limits need root (a delegated cgroup v2 subtree is not supported yet)"
-		logger.Printf("limits not enforced: %s", o.NoLimits)
+		logger.Printf("steps run with %s, without limits; init %s", ns, o.Init)
 		return o, nil
 	}
 	o.Cgroups = cg
-	ns := "no namespaces (not root)"
-	if o.Namespaces {
-		ns = "mount, pid, ipc and uts namespaces"
+	if gaps := exec.Unenforced(cg, exec.Limits{CPUPercent: 1, MemoryMiB: 1, IOBps: 1, Pids: 1}); gaps != "" {
+		logger.Printf("limits not enforced: %s", gaps)
 	}
 	logger.Printf("steps run in cgroup v%d with limits, %s; init %s", cg.Version(), ns, o.Init)
 	return o, nil

@@ -123,7 +123,7 @@ func bind(src, dst string, ro bool) error {
 		return fmt.Errorf("bind %s: %w", src, err)
 	}
 	if ro {
-		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID)
+		flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID) | lockedFlags(dst)
 		if err := unix.Mount("", dst, "", flags, ""); err != nil {
 			return fmt.Errorf("read-only %s: %w", src, err)
 		}
@@ -198,4 +198,25 @@ func pivot(root string) error {
 		_ = err
 	}
 	return os.Chdir("/")
+}
+
+// lockedFlags are the flags of the mount at dst that a remount must keep:
+// in a user namespace the kernel refuses (EPERM) a remount that would clear
+// nodev, noexec or nosuid, or change the atime mode, of a mount it copied
+// from the host.
+func lockedFlags(dst string) uintptr {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err != nil {
+		return 0 // the remount then says what is wrong
+	}
+	var out uintptr
+	for st_, ms := range map[int64]uintptr{
+		unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_NOSUID: unix.MS_NOSUID,
+		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
+	} {
+		if int64(st.Flags)&st_ != 0 {
+			out |= ms
+		}
+	}
+	return out
 }

@@ -147,6 +147,9 @@ func (st *initState) run() int {
 			return st.fail("build the step's root: %v", err)
 		}
 		unix.Sethostname([]byte("jobfs"))
+		if err := upLoopback(); err != nil {
+			return st.fail("bring up lo: %v", err)
+		}
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return st.fail("no_new_privs: %v", err)
@@ -173,6 +176,12 @@ func (st *initState) run() int {
 	}
 	if spec.UID != 0 {
 		cmd.SysProcAttr.Credential.Groups = append([]uint32{spec.GID}, spec.Groups...)
+	}
+	if asStepUser(spec) { // a normal user's daemon: nothing to change, and setgroups is not allowed
+		cmd.SysProcAttr.Credential = nil
+	}
+	if err := clearAmbientCaps(); err != nil {
+		return st.fail("drop capabilities: %v", err)
 	}
 	if err := cmd.Start(); err != nil {
 		return st.fail("%v", StartError(spec.Path, err))
