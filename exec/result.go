@@ -27,6 +27,7 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 	}
 	if total > max {
 		clearDir(outDir)
+		//lint:ignore ST1005 novem's message, word for word
 		return "", fmt.Errorf("%w: Job result is too large: %.1f MB exceeds the %d MB limit.",
 			ErrResultTooLarge, float64(total)/1e6, max/1_000_000)
 	}

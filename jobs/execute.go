@@ -41,7 +41,7 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 	case "script":
 		script := c.values["config/script"]
 		if script == "" {
-			return nil, errors.New("config/script is empty: write a script starting with #!")
+			return nil, errors.New("config/script is empty: write a script starting with a #! line")
 		}
 		app := filepath.Join(runDir, "app")
 		path := filepath.Join(app, "script")

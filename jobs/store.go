@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Store keeps jobs, their settings and their run records in one bbolt file.
@@ -82,10 +83,10 @@ func OpenStore(path string) (*Store, error) {
 		}
 		var err error
 		s.db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return fmt.Errorf("open %s: in use by another jobfs daemon", path)
 		}
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
 			return s.damaged(err.Error())
 		}
 		if err != nil {
