@@ -77,3 +77,23 @@ func embedsInode(ts *ast.TypeSpec) bool {
 	}
 	return false
 }
+
+// A uid with no user any more is listed as @<uid> (jobs.UserName), and
+// must look up under that name.
+func TestOwnerUID(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		uid  uint64
+		ok   bool
+	}{
+		{"root", 0, true},
+		{"4242421", 4242421, true},
+		{"no-such-user-here", 0, false},
+		{"0042", 0, false},
+	} {
+		uid, ok := ownerUID(c.name)
+		if ok != c.ok || ok && uid != c.uid {
+			t.Errorf("ownerUID(%q) = %d, %v; want %d, %v", c.name, uid, ok, c.uid, c.ok)
+		}
+	}
+}

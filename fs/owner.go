@@ -173,11 +173,9 @@ type perm struct{ read, write jobs.Role }
 
 // The perms of the tree's kinds of node.
 var (
-	computed   = perm{jobs.Viewer, nobody}            // status, log, a run's files
-	setting    = perm{jobs.Viewer, jobs.RoleOwner}    // config/*, description, shared/*
-	runnerSide = perm{jobs.Viewer, jobs.Runner}       // data, ctl, input/
-	ownerOnly  = perm{jobs.RoleOwner, jobs.RoleOwner} // config/env/ (names)
-	writeOnly  = perm{nobody, jobs.RoleOwner}         // config/env/* (values)
+	computed   = perm{jobs.Viewer, nobody}         // status, log, a run's files
+	setting    = perm{jobs.Viewer, jobs.RoleOwner} // config/*, description, shared/*
+	runnerSide = perm{jobs.Viewer, jobs.Runner}    // data, ctl, input/
 )
 
 // bits are the rwx bits of role r: r and x (folders) from p.read, w from

@@ -88,14 +88,25 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return dirEntries(ents...), 0
 }
 
+// ownerUID is the uid of @<name> as Readdir lists it (jobs.UserName): a
+// user's name, or the number of a uid that has no user any more (its jobs
+// are still there, and a listed name must look up).
+func ownerUID(name string) (uint64, bool) {
+	if u, err := user.Lookup(name); err == nil {
+		uid, err := strconv.ParseUint(u.Uid, 10, 32)
+		return uid, err == nil
+	}
+	uid, err := strconv.ParseUint(name, 10, 32)
+	return uid, err == nil && strconv.FormatUint(uid, 10) == name
+}
+
 // ownerChild is MOUNT/@<owner>: shown only when the caller may see at least
 // one of that owner's jobs (root: any owner with jobs).
 func (r *rootDir) ownerChild(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	u, err := user.Lookup(name[1:])
-	if err != nil {
+	uid, ok := ownerUID(name[1:])
+	if !ok {
 		return nil, syscall.ENOENT
 	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	visible, err := r.t.m.VisibleJobs(jobs.Owner(uid), r.t.caller(ctx))
 	if err != nil || len(visible) == 0 {
 		return nil, syscall.ENOENT

@@ -189,6 +189,9 @@ func TestTreeOwnersAndModes(t *testing.T) {
 		shareErr(`echo 5m > `+p+`/config/timeout`, "Permission denied"),
 		shareErr(`echo '{}' > `+p+`/data`, "Permission denied"),
 		shareDo(`test -w mnt`),
+		// What a viewer is listed, a viewer can stat: no phantom names.
+		shareDo(`find mnt > /dev/null && du -s `+p+` > /dev/null`),
+		shareDo(`! ls -laR mnt/ | grep -F '??????'`),
 	)
 	alice.ok(t, d, `echo runner > mnt/etl/shared/@`+users[1].name)
 	if got, w := modes(bob, "mnt/@"+users[0].name+"/etl"), want("644", "666", "755", "444", "666", "777", "666", "755"); got != w {
