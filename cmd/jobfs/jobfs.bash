@@ -12,10 +12,11 @@ _jobfs() {
     fi
 
     local mount_flags="--allow-other --debug --grace --max-active --max-log
-        --max-result --noexec --read-only --repos --require-limits --state
-        --trusted-keys --help"
+        --max-result --noexec --read-only --repos --require-isolation
+        --require-limits --state --trusted-keys --help"
     local options="allow_other debug grace= max_active= max_log= max_result=
-        noexec read_only repos= require_limits state= trusted_keys= log= ro rw
+        noexec read_only repos= require_isolation require_limits state=
+        trusted_keys= log= ro rw
         exec nodev nosuid _netdev noauto defaults"
 
     if [[ $cword -eq 1 ]]; then
