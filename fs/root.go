@@ -223,7 +223,12 @@ func (d *ownerDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 			mtime = jobs.Latest(mtime, j.Created)
 		}
 	}
-	d.t.attr(a, syscall.S_IFDIR|0o555, mtime)
+	// The owner and root may delete a job here (Rmdir); others only read.
+	mode := uint32(0o755)
+	if d.t.callerUID(ctx) == 0 {
+		mode = 0o777
+	}
+	d.t.attr(a, syscall.S_IFDIR|mode, mtime)
 	a.Uid, a.Gid = d.owner, primaryGID(d.owner)
 	return 0
 }
