@@ -148,13 +148,9 @@ func (h cgroupHost) missingV2(own string) ([]string, error) {
 }
 
 // moveToLeaf moves the daemon from its cgroup dir into dir/daemon. Other
-// processes left in dir would keep it from enabling controllers below
-// (EBUSY): they are named in the error.
+// processes in dir would keep it from enabling controllers below (EBUSY):
+// then nothing is changed and they are named in the error.
 func (h cgroupHost) moveToLeaf(dir string) error {
-	leaf := filepath.Join(dir, daemonLeaf)
-	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("make the daemon's leaf cgroup: %w", err)
-	}
 	pids, err := readPids(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return err
@@ -168,13 +164,18 @@ func (h cgroupHost) moveToLeaf(dir string) error {
 			others = append(others, strconv.Itoa(pid))
 		}
 	}
-	if here {
-		if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(h.pid)), 0); err != nil {
-			return fmt.Errorf("move jobfs to the leaf cgroup %s: %w", leaf, err)
-		}
-	}
 	if len(others) > 0 {
-		return fmt.Errorf("it holds other processes (%s) besides jobfs: run jobfs alone in its unit (systemd's Delegate=yes), so that its steps can have cgroups below it", strings.Join(others, " "))
+		return fmt.Errorf("it holds other processes (%s) besides jobfs: run jobfs alone in a unit with Delegate=yes (the shipped units, or systemd-run --scope -p Delegate=yes jobfs mount ...), so that its steps can have cgroups below it", strings.Join(others, " "))
+	}
+	leaf := filepath.Join(dir, daemonLeaf)
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("make the daemon's leaf cgroup: %w", err)
+	}
+	if !here {
+		return nil
+	}
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(strconv.Itoa(h.pid)), 0); err != nil {
+		return fmt.Errorf("move jobfs to the leaf cgroup %s: %w", leaf, err)
 	}
 	return nil
 }

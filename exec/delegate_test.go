@@ -213,10 +213,13 @@ func TestDelegateV2NotDelegated(t *testing.T) {
 // enabled below it (the kernel's no-internal-processes rule): named.
 func TestDelegateV2OtherProcesses(t *testing.T) {
 	h := fakeHost(t, fakeUID, "0::"+userService+"\n")
-	fakeCgroup(t, h.root, userService, fakeUID, "cpu io memory pids", "777\n888\n999\n", "")
+	dir := fakeCgroup(t, h.root, userService, fakeUID, "cpu io memory pids", "777\n888\n999\n", "")
 	_, _, err := h.delegateV2()
-	if err == nil || !strings.Contains(err.Error(), "other processes (888 999)") {
-		t.Errorf("err = %v, want the other processes named", err)
+	if err == nil || !strings.Contains(err.Error(), "other processes (888 999)") || !strings.Contains(err.Error(), "Delegate=yes") {
+		t.Errorf("err = %v, want the other processes named and the way out", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "daemon")); err == nil {
+		t.Errorf("the daemon moved to a leaf although its cgroup cannot be used")
 	}
 }
 

@@ -90,6 +90,9 @@ func (m *Manager) isolation(j Job, lim exec.Limits, k runKey, label, input, outp
 		Input:      input, Output: output, App: app,
 		UID: j.Owner, GID: primaryGroup(j.Owner), Groups: groupsOf(j.Owner),
 	}
+	if euid := os.Geteuid(); euid != 0 && j.Owner != Owner(euid) {
+		return nil, fmt.Errorf("this jobfs runs as uid %d, not root: it runs steps only as that user, and this job belongs to uid %d (start jobfs as root to run other users' jobs)", euid, j.Owner)
+	}
 	if iso.Limits.IOBps > 0 && m.deviceErr != nil {
 		return nil, fmt.Errorf("config/limits/io cannot be applied: %v", m.deviceErr)
 	}
