@@ -8,6 +8,18 @@
 // so a read always sees the current content and reads past a stale size work
 // (tail -f polls st_size, which Getattr reports exactly).
 //
+// Attributes (owner.go, mtime.go, statfs.go, access.go): a node of a job
+// shows the job owner's uid and gid; its owner bits say what the owner
+// may do, its group and other bits what the caller may do when the caller
+// is someone else, computed per request (the attribute timeout is 0). There
+// is no default_permissions, so the kernel asks the daemon only for
+// access(2) and chdir: every node answers ACCESS from those same bits, with
+// no exception for root, and checks the role itself at open, create and
+// unlink. Times come from the records (a run's queued, started and ended
+// times; a setting's, a share's, a secret's change time, runs/ on delete,
+// kept in the store's mtimes), never from the daemon's start. Every node
+// answers statfs from the state folder's filesystem.
+//
 // Writes: settings and data buffer per open handle. A value is validated in
 // Write (where the shell's echo sees the error) and acted on at the first
 // Flush after a write. A setting truncated with nothing written after it
