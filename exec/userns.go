@@ -36,9 +36,12 @@ func userNSAttr(attr *syscall.SysProcAttr) {
 // ProbeUserNS starts one step the way a step of a normal user's daemon is
 // started (user, mount, pid, ipc, uts and network namespaces, the private
 // root, lo brought up) and returns why that failed, in words a person can
-// act on; nil means steps can be isolated. init is the step init.
-func ProbeUserNS(init string) error {
-	dir, err := os.MkdirTemp("", "jobfs-probe-")
+// act on; nil means steps can be isolated. init is the step init; the
+// probe's folders are made in a temporary folder below parent, which should
+// be where the steps' folders will be (their file system's mount flags
+// count).
+func ProbeUserNS(init, parent string) error {
+	dir, err := os.MkdirTemp(parent, ".jobfs-probe-")
 	if err != nil {
 		return fmt.Errorf("make a folder for the probe: %w", err)
 	}

@@ -16,10 +16,10 @@ func TestProbeUserNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ProbeUserNS(self); err != nil {
+	if err := ProbeUserNS(self, t.TempDir()); err != nil {
 		t.Errorf("probe with this host's user namespaces: %v", err)
 	}
-	err = ProbeUserNS("/nonexistent/jobfs-init")
+	err = ProbeUserNS("/nonexistent/jobfs-init", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "start the step init /nonexistent/jobfs-init") {
 		t.Errorf("probe with a missing init: %v, want its reason", err)
 	}

@@ -215,6 +215,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 	if recovered {
 		logger.Printf("recovered the stale mount at %s", mp)
 	}
+	f.state = state // absolute: isolation probes there, after the chdir
 	iso, err := isolation(f, logger)
 	if err != nil {
 		return err
@@ -284,6 +285,15 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 	return m.Close()
 }
 
+// probeUserNS tries one step in user namespaces from a folder in the state
+// folder, where the steps' folders will be (a noexec /tmp must not count).
+func probeUserNS(init, state string) error {
+	if err := os.MkdirAll(state, 0o711); err != nil {
+		return fmt.Errorf("create state folder: %w", err)
+	}
+	return exec.ProbeUserNS(init, state)
+}
+
 // stepInit is the program started as each step's init: jobfs-init beside
 // the jobfs binary (small, so it starts in half the time), else jobfs itself.
 func stepInit(self string) string {
@@ -309,7 +319,7 @@ func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
 	ns := "mount, pid, ipc and uts namespaces"
 	if os.Geteuid() == 0 {
 		o.Namespaces = true
-	} else if err := exec.ProbeUserNS(o.Init); err == nil {
+	} else if err := probeUserNS(o.Init, f.state); err == nil {
 		o.Namespaces, o.UserNS = true, true
 		ns = "user, mount, pid, ipc and uts namespaces (as uid " + strconv.Itoa(os.Geteuid()) + ")"
 	} else {
