@@ -2,8 +2,11 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -15,8 +18,9 @@ import (
 // dataFile is MOUNT/<job>/data: writing a payload and closing starts a run.
 type dataFile struct {
 	gofs.Inode
-	t     *tree
-	jobID string
+	t       *tree
+	jobID   string
+	writers atomic.Int32 // handles open for writing; an open handle pins this node
 }
 
 func (f *dataFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -47,34 +51,65 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		}
 		h.counted = true
 		h.buf = buffer{b: &f.t.temps.budget, uid: uid, limit: jobs.MaxPayload, what: "a payload"}
+		f.writers.Add(1)
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// dataHandle buffers the payload written through one open of data, charged
-// to the writer's budget (budget.go). The first flush after a write starts
-// exactly one run with it; a handle opened read-write then reads back that
-// run's id.
+// dataHandle buffers the payload written through one open of data (one
+// open file description, shared by every dup and forked copy of the
+// descriptor), charged to the writer's budget (budget.go). The payload is
+// judged once: it starts one run or is refused. It is judged at the
+// earliest point that is known to end it:
+//
+//   - a FLUSH (some close(2)) after which no process holds a descriptor of
+//     it open for writing (jobs.ProcWriters): the last close, whose caller sees a
+//     refusal as the error of close(2). A close by a forked child, or by a
+//     parent whose child still writes, only flushes: a payload that is
+//     valid so far, even complete ({} or a blank line), waits for the rest;
+//   - a read on the handle (the clone pattern: open read-write, write, read
+//     back the run id): the writer asks for the verdict, so the payload ends;
+//   - fsync of a payload that is a complete value: it returns once the run
+//     is recorded durably;
+//   - RELEASE, if nothing above judged it: the refusal then only reaches
+//     the job's log. This is also the rule when several handles of the
+//     same data file are open for writing at once, as which process holds
+//     which of them cannot be told apart.
 type dataHandle struct {
 	f       *dataFile
 	counted bool // opened for writing: counted in the budget until Release
 
 	mu       sync.Mutex
 	buf      buffer
-	pending  bool // written since the last run started
+	checked  bool // the job was found able to start at the first write
+	pending  bool // written and not yet judged
+	judged   bool // the payload started runID, or was refused
 	failed   bool // refused: the rest of this write session is ignored
 	released bool
 	runID    uint64
+	readBase int64 // offset of the first read of the run id; -1 before it
 }
 
 // Write buffers data: past the payload cap it is refused with EFBIG, past
-// the writer's budget with ENOSPC, either with a reason line.
+// the writer's budget with ENOSPC, a job that cannot start (jobs.
+// CheckStartable) and a payload that can no longer become valid JSON with
+// EINVAL, each with a reason line.
 func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.f.t.m
 	if h.failed || !h.counted || h.released {
 		return 0, syscall.EINVAL
+	}
+	if h.judged {
+		return 0, toErrno(m.Refuse(h.f.jobID, "data", fmt.Sprintf("this open file already started run %d; open data again for another run", h.runID)))
+	}
+	if !h.checked {
+		if err := m.CheckStartable(h.f.jobID); err != nil {
+			h.fail()
+			return 0, toErrno(err)
+		}
+		h.checked = true
 	}
 	if err := h.buf.write(data, off); err != nil {
 		h.fail()
@@ -96,42 +131,104 @@ func (h *dataHandle) fail() {
 	h.buf.free()
 }
 
-func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
+// waiting reports whether the payload still waits for its verdict.
+func (h *dataHandle) waiting() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.pending || h.failed {
+	return h.pending && !h.failed && !h.judged
+}
+
+// Flush judges the payload when this close(2) was the last one.
+func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
+	if !h.waiting() || h.f.stillOpen() {
 		return 0
 	}
-	h.pending = false
+	return h.judge()
+}
+
+// Fsync ends a payload that is a complete value: it returns once its run
+// is recorded durably (or with the refusal). A payload that is not complete
+// yet has nothing durable to wait for.
+func (h *dataHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	h.mu.Lock()
+	complete := h.pending && !h.failed && !h.judged && jobs.PayloadComplete(h.buf.data)
+	h.mu.Unlock()
+	if !complete {
+		return 0
+	}
+	return h.judge()
+}
+
+// judge starts the run of the payload, or refuses it, once.
+func (h *dataHandle) judge() syscall.Errno {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.pending || h.failed || h.judged {
+		return 0
+	}
+	h.pending, h.judged = false, true
 	id, err := h.f.t.m.Trigger(h.f.jobID, h.buf.data, jobs.Manual)
 	h.buf.free()
 	if err != nil {
 		h.failed = true
 		return toErrno(err)
 	}
-	h.runID = id
+	h.runID, h.readBase = id, -1
 	return 0
 }
 
-// Release frees what the handle still buffers and uncounts it.
+// Release judges a payload nothing else judged, frees what the handle
+// still buffers and uncounts it.
 func (h *dataHandle) Release(ctx context.Context) syscall.Errno {
+	if !h.counted {
+		return 0
+	}
+	h.judge() //nolint:errcheck // no caller left to tell: the refusal is in the job's log
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.released || !h.counted {
+	if h.released {
 		return 0
 	}
 	h.released = true
 	h.buf.free()
 	h.f.t.temps.budget.close(h.buf.uid)
+	h.f.writers.Add(-1)
 	return 0
 }
 
-// Read returns the id of the run this handle started, if any.
+// Read returns the id of the run this handle started, judging a payload
+// that waits for its verdict first (the clone pattern). The id line starts
+// at the offset of the first read: after a write, the descriptor's offset
+// is the payload's end, and after a seek to 0 it is 0.
 func (h *dataHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.waiting() {
+		if errno := h.judge(); errno != 0 {
+			return nil, errno
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.runID == 0 {
 		return fuse.ReadResultData(nil), 0
 	}
-	return fuse.ReadResultData(sliceAt([]byte(strconv.FormatUint(h.runID, 10)+"\n"), dest, off)), 0
+	if h.readBase < 0 {
+		h.readBase = off
+	}
+	if off < h.readBase {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(sliceAt([]byte(strconv.FormatUint(h.runID, 10)+"\n"), dest, off-h.readBase)), 0
+}
+
+// stillOpen reports whether a process still holds this data file open for
+// writing after a close(2): then that close was not the payload's last.
+// With several write handles open at once the descriptors cannot be told
+// apart, so it answers true and the payload is judged at its RELEASE.
+func (f *dataFile) stillOpen() bool {
+	if f.writers.Load() > 1 {
+		return true
+	}
+	ino := f.EmbeddedInode().StableAttr().Ino
+	n := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })
+	return n[ino] > 0
 }

@@ -80,6 +80,7 @@ type Manager struct {
 	active   map[runKey]*activeRun // PENDING or RUNNING runs
 	perJob   map[string]int        // active runs per job id
 	logMu    sync.Mutex            // serialises appends to event logs
+	stage    stageWriters          // staged files open for writing (stage.go)
 }
 
 type runKey struct {

@@ -27,6 +27,13 @@ func CheckPayload(p []byte) error {
 	return nil
 }
 
+// PayloadComplete reports whether p is already a whole, valid payload (more
+// bytes could still follow it).
+func PayloadComplete(p []byte) bool {
+	complete, err := scanPayload(p, false)
+	return complete && err == nil
+}
+
 // CheckPayloadPrefix is CheckPayload for a payload that may still be
 // arriving: it fails only when no more bytes could make p valid.
 func CheckPayloadPrefix(p []byte) error {
@@ -105,6 +112,9 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
+	if err := m.CheckStartable(jobID); err != nil {
+		return 0, err
+	}
 	if len(trimJSONSpace(p)) == 0 {
 		p = []byte("{}\n")
 	}
@@ -134,7 +144,8 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 }
 
 // prepareRun lays out the run folder: input/ with input.json and the staged
-// files (moved, not copied), an empty output/ and a work/ folder.
+// files (moved, not copied; a file still open for writing stays staged and
+// the run's log names it), an empty output/ and a work/ folder.
 func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
 	dir := m.RunDir(jobID, id)
 	for _, d := range []string{"input", "output", "work"} {
@@ -145,14 +156,12 @@ func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
 	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o644); err != nil {
 		return fmt.Errorf("create run log: %w", err)
 	}
-	staged, err := os.ReadDir(m.StageDir(jobID))
-	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("read staged input: %w", err)
+	left, err := m.moveStaged(jobID, filepath.Join(dir, "input"))
+	for _, p := range left {
+		m.appendRunLog(jobID, id, "jobfs: input/"+p+" is still open for writing: it stays staged for the next run")
 	}
-	for _, e := range staged {
-		if err := os.Rename(filepath.Join(m.StageDir(jobID), e.Name()), filepath.Join(dir, "input", e.Name())); err != nil {
-			return fmt.Errorf("move staged %s: %w", e.Name(), err)
-		}
+	if err != nil {
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "input", "input.json"), payload, 0o644); err != nil {
 		return fmt.Errorf("write input.json: %w", err)

@@ -152,7 +152,6 @@ func TestRunFailures(t *testing.T) {
 	}{
 		{"exit 3", "#!/bin/sh\necho before\nexit 3\n", intp(3), "step script exited with code 3"},
 		{"killed", "#!/bin/sh\nkill -KILL $$\n", intp(137), "step script was killed by signal 9 (killed)"},
-		{"empty script", "", nil, "config/script is empty"},
 		{"missing interpreter", "#!/nonexistent/interpreter\n", nil, "cannot start"},
 	}
 	for _, tt := range tests {
