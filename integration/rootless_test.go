@@ -30,6 +30,7 @@ type userDaemon struct {
 	bin        string // the user's link to the binary under test
 	args       []string
 	cgroup     string // a cgroup.procs file the daemon is started in, or ""
+	chroot     string // the daemon and the user's commands run chrooted here, or ""
 	cmd        *exec.Cmd
 	outPath    string
 	exited     chan struct{}
@@ -102,6 +103,9 @@ func (d *userDaemon) start(t *testing.T) {
 	if d.cgroup != "" { // join the cgroup first, as an administrator's start script would
 		argv = append([]string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$@"`, d.cgroup}, argv...)
 	}
+	if d.chroot != "" {
+		argv = append([]string{"chroot", d.chroot}, argv...)
+	}
 	f, err := os.OpenFile(d.outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -158,11 +162,12 @@ func (d *userDaemon) stop(t *testing.T) {
 		}
 	}
 	d.cmd = nil
-	for _, p := range mountsUnder(d.mnt) {
-		if p == d.mnt {
-			t.Errorf("%s still mounted after jobfs exited", d.mnt)
-			if out, err := exec.Command("umount", "-l", d.mnt).CombinedOutput(); err != nil {
-				t.Errorf("umount -l %s: %v: %s", d.mnt, err, out)
+	mnt := filepath.Join(d.chroot, d.mnt)
+	for _, p := range mountsUnder(mnt) {
+		if p == mnt {
+			t.Errorf("%s still mounted after jobfs exited", mnt)
+			if out, err := exec.Command("umount", "-l", mnt).CombinedOutput(); err != nil {
+				t.Errorf("umount -l %s: %v: %s", mnt, err, out)
 			}
 		}
 	}
@@ -184,8 +189,11 @@ func (d *userDaemon) sh(t *testing.T, script string, env ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), shTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "runuser", "-u", d.u.name, "--", "/bin/bash", "-c", script)
-	cmd.Dir = d.home
+	argv := []string{"runuser", "-u", d.u.name, "--", "/bin/bash", "-c", "cd && " + script}
+	if d.chroot != "" {
+		argv = append([]string{"chroot", d.chroot}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append([]string{"HOME=" + d.home, "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LC_ALL=C"}, env...)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -450,5 +458,90 @@ func TestNetworkNoneRoot(t *testing.T) {
 	}
 	if !strings.Contains(v["lo"], "UP") && !strings.Contains(v["lo"], "unknown") {
 		t.Errorf("network none: lo is %q, want it up", v["lo"])
+	}
+}
+
+// rootlessChroot makes a chroot of this host for u: its root read-only (a
+// bind of /, so that a stray recursive delete meets EROFS), u's home
+// read-write, /proc, and a /dev with only null, zero, urandom and fuse. The
+// kernel refuses user namespaces to a process in a chroot (EPERM): a real
+// refusal, where the sysctls cannot be changed. Everything is unmounted
+// when t ends, and the folder removed with rmdir only.
+func rootlessChroot(t *testing.T, u shareUser) string {
+	t.Helper()
+	c, err := os.MkdirTemp("/run", "jobfs-test-chroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Rmdir(c); err != nil {
+			t.Errorf("remove the test's chroot %s: %v (is something still mounted there?)", c, err)
+		}
+	})
+	mount := func(args ...string) {
+		t.Helper()
+		shareCmd(t, "mount", args...)
+	}
+	mount("--bind", "/", c)
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-R", c).CombinedOutput(); err != nil {
+			t.Errorf("umount -R %s: %v: %s", c, err, out)
+			exec.Command("umount", "-R", "-l", c).Run() // lazily, so that the rmdir below cannot reach the host's root
+		}
+	})
+	mount("--make-private", c)
+	mount("-o", "remount,bind,ro", c)
+	mount("--bind", u.home, filepath.Join(c, u.home))
+	mount("--rbind", "/proc", filepath.Join(c, "proc"))
+	mount("--make-rprivate", filepath.Join(c, "proc"))
+	mount("-t", "tmpfs", "-o", "mode=0755,nosuid", "jobfs-test-dev", filepath.Join(c, "dev"))
+	for _, dev := range []string{"null", "zero", "urandom", "fuse"} {
+		p := filepath.Join(c, "dev", dev)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mount("--bind", "/dev/"+dev, p)
+	}
+	return c
+}
+
+// TestRootlessNoUserNS: where the kernel refuses user namespaces (here: in
+// a chroot), a normal user's runs start without them, COMPLETE, and their
+// log's first line says what was not applied and why; --require-isolation
+// fails them instead.
+func TestRootlessNoUserNS(t *testing.T) {
+	rootlessSkip(t)
+	if _, err := exec.LookPath("chroot"); err != nil {
+		t.Skipf("chroot is needed to have user namespaces refused: %v", err)
+	}
+	u := rootlessUser(t)
+	c := rootlessChroot(t, u)
+	d := &userDaemon{u: u, home: u.home, bin: filepath.Join(u.home, "bin", "jobfs"), chroot: c,
+		mnt: filepath.Join(u.home, "mnt"), state: filepath.Join(u.home, "state"),
+		outPath: filepath.Join(t.TempDir(), "jobfs.out")}
+	t.Cleanup(func() { d.stop(t) })
+	d.start(t)
+	if out := d.output(); !strings.Contains(out, "isolation not applied: this user cannot create user namespaces here: ") {
+		t.Errorf("the daemon does not say its steps run without namespaces:\n%s", out)
+	}
+	status, log := d.run(t, "plain", "#!/bin/sh\necho \"uid $(id -u)\"\necho out > \"$2/out.txt\"\n", "network", "none")
+	if status != "COMPLETED" {
+		t.Fatalf("run ended %s, want COMPLETED; log:\n%s", status, log)
+	}
+	lines := strings.Split(log, "\n")
+	want := "isolation not applied: user, mount, pid, ipc and uts namespaces, private root (the host's files read-only, private /tmp, /input read-only), network none: this user cannot create user namespaces here: "
+	if !strings.HasPrefix(lines[0], want) || !strings.Contains(lines[0], "operation not permitted") {
+		t.Errorf("first log line = %q, want %q and the reason", lines[0], want)
+	}
+	if len(lines) < 3 || !strings.HasPrefix(lines[1], "limits not enforced: ") || lines[2] != "uid "+u.uid {
+		t.Errorf("then want the limits line and the step's output as uid %s:\n%s", u.uid, log)
+	}
+	d.restart(t, "--require-isolation")
+	status, log = d.trigger(t, "plain")
+	if status != "FAILED" {
+		t.Fatalf("with --require-isolation the run ended %s, want FAILED; log:\n%s", status, log)
+	}
+	if e := d.ok(t, `cat mnt/plain/runs/latest/error`); !strings.Contains(e, "isolation not applied and --require-isolation is set: ") {
+		t.Errorf("error = %q, want isolation not applied and --require-isolation is set", e)
 	}
 }
