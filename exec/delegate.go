@@ -115,12 +115,11 @@ func (h cgroupHost) delegateV2() (base string, missing []string, err error) {
 	if err := h.mayManage(dir, "cgroup.procs", "cgroup.subtree_control"); err != nil {
 		return "", nil, fmt.Errorf("cgroup %s: %w; start jobfs as a systemd service with Delegate=yes (the shipped units)", own, err)
 	}
+	if missing, err = h.missingV2(own); err != nil {
+		return "", nil, err
+	}
 	if err := h.moveToLeaf(dir); err != nil {
 		return "", nil, fmt.Errorf("cgroup %s: %w", own, err)
-	}
-	missing, err = h.missingV2(own)
-	if err != nil {
-		return "", nil, err
 	}
 	if err := enableControllers(dir, without(v2Wanted, missing)); err != nil {
 		return "", nil, fmt.Errorf("cgroup %s: %w", own, err)

@@ -255,6 +255,9 @@ func TestDelegateV2MissingControllers(t *testing.T) {
 	if _, _, err := h2.delegateV2(); err == nil || !strings.Contains(err.Error(), "none of the controllers") {
 		t.Errorf("err = %v, want no usable controller", err)
 	}
+	if _, err := os.Stat(filepath.Join(h2.root, userService, "daemon")); err == nil {
+		t.Errorf("the daemon moved to a leaf of a cgroup it cannot use")
+	}
 }
 
 // Controllers already enabled are not written again; a daemon restarted

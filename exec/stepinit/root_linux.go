@@ -210,11 +210,11 @@ func lockedFlags(dst string) uintptr {
 		return 0 // the remount then says what is wrong
 	}
 	var out uintptr
-	for st_, ms := range map[int64]uintptr{
+	for stFlag, ms := range map[int64]uintptr{
 		unix.ST_NODEV: unix.MS_NODEV, unix.ST_NOEXEC: unix.MS_NOEXEC, unix.ST_NOSUID: unix.MS_NOSUID,
 		unix.ST_NOATIME: unix.MS_NOATIME, unix.ST_NODIRATIME: unix.MS_NODIRATIME, unix.ST_RELATIME: unix.MS_RELATIME,
 	} {
-		if int64(st.Flags)&st_ != 0 {
+		if int64(st.Flags)&stFlag != 0 {
 			out |= ms
 		}
 	}
