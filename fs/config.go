@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +22,8 @@ type configDir struct {
 	prefix string // "config/" or "config/limits/"
 }
 
-func (d *configDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
-	d.t.attr(a, syscall.S_IFDIR|0o755, d.t.start)
+func (d *configDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	d.t.look(ctx, a, d.jobID, syscall.S_IFDIR, setting, d.t.keysChanged(d.jobID, d.prefix, jobs.TimeEnv))
 	return 0
 }
 
@@ -60,7 +61,11 @@ func (d *configDir) entries() []fuse.DirEntry {
 	return ents
 }
 
-func (d *configDir) temp() tempDir { return tempDir{t: d.t, jobID: d.jobID, dir: d.prefix} }
+// temp gives config/ its temporary files: any name that is not a setting.
+func (d *configDir) temp() tempDir {
+	return tempDir{t: d.t, jobID: d.jobID, dir: d.prefix, anyName: true,
+		target: settingTarget{t: d.t, jobID: d.jobID, dir: d.prefix, is: d.isSetting}}
+}
 
 func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return dirEntries(append(d.entries(), d.temp().entries()...)...), 0
@@ -79,6 +84,9 @@ func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.Inod
 	if newParent.EmbeddedInode() != d.EmbeddedInode() {
 		return syscall.EXDEV
 	}
+	if d.isFolder(newName) {
+		return syscall.EISDIR
+	}
 	if handled, errno := d.temp().rename(name, newName, d.isSetting); handled {
 		return errno
 	}
@@ -87,7 +95,7 @@ func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.Inod
 
 func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	if d.prefix == "config/" && name == "env" {
-		if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
+		if errno := d.t.need(ctx, d.jobID, jobs.Viewer); errno != 0 {
 			return nil, errno
 		}
 		return newChild(ctx, d.EmbeddedInode(), &envDir{t: d.t, jobID: d.jobID}, syscall.S_IFDIR, ino(d.jobID, "config/env"), out)
@@ -97,6 +105,9 @@ func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 			continue
 		}
 		path := d.prefix + name
+		if e.Mode != syscall.S_IFDIR && d.t.temps.unlinkedBy(ctx, d.jobID, path) {
+			return nil, syscall.ENOENT // removed by this caller, which may now create it (O_EXCL)
+		}
 		if e.Mode == syscall.S_IFDIR {
 			return newChild(ctx, d.EmbeddedInode(), &configDir{t: d.t, jobID: d.jobID, prefix: path + "/"}, syscall.S_IFDIR, e.Ino, out)
 		}
@@ -114,14 +125,19 @@ func (d *configDir) Unlink(ctx context.Context, name string) syscall.Errno {
 	if d.temp().unlink(name) {
 		return 0
 	}
-	if d.t.walking(ctx, d.jobID) {
-		return 0
-	}
 	path := d.prefix + name
 	if _, ok := jobs.SettingFor(path); !ok {
 		return syscall.ENOENT
 	}
-	return toErrno(d.t.m.ResetSetting(d.jobID, path))
+	// To the caller the name is gone now (see temps.unlinked), also when
+	// it holds the job open (tar -C job, walk.go) and nothing is reset.
+	if !d.t.walking(ctx, d.jobID) {
+		if err := d.t.m.ResetSetting(d.jobID, path); err != nil {
+			return toErrno(err)
+		}
+	}
+	d.t.temps.markUnlinked(ctx, d.jobID, path)
+	return 0
 }
 
 // Rmdir of a sub-folder (config/limits) is accepted and changes nothing,
@@ -144,13 +160,53 @@ func (d *configDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 	return syscall.ENOENT
 }
 
-func (d *configDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+// Create of a setting's name opens it for writing, empty: `install` and
+// `cp --remove-destination` unlink the file (a reset) and then create it.
+// Any other name is a temporary file (temp.go).
+func (d *configDir) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, nil, 0, errno
+	}
+	if d.isSetting(name) {
+		return d.createSetting(ctx, name, flags, out)
+	}
+	if d.isFolder(name) {
+		return nil, nil, 0, syscall.EISDIR
+	}
+	if !isTempName(name) {
+		d.t.m.NoteTemp(d.jobID, d.prefix+name) // a mistyped setting name shows in the log
 	}
 	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
 		return d.t.m.Refuse(d.jobID, d.prefix+name, "no such setting")
 	})
+}
+
+func (d *configDir) createSetting(ctx context.Context, name string, flags uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	path := d.prefix + name
+	d.t.temps.created(d.jobID, path)
+	in, errno := newChild(ctx, d.EmbeddedInode(), &settingFile{t: d.t, jobID: d.jobID, path: path}, syscall.S_IFREG, ino(d.jobID, path), out)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	f, ok := in.Operations().(*settingFile)
+	if !ok {
+		return nil, nil, 0, syscall.EIO // another node holds the setting's inode number: a bug
+	}
+	h, errno := f.openWrite(ctx, flags|syscall.O_TRUNC)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	return in, h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// isFolder reports whether name is a folder of this one (env, limits).
+func (d *configDir) isFolder(name string) bool {
+	for _, e := range d.entries() {
+		if e.Name == name && e.Mode == syscall.S_IFDIR {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *configDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -171,13 +227,13 @@ type settingFile struct {
 	writers map[*settingHandle]bool // open write handles
 }
 
-func (f *settingFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+func (f *settingFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	v, err := f.t.m.ReadSetting(f.jobID, f.path)
 	if err != nil {
 		return toErrno(err)
 	}
 	a.Size = uint64(len(v))
-	f.t.attr(a, syscall.S_IFREG|0o644, f.t.m.SettingTime(f.jobID, f.path))
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, setting, f.t.m.SettingTime(f.jobID, f.path))
 	return 0
 }
 
@@ -230,34 +286,76 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 	return syscall.EINVAL
 }
 
+// Open for reading holds nothing: each read renders the stored value (so
+// any number of readers costs no memory). A write handle holds the value
+// it edits, charged to the caller's budget (budget.go).
 func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if isWrite(flags) {
-		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
-			return nil, 0, errno
+	if !isWrite(flags) {
+		if _, err := f.t.m.ReadSetting(f.jobID, f.path); err != nil {
+			return nil, 0, toErrno(err)
 		}
+		return &settingHandle{f: f, lazy: true}, fuse.FOPEN_DIRECT_IO, 0
 	}
-	v, err := f.t.m.ReadSetting(f.jobID, f.path)
-	if err != nil {
-		return nil, 0, toErrno(err)
+	if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
+		return nil, 0, errno
 	}
-	h := &settingHandle{f: f, buf: []byte(v)}
-	if flags&syscall.O_TRUNC != 0 {
-		h.buf, h.truncated = nil, true
-	}
-	if isWrite(flags) {
-		f.mu.Lock()
-		if f.writers == nil {
-			f.writers = map[*settingHandle]bool{}
-		}
-		f.writers[h] = true
-		f.mu.Unlock()
+	h, errno := f.openWrite(ctx, flags)
+	if errno != 0 {
+		return nil, 0, errno
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// openWrite makes a write handle: counted among the caller's open files
+// (EMFILE past the limit), its buffer charged to the caller (ENOSPC).
+func (f *settingFile) openWrite(ctx context.Context, flags uint32) (*settingHandle, syscall.Errno) {
+	uid := f.t.callerUID(ctx)
+	if err := f.t.temps.budget.open(uid); err != nil {
+		return nil, f.refuse(err)
+	}
+	h := &settingHandle{f: f, uid: uid, counted: true}
+	if flags&syscall.O_TRUNC != 0 {
+		h.truncated = true
+	} else {
+		v, err := f.t.m.ReadSetting(f.jobID, f.path)
+		if err == nil {
+			err = h.fit(len(v))
+		}
+		if err != nil {
+			h.uncount()
+			return nil, f.refuse(err)
+		}
+		h.buf = []byte(v)
+	}
+	f.mu.Lock()
+	if f.writers == nil {
+		f.writers = map[*settingHandle]bool{}
+	}
+	f.writers[h] = true
+	f.mu.Unlock()
+	return h, 0
+}
+
+// refuse logs a budget refusal's reason to the job log and returns its
+// errno; other errors are returned as they are.
+func (f *settingFile) refuse(err error) syscall.Errno {
+	var le *limitError
+	if errors.As(err, &le) {
+		_ = f.t.m.Refuse(f.jobID, f.path, le.reason) // the line is what matters; the errno is le's
+	}
+	return toErrno(err)
 }
 
 // settingHandle buffers one open of a setting file.
 type settingHandle struct {
 	f *settingFile
+	// lazy: opened read-only; reads render the stored value, buf is unused.
+	lazy bool
+	// uid is whose budget the handle is counted in; charged the bytes
+	// reserved for buf. Set for write handles only.
+	uid     uint32
+	counted bool
+	charged int64
 
 	mu        sync.Mutex
 	buf       []byte // the file's content as this handle sees it
@@ -349,9 +447,42 @@ func (h *settingHandle) clear() syscall.Errno {
 }
 
 func (h *settingHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.lazy {
+		v, err := h.f.t.m.ReadSetting(h.f.jobID, h.f.path)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		return fuse.ReadResultData(sliceAt([]byte(v), dest, off)), 0
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return fuse.ReadResultData(sliceAt(h.buf, dest, off)), 0
+	return fuse.ReadResultData(append([]byte(nil), sliceAt(h.buf, dest, off)...)), 0
+}
+
+// fit makes sure the handle's budget covers n bytes of buffer, reserving
+// the difference (in steps, so a value written line by line does not ask
+// for every line).
+func (h *settingHandle) fit(n int) error {
+	if int64(n) <= h.charged {
+		return nil
+	}
+	want := min(max(int64(n), h.charged+growStep), jobs.MaxSettingSize)
+	if err := h.f.t.temps.budget.reserve(h.uid, want-h.charged); err != nil {
+		return err
+	}
+	h.charged = want
+	return nil
+}
+
+// uncount gives back what the handle holds in the budget.
+func (h *settingHandle) uncount() {
+	if !h.counted {
+		return
+	}
+	h.counted = false
+	h.f.t.temps.budget.release(h.uid, h.charged)
+	h.charged = 0
+	h.f.t.temps.budget.close(h.uid)
 }
 
 func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
@@ -361,9 +492,13 @@ func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint
 		return 0, syscall.EINVAL
 	}
 	if !fitsAt(off, len(data), jobs.MaxSettingSize) {
-		err := h.f.t.m.CheckSetting(h.f.jobID, h.f.path, string(make([]byte, jobs.MaxSettingSize+1)))
+		err := h.f.t.m.RefuseTooLarge(h.f.jobID, h.f.path, uint64(max(off, 0))+uint64(len(data)))
 		h.fail()
 		return 0, toErrno(err)
+	}
+	if err := h.fit(max(int(off)+len(data), len(h.buf))); err != nil {
+		h.fail()
+		return 0, h.f.refuse(err)
 	}
 	h.buf = writeAt(h.buf, data, off)
 	h.wrote, h.wroteAny = true, true
@@ -420,11 +555,15 @@ func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
 // A truncation no flush stored (none is expected: close flushes) is stored
 // here.
 func (h *settingHandle) Release(ctx context.Context) syscall.Errno {
+	if h.lazy {
+		return 0
+	}
 	h.f.mu.Lock()
 	delete(h.f.writers, h)
 	h.f.mu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	defer h.uncount()
 	if h.emptied() && !h.failed {
 		if errno := h.clear(); errno != 0 {
 			return errno

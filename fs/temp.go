@@ -15,11 +15,14 @@ import (
 
 // Editors and copying tools rarely write a file in place: vim writes
 // .chains.swp and chains~ (and probes with 4913), sed -i writes sedXXXXXX,
-// rsync .chains.XXXXXX, emacs #chains# and .#chains, and each renames its
-// temporary file over the original. Such names may be created in a job
-// folder and its config folders. They live in memory only, are listed while
-// they exist and vanish with the daemon; renaming one over a setting is an
-// atomic, validated write of that setting.
+// rsync .chains.XXXXXX, emacs #chains# and .#chains, Python's mkstemp
+// tmpXXXXXXXX, install and others names of their own; each renames its
+// temporary file over the original. In config/ (and config/limits/) any
+// file created that is not a setting is such a temporary file; in the job
+// folder and config/env/ only the names below, so that a mistyped name
+// there is refused with its reason. Temporary files live in memory only,
+// are listed while they exist and vanish with the daemon; renaming one
+// over a setting (or a secret) is an atomic, validated write of it.
 var tempNameRE = regexp.MustCompile(`^(\..+|.+~|sed[A-Za-z0-9]{6}|4913|#.+#|.+\.(swp|swx|tmp|bak|save))$`)
 
 // isTempName reports whether name is one a tool uses for a temporary file.
@@ -32,6 +35,54 @@ type temps struct {
 	mu     sync.Mutex
 	files  map[string]*tempData
 	budget budget
+	// unlinked holds, per setting, the process that last removed it
+	// (reset it): to that process alone the name is gone until it creates
+	// it again, so install's and tar's unlink-then-create (O_EXCL) works
+	// while everyone else still sees the setting (at its default).
+	unlinked map[string]proc
+}
+
+// callerProc is the process behind a request.
+func callerProc(ctx context.Context) (proc, bool) {
+	c, ok := fuse.FromContext(ctx)
+	if !ok || c.Pid == 0 {
+		return proc{}, false
+	}
+	return procOf(int(c.Pid))
+}
+
+// markUnlinked records that the caller removed the setting at path.
+func (ts *temps) markUnlinked(ctx context.Context, jobID, path string) {
+	p, ok := callerProc(ctx)
+	if !ok {
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.unlinked == nil {
+		ts.unlinked = map[string]proc{}
+	}
+	ts.unlinked[ts.key(jobID, path)] = p
+}
+
+// unlinkedBy reports whether the caller removed the setting at path and
+// has not created it since: to it the name does not exist.
+func (ts *temps) unlinkedBy(ctx context.Context, jobID, path string) bool {
+	ts.mu.Lock()
+	p, ok := ts.unlinked[ts.key(jobID, path)]
+	ts.mu.Unlock()
+	if !ok {
+		return false
+	}
+	c, ok := callerProc(ctx) // reads /proc: outside the lock
+	return ok && c == p
+}
+
+// created forgets the removal of the setting at path.
+func (ts *temps) created(jobID, path string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	delete(ts.unlinked, ts.key(jobID, path))
 }
 
 // tempData is the content of one temporary file. Its bytes are charged to
@@ -124,6 +175,11 @@ func (ts *temps) dropJob(jobID string) {
 			dropped = append(dropped, d)
 		}
 	}
+	for k := range ts.unlinked {
+		if strings.HasPrefix(k, jobID+"/") {
+			delete(ts.unlinked, k)
+		}
+	}
 	ts.mu.Unlock()
 	for _, d := range dropped {
 		d.remove()
@@ -191,6 +247,7 @@ func (f *tempFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 		return syscall.ENOENT
 	}
 	d.fill(f.t, a)
+	a.Uid, a.Gid = f.t.jobOwner(f.jobID)
 	return 0
 }
 
@@ -204,6 +261,7 @@ func (d *tempData) fill(t *tree, a *fuse.Attr) {
 func (f *tempFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*tempHandle); ok {
 		h.d.fill(f.t, &out.Attr)
+		out.Uid, out.Gid = f.t.jobOwner(f.jobID)
 		return 0
 	}
 	return f.fill(ctx, &out.Attr)
@@ -336,7 +394,49 @@ const maxTemp = 16 << 20
 type tempDir struct {
 	t     *tree
 	jobID string
-	dir   string // "" (the job folder), "config/", "config/limits/"
+	dir   string // "" (the job folder), "config/", "config/limits/", "config/env/"
+	// anyName makes every created name that is not a target a temporary
+	// file (config/); otherwise only the names tools use (tempNameRE).
+	anyName bool
+	// target is what a temporary file may be renamed over; nil: nothing.
+	target tempTarget
+}
+
+// tempTarget is the folder's files a temporary file can replace: its
+// settings, or its secrets.
+type tempTarget interface {
+	isTarget(name string) bool
+	// writeTarget stores content as the file's new value, validated; a
+	// refusal is logged and keeps the old value.
+	writeTarget(name, content string) error
+	// readTarget is what a read of the file gives.
+	readTarget(name string) (string, error)
+}
+
+// settingTarget is a folder's settings as a tempTarget.
+type settingTarget struct {
+	t     *tree
+	jobID string
+	dir   string
+	is    func(string) bool
+}
+
+func (s settingTarget) isTarget(name string) bool { return s.is(name) }
+
+func (s settingTarget) writeTarget(name, content string) error {
+	return s.t.m.WriteSetting(s.jobID, s.dir+name, content)
+}
+
+func (s settingTarget) readTarget(name string) (string, error) {
+	return s.t.m.ReadSetting(s.jobID, s.dir+name)
+}
+
+// isTemp reports whether a file created as name is a temporary one.
+func (d tempDir) isTemp(name string) bool {
+	if d.target != nil && d.target.isTarget(name) {
+		return false
+	}
+	return d.anyName || isTempName(name)
 }
 
 func (d tempDir) node(name string) (*tempFile, uint64, bool) {
@@ -374,7 +474,7 @@ func (d tempDir) owner() uint32 {
 // would use, a user with too many open files (EMFILE) or with a spent
 // memory budget (ENOSPC), with the reason in the job log.
 func (d tempDir) create(ctx context.Context, parent *gofs.Inode, name string, mode uint32, out *fuse.EntryOut, refuse func() error) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	if !isTempName(name) {
+	if !d.isTemp(name) {
 		return nil, nil, 0, toErrno(refuse())
 	}
 	f := &tempFile{t: d.t, jobID: d.jobID, path: d.dir + name}
@@ -403,38 +503,46 @@ func (d tempDir) create(ctx context.Context, parent *gofs.Inode, name string, mo
 func (d tempDir) unlink(name string) bool { return d.t.temps.remove(d.jobID, d.dir+name) }
 
 // rename handles a rename inside one folder where either side is a
-// temporary file: temp over a setting writes the setting (validated; a
-// refusal keeps both the old value and the temp file); a setting to a temp
-// name copies its content (the setting itself cannot vanish); temp to temp
+// temporary file: temp over a target writes the target (validated; a
+// refusal keeps both the old value and the temp file); a target to a temp
+// name copies its content (the target itself cannot vanish); temp to temp
 // moves it. handled is false when neither side is a temporary file.
+// Without a target, the target is the folder's settings that isSetting
+// names.
 func (d tempDir) rename(name, newName string, isSetting func(string) bool) (handled bool, errno syscall.Errno) {
-	m := d.t.m
+	if d.target == nil {
+		d.target = settingTarget{t: d.t, jobID: d.jobID, dir: d.dir, is: isSetting}
+	}
 	src := d.t.temps.get(d.jobID, d.dir+name)
+	isTarget := func(n string) bool { return d.target != nil && d.target.isTarget(n) }
 	switch {
-	case src != nil && isSetting(newName):
+	case src != nil && isTarget(newName):
 		src.mu.Lock()
 		content := string(src.buf.data)
 		src.mu.Unlock()
-		if err := m.WriteSetting(d.jobID, d.dir+newName, content); err != nil {
+		if err := d.target.writeTarget(newName, content); err != nil {
 			return true, toErrno(err)
 		}
 		d.t.temps.remove(d.jobID, d.dir+name)
 		return true, 0
-	case src != nil && isTempName(newName):
+	case src != nil && d.isTemp(newName):
 		if d.t.temps.take(d.jobID, d.dir+name) != nil {
 			d.t.temps.put(d.jobID, d.dir+newName, src)
 		}
 		return true, 0
-	case src == nil && isSetting(name) && isTempName(newName):
-		return true, d.copySetting(name, newName)
+	case src == nil && isTarget(name) && isTempName(newName) && !isTarget(newName):
+		// Only a tool's backup name: `mv config/timeout config/other`
+		// asks for a rename, which settings refuse.
+		return true, d.copyTarget(name, newName)
 	}
 	return false, 0
 }
 
-// copySetting makes temporary file newName with the value of setting name
-// (a tool backing a file up by renaming it), charged like a written one.
-func (d tempDir) copySetting(name, newName string) syscall.Errno {
-	v, err := d.t.m.ReadSetting(d.jobID, d.dir+name)
+// copyTarget makes temporary file newName with the content of target
+// name (a tool backing a file up by renaming it), charged like a written
+// one.
+func (d tempDir) copyTarget(name, newName string) syscall.Errno {
+	v, err := d.target.readTarget(name)
 	if err != nil {
 		return toErrno(err)
 	}

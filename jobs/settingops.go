@@ -46,6 +46,19 @@ func (m *Manager) CheckSetting(jobID, path, raw string) error {
 	return err
 }
 
+// NoteTemp logs that a file created below config/ under a name that is
+// neither a setting nor a tool's usual temporary name is kept as a
+// temporary file, so that a mistyped setting name leaves a trace.
+func (m *Manager) NoteTemp(jobID, path string) {
+	m.event(jobID, "%s is not a setting: kept as a temporary file (in memory, gone when the daemon stops) until it is renamed over a setting or removed", path)
+}
+
+// RefuseTooLarge refuses, and logs, a write that would make a setting
+// size bytes long, past MaxSettingSize.
+func (m *Manager) RefuseTooLarge(jobID, path string, size uint64) error {
+	return m.reject(jobID, path, errorf(ErrTooLarge, "%s: %d bytes exceeds the %d byte limit", path, size, MaxSettingSize))
+}
+
 // CheckPartialSetting checks a value that may still grow (what a write in
 // the middle of a file has left): an error later lines could cure (see
 // Error.MayComplete) is returned unlogged with mayComplete set; any other
