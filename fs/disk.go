@@ -31,15 +31,6 @@ type diskDir struct {
 	seed  uint64 // mixed into children's inode numbers
 }
 
-func statAttr(t *tree, path string, a *fuse.Attr, perm uint32) syscall.Errno {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return gofs.ToErrno(err)
-	}
-	fillStat(t, &st, a, perm)
-	return 0
-}
-
 // beneathErrno is toErrno for package beneath: a symlink on the way (ELOOP)
 // or a mount crossed (EXDEV) means the name is not there, as the tree
 // shows no symlinks.
@@ -50,46 +41,20 @@ func beneathErrno(err error) syscall.Errno {
 	return toErrno(err)
 }
 
-func fillStat(t *tree, st *unix.Stat_t, a *fuse.Attr, perm uint32) {
-	a.Size = uint64(st.Size)
-	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-		a.Size = 4096
-	}
-	t.attr(a, st.Mode&syscall.S_IFMT|perm, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
-	a.Uid, a.Gid = st.Uid, st.Gid
-}
-
 // lookStat fills a for a file or folder of job jobID on disk: size and
-// times from st (never before since: the kernel's file times are a clock
-// tick coarse, and a folder the daemon made with the job must not show a
-// time before the job's), owner and modes as look shows them to the
-// caller (by p), and a regular file the owner may execute on disk stays
-// executable for whoever may read it.
-func (t *tree) lookStat(ctx context.Context, a *fuse.Attr, jobID string, st *unix.Stat_t, p perm, since time.Time) {
+// times from st, owner and modes as look shows them to the caller (by p),
+// and a regular file the owner may execute on disk stays executable for
+// whoever may read it.
+func (t *tree) lookStat(ctx context.Context, a *fuse.Attr, jobID string, st *unix.Stat_t, p perm) {
 	typ := st.Mode & syscall.S_IFMT
 	a.Size = uint64(st.Size)
 	if typ == syscall.S_IFDIR {
 		a.Size = 4096
 	}
-	t.look(ctx, a, jobID, typ, p, jobs.Latest(time.Unix(st.Mtim.Sec, st.Mtim.Nsec), since))
+	t.look(ctx, a, jobID, typ, p, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
 	if typ == syscall.S_IFREG && st.Mode&0o100 != 0 {
 		a.Mode |= a.Mode & 0o444 >> 2
 	}
-}
-
-// statLook is lookStat for a path (not below a run folder: input/).
-func (t *tree) statLook(ctx context.Context, a *fuse.Attr, jobID, path string, p perm) syscall.Errno {
-	return t.statLookSince(ctx, a, jobID, path, p, time.Time{})
-}
-
-// statLookSince is statLook for a folder the daemon made at since.
-func (t *tree) statLookSince(ctx context.Context, a *fuse.Attr, jobID, path string, p perm, since time.Time) syscall.Errno {
-	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
-		return gofs.ToErrno(err)
-	}
-	t.lookStat(ctx, a, jobID, &st, p, since)
-	return 0
 }
 
 // lookBeneath is lookStat for rel below root, through no symlink.
@@ -98,7 +63,7 @@ func (t *tree) lookBeneath(ctx context.Context, a *fuse.Attr, jobID, root, rel s
 	if err != nil {
 		return beneathErrno(err)
 	}
-	t.lookStat(ctx, a, jobID, &st, computed, time.Time{})
+	t.lookStat(ctx, a, jobID, &st, computed)
 	return 0
 }
 

@@ -144,12 +144,6 @@ func (t *tree) need(ctx context.Context, jobID string, r jobs.Role) syscall.Errn
 	return syscall.EACCES
 }
 
-// attrJob is attr for a node of a job: owned by the job's owner.
-func (t *tree) attrJob(a *fuse.Attr, jobID string, mode uint32, mtime time.Time) {
-	t.attr(a, mode, mtime)
-	a.Uid, a.Gid = t.jobOwner(jobID)
-}
-
 // jobOwner is the uid and gid a job's nodes show: its owner's on a shared
 // mount, the daemon user's on a single-user one (the only user who can
 // look, and the owner of all its jobs).
@@ -213,6 +207,24 @@ func (t *tree) look(ctx context.Context, a *fuse.Attr, jobID string, typ uint32,
 	}
 	t.attr(a, mode, mtime)
 	a.Uid, a.Gid = uid, gid
+}
+
+// forCaller makes the group and other bits of a (a node whose owner bits
+// are its own, like a staged file's chmod) say what the caller may do when
+// the caller is not its owner: the owner's bits, without w below role
+// write, nothing without a role. The owner sees a as it is.
+func (t *tree) forCaller(ctx context.Context, a *fuse.Attr, jobID string, write jobs.Role) {
+	if !t.multi || t.callerUID(ctx) == a.Uid {
+		return
+	}
+	b := a.Mode >> 6 & 7
+	switch r := t.role(ctx, jobID); {
+	case r < jobs.Viewer:
+		b = 0
+	case r < write:
+		b &^= 2
+	}
+	a.Mode = a.Mode&^0o77 | b<<3 | b
 }
 
 // access answers access(2) (FUSE's ACCESS) from the attributes node shows

@@ -17,6 +17,12 @@ func (m *Manager) CreateJob(owner Owner, name string) (Job, error) {
 			return Job{}, fmt.Errorf("create job folder: %w", err)
 		}
 	}
+	// File times are a clock tick coarse: input/ (shown from disk) may read
+	// as made before now. The job is as old as its oldest file, so that
+	// nothing of a new job shows a time before its creation.
+	if st, err := os.Stat(m.StageDir(j.ID)); err == nil && st.ModTime().Before(j.Created) {
+		j.Created = st.ModTime().UTC()
+	}
 	if err := m.store.CreateJob(j); err != nil {
 		os.RemoveAll(m.jobDir(j.ID))
 		return Job{}, err
