@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -46,7 +45,8 @@ type stageDir struct {
 // to every name of one inode.
 type stagedFile struct {
 	gofs.Inode
-	t *tree
+	t     *tree
+	jobID string // the job whose input/ made it; ref() is the place on disk
 }
 
 // stageRef is a node's place on disk: rel below the job's stage folder.
@@ -164,7 +164,7 @@ func stageAttr(st *unix.Stat_t, a *fuse.Attr) {
 
 // fill shows input/ as the job's own folder (on disk it is root's), with
 // its true times and link count.
-func (d *stageDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+func (d *stageDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	r, _ := d.ref()
 	st, errno := r.stat()
 	if errno != 0 {
@@ -176,6 +176,7 @@ func (d *stageDir) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 	if j, err := d.t.m.JobByID(d.jobID); err == nil {
 		a.Uid, a.Gid = j.Owner, primaryGID(j.Owner)
 	}
+	d.t.forCaller(ctx, a, d.jobID, jobs.Runner) // modes for whoever looks (owner.go)
 	return 0
 }
 
@@ -203,7 +204,7 @@ func (d *stageDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetA
 	return d.fill(ctx, &out.Attr)
 }
 
-func (n *stagedFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
+func (n *stagedFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	r, errno := n.ref()
 	if errno != 0 {
 		return errno
@@ -213,6 +214,7 @@ func (n *stagedFile) fill(_ context.Context, a *fuse.Attr) syscall.Errno {
 		return errno
 	}
 	stageAttr(&st, a)
+	n.t.forCaller(ctx, a, r.jobID, jobs.Runner) // modes for whoever looks (owner.go)
 	return 0
 }
 
@@ -225,6 +227,9 @@ func (n *stagedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 			return gofs.ToErrno(err)
 		}
 		stageAttr(&st, &out.Attr)
+		if r, errno := n.ref(); errno == 0 {
+			n.t.forCaller(ctx, &out.Attr, r.jobID, jobs.Runner)
+		}
 		return 0
 	}
 	return n.fill(ctx, &out.Attr)
@@ -316,7 +321,8 @@ func newStageChild(ctx context.Context, dir stager, pfd int, name string, out *f
 		return nil, gofs.ToErrno(err)
 	}
 	stageAttr(&st, &out.Attr)
-	node := &stagedFile{t: dir.(interface{ tree() *tree }).tree()}
+	r, _ := dir.ref()
+	node := &stagedFile{t: dir.(interface{ tree() *tree }).tree(), jobID: r.jobID}
 	return dir.EmbeddedInode().NewInode(ctx, node, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: stageIno(st.Ino)}), 0
 }
 
@@ -672,6 +678,9 @@ func setattrAt(ctx context.Context, fd int, name string, in *fuse.SetAttrIn) sys
 
 // chmodAt changes the mode of name (not a symlink: EOPNOTSUPP, as lchmod).
 func chmodAt(fd int, name string, mode uint32) syscall.Errno {
+	if name == "" {
+		return chmodFD(fd, mode) // an open staged file or folder, not a symlink
+	}
 	pfd, err := beneath.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW)
 	if err != nil {
 		return beneathErrno(err)
@@ -716,6 +725,15 @@ func chownAt(ctx context.Context, fd int, name string, in *fuse.SetAttrIn) sysca
 }
 
 func truncateAt(fd int, name string, size uint64) syscall.Errno {
+	if name == "" {
+		self := "/proc/self/fd/" + strconv.Itoa(fd) // the open file itself
+		wfd, err := unix.Open(self, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return gofs.ToErrno(err)
+		}
+		defer unix.Close(wfd) //nolint:errcheck // nothing buffered
+		return errnoOf(unix.Ftruncate(wfd, int64(size)))
+	}
 	wfd, err := beneath.Openat(fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return beneathErrno(err)
@@ -745,12 +763,8 @@ func setTimes(fd int, name string, in *fuse.SetAttrIn) syscall.Errno {
 	if name != "" {
 		return errnoOf(unix.UtimesNanoAt(fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW))
 	}
-	// utimensat(fd, NULL, ...): the descriptor itself (futimens).
-	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return 0
+	// The descriptor itself (O_PATH or open), through its /proc link.
+	return errnoOf(unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts[:], 0))
 }
 
 // Open opens a staged file; a handle open for writing is reported to the

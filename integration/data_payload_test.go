@@ -1,0 +1,200 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// echoJob makes job name whose step prints its payload.
+func echoJob(t *testing.T, d *daemon, name string) {
+	t.Helper()
+	d.scriptJob(t, name, "#!/bin/sh\ncat \"$1/input.json\"\n")
+}
+
+// runCount is the number of runs job has.
+func runCount(t *testing.T, d *daemon, job string) int {
+	t.Helper()
+	n := 0
+	for _, l := range strings.Fields(d.ok(t, `ls "mnt/$J/runs"`, "J="+job)) {
+		if _, err := strconv.Atoi(l); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDataForkingWriters: a writer that forks while data is open (a bash
+// script, a command group with an external command, Python's subprocess)
+// starts exactly one run, with the whole payload: the children's closes
+// only flush, the last close judges it.
+func TestDataForkingWriters(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "fork")
+	if err := os.WriteFile(filepath.Join(d.dir, "gen.sh"),
+		[]byte("/bin/echo '{'\nsleep 0.2\n/bin/echo '\"a\": 1,'\necho '\"b\": 2}'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, script, want string }{
+		{"bash script", `bash gen.sh > mnt/fork/data`, "{\n\"a\": 1,\n\"b\": 2}\n"},
+		{"command group", `{ /bin/echo '{'; echo '"c": 3}'; } > mnt/fork/data`, "{\n\"c\": 3}\n"},
+		{"blank line first", `{ echo; /bin/echo '{"d":'; sleep 0.2; echo '4}'; } > mnt/fork/data`, "\n{\"d\":\n4}\n"},
+		{"python subprocess", `python3 -c '
+import subprocess
+with open("mnt/fork/data", "w") as f:
+    f.write("{\"e\": ")
+    f.flush()
+    subprocess.run(["/bin/echo", "5}"], stdout=f, check=True)
+'`, "{\"e\": 5}\n"},
+	}
+	for i, c := range cases {
+		d.ok(t, c.script)
+		id := i + 1
+		if got := d.waitRun(t, "fork", id); got != "COMPLETED" {
+			t.Fatalf("%s: run %d ended %s: %s", c.name, id, got, d.cat(t, fmt.Sprintf("mnt/fork/runs/%d/error", id)))
+		}
+		if got := d.cat(t, fmt.Sprintf("mnt/fork/runs/%d/input/input.json", id)); got != c.want {
+			t.Errorf("%s: payload %q, want %q", c.name, got, c.want)
+		}
+		if n := runCount(t, d, "fork"); n != id {
+			t.Errorf("%s: %d runs, want %d: one run per write", c.name, n, id)
+		}
+	}
+}
+
+// TestDataErrorAtLastClose: an incomplete payload is refused at the last
+// close, so a writer that checks close(2) sees it; nothing starts.
+func TestDataErrorAtLastClose(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "inc")
+	d.fails(t, `/bin/echo '{' > mnt/inc/data`, "Invalid argument")
+	if line := d.ok(t, `tail -n 1 mnt/inc/log`); !strings.Contains(line, "data rejected: invalid JSON: unexpected end of input") {
+		t.Errorf("last log line %q", line)
+	}
+	d.fails(t, `python3 -c 'f = open("mnt/inc/data", "w"); f.write("[1,"); f.close()'`, "Invalid argument")
+	if n := runCount(t, d, "inc"); n != 0 {
+		t.Errorf("%d runs, want none", n)
+	}
+}
+
+// TestDataFsync: fsync of data succeeds once the run is recorded (its
+// folder is there before close), for Python and dd conv=fsync.
+func TestDataFsync(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "sync")
+	d.ok(t, `python3 -c '
+import os
+with open("mnt/sync/data", "w") as f:
+    f.write("{\"s\": 1}\n")
+    f.flush()
+    os.fsync(f.fileno())
+    assert os.path.isdir("mnt/sync/runs/1"), "no run 1 after fsync"
+'`)
+	d.ok(t, `printf '{"s": 2}' | dd of=mnt/sync/data conv=fsync status=none`)
+	for id, want := range map[int]string{1: "{\"s\": 1}\n", 2: `{"s": 2}`} {
+		if got := d.waitRun(t, "sync", id); got != "COMPLETED" {
+			t.Fatalf("run %d ended %s", id, got)
+		}
+		if got := d.cat(t, fmt.Sprintf("mnt/sync/runs/%d/input/input.json", id)); got != want {
+			t.Errorf("run %d payload %q, want %q", id, got, want)
+		}
+	}
+	if n := runCount(t, d, "sync"); n != 2 {
+		t.Errorf("%d runs, want 2", n)
+	}
+}
+
+// TestDataRunIDReadBack: the clone pattern: open data read-write, write
+// the payload, read back the id of the run it started, from bash, Python
+// and Go (this process).
+func TestDataRunIDReadBack(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "rb")
+	ids := map[string]string{}
+	ids["bash"] = strings.TrimSpace(d.ok(t, `exec 3<>mnt/rb/data && echo '{"w": "bash"}' >&3 && read -r id <&3 && exec 3>&- && echo "$id"`))
+	ids["python"] = strings.TrimSpace(d.ok(t, `python3 -c '
+import os
+fd = os.open("mnt/rb/data", os.O_RDWR)
+os.write(fd, b"{\"w\": \"python\"}")
+print(os.read(fd, 64).decode().strip())
+os.close(fd)
+'`))
+	f, err := os.OpenFile(filepath.Join(d.mnt, "rb", "data"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte(`{"w": "go"}`)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := f.Read(buf)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	ids["go"] = strings.TrimSpace(string(buf[:n]))
+	for who, id := range ids {
+		n, err := strconv.Atoi(id)
+		if err != nil {
+			t.Fatalf("%s read back %q, not a run id", who, id)
+		}
+		if got := d.waitRun(t, "rb", n); got != "COMPLETED" {
+			t.Fatalf("%s: run %d ended %s", who, n, got)
+		}
+		if got := d.cat(t, fmt.Sprintf("mnt/rb/runs/%d/log", n)); got != `{"w": "`+who+`"}`+map[bool]string{true: "\n"}[who == "bash"] {
+			t.Errorf("%s: run %d printed %q: not its payload", who, n, got)
+		}
+	}
+	if n := runCount(t, d, "rb"); n != 3 {
+		t.Errorf("%d runs, want 3", n)
+	}
+}
+
+// TestDataRefusedTriggers: a trigger of a job that cannot start is refused
+// in write() (Invalid argument), the reason is the job log's last line,
+// and no run is recorded.
+func TestDataRefusedTriggers(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	secImage(t, d, "gone", "#!/bin/sh\necho hi\n")
+	secImage(t, d, "noexec", "#!/bin/sh\necho hi\n")
+	d.ok(t, `mkdir mnt/empty && echo script > mnt/empty/config/type`)
+	d.ok(t, `mkdir mnt/nochains`)
+	d.ok(t, `mkdir mnt/gone && echo gone > mnt/gone/config/chains && rm -r "$R/gone"`, "R="+filepath.Join(d.repos, currentUser(t)))
+	d.ok(t, `mkdir mnt/noexec && echo noexec > mnt/noexec/config/chains && chmod 644 "$R/noexec/entrypoint"`, "R="+filepath.Join(d.repos, currentUser(t)))
+	for job, reason := range map[string]string{
+		"empty":    "config/script is empty",
+		"nochains": "config/chains is empty",
+		"gone":     "unknown image @" + currentUser(t) + "/gone:latest",
+		"noexec":   "no executable",
+	} {
+		d.fails(t, `echo '{}' > "mnt/$J/data"`, "Invalid argument", "J="+job)
+		if line := d.ok(t, `tail -n 1 "mnt/$J/log"`, "J="+job); !strings.Contains(line, "trigger refused: ") || !strings.Contains(line, reason) {
+			t.Errorf("%s: last log line %q, want trigger refused: ...%s", job, line, reason)
+		}
+		if n := runCount(t, d, job); n != 0 {
+			t.Errorf("%s: %d runs recorded, want none", job, n)
+		}
+	}
+}
+
+func currentUser(t *testing.T) string {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Username
+}
