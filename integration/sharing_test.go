@@ -357,7 +357,8 @@ func TestShareMultiUser(t *testing.T) {
 			shareErr(`echo 30s > "$P/etl/config/timeout"`, "Permission denied"),
 			shareErr(`truncate -s 0 "$P/etl/config/timeout"`, "Permission denied"),
 			shareErr(`echo x > "$P/etl/description"`, "Permission denied"),
-			shareErr(`ls "$P/etl/config/env"`, "Permission denied"),
+			shareDo(`ls "$P/etl/config/env"`), // names and sealed forms only (issue 14)
+			shareErr(`echo x > "$P/etl/config/env/token"`, "Permission denied"),
 			shareErr(`echo x > "$P/etl/input/f.txt"`, "Permission denied"),
 			shareErr(`echo stop > "$P/etl/runs/1/ctl"`, "Permission denied"),
 			shareErr(`rm -r "$P/etl/runs/1"`, "Permission denied"),
@@ -419,17 +420,20 @@ func TestShareMultiUser(t *testing.T) {
 		A.check(t, d, e, shareOut(`cat mnt/etl/config/timeout`, "1h\n"))
 	})
 
-	t.Run("env is never readable", func(t *testing.T) {
+	// Issue 14: a value is never readable; its sealed form is, by whoever
+	// may read the job's config, and only the owner may write.
+	t.Run("env values are never readable", func(t *testing.T) {
+		sealed := `grep -q '^jobfs-sealed:v1:' "$F" && ! grep -q s3cret "$F" && echo sealed`
 		A.check(t, d, e,
 			shareDo(`echo s3cret > mnt/etl/config/env/token`),
 			shareOut(`ls mnt/etl/config/env`, "token\n"),
-			shareErr(`cat mnt/etl/config/env/token`, "Permission denied"))
+			shareOut(`F=mnt/etl/config/env/token; `+sealed, "sealed\n"))
 		B.check(t, d, e,
-			shareErr(`ls "$P/etl/config/env"`, "Permission denied"),
-			shareErr(`cat "$P/etl/config/env/token"`, "Permission denied"),
+			shareOut(`ls "$P/etl/config/env"`, "token\n"),
+			shareOut(`F="$P/etl/config/env/token"; `+sealed, "sealed\n"),
 			shareErr(`echo stolen > "$P/etl/config/env/token"`, "Permission denied"),
 			shareErr(`rm "$P/etl/config/env/token"`, "Permission denied"))
-		shareRoot.check(t, d, e, shareErr(`cat "$P/etl/config/env/token"`, "Permission denied"))
+		shareRoot.check(t, d, e, shareOut(`F="$P/etl/config/env/token"; `+sealed, "sealed\n"))
 		A.check(t, d, e, shareOut(`ls mnt/etl/config/env`, "token\n"))
 	})
 
@@ -563,7 +567,7 @@ func TestShareMultiUser(t *testing.T) {
 			shareOut(`ls mnt`, "@"+alice.name+"\netl\nsecretjob\n"),
 			shareOut(`ls "$P"`, "etl\ngrp\npub\n"),
 			shareErr(`cat "$P/secretjob/log"`, "No such file or directory"),
-			shareErr(`ls "$P/etl/config/env"`, "Permission denied"),
+			shareErr(`echo x > "$P/etl/config/env/token"`, "Permission denied"),
 			shareErr(`echo 30s > "$P/etl/config/timeout"`, "Permission denied"),
 			shareDo(`echo '{}' > "$P/etl/data"`))
 		if got := d.waitRun(t, aliceEtl, 4); got != "COMPLETED" {
