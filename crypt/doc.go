@@ -13,7 +13,10 @@
 // config/type, Open fails with ErrOpen and the caller asks for the variable to
 // be set again. The variable's name is the additional data, so a sealed value
 // copied to another name does not open either. Sealed form: a random 24-byte
-// nonce, then the ciphertext and its 16-byte tag.
+// nonce, then the ciphertext and its 16-byte tag. jobs shows these bytes as
+// text (jobfs-sealed:v1:<job>:<runtime>:<base64>) when config/env/NAME is
+// read, and takes that text back only where Open succeeds: the same job,
+// name and master key. So backups carry secrets without any plaintext.
 //
 // Masking. A Masker wraps a log writer and writes "***" in place of every
 // occurrence of a secret of 4 bytes or more (MinMaskLen). Shorter values are
