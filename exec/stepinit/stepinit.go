@@ -92,6 +92,13 @@ func stderrToStatus() (*os.File, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	// The daemon reads one line, then waits for the init to exit: a dying
+	// runtime's report longer than the pipe must not block that exit.
+	// (The init's own lines are short and the pipe empty: they never fail.)
+	if err := unix.SetNonblock(2, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	return os.NewFile(uintptr(fd), "log"), nil
 }
 

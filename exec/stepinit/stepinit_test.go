@@ -1,6 +1,7 @@
 package stepinit
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -57,4 +58,70 @@ func TestVerifyCgroup(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not in its cgroup") {
 		t.Errorf("verifyCgroup of a group this process is not in = %v", err)
 	}
+}
+
+// TestCrashReportsOneLine: a runtime crash of the init before the step
+// starts (a panic in a goroutine: no recover) reaches the status pipe, not
+// the run log; a panic of the init's own code becomes one "error:
+// jobfs-init: panic: ..." line. The test binary is the crashing init.
+func TestCrashReportsOneLine(t *testing.T) {
+	if mode := os.Getenv("STEPINIT_TEST_CRASH"); mode != "" {
+		crashHelper(mode)
+		return
+	}
+	for mode, want := range map[string]string{
+		"goroutine": "panic: boom in a goroutine",
+		"main":      "error: jobfs-init: panic: boom in main",
+	} {
+		statusR, statusW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		logR, logW, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashReportsOneLine$")
+		cmd.Env = append(os.Environ(), "STEPINIT_TEST_CRASH="+mode, "GOTRACEBACK=all")
+		cmd.Stderr, cmd.ExtraFiles = logW, []*os.File{spec, statusW}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		statusW.Close()
+		logW.Close()
+		spec.Close()
+		status, _ := io.ReadAll(statusR)
+		logged, _ := io.ReadAll(logR)
+		cmd.Wait()
+		statusR.Close()
+		logR.Close()
+		first, _, _ := strings.Cut(string(status), "\n")
+		if first != want {
+			t.Errorf("%s: the status pipe's first line is %q, want %q", mode, first, want)
+		}
+		if len(logged) != 0 {
+			t.Errorf("%s: the run log got %q, want nothing", mode, logged)
+		}
+	}
+}
+
+// crashHelper is the init of TestCrashReportsOneLine: its stderr is set
+// up as Main's, then it dies as mode says.
+func crashHelper(mode string) {
+	logw, err := stderrToStatus()
+	if err != nil {
+		os.Exit(9)
+	}
+	st := &initState{status: os.NewFile(4, "status"), log: logw}
+	if mode == "main" {
+		defer st.recoverPanic()
+		panic("boom in main")
+	}
+	done := make(chan struct{})
+	go func() { panic("boom in a goroutine") }()
+	<-done
 }
