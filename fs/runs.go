@@ -243,8 +243,8 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	case "steps":
 		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
 	case "result":
-		if r.Result == "" {
-			return nil, syscall.ENOENT
+		if !d.onDisk(name, r) {
+			return nil, syscall.ENOENT // none, or not a regular file
 		}
 		node = &diskFile{t: d.t, jobID: d.jobID, root: d.dir(), rel: r.Result}
 	default:

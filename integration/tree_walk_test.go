@@ -15,7 +15,8 @@ import (
 )
 
 // twTree is a tree holding every run state and every kind of node: a
-// COMPLETED script run with staged input, a share and a secret; a FAILED
+// COMPLETED script run with staged input, a share and a secret; one whose
+// result was swapped for a symlink; a FAILED
 // pipeline with a SKIPPED step; CANCELLED; TIMEOUT; a RUNNING run; a
 // PENDING one queued behind it (--max-active 1). It returns a function
 // that ends the active runs.
@@ -31,6 +32,21 @@ func twTree(t *testing.T, d *daemon) (stop func()) {
 		t.Fatalf("done run 1: %s", st)
 	}
 	d.ok(t, `echo next > mnt/done/input/next.txt && touch mnt/done/shared/public && printf s3cret > mnt/done/config/env/x`)
+
+	// A result a step swapped for a link after its run (a step without
+	// namespaces could): the run records a result that is not a file.
+	d.scriptJob(t, "swapped", "#!/bin/sh\necho mine > \"$2/out.txt\"\n")
+	d.trigger(t, "swapped", `{}`)
+	if st := d.waitRun(t, "swapped", 1); st != "COMPLETED" {
+		t.Fatalf("swapped run 1: %s", st)
+	}
+	res := runFolder(d, strings.TrimSpace(d.cat(t, "mnt/swapped/shortname")), 1) + "/output/out.txt"
+	if err := os.Remove(res); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", res); err != nil {
+		t.Fatal(err)
+	}
 
 	d.ok(t, `mkdir mnt/pipe && printf 'a <- tw_ok\nb <- tw_fail\nc <- tw_ok\na -> b -> c\n' > mnt/pipe/config/chains`)
 	d.trigger(t, "pipe", `{}`)
@@ -119,7 +135,8 @@ func TestTreeWalk(t *testing.T) {
 			t.Errorf("the walk did not reach %s", want)
 		}
 	}
-	for _, never := range []string{"pipe/runs/1/steps/c/output", "active/runs/1/stream", "active/runs/1/wait"} {
+	for _, never := range []string{"pipe/runs/1/steps/c/output", "active/runs/1/stream", "active/runs/1/wait",
+		"swapped/runs/1/result", "swapped/runs/1/output/out.txt"} {
 		if slices.Contains(paths, never) {
 			t.Errorf("the walk listed %s", never)
 		}
