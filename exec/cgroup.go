@@ -155,7 +155,7 @@ func removeTree(dir string) error {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if e.IsDir() {
-			removeTree(filepath.Join(dir, e.Name()))
+			_ = removeTree(filepath.Join(dir, e.Name())) // what is left fails the rmdir of dir below
 		}
 	}
 	err := syscall.Rmdir(dir)

@@ -169,7 +169,7 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	}
 	g.cg = cg
 	if err := g.verify(l); err != nil {
-		g.Delete()
+		_ = g.Delete() // nothing ran in it yet; the verify error is the one to report
 		return nil, err
 	}
 	return g, nil
@@ -245,7 +245,7 @@ func (g *groupV1) procs() []int {
 
 func (g *groupV1) Signal(sig syscall.Signal) error {
 	for _, pid := range g.procs() {
-		syscall.Kill(pid, sig)
+		_ = syscall.Kill(pid, sig) // ESRCH: it ended meanwhile
 	}
 	return nil
 }
@@ -256,16 +256,16 @@ func (g *groupV1) Kill() error {
 	}
 	if !g.c.has(cgroup1.Freezer) { // a delegated subtree without it: signal until empty
 		for i := 0; i < 100 && len(g.procs()) > 0; i++ {
-			g.Signal(syscall.SIGKILL)
+			_ = g.Signal(syscall.SIGKILL) // never fails: each pid is best effort
 			time.Sleep(time.Millisecond)
 		}
 		return nil
 	}
 	if err := g.cg.Freeze(); err != nil {
-		g.Signal(syscall.SIGKILL)
+		_ = g.Signal(syscall.SIGKILL) // never fails; the freeze error is the one to report
 		return fmt.Errorf("freeze %s: %w", g.path, err)
 	}
-	g.Signal(syscall.SIGKILL)
+	_ = g.Signal(syscall.SIGKILL) // never fails: each pid is best effort
 	return g.cg.Thaw()
 }
 
@@ -287,7 +287,7 @@ func (g *groupV1) OOMKilled() bool {
 
 func (g *groupV1) Delete() error {
 	if !waitEmpty(g.procsFile(), 2e9) {
-		g.Kill()
+		_ = g.Kill() // the delete below fails if processes are left
 		waitEmpty(g.procsFile(), 2e9)
 	}
 	return g.cg.Delete()
@@ -295,7 +295,7 @@ func (g *groupV1) Delete() error {
 
 func (c cgroupsV1) Prune(dir string) {
 	for _, n := range c.have {
-		syscall.Rmdir(c.dir(n, dir))
+		_ = syscall.Rmdir(c.dir(n, dir)) // not empty or gone: both fine
 	}
 }
 
@@ -303,9 +303,10 @@ func (c cgroupsV1) Prune(dir string) {
 // controller: processes are killed, folders removed.
 func (c cgroupsV1) Clean(parent string) error {
 	// A crash may have left a group frozen, where SIGKILL waits: thaw first.
-	filepath.WalkDir(c.dir(cgroup1.Freezer, parent), func(p string, d os.DirEntry, err error) error {
+	// Best effort: a group left frozen fails the removal reported below.
+	_ = filepath.WalkDir(c.dir(cgroup1.Freezer, parent), func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() && c.has(cgroup1.Freezer) {
-			os.WriteFile(filepath.Join(p, "freezer.state"), []byte("THAWED"), 0)
+			_ = os.WriteFile(filepath.Join(p, "freezer.state"), []byte("THAWED"), 0)
 		}
 		return nil
 	})
@@ -324,22 +325,24 @@ func (c cgroupsV1) Clean(parent string) error {
 	return firstErr
 }
 
-// killTree SIGKILLs every process listed below dir.
+// killTree SIGKILLs every process listed below dir. Best effort: the
+// callback never fails, and what is left fails the removal after it.
 func killTree(dir string) {
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() == "cgroup.procs" {
 			pids, _ := readPids(p)
 			for _, pid := range pids {
-				syscall.Kill(pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL) // ESRCH: it ended meanwhile
 			}
 		}
 		return nil
 	})
 }
 
-// waitTreeEmpty waits briefly until no cgroup below dir lists a process.
+// waitTreeEmpty waits briefly until no cgroup below dir lists a process
+// (the callback never fails).
 func waitTreeEmpty(dir string) {
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() == "cgroup.procs" {
 			waitEmpty(p, 2e9)
 		}

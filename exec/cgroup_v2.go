@@ -130,7 +130,7 @@ func (g *groupV2) Paths() map[string]string { return map[string]string{"": g.pat
 func (g *groupV2) Signal(sig syscall.Signal) error {
 	pids, err := readPids(filepath.Join(g.dir, "cgroup.procs"))
 	for _, pid := range pids {
-		syscall.Kill(pid, sig)
+		_ = syscall.Kill(pid, sig) // ESRCH: it ended meanwhile
 	}
 	return err
 }
@@ -155,23 +155,26 @@ func (g *groupV2) OOMKilled() bool {
 func (g *groupV2) Delete() error {
 	procs := filepath.Join(g.dir, "cgroup.procs")
 	if !waitEmpty(procs, 2e9) {
-		g.Kill()
+		_ = g.Kill() // the delete below fails if processes are left
 		waitEmpty(procs, 2e9)
 	}
 	return g.m.Delete()
 }
 
-// Clean kills every process below parent and removes its cgroups.
-func (c cgroupsV2) Prune(dir string) { syscall.Rmdir(filepath.Join(c.top(), dir)) }
+func (c cgroupsV2) Prune(dir string) {
+	_ = syscall.Rmdir(filepath.Join(c.top(), dir)) // not empty or gone: both fine
+}
 
+// Clean kills every process below parent and removes its cgroups.
 func (c cgroupsV2) Clean(parent string) error {
 	dir := filepath.Join(c.top(), parent)
 	if _, err := os.Stat(dir); err != nil {
 		return nil
 	}
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	// Best effort (cgroup.kill needs Linux 5.14): killTree signals what is left.
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			os.WriteFile(filepath.Join(p, "cgroup.kill"), []byte("1"), 0)
+			_ = os.WriteFile(filepath.Join(p, "cgroup.kill"), []byte("1"), 0)
 		}
 		return nil
 	})

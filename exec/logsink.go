@@ -67,7 +67,7 @@ func (w *logSink) append(b []byte) bool {
 	if n > 0 {
 		w.midLine = b[n-1] != '\n'
 		if w.tee != nil {
-			w.tee.Write(b[:n]) // the tee reports its own failures
+			_, _ = w.tee.Write(b[:n]) // the tee reports its own failures
 		}
 		w.notify()
 	}

@@ -98,9 +98,9 @@ func Run(ctx context.Context, s Spec) Result {
 	if err != nil {
 		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
 	}
-	defer logf.Close()
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		_ = logf.Close() // nothing was written to it
 		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
 	}
 	copied := make(chan struct{})
@@ -116,14 +116,15 @@ func Run(ctx context.Context, s Spec) Result {
 		}
 		// The sink takes everything (a full disk is counted, not returned),
 		// so the pipe is drained until the step's last writer is gone.
-		io.Copy(w, pr)
+		// A read error means pr was closed under a step that escaped.
+		_, _ = io.Copy(w, pr)
 		if masker != nil {
-			masker.Flush() // into the sink, which never fails
+			_ = masker.Flush() // into the sink, which never fails
 		}
 		sink.finish() // a marker the full disk had no room for is lost with it
 	}()
 	p, err := start(s, pw)
-	pw.Close()
+	_ = pw.Close() // only the step's copy is needed: nothing buffered
 	var res Result
 	if err != nil {
 		res = Result{Outcome: NotStarted, ExitCode: -1, Err: err}
@@ -141,10 +142,9 @@ func Run(ctx context.Context, s Spec) Result {
 	select {
 	case <-copied:
 	case <-time.After(2 * time.Second):
-		pr.Close()
-		<-copied
 	}
-	pr.Close()
+	_ = pr.Close() // the read end: nothing to flush; ends a copy still waiting
+	<-copied
 	if err := logf.Close(); err != nil && res.Err == nil {
 		res.Err = fmt.Errorf("write log: %w", err)
 	}
@@ -167,7 +167,7 @@ func wait(ctx context.Context, p *process, s Spec) Result {
 	case err := <-done:
 		return Result{Outcome: Exited, ExitCode: exitCode(p.cmd, err)}
 	case <-expired:
-		stopStep(ctx, p, s.Grace, done)
+		_ = stopStep(ctx, p, s.Grace, done) // a timeout's exit code is 124 however it ended
 		return Result{Outcome: TimedOut, ExitCode: 124}
 	case <-ctx.Done():
 		grace := s.Grace

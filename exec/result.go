@@ -26,10 +26,13 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 		return "", fmt.Errorf("list output: %w", err)
 	}
 	if total > max {
-		clearDir(outDir)
 		//lint:ignore ST1005 novem's message, word for word
-		return "", fmt.Errorf("%w: Job result is too large: %.1f MB exceeds the %d MB limit.",
+		err := fmt.Errorf("%w: Job result is too large: %.1f MB exceeds the %d MB limit.",
 			ErrResultTooLarge, float64(total)/1e6, max/1_000_000)
+		if rerr := clearDir(outDir); rerr != nil {
+			err = fmt.Errorf("%w (removing it: %v)", err, rerr)
+		}
+		return "", err
 	}
 	switch len(files) {
 	case 0:
@@ -38,7 +41,7 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 		return filepath.Join(outDir, files[0]), nil
 	}
 	if err := writeZip(outDir, files, zipPath); err != nil {
-		os.Remove(zipPath)
+		_ = os.Remove(zipPath) // a partial zip; the zip error is the one to report
 		return "", fmt.Errorf("zip result: %w", err)
 	}
 	return zipPath, nil
@@ -65,11 +68,15 @@ func listFiles(dir string) ([]string, int64, error) {
 	return files, total, err
 }
 
-func clearDir(dir string) {
-	ents, _ := os.ReadDir(dir)
+// clearDir removes everything in dir and returns the first failure.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
 	for _, e := range ents {
-		os.RemoveAll(filepath.Join(dir, e.Name()))
+		if rerr := os.RemoveAll(filepath.Join(dir, e.Name())); rerr != nil && err == nil {
+			err = rerr
+		}
 	}
+	return err
 }
 
 func writeZip(dir string, files []string, dest string) error {
@@ -77,14 +84,15 @@ func writeZip(dir string, files []string, dest string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	zw := zip.NewWriter(f)
 	for _, name := range files {
 		if err := addFile(zw, dir, name); err != nil {
+			_ = f.Close() // the caller removes it; err is the one to report
 			return err
 		}
 	}
 	if err := zw.Close(); err != nil {
+		_ = f.Close() // the caller removes it; err is the one to report
 		return err
 	}
 	return f.Close()
@@ -95,7 +103,7 @@ func addFile(zw *zip.Writer, dir, name string) error {
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer func() { _ = src.Close() }() // read only: nothing to flush
 	info, err := src.Stat()
 	if err != nil {
 		return err

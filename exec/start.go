@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/exec/stepinit"
 	"os"
 	osexec "os/exec"
@@ -91,7 +92,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 				p.finish()
 				return nil, fmt.Errorf("open cgroup %s: %w", p.group.Dir(), err)
 			}
-			defer syscall.Close(fd)
+			defer beneath.CloseFd(fd)
 			attr.UseCgroupFD, attr.CgroupFD = true, fd
 		}
 	}
@@ -102,12 +103,11 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
-		specR.Close()
-		specW.Close()
+		closeUnused(specR, specW)
 		p.finish()
 		return nil, err
 	}
-	defer statusR.Close()
+	defer closeUnused(statusR)
 	p.cmd = &osexec.Cmd{
 		Path: iso.Init, Args: []string{iso.Init, initArg},
 		// One OS thread suffices for the init: its threads count in pids.max.
@@ -117,25 +117,29 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		SysProcAttr: attr,
 	}
 	err = p.cmd.Start()
-	specR.Close()
-	statusW.Close()
+	closeUnused(specR, statusW) // the init has its own copies
 	if err != nil {
-		specW.Close()
+		closeUnused(specW)
 		p.finish()
 		return nil, fmt.Errorf("start the step init %s: %w", iso.Init, err)
 	}
 	p.pgid = p.cmd.Process.Pid
-	json.NewEncoder(specW).Encode(spec)
-	specW.Close()
+	sendErr := json.NewEncoder(specW).Encode(spec)
+	if err := specW.Close(); sendErr == nil {
+		sendErr = err
+	}
 	line, _ := bufio.NewReader(statusR).ReadString('\n')
 	if line = strings.TrimSpace(line); line != "ok" {
-		p.cmd.Wait()
+		_ = p.cmd.Wait() // its end is told by ProcessState below
 		p.finish()
 		if reason, ok := strings.CutPrefix(line, "error: "); ok {
 			return nil, errors.New(reason)
 		}
 		if line != "" { // the init's runtime died: its stderr is the status pipe, line the first of its report
 			return nil, fmt.Errorf("the step init ended before starting the step (%s): jobfs-init: %s", p.cmd.ProcessState, line)
+		}
+		if sendErr != nil {
+			return nil, fmt.Errorf("the step init ended before starting the step (%s): send the spec: %w", p.cmd.ProcessState, sendErr)
 		}
 		return nil, fmt.Errorf("the step init ended before starting the step (%s)", p.cmd.ProcessState)
 	}
@@ -157,10 +161,12 @@ func (p *process) stop(grace time.Duration, done <-chan error) error {
 	}
 }
 
+// signal signals the process group and the cgroup. Best effort: ESRCH
+// means it ended, and the stop's wait and kill come next.
 func (p *process) signal(sig syscall.Signal) {
-	syscall.Kill(-p.pgid, sig)
+	_ = syscall.Kill(-p.pgid, sig)
 	if p.group != nil {
-		p.group.Signal(sig)
+		_ = p.group.Signal(sig)
 	}
 }
 
@@ -168,9 +174,9 @@ func (p *process) signal(sig syscall.Signal) {
 // children included) and its process group.
 func (p *process) killAll() {
 	if p.group != nil {
-		p.group.Kill()
+		_ = p.group.Kill() // the process group kill follows; finish's Delete waits for the rest
 	}
-	syscall.Kill(-p.pgid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.pgid, syscall.SIGKILL) // ESRCH: the group is gone already
 }
 
 // finish removes the cgroup and reports whether the OOM killer struck.
@@ -179,6 +185,16 @@ func (p *process) finish() bool {
 		return false
 	}
 	oom := p.group.OOMKilled()
-	p.group.Delete()
+	// What is left is removed with the run's cgroup folder, whose failure
+	// the caller (jobs) logs.
+	_ = p.group.Delete()
 	return oom
+}
+
+// closeUnused closes pipe ends this process no longer uses: nothing
+// buffered in them, so a close has nothing to report.
+func closeUnused(fs ...*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }

@@ -45,7 +45,8 @@ func ProbeUserNS(init, parent string) error {
 	if err != nil {
 		return fmt.Errorf("make a folder for the probe: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	// A leftover probe folder is harmless; the probe's answer is what counts.
+	defer func() { _ = os.RemoveAll(dir) }()
 	app, in, out := filepath.Join(dir, "app"), filepath.Join(dir, "in"), filepath.Join(dir, "out")
 	for _, d := range []string{app, in, out} {
 		if err := os.Mkdir(d, 0o700); err != nil {

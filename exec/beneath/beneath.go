@@ -47,9 +47,13 @@ func Open(root, rel string, flags int) (int, error) {
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: root, Err: err}
 	}
-	defer unix.Close(rfd) //nolint:errcheck // an O_PATH descriptor: nothing to flush
+	defer CloseFd(rfd)
 	return Openat(rfd, rel, flags)
 }
+
+// CloseFd closes a descriptor opened with O_PATH or for reading only:
+// such a close has nothing to flush, so its error is dropped.
+func CloseFd(fd int) { _ = unix.Close(fd) }
 
 // OpenFile is Open returning an *os.File named root/rel.
 func OpenFile(root, rel string, flags int) (*os.File, error) {
@@ -68,7 +72,7 @@ func Lstat(root, rel string) (unix.Stat_t, error) {
 	if err != nil {
 		return st, err
 	}
-	defer unix.Close(fd) //nolint:errcheck // an O_PATH descriptor: nothing to flush
+	defer CloseFd(fd)
 	if err := unix.Fstat(fd, &st); err != nil {
 		return st, &os.PathError{Op: "fstat", Path: rel, Err: err}
 	}
@@ -83,7 +87,7 @@ func ReadDir(root, rel string) ([]os.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close() //nolint:errcheck // read only
+	defer func() { _ = f.Close() }() // read only: nothing to flush
 	ents, err := f.ReadDir(-1)
 	slices.SortFunc(ents, func(a, b os.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return ents, err

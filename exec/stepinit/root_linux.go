@@ -40,6 +40,7 @@ func buildRoot(s Spec) error {
 		if err != nil {
 			return fmt.Errorf("open %s: %w", src, err)
 		}
+		defer func() { _ = unix.Close(fd) }() // O_PATH: nothing to flush
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return fmt.Errorf("stat %s: %w", src, err)
@@ -47,7 +48,6 @@ func buildRoot(s Spec) error {
 		if t := st.Mode & unix.S_IFMT; t != unix.S_IFDIR && t != unix.S_IFREG {
 			return fmt.Errorf("%s is a symlink or a special file, not a folder or file: refused", src)
 		}
-		defer unix.Close(fd)
 		srcs[dst] = fmt.Sprintf("/proc/self/fd/%d", fd)
 	}
 	const root = "/tmp"

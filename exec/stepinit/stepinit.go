@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	osexec "os/exec"
 	"os/signal"
@@ -65,7 +66,7 @@ func Main() int {
 	status := os.NewFile(4, "status")
 	logw, err := stderrToStatus()
 	if err != nil {
-		fmt.Fprintf(status, "error: jobfs-init: set up its stderr: %v\n", err)
+		say(status, "error: jobfs-init: set up its stderr: %v\n", err)
 		return 125
 	}
 	st := &initState{status: status, log: logw}
@@ -89,14 +90,14 @@ func stderrToStatus() (*os.File, error) {
 		return nil, err
 	}
 	if err := unix.Dup3(4, 2, 0); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // a copy of the log: nothing buffered
 		return nil, err
 	}
 	// The daemon reads one line, then waits for the init to exit: a dying
 	// runtime's report longer than the pipe must not block that exit.
 	// (The init's own lines are short and the pipe empty: they never fail.)
 	if err := unix.SetNonblock(2, true); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // a copy of the log: nothing buffered
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), "log"), nil
@@ -109,7 +110,7 @@ func stderrToNull() {
 		return // fd 2 stays on the closed pipe's write end: writes fail, nothing is shown
 	}
 	_ = unix.Dup3(fd, 2, 0) // best effort, as above
-	unix.Close(fd)
+	_ = unix.Close(fd)      // /dev/null: nothing to flush
 }
 
 // recoverPanic turns a panic of the init into one line: the failed
@@ -120,17 +121,24 @@ func (st *initState) recoverPanic() {
 		return
 	}
 	if !st.started {
-		fmt.Fprintf(st.status, "error: jobfs-init: panic: %v\n", r)
+		say(st.status, "error: jobfs-init: panic: %v\n", r)
 	} else {
-		fmt.Fprintf(st.log, "jobfs-init: panic: %v\n", r)
-		syscall.Kill(-1, syscall.SIGKILL) // as PID 1 of the step's namespace: its processes end with it
+		say(st.log, "jobfs-init: panic: %v\n", r)
+		_ = syscall.Kill(-1, syscall.SIGKILL) // as PID 1 of the step's namespace: its processes end with it
 	}
 	os.Exit(125)
 }
 
 func (st *initState) fail(format string, args ...any) int {
-	fmt.Fprintf(st.status, "error: "+format+"\n", args...)
+	say(st.status, "error: "+format+"\n", args...)
 	return 125
+}
+
+// say writes one line to the status pipe or the run log: the init has no
+// other place to report a failed write to (the daemon reads a missing
+// status line as a failed start).
+func say(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }
 
 func (st *initState) run() int {
@@ -153,7 +161,7 @@ func (st *initState) run() int {
 		if err := buildRoot(spec); err != nil {
 			return st.fail("build the step's root: %v", err)
 		}
-		unix.Sethostname([]byte("jobfs"))
+		_ = unix.Sethostname([]byte("jobfs")) // cosmetic: the step runs the same under the host's name
 		if err := upLoopback(); err != nil {
 			return st.fail("bring up lo: %v", err)
 		}
@@ -193,9 +201,9 @@ func (st *initState) run() int {
 	if err := cmd.Start(); err != nil {
 		return st.fail("%v", StartError(spec.Path, err))
 	}
-	fmt.Fprintln(st.status, "ok")
+	say(st.status, "ok\n")
 	st.started = true
-	st.status.Close()
+	_ = st.status.Close() // a pipe: nothing buffered
 	stderrToNull()
 	return reap(cmd.Process.Pid, spec.Root)
 }
@@ -272,7 +280,7 @@ func reap(main int, pid1 bool) int {
 		if !pid1 {
 			return code
 		}
-		syscall.Kill(-1, syscall.SIGKILL)
+		_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: nothing left to kill
 	}
 }
 
