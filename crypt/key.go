@@ -47,7 +47,7 @@ func loadMasterKey(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to flush
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func describeAccess(perm fs.FileMode) string {
 // and links it into place. If another process created path meanwhile, its
 // key stays and ours is dropped. Where the filesystem has no hard links, the
 // temporary file is renamed instead.
-func createMasterKey(path string) error {
+func createMasterKey(path string) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -121,7 +121,12 @@ func createMasterKey(path string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
+	// The temporary name is a second copy of the key: its removal must not fail unseen.
+	defer func() {
+		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+			err = fmt.Errorf("remove the key's temporary copy: %w", rerr)
+		}
+	}()
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		if err := os.Rename(tmp, path); err != nil {
 			return err
@@ -144,7 +149,9 @@ func writeTemp(dir string, data []byte) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		if rerr := os.Remove(f.Name()); rerr != nil {
+			return "", fmt.Errorf("%w (and removing %s: %v)", err, f.Name(), rerr)
+		}
 		return "", err
 	}
 	return f.Name(), nil
@@ -155,6 +162,6 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() { _ = d.Close() }() // read only: Sync reports the write-back
 	return d.Sync()
 }

@@ -146,7 +146,7 @@ func WriteNewKey(path string) (ed25519.PublicKey, error) {
 		return nil, err
 	}
 	if _, err := fmt.Fprintf(f, "%s%s\n", keyPrefix, base64.StdEncoding.EncodeToString(priv.Seed())); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return nil, err
 	}
 	return pub, f.Close()
