@@ -90,11 +90,11 @@ var errHelp = errors.New("help asked")
 func helperCmd(args []string, stdout, stderr io.Writer) int {
 	h, err := parseHelper(args)
 	if errors.Is(err, errHelp) {
-		fmt.Fprint(stdout, helperUsage)
+		sayf(stdout, "%s", helperUsage)
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "jobfs:", err)
+		sayln(stderr, "jobfs:", err)
 		return 2
 	}
 	// mount(8) runs its helpers without PATH; the daemon needs one for
@@ -109,11 +109,11 @@ func helperCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	f, _, err := parseMount(mountArgs, io.Discard)
 	if err != nil {
-		fmt.Fprintln(stderr, "jobfs:", err)
+		sayln(stderr, "jobfs:", err)
 		return 2
 	}
 	if err := background(mountArgs, f, h.logFile, stderr); err != nil {
-		fmt.Fprintln(stderr, "jobfs:", err)
+		sayln(stderr, "jobfs:", err)
 		return 1
 	}
 	return 0
@@ -295,7 +295,7 @@ func background(mountArgs []string, f mountFlags, logFile string, stderr io.Writ
 	}
 	start, err := logf.Seek(0, io.SeekEnd)
 	if err != nil {
-		logf.Close()
+		_ = logf.Close() // nothing written; the seek error is the one to report
 		return fmt.Errorf("open the daemon's log: %w", err)
 	}
 	msg, wait, err := startDaemon(mountArgs, logf)
@@ -309,14 +309,14 @@ func background(mountArgs []string, f mountFlags, logFile string, stderr io.Writ
 	if reason, ok := strings.CutPrefix(msg, "error: "); ok {
 		return fmt.Errorf("%s (log: %s)", strings.TrimSpace(reason), logFile)
 	}
-	fmt.Fprintf(stderr, "jobfs: the daemon %s before the mount answered; its log %s says:\n%s", state, logFile, logSince(logFile, start))
+	sayf(stderr, "jobfs: the daemon %s before the mount answered; its log %s says:\n%s", state, logFile, logSince(logFile, start))
 	return errors.New("not mounted")
 }
 
 // startDaemon runs the daemon detached and returns what it said on the
 // ready pipe, which it closes once ready or when it exits. wait reaps it.
 func startDaemon(mountArgs []string, logf *os.File) (string, func() string, error) {
-	defer logf.Close()
+	defer func() { _ = logf.Close() }() // the daemon writes through its own copy
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, fmt.Errorf("find the jobfs binary: %w", err)
@@ -325,7 +325,7 @@ func startDaemon(mountArgs []string, logf *os.File) (string, func() string, erro
 	if err != nil {
 		return "", nil, err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // the read end: nothing to flush
 	cmd := exec.Command(self, append([]string{"mount"}, mountArgs...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{w} // fd 3
@@ -333,7 +333,7 @@ func startDaemon(mountArgs []string, logf *os.File) (string, func() string, erro
 	// Its own session: the terminal's Ctrl-C and hang-up do not reach it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
-	w.Close() // the daemon holds the only write end now
+	_ = w.Close() // the daemon holds the only write end now
 	if err != nil {
 		return "", nil, fmt.Errorf("start the daemon: %w", err)
 	}

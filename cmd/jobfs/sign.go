@@ -21,7 +21,7 @@ func keygenCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("o", "", "`file` to write the private key to (required; mode 0600; never overwritten)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jobfs keygen -o FILE\n\nMakes an ed25519 key pair for signing jobs and prints the public key line\nto add to the daemon's --trusted-keys file.\n\nFlags:\n")
+		sayf(stderr, "Usage: jobfs keygen -o FILE\n\nMakes an ed25519 key pair for signing jobs and prints the public key line\nto add to the daemon's --trusted-keys file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -32,15 +32,15 @@ func keygenCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
-		fmt.Fprintln(stderr, "jobfs keygen:", err)
+		sayln(stderr, "jobfs keygen:", err)
 		return 1
 	}
 	pub, err := crypt.WriteNewKey(*out)
 	if err != nil {
-		fmt.Fprintln(stderr, "jobfs keygen:", err)
+		sayln(stderr, "jobfs keygen:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, crypt.PublicLine(pub))
+	sayln(stdout, crypt.PublicLine(pub))
 	return 0
 }
 
@@ -52,7 +52,7 @@ func signCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keyPath := fs.String("k", "", "private key `file` made by jobfs keygen (required)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jobfs sign -k KEY MOUNT/JOB\n\nSigns the job's type, chains or script, timeout, limits and env names (not\ntheir values) and writes the signature to MOUNT/JOB/config/signatures.\n\nFlags:\n")
+		sayf(stderr, "Usage: jobfs sign -k KEY MOUNT/JOB\n\nSigns the job's type, chains or script, timeout, limits and env names (not\ntheir values) and writes the signature to MOUNT/JOB/config/signatures.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -63,10 +63,10 @@ func signCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := sign(*keyPath, fs.Arg(0)); err != nil {
-		fmt.Fprintln(stderr, "jobfs sign:", err)
+		sayln(stderr, "jobfs sign:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, "signed", fs.Arg(0))
+	sayln(stdout, "signed", fs.Arg(0))
 	return 0
 }
 
