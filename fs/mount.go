@@ -44,6 +44,7 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 		EntryTimeout:    &zero,
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
+		NullPermissions: true, // a mode of 0 is shown as 0, not go-fuse's 0644 (a staged chmod 0)
 		MountOptions: fuse.MountOptions{
 			FsName:        "jobfs",
 			Name:          "jobfs",

@@ -398,10 +398,10 @@ func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut,
 	}
 	fd, err := beneath.Openat(pfd, name, unix.O_PATH|unix.O_NOFOLLOW)
 	if err == nil {
+		r.giveToOwner(fd, "") // first: a chown clears set-id bits
 		if errno := chmodFD(fd, mode&0o7777); errno != 0 {
 			r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "mode not applied: "+errno.Error()) //nolint:errcheck // logged; the entry exists
 		}
-		r.giveToOwner(fd, "")
 		unix.Close(fd) //nolint:errcheck // O_PATH
 	}
 	return newStageChild(ctx, dir, pfd, name, out)
@@ -530,11 +530,11 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		return nil, nil, 0, gofs.ToErrno(err)
 	}
 	if created {
+		r.giveToOwner(fd, "") // first: a chown clears set-id bits
 		if err := unix.Fchmod(fd, mode&0o7777); err != nil {
 			unix.Close(fd) //nolint:errcheck // the chmod error is the answer
 			return nil, nil, 0, gofs.ToErrno(err)
 		}
-		r.giveToOwner(fd, "")
 	}
 	in, errno := newStageChild(ctx, dir, pfd, name, out)
 	if errno != 0 {
