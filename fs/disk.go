@@ -57,18 +57,23 @@ func (t *tree) lookStat(ctx context.Context, a *fuse.Attr, jobID string, st *uni
 	}
 }
 
-// lookBeneath is lookStat for rel below root, through no symlink.
-func (t *tree) lookBeneath(ctx context.Context, a *fuse.Attr, jobID, root, rel string) syscall.Errno {
+// lookBeneath is lookStat for rel below root, through no symlink, when it
+// is still of type typ: a name a step swapped for a link (or a folder for
+// a file) is not there, as the tree shows neither.
+func (t *tree) lookBeneath(ctx context.Context, a *fuse.Attr, jobID, root, rel string, typ uint32) syscall.Errno {
 	st, err := beneath.Lstat(root, rel)
 	if err != nil {
 		return beneathErrno(err)
+	}
+	if st.Mode&syscall.S_IFMT != typ {
+		return syscall.ENOENT
 	}
 	t.lookStat(ctx, a, jobID, &st, computed)
 	return 0
 }
 
 func (d *diskDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	return d.t.lookBeneath(ctx, a, d.jobID, d.root, d.rel)
+	return d.t.lookBeneath(ctx, a, d.jobID, d.root, d.rel, syscall.S_IFDIR)
 }
 
 func (d *diskDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -142,7 +147,7 @@ type diskFile struct {
 }
 
 func (f *diskFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	return f.t.lookBeneath(ctx, a, f.jobID, f.root, f.rel)
+	return f.t.lookBeneath(ctx, a, f.jobID, f.root, f.rel, syscall.S_IFREG)
 }
 
 func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
