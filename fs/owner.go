@@ -195,11 +195,17 @@ func (p perm) bits(r jobs.Role, dir bool) uint32 {
 // of the job may do. So `ls -l`, access(2) (Access) and `test -w` agree
 // with what a write does, for every caller.
 func (t *tree) look(ctx context.Context, a *fuse.Attr, jobID string, typ uint32, p perm, mtime time.Time) {
-	uid, gid := t.jobOwner(jobID)
+	uid, gid := t.owner, t.gid
 	dir := typ == syscall.S_IFDIR
 	rest := p.bits(jobs.Viewer, dir)
-	if c := t.callerUID(ctx); t.multi && c != uid {
-		rest = p.bits(t.role(ctx, jobID), dir)
+	if t.multi {
+		// One read of the job for its owner and the caller's role.
+		if j, err := t.m.JobByID(jobID); err == nil {
+			uid, gid = j.Owner, primaryGID(j.Owner)
+			if t.callerUID(ctx) != uid {
+				rest = p.bits(t.m.RoleOf(j, t.caller(ctx)), dir)
+			}
+		}
 	}
 	mode := typ | p.bits(jobs.RoleOwner, dir)<<6 | rest<<3 | rest
 	if typ == syscall.S_IFLNK {
