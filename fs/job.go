@@ -41,7 +41,7 @@ func (d *jobDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	if errno := d.t.need(ctx, j.ID, jobs.Viewer); errno != 0 {
 		return errno
 	}
-	d.t.look(ctx, a, j.ID, syscall.S_IFDIR, setting, j.Created)
+	d.t.look(ctx, a, j.ID, syscall.S_IFDIR, setting, jobs.Latest(j.Created, d.t.dirs.get(j.ID)))
 	return 0
 }
 
@@ -78,6 +78,7 @@ func (d *jobDir) Rename(ctx context.Context, name string, newParent gofs.InodeEm
 		return syscall.EXDEV
 	}
 	if handled, errno := d.temp().rename(name, newName, isJobSetting); handled {
+		d.changed(errno)
 		return errno
 	}
 	return toErrno(d.t.m.Refuse(d.job.ID, name, "the files of a job folder cannot be renamed"))
@@ -127,6 +128,7 @@ func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
 		return errno
 	}
 	if d.temp().unlink(name) {
+		d.changed(0)
 		return 0
 	}
 	if d.t.walking(ctx, d.job.ID) {
@@ -169,9 +171,19 @@ func (d *jobDir) Create(ctx context.Context, name string, _, mode uint32, out *f
 	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	return d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
+	in, fh, flags, errno := d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
 		return d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/")
 	})
+	d.changed(errno)
+	return in, fh, flags, errno
+}
+
+// changed dates a change of the folder's entries (a temporary file came
+// or went) when errno says it succeeded.
+func (d *jobDir) changed(errno syscall.Errno) {
+	if errno == 0 {
+		d.t.dirs.touch(d.job.ID)
+	}
 }
 
 func (d *jobDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

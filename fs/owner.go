@@ -23,7 +23,7 @@ type tree struct {
 	start time.Time // mtime of nodes that have no better one
 	temps temps     // tools' temporary files, in memory
 	walks walks     // processes deleting a job folder whole (walk.go)
-	roots rootTimes // when each namespace's top folder last lost a job
+	dirs  dirTimes  // when folders the store keeps no time for changed
 	multi bool      // shared mount: every caller has a namespace (allow_other)
 }
 

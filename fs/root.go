@@ -135,7 +135,7 @@ func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 // are not stored: a restart forgets them).
 func (t *tree) rootChanged(ctx context.Context) time.Time {
 	ns := t.namespace(ctx)
-	mtime := t.roots.get(ns)
+	mtime := t.dirs.get(nsKey(ns))
 	if list, err := t.m.Jobs(ns); err == nil {
 		for _, j := range list {
 			mtime = jobs.Latest(mtime, j.Created)
@@ -144,26 +144,31 @@ func (t *tree) rootChanged(ctx context.Context) time.Time {
 	return mtime
 }
 
-// rootTimes remembers, per namespace, when a job was last renamed or
-// deleted.
-type rootTimes struct {
+// nsKey is the dirTimes key of a namespace's top folder.
+func nsKey(o jobs.Owner) string { return "@" + strconv.FormatUint(uint64(o), 10) }
+
+// dirTimes remembers when a folder's entries changed where the store has
+// no time for it: a namespace's top folder when a job was renamed or
+// deleted, a job folder when a temporary file came or went (temporary
+// files never outlive the daemon, and neither need these times).
+type dirTimes struct {
 	mu sync.Mutex
-	m  map[jobs.Owner]time.Time
+	m  map[string]time.Time
 }
 
-func (r *rootTimes) get(o jobs.Owner) time.Time {
+func (r *dirTimes) get(key string) time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.m[o]
+	return r.m[key]
 }
 
-func (r *rootTimes) touch(o jobs.Owner) {
+func (r *dirTimes) touch(key string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = map[jobs.Owner]time.Time{}
+		r.m = map[string]time.Time{}
 	}
-	r.m[o] = time.Now()
+	r.m[key] = time.Now()
 }
 
 func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
@@ -174,7 +179,7 @@ func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
 	if err := t.m.DeleteJob(owner, name); err != nil {
 		return toErrno(err)
 	}
-	t.roots.touch(owner)
+	t.dirs.touch(nsKey(owner))
 	t.temps.dropJob(j.ID)
 	t.walks.dropJob(j.ID)
 	return 0
@@ -201,7 +206,7 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if err := r.t.m.RenameJob(ns, name, newName); err != nil {
 		return toErrno(err)
 	}
-	r.t.roots.touch(ns)
+	r.t.dirs.touch(nsKey(ns))
 	return 0
 }
 

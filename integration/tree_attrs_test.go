@@ -120,6 +120,17 @@ func TestTreeTimes(t *testing.T) {
 	if after := taMtime(t, filepath.Join(job, "runs")); !after.After(at2) {
 		t.Errorf("runs/ mtime %v after run 1 was deleted, %v before", after, at2)
 	}
+	// The job folder gains and loses an editor's temporary file; its mv
+	// over description changes it again.
+	jobBefore := taMtime(t, job)
+	d.ok(t, `printf 'about\n' > mnt/j/.description.tmp`)
+	withTemp := taMtime(t, job)
+	d.ok(t, `mv mnt/j/.description.tmp mnt/j/description`)
+	if after := taMtime(t, job); !withTemp.After(jobBefore) || !after.After(withTemp) {
+		t.Errorf("job folder mtime %v, %v with a temporary file, %v after its mv: want increasing", jobBefore, withTemp, after)
+	}
+	d.wantFile(t, "mnt/j/description", "about\n")
+
 	// A setting's time, and config/ with it; a secret added dates env/.
 	script := taMtime(t, filepath.Join(job, "config/script"))
 	d.ok(t, `echo 10m > mnt/j/config/timeout && printf v4lue > mnt/j/config/env/k && touch mnt/j/shared/public`)
