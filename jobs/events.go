@@ -17,7 +17,9 @@ func (m *Manager) event(jobID, format string, args ...any) {
 	f, err := os.OpenFile(m.JobLogPath(jobID), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
 		_, err = f.WriteString(line)
-		f.Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	name := jobID
 	if j, jerr := m.store.Job(jobID); jerr == nil {
@@ -40,14 +42,19 @@ func (m *Manager) reject(jobID, what string, err error) error {
 	return err
 }
 
-// appendRunLog adds a line written by jobfs itself to a run's log.
+// appendRunLog adds a line written by jobfs itself to a run's log; a line
+// the log cannot take goes to the daemon's log instead.
 func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
 	f, err := os.OpenFile(m.RunLogPath(jobID, run), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return
+	if err == nil {
+		_, err = f.WriteString(line + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
-	defer f.Close()
-	f.WriteString(line + "\n")
+	if err != nil {
+		m.logger.Printf("job %s: run %d: cannot write run log (%v): %s", jobID, run, err, line)
+	}
 }
 
 // Refuse logs that a user's operation on what was refused as invalid, and

@@ -146,7 +146,9 @@ func (m *Manager) finish(k runKey, out Run) {
 		// then the job's if no run of it is left. Under m.mu no new run can
 		// be creating its cgroups in there: it would be counted in perJob.
 		defer func() {
-			m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), k.job, strconv.FormatUint(k.id, 10)))
+			if err := m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), k.job, strconv.FormatUint(k.id, 10))); err != nil {
+				m.logger.Printf("job %s: run %d: remove its cgroups: %v", k.job, k.id, err)
+			}
 			m.mu.Lock()
 			if m.perJob[k.job] == 0 {
 				m.opts.Cgroups.Prune(path.Join(m.cgroupParent(), k.job))

@@ -225,7 +225,7 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 // exportCommit writes the tree of commit to dir once (cached per commit),
 // read-only and readable by every step's user. A half-written export never
 // becomes visible: it is built beside dir and renamed into place.
-func exportCommit(g gitRunner, commit, dir string) error {
+func exportCommit(g gitRunner, commit, dir string) (err error) {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
@@ -236,7 +236,13 @@ func exportCommit(g gitRunner, commit, dir string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		// Once renamed, tmp is gone. A leftover beside an image in place
+		// (another export won the rename) only takes space.
+		if rerr := os.RemoveAll(tmp); rerr != nil && err != nil {
+			err = fmt.Errorf("%w (and removing %s: %v)", err, tmp, rerr)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), gitTimeout)
 	defer cancel()
 	archive := g.command(ctx, "archive", "--format=tar", commit)
@@ -284,7 +290,7 @@ func untar(r io.Reader, dir string) error {
 	if err != nil {
 		return err
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a folder handle: nothing to flush
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -329,7 +335,7 @@ func untarFile(root *os.Root, name string, mode int64, r io.Reader) error {
 		return err
 	}
 	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
+		_ = f.Close() // the copy error is the one to report
 		return err
 	}
 	return f.Close()

@@ -24,7 +24,9 @@ func (m *Manager) CreateJob(owner Owner, name string) (Job, error) {
 		j.Created = st.ModTime().UTC()
 	}
 	if err := m.store.CreateJob(j); err != nil {
-		os.RemoveAll(m.jobDir(j.ID))
+		if rerr := os.RemoveAll(m.jobDir(j.ID)); rerr != nil {
+			m.logger.Printf("%s: not created, but its folder stays in %s: %v", name, m.jobDir(j.ID), rerr)
+		}
 		return Job{}, err
 	}
 	m.event(j.ID, "created job %s", name)
@@ -75,7 +77,9 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 		return err
 	}
 	if m.opts.Cgroups != nil {
-		m.opts.Cgroups.Clean(m.cgroupParent() + "/" + j.ID)
+		if err := m.opts.Cgroups.Clean(m.cgroupParent() + "/" + j.ID); err != nil {
+			m.logger.Printf("%s: deleted, but its cgroups stay: %v", name, err)
+		}
 	}
 	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
 		m.logger.Printf("%s: deleted, but its files stay in %s: %v", name, m.jobDir(j.ID), err)

@@ -144,12 +144,12 @@ func New(opts Options) (*Manager, error) {
 		m.device, m.deviceErr = "", err
 	}
 	if err := m.recover(); err != nil {
-		store.Close()
+		_ = store.Close() // the recover error is the one to report
 		cancel()
 		return nil, err
 	}
 	if err := m.startScheduler(); err != nil {
-		store.Close()
+		_ = store.Close() // the scheduler's error is the one to report
 		cancel()
 		return nil, err
 	}

@@ -98,7 +98,11 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
 			return Run{Status: Failed, Error: err.Error()}
 		}
-		defer p.runLog.Close()
+		defer func() {
+			if err := p.runLog.Close(); err != nil {
+				m.logger.Printf("job %s: run %d: write run log: %v", k.job, k.id, err)
+			}
+		}()
 		p.recordPlan()
 	}
 	p.run(ctx)
@@ -146,7 +150,7 @@ func (p *pipeline) stepPaths(label string) (log, output string) {
 
 // recordPlan stores every step as PENDING, so `ls steps` shows the plan.
 func (p *pipeline) recordPlan() {
-	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+	p.updateRun("its plan", func(r *Run) {
 		for _, n := range p.nodes {
 			log, out := p.stepPaths(n.label)
 			r.Steps = append(r.Steps, Step{Label: n.label, Status: Pending, Log: log, Output: out})
@@ -209,7 +213,7 @@ func (p *pipeline) skip(label string) {
 	now := p.m.now().UTC()
 	p.setState(label, nodeState{status: Skipped, ended: now})
 	if !p.single {
-		p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+		p.updateRun("step "+label+" skipped", func(r *Run) {
 			if s, ok := r.Step(label); ok {
 				s.Status, s.EndedAt = Skipped, now
 			}
@@ -293,7 +297,7 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 	for i := range files {
 		labels[i] = n.label + "." + strconv.Itoa(i+1)
 	}
-	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+	p.updateRun("the instances of step "+n.label, func(r *Run) {
 		var steps []Step
 		for _, s := range r.Steps {
 			if s.Label != n.label {
@@ -315,8 +319,10 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 	})
 	if len(files) == 0 {
 		logRel, outRel := p.stepPaths(n.label)
-		os.MkdirAll(filepath.Join(p.dir, outRel), 0o755)
-		os.WriteFile(filepath.Join(p.dir, logRel), nil, 0o644)
+		if err := errors.Join(os.MkdirAll(filepath.Join(p.dir, outRel), 0o755),
+			os.WriteFile(filepath.Join(p.dir, logRel), nil, 0o644)); err != nil {
+			p.m.logger.Printf("job %s: run %d: step %s: make its empty log and output: %v", p.k.job, p.k.id, n.label, err)
+		}
 		p.m.appendRunLog(p.k.job, p.k.id, fmt.Sprintf("[%s] jobfs: %s wrote no file to fan out over: no instance ran", n.label, n.after[0]))
 	}
 	results := make([]nodeState, len(files))
@@ -377,7 +383,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	}
 	if !p.single {
 		w := p.runLog.Prefixed(label)
-		defer w.Close()
+		defer func() { _ = w.Close() }() // never fails: the shared log keeps its write errors
 		spec.Tee = w
 	}
 	iso, err := p.m.isolation(p.j, p.limits, p.k, label, input, output, n.dir)
@@ -398,10 +404,19 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	return p.endStep(label, st)
 }
 
+// updateRun records a change to the run's steps. A failure leaves the
+// stored run behind what happened, so it is logged (the run's own end is
+// recorded apart, by finish).
+func (p *pipeline) updateRun(what string, fn func(*Run)) {
+	if _, err := p.m.store.UpdateRun(p.k.job, p.k.id, fn); err != nil {
+		p.m.logger.Printf("job %s: run %d: record %s: %v", p.k.job, p.k.id, what, err)
+	}
+}
+
 // endStep records a step's end.
 func (p *pipeline) endStep(label string, st nodeState) nodeState {
 	st.ended = p.m.now().UTC()
-	p.m.store.UpdateRun(p.k.job, p.k.id, func(r *Run) {
+	p.updateRun("the end of step "+label, func(r *Run) {
 		s, ok := r.Step(label)
 		if !ok {
 			log, out := p.stepPaths(label)
@@ -506,7 +521,9 @@ func (p *pipeline) dropOutputs() {
 		for _, o := range st.outputs {
 			if ents, err := os.ReadDir(o); err == nil {
 				for _, e := range ents {
-					os.RemoveAll(filepath.Join(o, e.Name()))
+					if err := os.RemoveAll(filepath.Join(o, e.Name())); err != nil {
+						p.m.logger.Printf("job %s: run %d: drop output over the cap: %v", p.k.job, p.k.id, err)
+					}
 				}
 			}
 		}
@@ -591,7 +608,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close() //nolint:errcheck // read only
+	defer func() { _ = in.Close() }() // read only: nothing to flush
 	if st, err := in.Stat(); err != nil || !st.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
@@ -600,7 +617,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		out.Close() //nolint:errcheck // the copy error is the one to report
+		_ = out.Close() // the copy error is the one to report
 		return err
 	}
 	return out.Close()

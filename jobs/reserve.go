@@ -59,7 +59,7 @@ func (r *reserve) make() error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(r.path) // best effort: a later make allocates it whole again
+		_ = os.Remove(r.path) // best effort: a later make allocates it whole again
 	}
 	return err
 }

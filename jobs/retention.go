@@ -1,9 +1,6 @@
 package jobs
 
-import (
-	"os"
-	"strconv"
-)
+import "strconv"
 
 // pruneLocked deletes the oldest finished runs of a job beyond config/keep,
 // with their files. Active runs are never touched. m.mu is held, so no run
@@ -28,7 +25,7 @@ func (m *Manager) pruneLocked(jobID string) {
 			m.logger.Printf("job %s: prune run %d: %v", jobID, id, err)
 			continue
 		}
-		os.RemoveAll(m.RunDir(jobID, id))
+		m.removeRunDir(jobID, id)
 		m.event(jobID, "run %d pruned (config/keep %d)", id, keep)
 	}
 }

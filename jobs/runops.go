@@ -43,7 +43,15 @@ func (m *Manager) DeleteRun(jobID string, id uint64) error {
 	if err := m.store.DeleteRun(jobID, id); err != nil {
 		return err
 	}
-	os.RemoveAll(m.RunDir(jobID, id))
+	m.removeRunDir(jobID, id)
 	m.event(jobID, "run %d deleted", id)
 	return nil
+}
+
+// removeRunDir removes a deleted run's files. The store has forgotten the
+// run already, so a failure is logged with where the files stay.
+func (m *Manager) removeRunDir(jobID string, id uint64) {
+	if err := os.RemoveAll(m.RunDir(jobID, id)); err != nil {
+		m.logger.Printf("job %s: run %d deleted, but its files stay in %s: %v", jobID, id, m.RunDir(jobID, id), err)
+	}
 }

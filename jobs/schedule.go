@@ -107,8 +107,12 @@ func (m *Manager) lastTick(jobID string) time.Time {
 	return t
 }
 
+// setLastTick records the schedule's last tick; if that fails, a restart
+// catches up from the tick recorded before, so the failure is logged.
 func (m *Manager) setLastTick(jobID string, t time.Time) {
-	m.store.SetSetting(jobID, keyLastTick, t.UTC().Format(time.RFC3339Nano), t)
+	if err := m.store.SetSetting(jobID, keyLastTick, t.UTC().Format(time.RFC3339Nano), t); err != nil {
+		m.logger.Printf("job %s: record the schedule's last tick %s: %v", jobID, t.UTC().Format(time.RFC3339), err)
+	}
 }
 
 // NextRun is when the job's schedule fires next; zero when it has none or

@@ -13,6 +13,7 @@ type sharedLog struct {
 	mu   sync.Mutex
 	f    *os.File
 	bell *bell
+	err  error // the first failed write, reported by Close
 }
 
 func openSharedLog(path string, b *bell) (*sharedLog, error) {
@@ -25,12 +26,21 @@ func openSharedLog(path string, b *bell) (*sharedLog, error) {
 
 func (l *sharedLog) write(p []byte) {
 	l.mu.Lock()
-	l.f.Write(p)
+	if _, err := l.f.Write(p); err != nil && l.err == nil {
+		l.err = err
+	}
 	l.mu.Unlock()
 	l.bell.ring()
 }
 
-func (l *sharedLog) Close() error { return l.f.Close() }
+// Close closes the file and returns the first error writing to it.
+func (l *sharedLog) Close() error {
+	err := l.f.Close()
+	if l.err != nil {
+		return l.err
+	}
+	return err
+}
 
 // Prefixed returns a writer for one step; Close it when the step ends to
 // write a last line that had no newline.

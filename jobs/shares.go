@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"os/user"
 	"strconv"
 	"strings"
@@ -156,8 +157,13 @@ func (m *Manager) ShareCreated(jobID, name string) {
 }
 
 // UndoCreateShare removes a share CreateShare made whose role was refused.
+// A share left behind would grant a role the user was told was refused:
+// a failure is written to the job's log, where its owner reads it.
 func (m *Manager) UndoCreateShare(jobID, name string) {
-	m.store.deleteKV(jobID, bucketShares, name)
+	// ErrNotFound: the job is gone, and its shares with it.
+	if _, err := m.store.deleteKV(jobID, bucketShares, name); err != nil && !errors.Is(err, ErrNotFound) {
+		m.event(jobID, "shared/%s: the refused share is still there (%v): remove it (rm shared/%s)", name, err, name)
+	}
 }
 
 func (m *Manager) SetShare(jobID, name, content string) error {

@@ -140,12 +140,12 @@ func (m *Manager) moveStaged(jobID, dst string) (left []string, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open staged input: %w", err)
 	}
-	defer unix.Close(sfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(sfd)
 	dfd, err := beneath.Open(dst, "", unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, fmt.Errorf("open run input: %w", err)
 	}
-	defer unix.Close(dfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(dfd)
 	err = moveEntries(sfd, dfd, "", busy, &left)
 	return left, err
 }
@@ -196,12 +196,12 @@ func splitFolder(sfd, dfd int, name, rel string, st *unix.Stat_t, busy map[uint6
 	if err != nil {
 		return fmt.Errorf("open staged %s: %w", rel, err)
 	}
-	defer unix.Close(sub) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(sub)
 	dsub, err := beneath.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return fmt.Errorf("open run input/%s: %w", rel, err)
 	}
-	defer unix.Close(dsub) //nolint:errcheck // read only
+	defer beneath.CloseFd(dsub)
 	if err := moveEntries(sub, dsub, rel, busy, left); err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func holdsBusy(sfd int, name string, busy map[uint64]bool) bool {
 	if err != nil {
 		return false
 	}
-	defer unix.Close(sub) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(sub)
 	names, err := dirNames(sub)
 	if err != nil {
 		return false
@@ -244,7 +244,7 @@ func dirNames(fd int) ([]string, error) {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(d), "staged")
-	defer f.Close() //nolint:errcheck // read only
+	defer func() { _ = f.Close() }() // read only: nothing to flush
 	names, err := f.Readdirnames(-1)
 	sort.Strings(names)
 	return names, err

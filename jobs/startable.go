@@ -37,6 +37,7 @@ func startProblem(m *Manager, c runConfig) error {
 	switch typ {
 	case "script":
 		if strings.TrimSpace(c.values["config/script"]) == "" {
+			//lint:ignore ST1005 it ends with the #! a script starts with, not punctuation
 			return fmt.Errorf("config/script is empty: write a script starting with #!")
 		}
 		return nil

@@ -99,7 +99,7 @@ func OpenStore(path string) (*Store, error) {
 	})
 	if err != nil {
 		if s.db != nil {
-			s.db.Close()
+			_ = s.db.Close() // the open error is the one to report
 		}
 		return nil, err
 	}
@@ -380,7 +380,8 @@ func putTime(job *bolt.Bucket, key string, t time.Time) error {
 // SettingTime returns when key last changed, or the zero time if never.
 func (s *Store) SettingTime(id, key string) time.Time {
 	var t time.Time
-	s.db.View(func(tx *bolt.Tx) error {
+	// A job or store that cannot be read has no time: zero, as documented.
+	_ = s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
