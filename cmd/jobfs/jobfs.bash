@@ -1,5 +1,6 @@
-# bash completion for jobfs: subcommands, the flags of jobfs mount, and the
-# -o options of the mount helper form (jobfs STATE MOUNTPOINT -o OPTS).
+# bash completion for jobfs: subcommands, the flags of jobfs mount, the -o
+# options of the mount helper form (jobfs STATE MOUNTPOINT -o OPTS), and the
+# client's flags, jobs and run ids (read from the mount).
 _jobfs() {
     local cur prev words cword
     if declare -F _init_completion >/dev/null; then
@@ -20,7 +21,7 @@ _jobfs() {
         exec nodev nosuid _netdev noauto defaults"
 
     if [[ $cword -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "mount keygen sign version help" -- "$cur"))
+        COMPREPLY=($(compgen -W "mount keygen sign run ps logs stop kill wait version help" -- "$cur"))
         COMPREPLY+=($(compgen -d -- "$cur"))
         return
     fi
@@ -50,6 +51,9 @@ _jobfs() {
         esac
         ;;
     version | help) ;;
+    run | ps | logs | stop | kill | wait)
+        _jobfs_client
+        ;;
     *)
         # The helper form: STATE MOUNTPOINT -o OPT,OPT... -f
         if [[ $prev == -o ]]; then
@@ -61,6 +65,48 @@ _jobfs() {
         else
             COMPREPLY=($(compgen -d -- "$cur"))
         fi
+        ;;
+    esac
+}
+# _jobfs_client completes a client command: its flags, a job of the mount
+# (--mount, $JOBFS_MOUNT or the only fuse.jobfs mount), then a run id.
+_jobfs_client() {
+    local cmd=${words[1]} flags="--mount --help" mnt=${JOBFS_MOUNT-} i
+    COMPREPLY=()
+    case $cmd in
+    run) flags+=" --wait" ;;
+    logs) flags+=" -f" ;;
+    esac
+    if [[ $prev == --mount || $prev == -mount ]]; then
+        COMPREPLY=($(compgen -d -- "$cur"))
+        return
+    fi
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+        return
+    fi
+    local ops=()
+    for ((i = 2; i < cword; i++)); do
+        case ${words[i]} in
+        --mount | -mount) mnt=${words[i+1]}; ((i++)) ;;
+        -*) ;;
+        *) ops+=("${words[i]}") ;;
+        esac
+    done
+    if [[ -z $mnt ]]; then
+        mnt=$(awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "fuse.jobfs") print $5; break }}' \
+            /proc/self/mountinfo 2>/dev/null)
+        [[ $mnt == *$'\n'* ]] && return # several: --mount chooses
+    fi
+    [[ -d $mnt && $cmd != ps ]] || return
+    local IFS=$'\n'
+    case ${#ops[@]} in
+    0)
+        COMPREPLY=($(cd "$mnt" 2>/dev/null && compgen -W "$(ls -1 | grep -v '^[.@]'; ls -1d @*/* 2>/dev/null)" -- "$cur"))
+        ;;
+    1)
+        [[ $cmd == run ]] && return
+        COMPREPLY=($(compgen -W "latest $(ls -1 "$mnt/${ops[0]}/runs" 2>/dev/null | grep -v '^latest$')" -- "$cur"))
         ;;
     esac
 }

@@ -34,6 +34,12 @@ Usage:
                                    returns once mounted, the daemon in the background
   jobfs keygen -o FILE             make a key pair for signing jobs; prints the public key
   jobfs sign -k KEY MOUNT/JOB      sign a job's config (written to config/signatures)
+  jobfs run [--wait] JOB < PAYLOAD start a run, print its id (--wait: stream its log,
+                                   exit with its exit code)
+  jobfs ps                         one line per job you may see, with its newest run
+  jobfs logs [-f] JOB [ID]         a run's log (-f: follow it until it ends)
+  jobfs stop|kill JOB [ID]         stop or kill a run (default: the newest active one)
+  jobfs wait JOB [ID]              wait for a run's end, exit with its exit code
   jobfs version                    print the version
   jobfs help                       this text
 
@@ -62,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keygenCmd(args[1:], stdout, stderr)
 	case "sign":
 		return signCmd(args[1:], stdout, stderr)
+	case "run", "ps", "logs", "stop", "kill", "wait": // the client: cli.go
+		return cliCmd(args[0], args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "jobfs", version)
 		return 0

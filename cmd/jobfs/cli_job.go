@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// jobRef is one job of a mount, as the client reaches it.
+type jobRef struct {
+	root string // the mountpoint
+	name string // etl or @alice/etl
+}
+
+// open resolves the mount and checks the JOB operand.
+func (c *cli) open(job string) (jobRef, error) {
+	if err := checkJob(job); err != nil {
+		return jobRef{}, err
+	}
+	root, err := c.root()
+	if err != nil {
+		return jobRef{}, err
+	}
+	j := jobRef{root: root, name: job}
+	if _, err := os.Stat(j.path()); err != nil {
+		return jobRef{}, fsError(err, "job "+job)
+	}
+	return j, nil
+}
+
+// path is a file of the job: path("runs", "7", "status").
+func (j jobRef) path(elem ...string) string {
+	return filepath.Join(append([]string{j.root, j.name}, elem...)...)
+}
+
+// read returns a file of the job without its trailing newline.
+func (j jobRef) read(elem ...string) (string, error) {
+	b, err := os.ReadFile(j.path(elem...))
+	return strings.TrimRight(string(b), "\n"), err
+}
+
+// runID resolves a run operand: latest becomes the newest run's id, so a
+// command that follows a run keeps to it when a newer one starts.
+func (j jobRef) runID(id string) (string, error) {
+	if err := checkRun(id); err != nil {
+		return "", err
+	}
+	if id == "latest" {
+		target, err := os.Readlink(j.path("runs", "latest"))
+		if errors.Is(err, os.ErrNotExist) {
+			return "", failf(exitNoJob, "job %s has no runs yet", j.name)
+		}
+		if err != nil {
+			return "", fsError(err, "job "+j.name)
+		}
+		return filepath.Base(target), nil
+	}
+	if _, err := os.Stat(j.path("runs", id)); err != nil {
+		return "", fsError(err, "run "+id+" of job "+j.name)
+	}
+	return id, nil
+}
+
+// refused explains a refusal by the daemon with the last line of the
+// job's log, where the daemon writes the reason of a refused value or
+// command (not of a permission it denies: that leaves the owner's log
+// alone).
+func (j jobRef) refused(err error, what string) error {
+	logged := errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.EFBIG) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE)
+	err = fsError(err, what)
+	var ce *cliError
+	if !logged || !errors.As(err, &ce) {
+		return err
+	}
+	if line := j.lastLogLine(); line != "" {
+		ce.msg += "\n  the job's log: " + line
+	}
+	return ce
+}
+
+// lastLogLine is the last line of the job's log, or "" when it cannot be
+// read (a caller who may trigger but not read, a daemon gone).
+func (j jobRef) lastLogLine() string {
+	f, err := os.Open(j.path("log"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close() //nolint:errcheck // read only
+	const tail = 64 << 10
+	var b []byte
+	if st, err := f.Stat(); err == nil && st.Size() > tail {
+		b = make([]byte, tail)
+		n, _ := f.ReadAt(b, st.Size()-tail) // a short read keeps what came
+		b = b[:n]
+	} else if b, err = io.ReadAll(f); err != nil {
+		return ""
+	}
+	b = bytes.TrimRight(b, "\n")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	return string(b)
+}
+
+// runExit reads how run id ended and maps it onto an exit code: its own
+// exit code where it has one (124 for TIMEOUT, 128+N after signal N), 143
+// for a run stopped before it had one (SIGTERM), 1 for a FAILED run that
+// never ran a step. It returns the status too.
+func (j jobRef) runExit(id string) (string, int, error) {
+	status, err := j.read("runs", id, "status")
+	if err != nil {
+		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+	}
+	raw, err := j.read("runs", id, "exit_code")
+	if err != nil {
+		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+	}
+	return status, exitOf(status, raw), nil
+}
+
+// exitOf is the exit code of a run that ended with status and the
+// recorded exit_code raw ("" when none).
+func exitOf(status, raw string) int {
+	code, err := strconv.Atoi(raw)
+	has := err == nil && code >= 0 && code <= 255
+	switch {
+	case status == "COMPLETED":
+		return 0
+	case status == "TIMEOUT":
+		return 124
+	case has && code != 0:
+		return code
+	case status == "CANCELLED":
+		return 128 + int(syscall.SIGTERM)
+	}
+	return exitFailed
+}
+
+// waitEnd blocks on runs/<id>/wait until the run has ended and returns
+// its status and exit code.
+func (j jobRef) waitEnd(id string) (string, int, error) {
+	if _, err := os.ReadFile(j.path("runs", id, "wait")); err != nil {
+		if errors.Is(err, syscall.EINTR) {
+			return "", 0, failf(exitTrouble, "run %s of job %s: the wait was interrupted: the daemon stopped before the run ended", id, j.name)
+		}
+		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+	}
+	return j.runExit(id)
+}
+
+// describe is the line that says how a run ended.
+func describe(job, id, status string, code int) string {
+	return fmt.Sprintf("%s run %s: %s (exit %d)", job, id, status, code)
+}
