@@ -18,9 +18,13 @@ import (
 // dataFile is MOUNT/<job>/data: writing a payload and closing starts a run.
 type dataFile struct {
 	gofs.Inode
-	t       *tree
-	jobID   string
-	writers atomic.Int32 // handles open for writing; an open handle pins this node
+	t     *tree
+	jobID string
+
+	// The handles open for writing, until their RELEASE (an open handle
+	// pins this node, so all of them meet here).
+	mu      sync.Mutex
+	writers map[*dataHandle]struct{}
 }
 
 func (f *dataFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -51,7 +55,12 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		}
 		h.counted = true
 		h.buf = buffer{b: &f.t.temps.budget, uid: uid, limit: jobs.MaxPayload, what: "a payload"}
-		f.writers.Add(1)
+		f.mu.Lock()
+		if f.writers == nil {
+			f.writers = map[*dataHandle]struct{}{}
+		}
+		f.writers[h] = struct{}{}
+		f.mu.Unlock()
 	}
 	return h, fuse.FOPEN_DIRECT_IO, 0
 }
@@ -72,9 +81,7 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 //   - fsync of a payload that is a complete value: it returns once the run
 //     is recorded durably;
 //   - RELEASE, if nothing above judged it: the refusal then only reaches
-//     the job's log. This is also the rule when several handles of the
-//     same data file are open for writing at once, as which process holds
-//     which of them cannot be told apart.
+//     the job's log (see stillOpen for concurrent writers).
 type dataHandle struct {
 	f       *dataFile
 	counted bool // opened for writing: counted in the budget until Release
@@ -87,7 +94,9 @@ type dataHandle struct {
 	failed   bool // refused: the rest of this write session is ignored
 	released bool
 	runID    uint64
-	readBase int64 // offset of the first read of the run id; -1 before it
+	// lastClosed: a FLUSH found no descriptor of it left (RELEASE pending).
+	lastClosed atomic.Bool
+	readBase   int64 // offset of the first read of the run id; -1 before it
 }
 
 // Write buffers data: past the payload cap it is refused with EFBIG, past
@@ -143,6 +152,7 @@ func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
 	if !h.waiting() || h.f.stillOpen() {
 		return 0
 	}
+	h.lastClosed.Store(true)
 	return h.judge()
 }
 
@@ -192,7 +202,9 @@ func (h *dataHandle) Release(ctx context.Context) syscall.Errno {
 	h.released = true
 	h.buf.free()
 	h.f.t.temps.budget.close(h.buf.uid)
-	h.f.writers.Add(-1)
+	h.f.mu.Lock()
+	delete(h.f.writers, h)
+	h.f.mu.Unlock()
 	return 0
 }
 
@@ -222,13 +234,25 @@ func (h *dataHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 
 // stillOpen reports whether a process still holds this data file open for
 // writing after a close(2): then that close was not the payload's last.
-// With several write handles open at once the descriptors cannot be told
-// apart, so it answers true and the payload is judged at its RELEASE.
+// With one handle open for writing, any descriptor is one of its copies.
+// With several (concurrent writers), the descriptors are counted: each
+// handle not yet found closed holds at least one, so fewer descriptors
+// than such handles mean the closing one holds none. Where that cannot be
+// told (a handle with several copies beside a closing one), the payload
+// waits for its RELEASE, which starts it moments later.
 func (f *dataFile) stillOpen() bool {
-	if f.writers.Load() > 1 {
-		return true
+	f.mu.Lock()
+	open := 0
+	for h := range f.writers {
+		if !h.lastClosed.Load() {
+			open++
+		}
 	}
+	f.mu.Unlock()
 	ino := f.EmbeddedInode().StableAttr().Ino
-	n := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })
-	return n[ino] > 0
+	n := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })[ino]
+	if open <= 1 {
+		return n > 0
+	}
+	return n >= open
 }

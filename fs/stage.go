@@ -573,6 +573,9 @@ func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbe
 		return errno
 	}
 	if nr.rel == "" && newName == "input.json" {
+		if flags != 0 {
+			return syscall.EXDEV // mv's renameat2 then copies, and its create is refused with the reason
+		}
 		return toErrno(r.t.m.Refuse(r.jobID, "input/input.json", "the name is taken by the data payload; write the payload to data"))
 	}
 	pfd, errno := r.dirFD()

@@ -593,7 +593,8 @@ func relAbuseCases() []relAbuse {
 
 		// Uploads.
 		{"upload named input.json", "abuse", `echo x > mnt/abuse/input/input.json`, inval, "input/input.json rejected"},
-		{"upload a folder", "abuse", `mkdir mnt/abuse/input/sub`, inval, "input/sub rejected"},
+		{"upload a symlink out of input/", "abuse", `ln -s /etc/shadow mnt/abuse/input/shadow`, "Operation not permitted", "input/shadow rejected"},
+		{"upload a device", "abuse", `mknod mnt/abuse/input/null c 1 3`, "Operation not permitted", "input/null rejected"},
 		{"upload .. into the job", "abuse", `echo x > mnt/abuse/input/../evil`, inval, "evil rejected"},
 		{"upload .. into config", "abuse", `cp /etc/hostname mnt/abuse/input/../config/env/Evil`, inval, "config/env/Evil rejected"},
 		{"upload renamed to input.json", "abuse", `mv mnt/abuse/input/staged.txt mnt/abuse/input/input.json`, inval, "input/input.json rejected"},
