@@ -274,7 +274,7 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 	f.mu.Lock()
 	writers := len(f.writers)
 	for h := range f.writers {
-		h.truncate(size, false)
+		_ = h.truncate(size, false) // only marks the handle (store false): never fails
 	}
 	f.mu.Unlock()
 	switch {

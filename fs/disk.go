@@ -169,7 +169,7 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		syscall.Close(fd) //nolint:errcheck // read only, refused
+		beneath.CloseFd(fd) // read only, refused
 		return nil, 0, syscall.ENOENT
 	}
 	return gofs.NewLoopbackFile(fd), 0, 0

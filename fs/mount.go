@@ -65,7 +65,9 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(mountpoint, &st); err != nil {
-		server.Unmount()
+		if uerr := server.Unmount(); uerr != nil {
+			return nil, fmt.Errorf("mount %s does not answer: %w (and unmounting it: %v)", mountpoint, err, uerr)
+		}
 		return nil, fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
 	}
 	closeFuseOnExec()

@@ -114,7 +114,7 @@ func (t *tree) role(ctx context.Context, jobID string) jobs.Role {
 // viewer tries does not go into the owner's log).
 func (t *tree) readOnly(ctx context.Context, in *gofs.Inode, jobID string) syscall.Errno {
 	if jobID != "" && t.role(ctx, jobID) >= jobs.RoleOwner {
-		t.m.Refuse(jobID, jobRelPath(in), "read-only: jobfs writes it")
+		_ = t.m.Refuse(jobID, jobRelPath(in), "read-only: jobfs writes it") // logged; the answer is EACCES
 	}
 	return syscall.EACCES
 }

@@ -311,7 +311,7 @@ func (f *tempFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		err = d.truncate(0)
 		d.mu.Unlock()
 		if err != nil {
-			h.Release(ctx)
+			_ = h.Release(ctx) // always 0; the truncation's error is the answer
 			return nil, 0, f.refuse(err)
 		}
 	}
@@ -494,7 +494,7 @@ func (d tempDir) create(ctx context.Context, parent *gofs.Inode, name string, mo
 	h := f.handle(uid, td)
 	in, errno := d.lookup(ctx, parent, name, out)
 	if errno != 0 {
-		h.Release(ctx)
+		_ = h.Release(ctx) // always 0; the lookup's errno is the answer
 		return nil, nil, 0, errno
 	}
 	return in, h, fuse.FOPEN_DIRECT_IO, 0
