@@ -58,7 +58,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		sayf(stderr, "%s", usage)
 		return 2
 	}
 	switch args[0] {
@@ -71,16 +71,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run", "ps", "logs", "stop", "kill", "wait": // the client: cli.go
 		return cliCmd(args[0], args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "jobfs", version)
+		sayln(stdout, "jobfs", version)
 		return 0
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+		sayf(stdout, "%s", usage)
 		return 0
 	}
 	if isHelperForm(args) {
 		return helperCmd(args, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "jobfs: unknown command %q\n\n%s", args[0], usage)
+	sayf(stderr, "jobfs: unknown command %q\n\n%s", args[0], usage)
 	return 2
 }
 
@@ -160,7 +160,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
 	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
+		sayf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
 			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
 			"SIGINT or SIGTERM, or until MOUNTPOINT is unmounted (umount), then exits 0.\n"+
 			"A stale mount left by a killed daemon is recovered; a mountpoint in use is\n"+
@@ -180,7 +180,7 @@ func mountCmd(args []string, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "jobfs:", err)
+		sayln(stderr, "jobfs:", err)
 		return 2
 	}
 	logger := newLogger(stderr)
@@ -271,7 +271,9 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 		Debug: f.debug, AllowOther: f.allowOther, ReadOnly: f.readOnly, NoExec: f.noExec,
 	})
 	if err != nil {
-		m.Close()
+		if cerr := m.Close(); cerr != nil {
+			logger.Printf("close the state: %v", cerr)
+		}
 		return err
 	}
 	logger.Printf(readyFormat, mp, state, m.ReposDir())
