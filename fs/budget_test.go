@@ -288,6 +288,13 @@ func TestTempRemoveWhileOpen(t *testing.T) {
 func TestDataHandleBudget(t *testing.T) {
 	tr, j := testTree(t)
 	tr.temps.budget = budget{userBytes: 40 << 20, userHandles: 4}
+	// A job that can start: a trigger of one that cannot is refused at
+	// the first write, before the budget is asked.
+	for path, v := range map[string]string{"config/type": "script", "config/script": "#!/bin/sh\n"} {
+		if err := tr.m.WriteSetting(j.ID, path, v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx := context.Background()
 	f := &dataFile{t: tr, jobID: j.ID}
 	uid := tr.owner

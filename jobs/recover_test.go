@@ -147,6 +147,8 @@ func TestRecoverActiveRuns(t *testing.T) {
 	if err != nil || len(refs) != 0 {
 		t.Errorf("ActiveRuns after recovery = %v, %v", refs, err)
 	}
+	mustOK(t, m.WriteSetting(j.ID, "config/type", "script"))
+	mustOK(t, m.WriteSetting(j.ID, "config/script", "#!/bin/sh\n"))
 	if id := mustTrigger(t, m, j.ID, ""); id != 5 {
 		t.Errorf("first run after recovery has id %d, want 5", id)
 	}

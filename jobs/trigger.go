@@ -112,6 +112,12 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
+	m.mu.Lock()
+	stopping := m.stopping
+	m.mu.Unlock()
+	if stopping {
+		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
+	}
 	if err := m.CheckStartable(jobID); err != nil {
 		return 0, err
 	}
