@@ -251,3 +251,21 @@ func TestCLIShared(t *testing.T) {
 		t.Errorf("root's jobfs ps lists\n%s\nwant\n%s", out, want)
 	}
 }
+
+// TestCLIDaemonStops: jobfs run --wait whose daemon stops before the run
+// ends prints what the log held and exits 125 with the reason, not the
+// run's code or "no such run".
+func TestCLIDaemonStops(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	d.scriptJob(t, "loop", cliScripts["loop"])
+	live := logsStartBG(t, d.dir, d.bin, "run", "--wait", "--mount", d.mnt, "loop")
+	waitFor(t, "jobfs run --wait to print a live line", func() bool { return strings.Contains(live.stdout(), "tick\n") })
+	if code := d.stop(t); code != 0 {
+		t.Errorf("jobfs mount exited %d on SIGTERM", code)
+	}
+	live.wait(t, runTimeout)
+	if live.code() != 125 || !strings.Contains(live.stderr(), "the daemon stopped before the run ended") {
+		t.Errorf("jobfs run --wait: exit %d, stderr %q; want 125 and the daemon stopped", live.code(), live.stderr())
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // jobRef is one job of a mount, as the client reaches it.
@@ -116,11 +118,11 @@ func (j jobRef) lastLogLine() string {
 func (j jobRef) runExit(id string) (string, int, error) {
 	status, err := j.read("runs", id, "status")
 	if err != nil {
-		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+		return "", 0, j.fail(err, "run "+id+" of job "+j.name)
 	}
 	raw, err := j.read("runs", id, "exit_code")
 	if err != nil {
-		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+		return "", 0, j.fail(err, "run "+id+" of job "+j.name)
 	}
 	return status, exitOf(status, raw), nil
 }
@@ -146,13 +148,37 @@ func exitOf(status, raw string) int {
 // waitEnd blocks on runs/<id>/wait until the run has ended and returns
 // its status and exit code.
 func (j jobRef) waitEnd(id string) (string, int, error) {
-	if _, err := os.ReadFile(j.path("runs", id, "wait")); err != nil {
-		if errors.Is(err, syscall.EINTR) {
-			return "", 0, failf(exitTrouble, "run %s of job %s: the wait was interrupted: the daemon stopped before the run ended", id, j.name)
-		}
-		return "", 0, fsError(err, "run "+id+" of job "+j.name)
+	what := "run " + id + " of job " + j.name
+	b, err := os.ReadFile(j.path("runs", id, "wait"))
+	if errors.Is(err, syscall.EINTR) || err == nil && len(b) == 0 {
+		err = errStopped
+	}
+	if err != nil {
+		return "", 0, j.fail(err, what)
 	}
 	return j.runExit(id)
+}
+
+// errStopped: a wait answered without a status, as when the daemon stops.
+var errStopped = errors.New("the daemon stopped before the run ended")
+
+// fail is fsError, unless the mount went away meanwhile: then it says so
+// (exitTrouble), as the paths below it are an empty folder's.
+func (j jobRef) fail(err error, what string) error {
+	if errors.Is(err, errStopped) || !j.mounted() {
+		return failf(exitTrouble, "%s: the daemon stopped before the run ended", what)
+	}
+	return fsError(err, what)
+}
+
+// mounted reports whether the job's mount is still there.
+func (j jobRef) mounted() bool {
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("fuse.jobfs"))
+	if err != nil {
+		return true // cannot tell: the error of the read says what happened
+	}
+	_, err = checkMount(j.root, "mount", mounts)
+	return err == nil
 }
 
 // describe is the line that says how a run ended.

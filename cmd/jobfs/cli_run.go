@@ -123,10 +123,10 @@ func isTerminal(f *os.File) bool {
 func (c *cli) follow(j jobRef, id string) error {
 	f, err := os.Open(j.path("runs", id, "stream"))
 	if err != nil {
-		return fsError(err, "run "+id+" of job "+j.name)
+		return j.fail(err, "run "+id+" of job "+j.name)
 	}
 	defer f.Close() //nolint:errcheck // read only
-	return c.copyOut(f, "stream of run "+id+" of job "+j.name)
+	return c.copyOut(f, "run "+id+" of job "+j.name)
 }
 
 // copyOut copies f to stdout with plain reads and writes (no splice or
