@@ -193,7 +193,7 @@ func (h *dataHandle) Release(ctx context.Context) syscall.Errno {
 	if !h.counted {
 		return 0
 	}
-	h.judge() //nolint:errcheck // no caller left to tell: the refusal is in the job's log
+	_ = h.judge() // no caller left to tell: the refusal is in the job's log
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.released {

@@ -128,14 +128,14 @@ func (r stageRef) stat() (unix.Stat_t, syscall.Errno) {
 		if errno != 0 {
 			return st, errno
 		}
-		defer unix.Close(fd) //nolint:errcheck // O_PATH
+		defer beneath.CloseFd(fd)
 		return st, errnoOf(unix.Fstat(fd, &st))
 	}
 	pfd, name, errno := r.parentFD()
 	if errno != 0 {
 		return st, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	return st, errnoOf(unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW))
 }
 
@@ -196,7 +196,7 @@ func (d *stageDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetA
 		if errno != 0 {
 			return errno
 		}
-		defer unix.Close(fd) //nolint:errcheck // O_PATH
+		defer beneath.CloseFd(fd)
 		if errno := setTimes(fd, "", in); errno != 0 {
 			return errno
 		}
@@ -349,7 +349,7 @@ func stageLookup(ctx context.Context, dir stager, name string, out *fuse.EntryOu
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	return newStageChild(ctx, dir, pfd, name, out)
 }
 
@@ -365,7 +365,7 @@ func stageReaddir(ctx context.Context, dir stager) (gofs.DirStream, syscall.Errn
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	list, err := beneath.ReadDir(r.root, r.rel)
 	if err != nil {
 		return nil, beneathErrno(err)
@@ -392,7 +392,7 @@ func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut,
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	if err := mk(pfd); err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -400,9 +400,9 @@ func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut,
 	if err == nil {
 		r.giveToOwner(fd, "") // first: a chown clears set-id bits
 		if errno := chmodFD(fd, mode&0o7777); errno != 0 {
-			r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "mode not applied: "+errno.Error()) //nolint:errcheck // logged; the entry exists
+			_ = r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "mode not applied: "+errno.Error()) // logged; the entry exists
 		}
-		unix.Close(fd) //nolint:errcheck // O_PATH
+		beneath.CloseFd(fd)
 	}
 	return newStageChild(ctx, dir, pfd, name, out)
 }
@@ -437,7 +437,7 @@ func stageMknod(ctx context.Context, dir stager, name string, mode, dev uint32, 
 	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG:
 	default:
 		if r, errno := dir.ref(); errno == 0 {
-			r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "device nodes cannot be staged") //nolint:errcheck // EPERM is the answer
+			_ = r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "device nodes cannot be staged") // EPERM is the answer
 		}
 		return nil, syscall.EPERM
 	}
@@ -457,7 +457,7 @@ func stageSymlink(ctx context.Context, dir stager, target, name string, out *fus
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	if err := unix.Symlinkat(target, pfd, name); err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -467,7 +467,7 @@ func stageSymlink(ctx context.Context, dir stager, target, name string, out *fus
 
 // refusePerm logs why and answers EPERM.
 func refusePerm(r stageRef, rel, reason string) syscall.Errno {
-	r.t.m.Refuse(r.jobID, "input/"+rel, reason) //nolint:errcheck // the answer is EPERM, not the refusal's EINVAL
+	_ = r.t.m.Refuse(r.jobID, "input/"+rel, reason) // the answer is EPERM, not the refusal's EINVAL
 	return syscall.EPERM
 }
 
@@ -498,12 +498,12 @@ func stageLink(ctx context.Context, dir stager, target gofs.InodeEmbedder, name 
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(tpfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(tpfd)
 	pfd, errno := r.dirFD()
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	if err := unix.Linkat(tpfd, tname, pfd, name, 0); err != nil {
 		return nil, gofs.ToErrno(err)
 	}
@@ -519,7 +519,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open | unix.O_CREAT | unix.O_EXCL), Mode: uint64(mode & 0o7777), Resolve: resolveFlags})
 	created := err == nil
@@ -532,13 +532,13 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 	if created {
 		r.giveToOwner(fd, "") // first: a chown clears set-id bits
 		if err := unix.Fchmod(fd, mode&0o7777); err != nil {
-			unix.Close(fd) //nolint:errcheck // the chmod error is the answer
+			_ = unix.Close(fd) // nothing written yet; the chmod error is the answer
 			return nil, nil, 0, gofs.ToErrno(err)
 		}
 	}
 	in, errno := newStageChild(ctx, dir, pfd, name, out)
 	if errno != 0 {
-		unix.Close(fd) //nolint:errcheck // the lookup error is the answer
+		_ = unix.Close(fd) // nothing written yet; the lookup error is the answer
 		return nil, nil, 0, errno
 	}
 	return in, newStagedHandle(r, fd, flags), 0, 0
@@ -559,7 +559,7 @@ func stageRemove(ctx context.Context, dir stager, name string, flags int) syscal
 	if errno != 0 {
 		return errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	return errnoOf(unix.Unlinkat(pfd, name, flags))
 }
 
@@ -582,12 +582,12 @@ func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbe
 	if errno != 0 {
 		return errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	npfd, errno := nr.dirFD()
 	if errno != 0 {
 		return errno
 	}
-	defer unix.Close(npfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(npfd)
 	return errnoOf(unix.Renameat2(pfd, name, npfd, newName, uint(flags)))
 }
 
@@ -604,7 +604,7 @@ func (n *stagedFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if errno != 0 {
 		return nil, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	buf := make([]byte, 4096)
 	k, err := unix.Readlinkat(pfd, name, buf)
 	if err != nil {
@@ -651,7 +651,7 @@ func (r stageRef) target(h *stagedHandle) (fd int, name string, done func(), err
 	if errno != 0 {
 		return -1, "", nil, errno
 	}
-	return pfd, name, func() { unix.Close(pfd) }, 0 //nolint:errcheck // O_PATH
+	return pfd, name, func() { beneath.CloseFd(pfd) }, 0
 }
 
 func emptyPath(name string) int {
@@ -688,7 +688,7 @@ func chmodAt(fd int, name string, mode uint32) syscall.Errno {
 	if err != nil {
 		return beneathErrno(err)
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pfd, &st); err != nil {
 		return gofs.ToErrno(err)
@@ -734,14 +734,14 @@ func truncateAt(fd int, name string, size uint64) syscall.Errno {
 		if err != nil {
 			return gofs.ToErrno(err)
 		}
-		defer unix.Close(wfd) //nolint:errcheck // nothing buffered
+		defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
 		return errnoOf(unix.Ftruncate(wfd, int64(size)))
 	}
 	wfd, err := beneath.Openat(fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return beneathErrno(err)
 	}
-	defer unix.Close(wfd) //nolint:errcheck // nothing buffered
+	defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
 	return errnoOf(unix.Ftruncate(wfd, int64(size)))
 }
 
@@ -789,7 +789,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	defer unix.Close(pfd) //nolint:errcheck // O_PATH
+	defer beneath.CloseFd(pfd)
 	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	fd, err := beneath.Openat(pfd, name, open)
 	if err != nil {
@@ -798,7 +798,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if flags&unix.O_NONBLOCK == 0 {
 		// O_NONBLOCK only kept a FIFO from hanging the daemon here.
 		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-			unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK) //nolint:errcheck // a regular file ignores it
+			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK) // a regular file ignores it
 		}
 	}
 	return newStagedHandle(r, fd, flags), 0, 0
