@@ -2,33 +2,147 @@ package jobs
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
 
+// DefaultMaxJobLog is the size past which a job's event log rotates to
+// log.1 unless Options.MaxJobLog (--max-job-log) says otherwise.
+const DefaultMaxJobLog = 4 << 20
+
+// foldWindow is how long repeats of one event are counted before a line
+// says how many there were (a skipped tick every second: one line an hour).
+const foldWindow = time.Hour
+
+// fold counts the repeats of one event of a job that were not logged.
+type fold struct {
+	key     string    // what repeats
+	summary string    // format of the line that counts them: n, since, last
+	since   time.Time // the first one, logged in full
+	last    time.Time
+	n       int
+}
+
+// line is the text of the line that tells how many repeats were folded.
+func (f fold) line() string {
+	return fmt.Sprintf(f.summary, f.n, f.since.Format(time.RFC3339), f.last.Format(time.RFC3339))
+}
+
 // event appends one line `<RFC 3339 UTC> <text>` to the job's event log and
-// echoes it, with the job's name, to the daemon's log.
+// logs it, with the job's owner and name (and run), to the daemon's log.
 func (m *Manager) event(jobID, format string, args ...any) {
-	text := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-	line := m.now().UTC().Format(time.RFC3339) + " " + text + "\n"
+	m.logEvent(jobID, "", "", fmt.Sprintf(format, args...))
+}
+
+// eventFolded logs an event that may repeat many times (a skipped tick):
+// the first is logged; repeats with the same key are only counted until
+// another event of the job is logged or foldWindow has passed, and then one
+// line, summary formatted with the count, the first time and the last,
+// says how many there were.
+func (m *Manager) eventFolded(jobID, key, summary, format string, args ...any) {
+	m.logEvent(jobID, key, summary, fmt.Sprintf(format, args...))
+}
+
+func (m *Manager) logEvent(jobID, key, summary, text string) {
+	text = strings.ReplaceAll(text, "\n", " ")
+	now := m.now().UTC()
+	lines := m.foldLines(jobID, key, summary, text, now)
+	if len(lines) == 0 {
+		return
+	}
+	attrs := m.jobAttrs(jobID)
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(now.Format(time.RFC3339) + " " + l + "\n")
+	}
+	m.logMu.Lock()
+	err := m.appendJobLog(jobID, b.String())
+	m.logMu.Unlock()
+	if err != nil {
+		m.slog.Warn("cannot write job log: "+err.Error(), attrs...)
+	}
+	for _, l := range lines {
+		m.slog.Info(l, append(attrs, runAttr(l)...)...)
+	}
+}
+
+// foldLines decides what of an event goes into the log: nothing when it
+// repeats a folded one, else the count of the repeats before it (if any)
+// and its own text.
+func (m *Manager) foldLines(jobID, key, summary, text string, now time.Time) []string {
 	m.logMu.Lock()
 	defer m.logMu.Unlock()
-	f, err := os.OpenFile(m.JobLogPath(jobID), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err == nil {
-		_, err = f.WriteString(line)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+	f, folding := m.folds[jobID]
+	if folding && key != "" && f.key == key && now.Sub(f.since) < foldWindow {
+		f.n++
+		f.last = now
+		m.folds[jobID] = f
+		return nil
+	}
+	var lines []string
+	if folding {
+		delete(m.folds, jobID)
+		if f.n > 0 {
+			lines = append(lines, f.line())
 		}
 	}
-	name := jobID
-	if j, jerr := m.store.Job(jobID); jerr == nil {
-		name = j.Name
+	if key != "" {
+		m.folds[jobID] = fold{key: key, summary: summary, since: now, last: now}
 	}
+	return append(lines, text)
+}
+
+// appendJobLog appends text to the job's log, first moving a log that
+// would grow past MaxJobLog to log.1 (replacing the one there). m.logMu
+// is held: it serialises the appends and the rotation.
+func (m *Manager) appendJobLog(jobID, text string) error {
+	path := m.JobLogPath(jobID)
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 && st.Size()+int64(len(text)) > m.opts.MaxJobLog {
+		if err := os.Rename(path, path+".1"); err != nil {
+			// Keep logging into the full log rather than lose the line.
+			text += time.Now().UTC().Format(time.RFC3339) + " jobfs: cannot rotate this log to log.1: " + err.Error() + "\n"
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		m.logger.Printf("%s: cannot write job log: %v", name, err)
+		return err
 	}
-	m.logger.Printf("%s: %s", name, text)
+	_, err = f.WriteString(text)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// jobAttrs names a job in the daemon's log: its owner and name (its id
+// when it is gone).
+func (m *Manager) jobAttrs(jobID string) []any {
+	j, err := m.store.Job(jobID)
+	if err != nil {
+		return []any{slog.String("job", jobID)}
+	}
+	return []any{slog.String("owner", m.ownerName(j.Owner)), slog.String("job", j.Name)}
+}
+
+// runAttrs names a run in the daemon's log.
+func (m *Manager) runAttrs(jobID string, run uint64) []any {
+	return append(m.jobAttrs(jobID), slog.Uint64("run", run))
+}
+
+// runPrefix finds the run an event line is about: "run 7 started".
+var runPrefix = regexp.MustCompile(`^run (\d+)\b`)
+
+func runAttr(line string) []any {
+	if s := runPrefix.FindStringSubmatch(line); s != nil {
+		if n, err := strconv.ParseUint(s[1], 10, 64); err == nil {
+			return []any{slog.Uint64("run", n)}
+		}
+	}
+	return nil
 }
 
 // reject logs why a user's write was refused and returns err unchanged, so
@@ -53,7 +167,7 @@ func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
 		}
 	}
 	if err != nil {
-		m.logger.Printf("job %s: run %d: cannot write run log (%v): %s", jobID, run, err, line)
+		m.slog.Warn(fmt.Sprintf("cannot write run log (%v): %s", err, line), m.runAttrs(jobID, run)...)
 	}
 }
 

@@ -80,7 +80,8 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
 	now := m.now().UTC()
 	first := false
-	_, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
+	began := time.Now()
+	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		if r.Status == Pending {
 			r.Status, r.StartedAt, first = Running, now, true
 		}
@@ -91,11 +92,15 @@ func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
 		}
 		s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
 	})
+	m.metrics.observeCommit("start", began)
 	if err != nil {
-		m.logger.Printf("job %s: record start of run %d step %s: %v", k.job, k.id, step.Label, err)
+		m.slog.Warn(fmt.Sprintf("record start of step %s: %v", step.Label, err), m.runAttrs(k.job, k.id)...)
 	}
 	if first {
 		m.event(k.job, "run %d started", k.id)
+		if err == nil {
+			m.onStarted(k.job, r)
+		}
 	}
 }
 
@@ -126,6 +131,7 @@ func (m *Manager) bellOf(k runKey) *bell {
 // finish records a run's end, frees it and wakes its waiters.
 func (m *Manager) finish(k runKey, out Run) {
 	end := m.now().UTC()
+	began := time.Now()
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
 		r.EndedAt = end
@@ -136,18 +142,20 @@ func (m *Manager) finish(k runKey, out Run) {
 		}
 	})
 	if err != nil {
-		m.logger.Printf("job %s: record end of run %d: %v", k.job, k.id, err)
+		m.slog.Warn(fmt.Sprintf("record the end of the run: %v", err), m.runAttrs(k.job, k.id)...)
 	} else {
+	m.metrics.observeCommit("end", began)
 		m.event(k.job, "run %d %s%s", r.ID, r.Status, endDetail(r))
 	}
 	if m.opts.Cgroups != nil {
 		// Each step removed its own cgroup; the run's folder goes once the
+		m.onEnded(k.job, r)
 		// run is over for its readers (this defer runs after the unlock),
 		// then the job's if no run of it is left. Under m.mu no new run can
 		// be creating its cgroups in there: it would be counted in perJob.
 		defer func() {
 			if err := m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), k.job, strconv.FormatUint(k.id, 10))); err != nil {
-				m.logger.Printf("job %s: run %d: remove its cgroups: %v", k.job, k.id, err)
+				m.slog.Warn(fmt.Sprintf("remove the run's cgroups: %v", err), m.runAttrs(k.job, k.id)...)
 			}
 			m.mu.Lock()
 			if m.perJob[k.job] == 0 {

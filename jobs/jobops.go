@@ -25,11 +25,12 @@ func (m *Manager) CreateJob(owner Owner, name string) (Job, error) {
 	}
 	if err := m.store.CreateJob(j); err != nil {
 		if rerr := os.RemoveAll(m.jobDir(j.ID)); rerr != nil {
-			m.logger.Printf("%s: not created, but its folder stays in %s: %v", name, m.jobDir(j.ID), rerr)
+			m.slog.Warn(fmt.Sprintf("not created, but its folder stays in %s: %v", m.jobDir(j.ID), rerr), jobAttrsOf(m, j)...)
 		}
 		return Job{}, err
 	}
 	m.event(j.ID, "created job %s", name)
+	m.emitFor(j, Event{Type: EventCreated, Time: j.Created})
 	return j, nil
 }
 
@@ -61,6 +62,7 @@ func (m *Manager) RenameJob(owner Owner, name, newName string) error {
 		return err
 	}
 	m.event(j.ID, "renamed %s to %s", name, newName)
+	m.emitFor(j, Event{Type: EventRenamed, NewName: newName})
 	return nil
 }
 
@@ -73,18 +75,23 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 	if err != nil {
 		return err
 	}
+	var shares map[string][]byte // who saw it, for its job.deleted event
+	if m.bus.n.Load() > 0 {
+		shares = m.sharesOf(Event{id: j.ID})
+	}
 	if err := m.forgetJob(j); err != nil {
 		return err
 	}
+	m.emitFor(j, Event{Type: EventDeleted, shares: shares})
 	if m.opts.Cgroups != nil {
 		if err := m.opts.Cgroups.Clean(m.cgroupParent() + "/" + j.ID); err != nil {
-			m.logger.Printf("%s: deleted, but its cgroups stay: %v", name, err)
+			m.slog.Warn(fmt.Sprintf("deleted, but its cgroups stay: %v", err), jobAttrsOf(m, j)...)
 		}
 	}
 	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
-		m.logger.Printf("%s: deleted, but its files stay in %s: %v", name, m.jobDir(j.ID), err)
+		m.slog.Warn(fmt.Sprintf("deleted, but its files stay in %s: %v", m.jobDir(j.ID), err), jobAttrsOf(m, j)...)
 	}
-	m.logger.Printf("%s: deleted", name)
+	m.slog.Info("deleted", jobAttrsOf(m, j)...)
 	return nil
 }
 

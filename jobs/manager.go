@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -25,6 +26,12 @@ type Options struct {
 	Grace     time.Duration // SIGTERM to SIGKILL on stop and timeout; default 10s
 	MaxLog    int64         // per-run log cap in bytes; default 1 GiB
 	Logger    *log.Logger   // the daemon's log (stderr); default discards
+	// Slog is the daemon's structured log (owner, job, run on each line);
+	// default: lines through Logger.
+	Slog *slog.Logger
+	// MaxJobLog caps a job's event log in bytes: past it, log moves to
+	// log.1 (one kept). Default 4 MiB.
+	MaxJobLog int64
 	// Init is the jobfs binary, re-executed as each step's init; empty runs
 	// steps as plain processes (tests of this package, embedding).
 	Init string
@@ -81,6 +88,11 @@ type Manager struct {
 	perJob   map[string]int        // active runs per job id
 	logMu    sync.Mutex            // serialises appends to event logs
 	stage    stageWriters          // staged files open for writing (stage.go)
+
+	bus     bus             // .jobfs/events readers (bus.go)
+	metrics *metrics        // Prometheus metrics (metrics.go)
+	slog    *slog.Logger    // the daemon's structured log
+	folds   map[string]fold // repeated events being counted per job; guarded by logMu
 }
 
 type runKey struct {
@@ -119,6 +131,12 @@ func New(opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Slog == nil {
+		opts.Slog = slog.New(NewLineHandler(opts.Logger))
+	}
+	if opts.MaxJobLog <= 0 {
+		opts.MaxJobLog = DefaultMaxJobLog
+	}
 	if opts.ReposDir == "" {
 		opts.ReposDir = filepath.Join(opts.StateDir, "repos")
 	}
@@ -136,7 +154,9 @@ func New(opts Options) (*Manager, error) {
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 		sealer: opts.Sealer, waiting: map[string]bool{},
+		slog: opts.Slog, folds: map[string]fold{},
 	}
+	m.metrics = newMetrics(m)
 	if err := m.cleanCgroups(); err != nil {
 		m.logger.Printf("clean cgroups left by an earlier daemon: %v", err)
 	}

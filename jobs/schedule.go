@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jobfs/jobfs/scheduler"
@@ -111,7 +112,7 @@ func (m *Manager) lastTick(jobID string) time.Time {
 // catches up from the tick recorded before, so the failure is logged.
 func (m *Manager) setLastTick(jobID string, t time.Time) {
 	if err := m.store.SetSetting(jobID, keyLastTick, t.UTC().Format(time.RFC3339Nano), t); err != nil {
-		m.logger.Printf("job %s: record the schedule's last tick %s: %v", jobID, t.UTC().Format(time.RFC3339), err)
+		m.slog.Warn(fmt.Sprintf("record the schedule's last tick %s: %v", t.UTC().Format(time.RFC3339), err), m.jobAttrs(jobID)...)
 	}
 }
 
@@ -137,7 +138,7 @@ func (m *Manager) tick(jobID string, at time.Time) {
 	m.setLastTick(jobID, at)
 	stamp := at.UTC().Format(time.RFC3339)
 	if m.value(jobID, "config/enabled") == "false" {
-		m.event(jobID, "schedule: tick %s skipped: config/enabled is false", stamp)
+		m.skippedTick(jobID, stamp, "config/enabled is false")
 		return
 	}
 	m.mu.Lock()
@@ -146,7 +147,7 @@ func (m *Manager) tick(jobID string, at time.Time) {
 	if busy && policy == "queue" {
 		if m.waiting[jobID] {
 			m.mu.Unlock()
-			m.event(jobID, "schedule: tick %s skipped: a run already waits for the active one (overlap queue)", stamp)
+			m.skippedTick(jobID, stamp, "a run already waits for the active one (overlap queue)")
 			return
 		}
 		m.waiting[jobID] = true
@@ -156,10 +157,19 @@ func (m *Manager) tick(jobID string, at time.Time) {
 	}
 	m.mu.Unlock()
 	if busy && policy != "allow" {
-		m.event(jobID, "schedule: tick %s skipped: a run is active (overlap skip)", stamp)
+		m.skippedTick(jobID, stamp, "a run is active (overlap skip)")
 		return
 	}
 	m.triggerScheduled(jobID)
+}
+
+// skippedTick logs a tick that started nothing. Ticks skipped one after
+// the other for the same reason are folded: the first is logged, then one
+// line counts the rest ("skipped 3599 more ticks since ...").
+func (m *Manager) skippedTick(jobID, stamp, reason string) {
+	m.eventFolded(jobID, "tick skipped: "+reason,
+		"schedule: skipped %d more ticks since %s (the last at %s): "+reason,
+		"schedule: tick %s skipped: %s", stamp, reason)
 }
 
 func (m *Manager) triggerScheduled(jobID string) {

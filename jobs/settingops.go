@@ -232,6 +232,7 @@ func (m *Manager) SettingTime(jobID, path string) time.Time {
 
 // changed applies a setting's side effects.
 func (m *Manager) changed(jobID, path string) {
+	m.emit(jobID, Event{Type: EventSetting, Setting: path})
 	if path == "config/schedule" {
 		m.reschedule(jobID)
 	}

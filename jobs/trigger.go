@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 	"unicode/utf8"
 )
 
@@ -129,7 +130,9 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 	if m.stopping {
 		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
 	}
+	began := time.Now()
 	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, Queued: m.now().UTC()})
+	m.metrics.observeCommit("queue", began)
 	if err != nil {
 		return 0, err
 	}
@@ -144,6 +147,7 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 		return r.ID, nil
 	}
 	m.event(jobID, "run %d queued (%s)", r.ID, t)
+	m.onQueued(jobID, r)
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
 	return r.ID, nil
