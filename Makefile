@@ -30,9 +30,15 @@ build: ## build bin/jobfs and bin/jobfs-init (the small program each step starts
 run: deps build ## mount the job tree at ./mnt in the foreground (Ctrl-C unmounts)
 	./$(BIN) mount $(MOUNT)
 
-vet:
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ERRCHECK    ?= github.com/kisielk/errcheck@v1.10.0
+
+vet: ## gofmt, go vet, staticcheck, errcheck, go mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(ERRCHECK) -ignoretests ./...
+	$(GO) mod tidy -diff
 
 test: deps vet ## every test: unit tests with -race, then integration tests on a real mount
 	$(GO) test -race -count=1 ./...
