@@ -53,6 +53,7 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if err != nil {
 		return nil, 0, gofs.ToErrno(err)
 	}
+	f.t.m.StreamReader(1)
 	return &streamHandle{f: f, fd: fd}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
@@ -108,6 +109,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 }
 
 func (h *streamHandle) Release(ctx context.Context) syscall.Errno {
+	h.f.t.m.StreamReader(-1)
 	return gofs.ToErrno(syscall.Close(h.fd))
 }
 

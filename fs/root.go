@@ -52,6 +52,9 @@ func (r *rootDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAtt
 }
 
 func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if name == dotJobfs {
+		return newChild(ctx, r.EmbeddedInode(), &dotDir{t: r.t}, syscall.S_IFDIR, ino(dotJobfs), out)
+	}
 	if strings.HasPrefix(name, "@") && r.t.multi {
 		return r.ownerChild(ctx, name, out)
 	}
@@ -71,7 +74,8 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	ents := make([]fuse.DirEntry, 0, len(list))
+	ents := make([]fuse.DirEntry, 0, len(list)+1)
+	ents = append(ents, fuse.DirEntry{Name: dotJobfs, Mode: syscall.S_IFDIR, Ino: ino(dotJobfs)})
 	for _, j := range list {
 		ents = append(ents, fuse.DirEntry{Name: j.Name, Mode: syscall.S_IFDIR, Ino: ino(j.ID)})
 	}

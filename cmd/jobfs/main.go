@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -113,6 +114,9 @@ type mountFlags struct {
 	trustedKeys  string
 	readOnly     bool
 	noExec       bool
+	metrics      string   // --metrics ADDR: Prometheus over HTTP
+	logFormat    string   // --log-format text|json
+	maxJobLog    byteSize // --max-job-log: a job's log rotates past it
 }
 
 // readyLine is the form of the line the daemon logs once the mount answers,
@@ -159,6 +163,10 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.requireIso, "require-isolation", false, "fail runs whose steps cannot get their namespaces and private root (a normal user whose user namespaces are refused), instead of running them with a warning in their log")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
 	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`addr`/metrics (e.g. 127.0.0.1:9464; every owner's: keep it local)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "daemon log `format`: text (DATE TIME jobfs: MESSAGE owner=... run=...) or json (one object per line)")
+	f.maxJobLog = jobs.DefaultMaxJobLog
+	fs.Var(&f.maxJobLog, "max-job-log", "cap of a job's log, a `size` in bytes (K, M, G: 4M): past it, log moves to log.1 (one kept)")
 	fs.Usage = func() {
 		sayf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
 			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
@@ -183,9 +191,13 @@ func mountCmd(args []string, stderr io.Writer) int {
 		sayln(stderr, "jobfs:", err)
 		return 2
 	}
-	logger := newLogger(stderr)
+	logger, slogger, err := newLoggers(stderr, f.logFormat)
+	if err != nil {
+		sayln(stderr, "jobfs:", err)
+		return 2
+	}
 	rd := newReadiness(logger)
-	if err := serve(f, mountpoint, logger, rd); err != nil {
+	if err := serve(f, mountpoint, logger, slogger, rd); err != nil {
 		logger.Print(err)
 		rd.failed(err)
 		return 1
@@ -194,7 +206,7 @@ func mountCmd(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) error {
+func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Logger, rd *readiness) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// A reader of our stderr that went away (jobfs mount ... | head) must not
@@ -262,9 +274,21 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, rd *readiness) e
 		MaxLog:           f.maxLogMB << 20,
 		Grace:            f.grace,
 		Logger:           logger,
+		Slog:             slogger,
+		MaxJobLog:        int64(f.maxJobLog),
 	})
 	if err != nil {
 		return err
+	}
+	if f.metrics != "" {
+		stopMetrics, err := serveMetrics(f.metrics, m, logger)
+		if err != nil {
+			if cerr := m.Close(); cerr != nil {
+				logger.Printf("close the state: %v", cerr)
+			}
+			return err
+		}
+		defer stopMetrics()
 	}
 	root := jobfs.NewRoot(m, uint32(os.Geteuid()), f.allowOther)
 	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{
