@@ -63,6 +63,9 @@ type Group interface {
 	Kill() error
 	// OOMKilled reports whether the kernel's OOM killer killed a member.
 	OOMKilled() bool
+	// Usage reads what the group used, once its processes are gone; it is
+	// read before Delete, which loses the counters.
+	Usage() Usage
 	// Delete removes the group once it is empty (waits briefly for that).
 	Delete() error
 }

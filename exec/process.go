@@ -89,6 +89,8 @@ type Result struct {
 	ExitCode int // 128+N for signal N, 124 on timeout
 	Err      error
 	OOM      bool // the kernel's OOM killer killed a process of the step
+	// Usage is what the step used, from its cgroup; all unknown without one.
+	Usage Usage
 }
 
 // Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
@@ -137,7 +139,7 @@ func Run(ctx context.Context, s Spec) Result {
 		// closes. A process that escaped both its group and (without
 		// isolation) any cgroup can still hold the pipe: do not wait forever.
 		p.killAll()
-		res.OOM = p.finish()
+		res.OOM, res.Usage = p.finish()
 	}
 	select {
 	case <-copied:

@@ -179,16 +179,17 @@ func (p *process) killAll() {
 	_ = syscall.Kill(-p.pgid, syscall.SIGKILL) // ESRCH: the group is gone already
 }
 
-// finish removes the cgroup and reports whether the OOM killer struck.
-func (p *process) finish() bool {
+// finish removes the cgroup and reports whether the OOM killer struck and
+// what the step used (read first: the removal loses the counters).
+func (p *process) finish() (oom bool, u Usage) {
 	if p.group == nil {
-		return false
+		return false, Usage{}
 	}
-	oom := p.group.OOMKilled()
+	oom, u = p.group.OOMKilled(), p.group.Usage()
 	// What is left is removed with the run's cgroup folder, whose failure
 	// the caller (jobs) logs.
 	_ = p.group.Delete()
-	return oom
+	return oom, u
 }
 
 // closeUnused closes pipe ends this process no longer uses: nothing

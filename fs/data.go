@@ -177,7 +177,7 @@ func (h *dataHandle) judge() syscall.Errno {
 		return 0
 	}
 	h.pending, h.judged = false, true
-	id, err := h.f.t.m.Trigger(h.f.jobID, h.buf.data, jobs.Manual)
+	id, err := h.f.t.m.TriggerAs(h.f.jobID, h.buf.data, jobs.Manual, h.buf.uid)
 	h.buf.free()
 	if err != nil {
 		h.failed = true

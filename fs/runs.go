@@ -149,7 +149,7 @@ type runDir struct {
 
 // runEntries are listed in a run folder; stream and wait are not (they
 // block), but are reachable by name.
-var runEntries = []string{"ctl", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "steps", "trigger"}
+var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
 
 // fill: writable for the owner, whose rm -r of a run passes through it.
 func (d *runDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -242,6 +242,10 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: d.dir(), rel: name, seed: d.ino(name)}, syscall.S_IFDIR
 	case "steps":
 		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
+	case "duration":
+		node = d.durationFile()
+	case "status.json":
+		node = d.statusFile()
 	case "result":
 		if !d.onDisk(name, r) {
 			return nil, syscall.ENOENT // none, or not a regular file
@@ -281,12 +285,14 @@ func started(r jobs.Run) time.Time { return orElse(r.StartedAt, r.Queued) }
 
 // runFields are the one-line files of a run folder.
 var runFields = map[string]runField{
-	"status":     {func(r jobs.Run) string { return string(r.Status) + "\n" }, runChanged},
-	"trigger":    {func(r jobs.Run) string { return string(r.Trigger) + "\n" }, queued},
-	"started_at": {func(r jobs.Run) string { return stamp(r.StartedAt) }, started},
-	"ended_at":   {func(r jobs.Run) string { return stamp(r.EndedAt) }, runEnded},
-	"error":      {func(r jobs.Run) string { return line(r.Error) }, runEnded},
-	"exit_code":  {func(r jobs.Run) string { return code(r.ExitCode) }, runEnded},
+	"status":       {func(r jobs.Run) string { return string(r.Status) + "\n" }, runChanged},
+	"trigger":      {func(r jobs.Run) string { return string(r.Trigger) + "\n" }, queued},
+	"started_at":   {func(r jobs.Run) string { return stamp(r.StartedAt) }, started},
+	"ended_at":     {func(r jobs.Run) string { return stamp(r.EndedAt) }, runEnded},
+	"error":        {func(r jobs.Run) string { return line(r.Error) }, runEnded},
+	"exit_code":    {func(r jobs.Run) string { return code(r.ExitCode) }, runEnded},
+	"triggered_by": {func(r jobs.Run) string { return r.Who() + "\n" }, queued},
+	"usage":        {func(r jobs.Run) string { return usageText(r.TotalUsage()) }, usageChanged},
 }
 
 func code(c *int) string {

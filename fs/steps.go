@@ -83,7 +83,7 @@ type stepDir struct {
 	seed  uint64
 }
 
-var stepEntries = []string{"ended_at", "error", "exit_code", "log", "output", "started_at", "status"}
+var stepEntries = []string{"ended_at", "error", "exit_code", "log", "output", "started_at", "status", "usage"}
 
 // step returns the step's record and its run's.
 func (d *stepDir) step() (jobs.Step, jobs.Run, error) {
@@ -184,4 +184,5 @@ var stepFields = map[string]stepField{
 	"ended_at":   {func(s jobs.Step) string { return stamp(s.EndedAt) }, stepEnded},
 	"error":      {func(s jobs.Step) string { return line(s.Error) }, stepEnded},
 	"exit_code":  {func(s jobs.Step) string { return code(s.ExitCode) }, stepEnded},
+	"usage":      {func(s jobs.Step) string { return usageText(stepUsage(s)) }, stepEnded},
 }

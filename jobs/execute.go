@@ -140,6 +140,9 @@ func (m *Manager) finish(k runKey, out Run) {
 				r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, end
 			}
 		}
+		if u := SumUsage(r.Steps); u != (Usage{}) {
+			r.Usage = &u
+		}
 	})
 	if err != nil {
 		m.slog.Warn(fmt.Sprintf("record the end of the run: %v", err), m.runAttrs(k.job, k.id)...)

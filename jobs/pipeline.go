@@ -57,6 +57,7 @@ type nodeState struct {
 	code      *int
 	err       string
 	ended     time.Time
+	usage     *Usage // from the step's cgroup; nil if unknown
 }
 
 type stepResult struct {
@@ -396,6 +397,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	}
 	res := exec.Run(ctx, spec)
 	st := p.stepOutcome(ctx, label, res)
+	st.usage = usageOf(res.Usage)
 	if res.OOM {
 		st.status = Failed
 		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, iso.Limits.MemoryMiB)
@@ -423,7 +425,7 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 			r.Steps = append(r.Steps, Step{Label: label, Log: log, Output: out})
 			s = &r.Steps[len(r.Steps)-1]
 		}
-		s.Status, s.ExitCode, s.Error, s.EndedAt = st.status, st.code, st.err, st.ended
+		s.Status, s.ExitCode, s.Error, s.EndedAt, s.Usage = st.status, st.code, st.err, st.ended, st.usage
 	})
 	return st
 }

@@ -106,10 +106,10 @@ func (m *Manager) RejectPayload(jobID string, err error) error {
 	return err
 }
 
-// Trigger starts a run of job id with payload p: it checks p, records the
-// run durably as PENDING, moves the staged input files into it and queues
-// it. It returns the new run's id.
-func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
+// trigger starts a run of job id with payload p: it checks p, records the
+// run durably as PENDING (started by "by", see TriggerAs), moves the staged
+// input files into it and queues it. It returns the new run's id.
+func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
@@ -131,7 +131,7 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
 	}
 	began := time.Now()
-	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, Queued: m.now().UTC()})
+	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, TriggeredBy: by, Queued: m.now().UTC()})
 	m.metrics.observeCommit("queue", began)
 	if err != nil {
 		return 0, err

@@ -46,12 +46,15 @@ const (
 
 // Run is the durable record of one run of a job.
 type Run struct {
-	ID        uint64    `json:"id"`
-	Status    Status    `json:"status"`
-	Trigger   Trigger   `json:"trigger"`
-	Queued    time.Time `json:"queued"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	EndedAt   time.Time `json:"ended_at,omitzero"`
+	ID      uint64  `json:"id"`
+	Status  Status  `json:"status"`
+	Trigger Trigger `json:"trigger"`
+	// TriggeredBy is who started the run: the writer's user name (or uid),
+	// or "schedule"; empty in runs recorded before it was kept.
+	TriggeredBy string    `json:"triggered_by,omitempty"`
+	Queued      time.Time `json:"queued"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	EndedAt     time.Time `json:"ended_at,omitzero"`
 	// ExitCode is nil until the run has ended with a code.
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Error    string `json:"error,omitempty"`
@@ -64,6 +67,9 @@ type Run struct {
 	PgidStart uint64 `json:"pgid_start,omitempty"`
 	// Steps are the run's steps in the order they were planned.
 	Steps []Step `json:"steps,omitempty"`
+	// Usage is what its steps used together, recorded at the run's end;
+	// nil before (see TotalUsage).
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Step is the record of one step of a run (a fan-out instance is a step
@@ -80,6 +86,9 @@ type Step struct {
 	Output    string `json:"output"`
 	Pgid      int    `json:"pgid,omitempty"`
 	PgidStart uint64 `json:"pgid_start,omitempty"`
+	// Usage is what the step used, read from its cgroup at its end; nil
+	// while it runs, when it never ran, or without cgroups.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Step returns the step labelled label, if the run has it.
