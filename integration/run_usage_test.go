@@ -130,7 +130,7 @@ func ruAgreeUsage(t *testing.T, path string, obj any, file string) {
 // the busy loop), the run's sums them (the peak of steps in sequence is
 // the larger one); duration grows while a run is active and is fixed at
 // its end; triggered_by names the writer; status.json parses and agrees
-// with every single file.
+// with every single file; all of it is the same after a restart.
 func TestRunUsage(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, daemonOpts{})
@@ -204,6 +204,20 @@ print("touched", len(b) // 4096, "pages")
 	}
 	d.wantFile(t, "mnt/hold/runs/1/duration", end) // fixed once ended
 	ruAgree(t, d, "hold", 1)
+
+	// Kept in the run records: the same after a restart.
+	var before []string
+	files := []string{"usage", "steps/a/usage", "steps/b/usage", "duration", "triggered_by", "status.json"}
+	for _, f := range files {
+		before = append(before, d.cat(t, "mnt/use/runs/1/"+f))
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("jobfs exited %d on SIGTERM", code)
+	}
+	d.restart(t)
+	for i, f := range files {
+		d.wantFile(t, "mnt/use/runs/1/"+f, before[i])
+	}
 }
 
 func ruSeconds(t *testing.T, s string) float64 {
@@ -216,33 +230,40 @@ func ruSeconds(t *testing.T, s string) float64 {
 }
 
 // TestRunTriggeredBy: on an --allow-other mount, a run names the user
-// whose write started it: a user on their own job, root on that user's
-// job; trigger stays manual for both.
+// whose write started it, not the job's owner: alice on her own job, bob
+// as a runner of it, root; trigger stays manual for all.
 func TestRunTriggeredBy(t *testing.T) {
 	t.Parallel()
 	shareSkip(t)
-	users, _ := shareUsers(t, 1, false)
-	u := users[0]
+	users, _ := shareUsers(t, 2, false)
+	alice, bob := users[0], users[1]
 	d := shareDaemon(t)
-	U := shareAs(u)
-	U.job(t, d, "etl", "#!/bin/sh\necho hi\n")
-	U.ok(t, d, `echo '{}' > mnt/etl/data`)
-	atU := "@" + u.name + "/etl"
-	if st := d.waitRun(t, atU, 1); st != "COMPLETED" {
+	A, B := shareAs(alice), shareAs(bob)
+	A.job(t, d, "etl", "#!/bin/sh\necho hi\n")
+	A.ok(t, d, `echo runner > "mnt/etl/shared/@$U" && echo '{}' > mnt/etl/data`, "U="+bob.name)
+	atA := "@" + alice.name + "/etl"
+	if st := d.waitRun(t, atA, 1); st != "COMPLETED" {
 		t.Fatalf("run 1 ended %s", st)
 	}
-	d.ok(t, `echo '{}' > "mnt/$J/data"`, "J="+atU)
-	if st := d.waitRun(t, atU, 2); st != "COMPLETED" {
+	B.ok(t, d, `echo '{}' > "mnt/$J/data"`, "J="+atA)
+	if st := d.waitRun(t, atA, 2); st != "COMPLETED" {
 		t.Fatalf("run 2 ended %s", st)
 	}
-	U.check(t, d, nil,
-		shareOut(`cat mnt/etl/runs/1/triggered_by`, u.name+"\n"),
-		shareOut(`cat mnt/etl/runs/2/triggered_by`, "root\n"),
-		shareOut(`cat mnt/etl/runs/1/trigger mnt/etl/runs/2/trigger`, "manual\nmanual\n"),
-		shareDo(`python3 -m json.tool mnt/etl/runs/1/status.json > /dev/null`))
-	doc := ruAgree(t, d, atU, 1)
-	if doc["owner"] != u.name || doc["triggered_by"] != u.name {
-		t.Errorf("status.json owner %v triggered_by %v, want %s for both", doc["owner"], doc["triggered_by"], u.name)
+	d.ok(t, `echo '{}' > "mnt/$J/data"`, "J="+atA)
+	if st := d.waitRun(t, atA, 3); st != "COMPLETED" {
+		t.Fatalf("run 3 ended %s", st)
+	}
+	A.check(t, d, nil,
+		shareOut(`cat mnt/etl/runs/1/triggered_by mnt/etl/runs/2/triggered_by mnt/etl/runs/3/triggered_by`,
+			alice.name+"\n"+bob.name+"\nroot\n"),
+		shareOut(`cat mnt/etl/runs/[0-9]*/trigger`, "manual\nmanual\nmanual\n"),
+		shareDo(`python3 -m json.tool mnt/etl/runs/2/status.json > /dev/null`))
+	B.check(t, d, shareEnv("J", atA), shareOut(`cat "mnt/$J/runs/2/triggered_by"`, bob.name+"\n"))
+	for id, who := range map[int]string{1: alice.name, 2: bob.name, 3: "root"} {
+		doc := ruAgree(t, d, atA, id)
+		if doc["owner"] != alice.name || doc["triggered_by"] != who {
+			t.Errorf("run %d: status.json owner %v triggered_by %v, want %s and %s", id, doc["owner"], doc["triggered_by"], alice.name, who)
+		}
 	}
 }
 
