@@ -23,6 +23,9 @@ type MountOptions struct {
 	AllowOther bool // every local user may use the mount (shared machine)
 	ReadOnly   bool // mount ro: nothing can be changed through the mount
 	NoExec     bool // mount noexec
+	// Count, when set, is told of every FUSE request answered: its
+	// operation and errno (the metrics' jobfs_fuse_operations_total).
+	Count func(op string, errno int)
 }
 
 // Mount mounts root at mountpoint and returns once the mount answers. As
@@ -56,7 +59,7 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			Options:       kernelOpts,
 		},
 	}
-	server, err := gofs.Mount(mountpoint, root, opts)
+	server, err := serveFS(mountpoint, root, opts, o.Count)
 	if err != nil {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("mount %s: %w (fusermount3 printed the reason above)", mountpoint, err)
@@ -71,6 +74,23 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 		return nil, fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
 	}
 	closeFuseOnExec()
+	return server, nil
+}
+
+// serveFS is gofs.Mount, with every answer counted when count is set.
+func serveFS(mountpoint string, root gofs.InodeEmbedder, opts *gofs.Options, count func(string, int)) (*fuse.Server, error) {
+	if count == nil {
+		return gofs.Mount(mountpoint, root, opts)
+	}
+	raw := &countingFS{RawFileSystem: gofs.NewNodeFS(root, opts), count: count}
+	server, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
+	if err != nil {
+		return nil, err
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		return nil, err // as gofs.Mount: the serve loop ends with the failed mount
+	}
 	return server, nil
 }
 

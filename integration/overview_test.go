@@ -417,6 +417,7 @@ func TestOverviewMetrics(t *testing.T) {
 		d.trigger(t, "bad", `{}`)
 		d.waitRun(t, "bad", i)
 	}
+	d.fails(t, `mkdir mnt/bad:name`, "Invalid argument")
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +455,11 @@ func TestOverviewMetrics(t *testing.T) {
 		} {
 			if got, ok := ovMetric(families, c.name, c.labels); !ok || got != c.want {
 				t.Errorf("%s: %s%v = %v (found %v), want %v", src, c.name, c.labels, got, ok, c.want)
+			}
+		}
+		for _, l := range []map[string]string{{"op": "mkdir", "errno": "22"}, {"op": "mkdir", "errno": "0"}} {
+			if got, ok := ovMetric(families, "jobfs_fuse_operations_total", l); !ok || got < 1 {
+				t.Errorf("%s: jobfs_fuse_operations_total%v = %v, want at least 1", src, l, got)
 			}
 		}
 	}

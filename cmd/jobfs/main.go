@@ -293,6 +293,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 	root := jobfs.NewRoot(m, uint32(os.Geteuid()), f.allowOther)
 	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{
 		Debug: f.debug, AllowOther: f.allowOther, ReadOnly: f.readOnly, NoExec: f.noExec,
+		Count: m.FuseOp,
 	})
 	if err != nil {
 		if cerr := m.Close(); cerr != nil {
