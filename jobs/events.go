@@ -176,3 +176,25 @@ func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
 func (m *Manager) Refuse(jobID, what, reason string) error {
 	return m.reject(jobID, what, errorf(ErrInvalid, "%s: %s", what, reason))
 }
+
+// flushFolds writes, for every job whose repeated events are still being
+// counted, the line that counts them: at Close, so a stop loses no count.
+func (m *Manager) flushFolds() {
+	m.logMu.Lock()
+	pending := m.folds
+	m.folds = map[string]fold{}
+	m.logMu.Unlock()
+	for jobID, f := range pending {
+		if f.n == 0 {
+			continue
+		}
+		line := f.line()
+		m.logMu.Lock()
+		err := m.appendJobLog(jobID, m.now().UTC().Format(time.RFC3339)+" "+line+"\n")
+		m.logMu.Unlock()
+		if err != nil {
+			m.slog.Warn("cannot write job log: "+err.Error(), m.jobAttrs(jobID)...)
+		}
+		m.slog.Info(line, m.jobAttrs(jobID)...)
+	}
+}

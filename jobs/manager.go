@@ -236,6 +236,7 @@ func (m *Manager) Close() error {
 	}
 	m.cancel() // ends the scheduler; runs were cancelled with errShutdown above
 	m.wg.Wait()
+	m.flushFolds()
 	if err := m.cleanCgroups(); err != nil { // the jobs' folders: nothing is left
 		m.logger.Printf("remove the jobs' cgroups: %v", err)
 	}
