@@ -144,15 +144,15 @@ func (m *Manager) finish(k runKey, out Run) {
 			r.Usage = &u
 		}
 	})
+	m.metrics.observeCommit("end", began)
 	if err != nil {
 		m.slog.Warn(fmt.Sprintf("record the end of the run: %v", err), m.runAttrs(k.job, k.id)...)
 	} else {
-	m.metrics.observeCommit("end", began)
 		m.event(k.job, "run %d %s%s", r.ID, r.Status, endDetail(r))
+		m.onEnded(k.job, r)
 	}
 	if m.opts.Cgroups != nil {
 		// Each step removed its own cgroup; the run's folder goes once the
-		m.onEnded(k.job, r)
 		// run is over for its readers (this defer runs after the unlock),
 		// then the job's if no run of it is left. Under m.mu no new run can
 		// be creating its cgroups in there: it would be counted in perJob.
