@@ -14,10 +14,11 @@ _jobfs() {
 
     local mount_flags="--allow-other --debug --grace --max-active --max-log
         --max-result --noexec --read-only --repos --require-isolation
-        --require-limits --state --trusted-keys --help"
+        --require-limits --state --trusted-keys --metrics --log-format
+        --max-job-log --help"
     local options="allow_other debug grace= max_active= max_log= max_result=
         noexec read_only repos= require_isolation require_limits state=
-        trusted_keys= log= ro rw
+        trusted_keys= metrics= log_format= max_job_log= log= ro rw
         exec nodev nosuid _netdev noauto defaults"
 
     if [[ $cword -eq 1 ]]; then
@@ -31,7 +32,8 @@ _jobfs() {
         case $prev in
         --state | --repos) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --trusted-keys) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --grace | --max-active | --max-log | --max-result) return ;;
+        --grace | --max-active | --max-log | --max-result | --metrics | --max-job-log) return ;;
+        --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then
             COMPREPLY=($(compgen -W "$mount_flags" -- "$cur"))
