@@ -101,7 +101,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		}
 		defer func() {
 			if err := p.runLog.Close(); err != nil {
-				m.logger.Printf("job %s: run %d: write run log: %v", k.job, k.id, err)
+				m.slog.Warn(fmt.Sprintf("write run log: %v", err), m.runAttrs(k.job, k.id)...)
 			}
 		}()
 		p.recordPlan()
@@ -322,7 +322,7 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 		logRel, outRel := p.stepPaths(n.label)
 		if err := errors.Join(os.MkdirAll(filepath.Join(p.dir, outRel), 0o755),
 			os.WriteFile(filepath.Join(p.dir, logRel), nil, 0o644)); err != nil {
-			p.m.logger.Printf("job %s: run %d: step %s: make its empty log and output: %v", p.k.job, p.k.id, n.label, err)
+			p.m.slog.Warn(fmt.Sprintf("step %s: make its empty log and output: %v", n.label, err), p.m.runAttrs(p.k.job, p.k.id)...)
 		}
 		p.m.appendRunLog(p.k.job, p.k.id, fmt.Sprintf("[%s] jobfs: %s wrote no file to fan out over: no instance ran", n.label, n.after[0]))
 	}
@@ -411,7 +411,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 // recorded apart, by finish).
 func (p *pipeline) updateRun(what string, fn func(*Run)) {
 	if _, err := p.m.store.UpdateRun(p.k.job, p.k.id, fn); err != nil {
-		p.m.logger.Printf("job %s: run %d: record %s: %v", p.k.job, p.k.id, what, err)
+		p.m.slog.Warn(fmt.Sprintf("record %s: %v", what, err), p.m.runAttrs(p.k.job, p.k.id)...)
 	}
 }
 
@@ -524,7 +524,7 @@ func (p *pipeline) dropOutputs() {
 			if ents, err := os.ReadDir(o); err == nil {
 				for _, e := range ents {
 					if err := os.RemoveAll(filepath.Join(o, e.Name())); err != nil {
-						p.m.logger.Printf("job %s: run %d: drop output over the cap: %v", p.k.job, p.k.id, err)
+						p.m.slog.Warn(fmt.Sprintf("drop output over the cap: %v", err), p.m.runAttrs(p.k.job, p.k.id)...)
 					}
 				}
 			}

@@ -42,7 +42,7 @@ func (m *Manager) cleanLegacyCgroups() error {
 // daemon's (the one still running on the original) and are left alone.
 func (m *Manager) killLeftovers(ref RunRef) {
 	if m.store.Instance().Copied {
-		m.logger.Printf("job %s: run %d was active in the state folder this one was copied from: its processes are left alone", ref.JobID, ref.Run.ID)
+		m.slog.Info("the run was active in the state folder this one was copied from: its processes are left alone", m.runAttrs(ref.JobID, ref.Run.ID)...)
 		return
 	}
 	if ref.Run.Pgid > 0 {

@@ -1,6 +1,9 @@
 package jobs
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // pruneLocked deletes the oldest finished runs of a job beyond config/keep,
 // with their files. Active runs are never touched. m.mu is held, so no run
@@ -22,7 +25,7 @@ func (m *Manager) pruneLocked(jobID string) {
 	}
 	for _, id := range finished[:max(len(finished)-keep, 0)] {
 		if err := m.store.DeleteRun(jobID, id); err != nil {
-			m.logger.Printf("job %s: prune run %d: %v", jobID, id, err)
+			m.slog.Warn(fmt.Sprintf("prune the run: %v", err), m.runAttrs(jobID, id)...)
 			continue
 		}
 		m.removeRunDir(jobID, id)

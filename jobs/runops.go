@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/jobfs/jobfs/exec"
@@ -52,6 +53,6 @@ func (m *Manager) DeleteRun(jobID string, id uint64) error {
 // run already, so a failure is logged with where the files stay.
 func (m *Manager) removeRunDir(jobID string, id uint64) {
 	if err := os.RemoveAll(m.RunDir(jobID, id)); err != nil {
-		m.logger.Printf("job %s: run %d deleted, but its files stay in %s: %v", jobID, id, m.RunDir(jobID, id), err)
+		m.slog.Warn(fmt.Sprintf("run deleted, but its files stay in %s: %v", m.RunDir(jobID, id), err), m.runAttrs(jobID, id)...)
 	}
 }

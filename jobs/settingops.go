@@ -199,7 +199,7 @@ func (m *Manager) RestoreSetting(jobID, path string, st SettingState, logged boo
 		err = m.store.DeleteSetting(jobID, path, t)
 	}
 	if err != nil {
-		m.logger.Printf("restore %s of job %s: %v", path, jobID, err)
+		m.slog.Warn(fmt.Sprintf("restore %s: %v", path, err), m.jobAttrs(jobID)...)
 		return
 	}
 	if logged {
