@@ -151,6 +151,8 @@ type runDoc struct {
 	Result      *string        `json:"result"`
 	Usage       map[string]any `json:"usage"`
 	Steps       []stepDoc      `json:"steps"`
+	RetryOf     *uint64        `json:"retry_of"`
+	RetryAt     *string        `json:"retry_at"`
 }
 
 type stepDoc struct {
@@ -172,6 +174,10 @@ func runDocOf(j jobs.Job, r jobs.Run, now time.Time) runDoc {
 		QueuedAt: orNull(strings.TrimSpace(stamp(r.Queued))), StartedAt: orNull(strings.TrimSpace(stamp(r.StartedAt))),
 		EndedAt: orNull(strings.TrimSpace(stamp(r.EndedAt))), Duration: number(seconds(r.Duration(now))),
 		Result: orNull(r.Result), Usage: usageDoc(r.TotalUsage()), Steps: []stepDoc{},
+		RetryAt: orNull(strings.TrimSpace(stamp(r.RetryAt))),
+	}
+	if r.RetryOf != 0 {
+		doc.RetryOf = &r.RetryOf
 	}
 	for _, s := range r.Steps {
 		doc.Steps = append(doc.Steps, stepDoc{

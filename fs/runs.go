@@ -149,7 +149,7 @@ type runDir struct {
 
 // runEntries are listed in a run folder; stream and wait are not (they
 // block), but are reachable by name.
-var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "output", "result", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
+var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "output", "result", "retry_at", "retry_of", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
 
 // fill: writable for the owner, whose rm -r of a run passes through it.
 func (d *runDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -293,6 +293,16 @@ var runFields = map[string]runField{
 	"exit_code":    {func(r jobs.Run) string { return code(r.ExitCode) }, runEnded},
 	"triggered_by": {func(r jobs.Run) string { return r.Who() + "\n" }, queued},
 	"usage":        {func(r jobs.Run) string { return usageText(r.TotalUsage()) }, usageChanged},
+	"retry_of":     {func(r jobs.Run) string { return retryOf(r) }, queued},
+	"retry_at":     {func(r jobs.Run) string { return stamp(r.RetryAt) }, queued},
+}
+
+// retryOf is the id of the run a retry retries, empty for another run.
+func retryOf(r jobs.Run) string {
+	if r.RetryOf == 0 {
+		return ""
+	}
+	return strconv.FormatUint(r.RetryOf, 10) + "\n"
 }
 
 func code(c *int) string {

@@ -268,6 +268,7 @@ func (m *Manager) onEnded(jobID string, r Run) {
 	}
 	m.metrics.runEnded(m.ownerName(j.Owner), r)
 	m.emitFor(j, Event{Type: EventRunEnded, Time: r.EndedAt, Run: r.ID, Status: r.Status, Trigger: r.Trigger, ExitCode: r.ExitCode})
+	m.retryEnded(jobID, r) // workflows (retry.go)
 }
 
 // jobAttrsOf names job j in the daemon's log (also once it is deleted).

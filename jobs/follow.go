@@ -89,6 +89,7 @@ func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
 		return m.reject(jobID, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to stop", what, id, r.Status))
 	}
 	if a.cancel == nil { // still queued
+		a.stopTimerLocked()
 		for i, q := range m.queue {
 			if q == k {
 				m.queue = append(m.queue[:i:i], m.queue[i+1:]...)

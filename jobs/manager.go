@@ -105,6 +105,7 @@ type activeRun struct {
 	done    chan struct{}           // closed when the run is terminal
 	bell    *bell                   // rung at every append to the run's log
 	readers *ReaderBudget           // shared by the live readers of its log
+	timer   *time.Timer             // a pending retry's wait (retry.go); nil otherwise
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.
@@ -193,6 +194,10 @@ func (m *Manager) recover() error {
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	for _, ref := range refs {
+		if pendingRetry(ref.Run) { // stored to outlive a restart: wait on
+			m.armRetry(ref.JobID, ref.Run)
+			continue
+		}
 		m.killLeftovers(ref)
 		now := m.now().UTC()
 		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
@@ -226,6 +231,7 @@ func (m *Manager) Close() error {
 	queued := m.queue
 	m.queue = nil
 	for _, a := range m.active {
+		a.stopTimerLocked() // a pending retry stays PENDING in the store
 		if a.cancel != nil {
 			a.cancel(errShutdown)
 		}

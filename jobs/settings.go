@@ -37,6 +37,7 @@ var settingList = []Setting{
 	{Path: "config/limits/pids", Default: "512", check: checkPids},
 	{Path: "config/network", Default: "host", check: checkNetwork},
 	{Path: "config/overlap", Default: "skip", check: checkOverlap},
+	{Path: "config/retries", Default: "0", check: checkRetries},
 	{Path: "config/schedule", check: checkSchedule},
 	{Path: "config/script", Lines: true, check: checkScript},
 	{Path: "config/signatures", Lines: true, check: checkSignatures},

@@ -13,8 +13,15 @@ import (
 // SignedFields are the settings a signature covers, in canonical order.
 // The runtime's program (chains or script) is chosen by type; env names
 // (never values) follow. The signatures themselves are never signed.
+// The workflow settings come last (see optionalSigned).
 var SignedFields = []string{"config/type", "config/chains", "config/script", "config/timeout",
-	"config/limits/cpu", "config/limits/io", "config/limits/memory", "config/limits/pids"}
+	"config/limits/cpu", "config/limits/io", "config/limits/memory", "config/limits/pids",
+	"config/retries"}
+
+// optionalSigned are signed fields added after signatures existed: each is
+// in the canonical form only when it differs from its default, so a
+// signature made before it existed stays valid until it is set.
+var optionalSigned = map[string]bool{"config/retries": true}
 
 // CanonicalForm serialises a job's signed fields deterministically: one
 // `<name> <length>\n<value>\n` record per field, in SignedFields order, then
@@ -29,6 +36,9 @@ func CanonicalForm(values map[string]string, envNames []string) []byte {
 	typ := values["config/type"]
 	for _, f := range SignedFields {
 		if (f == "config/chains" && typ != "chains") || (f == "config/script" && typ != "script") {
+			continue
+		}
+		if st, _ := SettingFor(f); optionalSigned[f] && (values[f] == "" || values[f] == st.Default) {
 			continue
 		}
 		field(f, values[f])

@@ -42,6 +42,7 @@ type Trigger string
 const (
 	Manual   Trigger = "manual"
 	Schedule Trigger = "schedule"
+	Retry    Trigger = "retry" // config/retries, see retry.go
 )
 
 // Run is the durable record of one run of a job.
@@ -70,6 +71,12 @@ type Run struct {
 	// Usage is what its steps used together, recorded at the run's end;
 	// nil before (see TotalUsage).
 	Usage *Usage `json:"usage,omitempty"`
+	// RetryOf is the run this one retries (config/retries), Attempt its
+	// number among the retries (1 for the first) and RetryAt when it may
+	// start: while PENDING before it, the retry waits for its time.
+	RetryOf uint64    `json:"retry_of,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 // Step is the record of one step of a run (a fan-out instance is a step
