@@ -99,3 +99,14 @@ func (h *snapshotHandle) Read(ctx context.Context, dest []byte, off int64) (fuse
 func (t *tree) renderMetrics(ctx context.Context, w *bytes.Buffer) error {
 	return t.m.WriteMetrics(w, t.caller(ctx), !t.multi)
 }
+
+// Nothing is made or removed in .jobfs: its files are the daemon's.
+func (d *dotDir) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EPERM }
+
+func (d *dotDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}
+
+func (d *dotDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EPERM
+}

@@ -20,10 +20,16 @@ func (t *tree) renderStatus(ctx context.Context, w *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
+	names := map[jobs.Owner]string{} // one passwd lookup per owner
+	for _, j := range list {
+		if _, ok := names[j.Owner]; !ok {
+			names[j.Owner] = jobs.UserName(j.Owner)
+		}
+	}
 	sort.Slice(list, func(i, k int) bool {
 		a, b := list[i], list[k]
 		if a.Owner != b.Owner {
-			return jobs.UserName(a.Owner) < jobs.UserName(b.Owner)
+			return names[a.Owner] < names[b.Owner]
 		}
 		return a.Name < b.Name
 	})
@@ -31,7 +37,7 @@ func (t *tree) renderStatus(ctx context.Context, w *bytes.Buffer) error {
 	fmt.Fprintln(tw, "JOB\tOWNER\tSTATE\tLAST\tSTATUS\tDURATION\tNEXT")
 	now := time.Now()
 	for _, j := range list {
-		fmt.Fprintln(tw, t.statusLine(j, now))
+		fmt.Fprintln(tw, t.statusLine(j, names[j.Owner], now))
 	}
 	return tw.Flush()
 }
@@ -66,7 +72,7 @@ func (t *tree) visibleJobs(ctx context.Context) ([]jobs.Job, error) {
 // statusLine is a job's line: name, owner, state (idle, running, queued,
 // disabled), its newest run's id, status and duration (elapsed while it
 // runs), and when its schedule fires next.
-func (t *tree) statusLine(j jobs.Job, now time.Time) string {
+func (t *tree) statusLine(j jobs.Job, owner string, now time.Time) string {
 	last, status, duration := "-", "-", "-"
 	var r jobs.Run
 	if id, err := t.m.LatestRun(j.ID); err == nil && id > 0 {
@@ -89,7 +95,7 @@ func (t *tree) statusLine(j jobs.Job, now time.Time) string {
 	if n := t.m.NextRun(j.ID); !n.IsZero() {
 		next = n.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", j.Name, jobs.UserName(j.Owner), state, last, status, duration, next)
+	return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", j.Name, owner, state, last, status, duration, next)
 }
 
 // runDuration is how long r ran (so far, while it runs), in seconds.

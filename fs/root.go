@@ -131,6 +131,9 @@ func (r *rootDir) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.En
 }
 
 func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if name == dotJobfs {
+		return syscall.EPERM // the overview is not a job
+	}
 	return r.t.deleteJob(r.t.namespace(ctx), name)
 }
 
@@ -205,6 +208,9 @@ func (r *rootDir) Unlink(ctx context.Context, name string) syscall.Errno {
 func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	if newParent.EmbeddedInode() != r.EmbeddedInode() || flags&^uint32(renameNoReplace) != 0 {
 		return syscall.EINVAL
+	}
+	if name == dotJobfs || newName == dotJobfs {
+		return syscall.EPERM // the overview is not a job, and no job takes its name
 	}
 	ns := r.t.namespace(ctx)
 	if err := r.t.m.RenameJob(ns, name, newName); err != nil {

@@ -313,6 +313,13 @@ func TestOverviewEventsTwoReaders(t *testing.T) {
 	if got := rows["root/burst"]; len(got) < 5 || got[3] != "100" || got[4] != "COMPLETED" {
 		t.Errorf("status of burst = %q, want run 100 COMPLETED", got)
 	}
+	// .jobfs is no job: it cannot be removed, renamed, taken or written.
+	for _, c := range []string{`rmdir mnt/.jobfs`, `rm -f mnt/.jobfs/status`, `mv mnt/.jobfs mnt/x`,
+		`mv mnt/never mnt/.jobfs`, `touch mnt/.jobfs/new`, `echo x > mnt/.jobfs/status`} {
+		d.fails(t, c, "")
+	}
+	d.fails(t, `mkdir mnt/.jobfs2`, "Invalid argument")
+	d.ok(t, `test -f mnt/.jobfs/status && test -f mnt/.jobfs/metrics && test -d mnt/never`)
 }
 
 // A reader stopped with SIGSTOP never holds up the daemon: settings are
