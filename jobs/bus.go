@@ -63,6 +63,9 @@ type Subscription struct {
 	queue  []Event       // guarded by b.mu; at most subscriberQueue events plus missed markers
 	events int           // real events in queue
 	seq    uint64        // the last Seq handed out
+
+	matchMu sync.Mutex
+	matches map[string]bool // share name -> names this caller (resolved once)
 }
 
 // Subscribe starts delivering the events caller c may see (every event
@@ -131,11 +134,34 @@ func (s *Subscription) sees(e *Event) bool {
 		return true
 	}
 	for name := range e.shares {
-		if shareMatches(name, s.caller) {
+		if s.matchesShare(name) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchesShare is shareMatches for this caller, remembered: it reads
+// /etc/passwd or /etc/group, and publish may run under the Manager's lock.
+// (Which shares a job has is read at every event; only what a share's name
+// resolves to is kept, for the life of the reader.)
+func (s *Subscription) matchesShare(name string) bool {
+	s.matchMu.Lock()
+	ok, known := s.matches[name]
+	s.matchMu.Unlock()
+	if known {
+		return ok
+	}
+	ok = shareMatches(name, s.caller)
+	s.matchMu.Lock()
+	defer s.matchMu.Unlock()
+	if s.matches == nil {
+		s.matches = map[string]bool{}
+	}
+	if len(s.matches) < 1024 { // bounded: names of shares seen
+		s.matches[name] = ok
+	}
+	return ok
 }
 
 // publish gives e to every subscriber that may see it. It never blocks on
