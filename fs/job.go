@@ -89,6 +89,9 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		return nil, errno
 	}
 	id := d.job.ID
+	if isJobFile(name) && d.t.temps.unlinkedBy(ctx, id, name) {
+		return nil, syscall.ENOENT // removed by this caller, which may now create it (O_EXCL)
+	}
 	var node attrFiller
 	mode := uint32(syscall.S_IFREG)
 	switch name {
@@ -131,17 +134,38 @@ func (d *jobDir) Unlink(ctx context.Context, name string) syscall.Errno {
 		d.changed(0)
 		return 0
 	}
-	if d.t.walking(ctx, d.job.ID) {
-		return 0
-	}
+	walking := d.t.walking(ctx, d.job.ID)
 	switch name {
-	case "description", "name":
-		return toErrno(d.t.m.ResetSetting(d.job.ID, name))
-	case "data", "log", "shortname", "next_run":
+	case "description", "name", "data":
+		var errno syscall.Errno
+		switch {
+		case walking: // deleted whole at the job's rmdir, or not at all
+		case name == "data":
+			errno = d.busy()
+		default:
+			errno = toErrno(d.t.m.ResetSetting(d.job.ID, name))
+		}
+		if errno == 0 {
+			// To this caller the name is gone until it creates it again, so
+			// tar -x and install (unlink, then create with O_EXCL) work.
+			d.t.temps.markUnlinked(ctx, d.job.ID, name)
+		}
+		return errno
+	case "log", "shortname", "next_run":
+		if walking {
+			return 0
+		}
 		return d.busy()
+	}
+	if walking {
+		return 0
 	}
 	return syscall.ENOENT
 }
+
+// isJobFile reports whether name is a file of the job folder that a tool
+// may remove and create again: description, name, data.
+func isJobFile(name string) bool { return name == "description" || name == "name" || name == "data" }
 
 // Rmdir of a fixed sub-folder is accepted and changes nothing, so that
 // `rm -rf` of a job reaches the rmdir of the job itself.
@@ -167,15 +191,42 @@ func (d *jobDir) busy() syscall.Errno {
 }
 
 // Create refuses new names: a job folder has a fixed set of files.
-func (d *jobDir) Create(ctx context.Context, name string, _, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+func (d *jobDir) Create(ctx context.Context, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	if errno := d.t.need(ctx, d.job.ID, jobs.RoleOwner); errno != 0 {
 		return nil, nil, 0, errno
+	}
+	if isJobFile(name) {
+		return d.createFile(ctx, name, flags, out)
 	}
 	in, fh, flags, errno := d.temp().create(ctx, d.EmbeddedInode(), name, mode, out, func() error {
 		return d.t.m.Refuse(d.job.ID, name, "no such file in a job folder; jobs hold config/, data, description, input/, name, runs/")
 	})
 	d.changed(errno)
 	return in, fh, flags, errno
+}
+
+// createFile opens description, name or data for writing after the caller
+// removed it (tar -x, install): a write of the setting, or of a payload.
+func (d *jobDir) createFile(ctx context.Context, name string, flags uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	id := d.job.ID
+	d.t.temps.created(id, name)
+	var node attrFiller = &dataFile{t: d.t, jobID: id}
+	if name != "data" {
+		node = &settingFile{t: d.t, jobID: id, path: name}
+	}
+	in, errno := newChild(ctx, d.EmbeddedInode(), node, syscall.S_IFREG, ino(id, name), out)
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
+	switch f := in.Operations().(type) {
+	case *settingFile:
+		h, errno := f.openWrite(ctx, flags|syscall.O_TRUNC)
+		return in, h, fuse.FOPEN_DIRECT_IO, errno
+	case *dataFile:
+		h, fuseFlags, errno := f.Open(ctx, flags|syscall.O_WRONLY)
+		return in, h, fuseFlags, errno
+	}
+	return nil, nil, 0, syscall.EIO // another node holds the file's inode number: a bug
 }
 
 // changed dates a change of the folder's entries (a temporary file came
