@@ -32,6 +32,7 @@ type Event struct {
 	Run      uint64    `json:"run,omitempty"`
 	Status   Status    `json:"status,omitempty"`
 	Trigger  Trigger   `json:"trigger,omitempty"`
+	By       string    `json:"triggered_by,omitempty"`
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Setting  string    `json:"setting,omitempty"`
 	NewName  string    `json:"new_name,omitempty"`
@@ -277,13 +278,13 @@ func (m *Manager) onQueued(jobID string, r Run) {
 		return // deleted meanwhile
 	}
 	m.metrics.runQueued(m.ownerName(j.Owner))
-	m.emitFor(j, Event{Type: EventRunQueued, Time: r.Queued, Run: r.ID, Status: r.Status, Trigger: r.Trigger})
+	m.emitFor(j, Event{Type: EventRunQueued, Time: r.Queued, Run: r.ID, Status: r.Status, Trigger: r.Trigger, By: r.TriggeredBy})
 }
 
 // onStarted tells them that run r's first step started.
 func (m *Manager) onStarted(jobID string, r Run) {
 	m.metrics.runStarted(r)
-	m.emit(jobID, Event{Type: EventRunStarted, Time: r.StartedAt, Run: r.ID, Status: r.Status, Trigger: r.Trigger})
+	m.emit(jobID, Event{Type: EventRunStarted, Time: r.StartedAt, Run: r.ID, Status: r.Status, Trigger: r.Trigger, By: r.TriggeredBy})
 }
 
 // onEnded tells them that run r ended.
@@ -293,7 +294,7 @@ func (m *Manager) onEnded(jobID string, r Run) {
 		return
 	}
 	m.metrics.runEnded(m.ownerName(j.Owner), r)
-	m.emitFor(j, Event{Type: EventRunEnded, Time: r.EndedAt, Run: r.ID, Status: r.Status, Trigger: r.Trigger, ExitCode: r.ExitCode})
+	m.emitFor(j, Event{Type: EventRunEnded, Time: r.EndedAt, Run: r.ID, Status: r.Status, Trigger: r.Trigger, By: r.TriggeredBy, ExitCode: r.ExitCode})
 	m.retryEnded(jobID, r) // workflows (retry.go)
 }
 
