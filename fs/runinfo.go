@@ -132,6 +132,14 @@ func (d *runDir) statusFile() *textFile {
 	}}
 }
 
+// A hook's payload (config/on_failure, on_success) is the run's status.json.
+func init() {
+	jobs.StatusDocument = func(j jobs.Job, r jobs.Run, now time.Time) ([]byte, error) {
+		b, err := json.MarshalIndent(runDocOf(j, r, now), "", "  ")
+		return append(b, '\n'), err
+	}
+}
+
 // runDoc is status.json. A value the single file shows empty is null.
 type runDoc struct {
 	ID          uint64         `json:"id"`

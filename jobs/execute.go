@@ -132,9 +132,11 @@ func (m *Manager) bellOf(k runKey) *bell {
 func (m *Manager) finish(k runKey, out Run) {
 	end := m.now().UTC()
 	began := time.Now()
+	followup := m.hasWorkflow(k.job) // workflow.go
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
 		r.EndedAt = end
+		r.Followup = followup
 		for i := range r.Steps {
 			if !r.Steps[i].Status.Terminal() {
 				r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, end

@@ -230,6 +230,7 @@ func (m *Manager) Close() error {
 	m.stopping = true
 	queued := m.queue
 	m.queue = nil
+	m.recoverFollowups() // workflow.go
 	for _, a := range m.active {
 		a.stopTimerLocked() // a pending retry stays PENDING in the store
 		if a.cancel != nil {

@@ -141,49 +141,50 @@ func (p retryPolicy) refusal(r Run) string {
 	return ""
 }
 
-// retryEnded records a retry of run r when config/retries asks for one:
-// the retry is a new PENDING run, stored with the time it may start before
-// anything waits for it, so a restart of the daemon keeps it.
-func (m *Manager) retryEnded(jobID string, r Run) {
+// retryEnded runs the workflow follow-ups of an ended run (workflow.go):
+// its retry (config/retries) or its hook (config/on_failure, on_success).
+// (Named when it did retries only; onEnded calls it.)
+func (m *Manager) retryEnded(jobID string, r Run) { m.followUp(jobID, r) }
+
+// retryOf is the retry of run r that config/retries asks for; why says why
+// there is none (empty when the policy does not apply at all).
+func (m *Manager) retryOf(jobID string, r Run) (retry Run, ok bool, why string) {
 	p, err := parseRetries(m.value(jobID, "config/retries"))
 	if err != nil || p.count == 0 || r.Status == Completed {
-		return
+		return Run{}, false, ""
 	}
 	if why := p.refusal(r); why != "" {
-		m.event(jobID, "run %d %s: not retried: %s (config/retries)", r.ID, r.Status, why)
-		return
+		return Run{}, false, why
 	}
 	if m.value(jobID, "config/enabled") == "false" {
-		m.event(jobID, "run %d %s: not retried: config/enabled is false", r.ID, r.Status)
-		return
-	}
-	m.mu.Lock()
-	stopping := m.stopping
-	m.mu.Unlock()
-	if stopping {
-		return
+		return Run{}, false, "config/enabled is false"
 	}
 	attempt := r.Attempt + 1
-	delay := p.delay(attempt)
 	now := m.now().UTC()
-	retry := Run{Status: Pending, Trigger: Retry, TriggeredBy: "retry of " + itoa(r.ID), Queued: now,
-		RetryOf: r.ID, Attempt: attempt, RetryAt: now.Add(delay)}
-	nr, err := m.store.CreateRun(jobID, retry)
-	if err != nil {
-		m.event(jobID, "run %d: retry not recorded: %v", r.ID, err)
-		return
-	}
-	m.event(jobID, "run %d %s: retry %d of %d is run %d, at %s (config/retries)", r.ID, r.Status, attempt, p.count,
+	return Run{Status: Pending, Trigger: Retry, TriggeredBy: "retry of " + itoa(r.ID), Queued: now,
+		RetryOf: r.ID, Attempt: attempt, RetryAt: now.Add(p.delay(attempt)), HookDepth: r.HookDepth}, true, ""
+}
+
+// startRetry lays out a recorded retry's folder and arms it.
+func (m *Manager) startRetry(jobID string, from Run, nr Run) {
+	p, _ := parseRetries(m.value(jobID, "config/retries"))
+	m.event(jobID, "run %d %s: retry %d of %d is run %d, at %s (config/retries)", from.ID, from.Status, nr.Attempt, p.count,
 		nr.ID, nr.RetryAt.Format(time.RFC3339))
-	if err := m.copyRunInput(jobID, r.ID, nr.ID); err != nil {
+	if err := m.copyRunInput(jobID, from.ID, nr.ID); err != nil {
 		m.appendRunLog(jobID, nr.ID, "jobfs: "+err.Error())
 	}
 	m.armRetry(jobID, nr)
 }
 
 // armRetry makes a pending retry active (counted, stoppable) and queues it
-// at its time.
+// at its time. A retry recorded just before a crash may lack its folder:
+// it is made again.
 func (m *Manager) armRetry(jobID string, r Run) {
+	if _, err := os.Stat(filepath.Join(m.RunDir(jobID, r.ID), "input")); os.IsNotExist(err) {
+		if err := m.copyRunInput(jobID, r.RetryOf, r.ID); err != nil {
+			m.appendRunLog(jobID, r.ID, "jobfs: "+err.Error())
+		}
+	}
 	k := runKey{jobID, r.ID}
 	done := make(chan struct{})
 	m.mu.Lock()
@@ -209,14 +210,15 @@ func (m *Manager) releaseRetry(k runKey) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	a := m.active[k]
 	if m.stopping || a == nil || a.cancel != nil || slices.Contains(m.queue, k) {
+		m.mu.Unlock()
 		return
 	}
-	m.event(k.job, "run %d queued (retry)", k.id)
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
+	m.mu.Unlock()
+	m.event(k.job, "run %d queued (retry)", k.id)
 }
 
 // stopTimerLocked stops the timer of a pending retry; m.mu is held.

@@ -36,6 +36,8 @@ var settingList = []Setting{
 	{Path: "config/limits/memory", Default: "512", check: checkLimit(0, totalMiB(), "MiB (0 = no limit), at most %d, the memory of this machine")},
 	{Path: "config/limits/pids", Default: "512", check: checkPids},
 	{Path: "config/network", Default: "host", check: checkNetwork},
+	{Path: "config/on_failure", check: checkHook("config/on_failure")},
+	{Path: "config/on_success", check: checkHook("config/on_success")},
 	{Path: "config/overlap", Default: "skip", check: checkOverlap},
 	{Path: "config/retries", Default: "0", check: checkRetries},
 	{Path: "config/schedule", check: checkSchedule},

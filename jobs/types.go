@@ -43,6 +43,7 @@ const (
 	Manual   Trigger = "manual"
 	Schedule Trigger = "schedule"
 	Retry    Trigger = "retry" // config/retries, see retry.go
+	Hook     Trigger = "hook"  // config/on_failure, on_success of another job
 )
 
 // Run is the durable record of one run of a job.
@@ -77,6 +78,14 @@ type Run struct {
 	RetryOf uint64    `json:"retry_of,omitempty"`
 	Attempt int       `json:"attempt,omitempty"`
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// Followup is set in the commit that ends the run when the job has a
+	// workflow setting: its follow-ups (a retry, a hook) are still to be
+	// made. FollowedUp lists those made, each in the commit that recorded
+	// the run it started, so a crash in between neither loses nor doubles
+	// one. HookDepth counts the hooks that led to this run.
+	Followup   bool     `json:"followup,omitempty"`
+	FollowedUp []string `json:"followed_up,omitempty"`
+	HookDepth  int      `json:"hook_depth,omitempty"`
 }
 
 // Step is the record of one step of a run (a fan-out instance is a step
