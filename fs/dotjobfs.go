@@ -110,3 +110,23 @@ func (d *dotDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.Entry
 func (d *dotDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
 	return nil, nil, 0, syscall.EPERM
 }
+
+// statfs and access(2) answer as everywhere in the mount (statfs.go,
+// access.go): the state folder's filesystem, and the modes fill shows.
+func (d *dotDir) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno { return d.t.statfs(out) }
+func (f *snapshotFile) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return f.t.statfs(out)
+}
+func (f *eventsFile) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return f.t.statfs(out)
+}
+
+func (d *dotDir) Access(ctx context.Context, mask uint32) syscall.Errno {
+	return d.t.access(ctx, d, mask)
+}
+func (f *snapshotFile) Access(ctx context.Context, mask uint32) syscall.Errno {
+	return f.t.access(ctx, f, mask)
+}
+func (f *eventsFile) Access(ctx context.Context, mask uint32) syscall.Errno {
+	return f.t.access(ctx, f, mask)
+}

@@ -320,6 +320,8 @@ func TestOverviewEventsTwoReaders(t *testing.T) {
 	}
 	d.fails(t, `mkdir mnt/.jobfs2`, "Invalid argument")
 	d.ok(t, `test -f mnt/.jobfs/status && test -f mnt/.jobfs/metrics && test -d mnt/never`)
+	d.ok(t, `test -r mnt/.jobfs/status && ! test -w mnt/.jobfs/status && ! test -w mnt/.jobfs &&
+		[ "$(stat -f -c '%b %l' mnt/.jobfs/events)" = "$(stat -f -c '%b %l' mnt/never)" ]`)
 }
 
 // A reader stopped with SIGSTOP never holds up the daemon: settings are
