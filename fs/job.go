@@ -113,6 +113,8 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node = &textFile{t: d.t, jobID: id, content: func() (string, time.Time, error) {
 			return stamp(d.t.m.NextRun(id)), jobs.Latest(d.t.jobCreated(id), d.t.m.NextRunChanged(id)), nil
 		}}
+	case "ctl", "rerun": // unlisted (workflow.go)
+		node = &jobCmdFile{t: d.t, jobID: id, name: name}
 	case "shortname":
 		node = &textFile{t: d.t, jobID: id, content: func() (string, time.Time, error) {
 			return id + "\n", d.t.jobCreated(id), nil
