@@ -169,6 +169,7 @@ func (m *Manager) finish(k runKey, out Run) {
 			m.mu.Unlock()
 		}()
 	}
+	defer m.prune(k.job) // after the unlock: it commits and removes files
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a := m.active[k]; a != nil {
@@ -181,7 +182,6 @@ func (m *Manager) finish(k runKey, out Run) {
 	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
 		delete(m.perJob, k.job)
 	}
-	m.pruneLocked(k.job)
 	m.startWaitingLocked(k.job)
 }
 

@@ -89,7 +89,12 @@ func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
 		return m.reject(jobID, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to stop", what, id, r.Status))
 	}
 	if a.cancel == nil { // still queued
+		if a.stopped {
+			m.mu.Unlock()
+			return nil // an earlier stop is ending it
+		}
 		a.stopTimerLocked()
+		a.stopped = true // a trigger making its folder must not queue it now
 		for i, q := range m.queue {
 			if q == k {
 				m.queue = append(m.queue[:i:i], m.queue[i+1:]...)

@@ -67,9 +67,10 @@ func (m *Manager) RenameJob(owner Owner, name, newName string) error {
 }
 
 // DeleteJob deletes owner's job with all its runs and files; ErrBusy while a
-// run of it is active. The store forgets the job in one transaction, under
-// m.mu so no run can start in between; its files and cgroups are removed
-// after, outside the lock (no run of it is left to use them).
+// run of it is active. Under m.mu the job is marked as being deleted (no
+// run can start in between); the store forgets it in one transaction
+// outside the lock, and its files and cgroups are removed after (no run of
+// it is left to use them).
 func (m *Manager) DeleteJob(owner Owner, name string) error {
 	j, err := m.store.JobByName(owner, name)
 	if err != nil {
@@ -96,20 +97,44 @@ func (m *Manager) DeleteJob(owner Owner, name string) error {
 }
 
 // forgetJob removes job j from the store and the scheduler unless a run of
-// it is active.
+// it is active. The commit happens outside m.mu: beginDelete marks the job
+// so that no run starts meanwhile, endDelete clears the mark.
 func (m *Manager) forgetJob(j Job) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n := m.perJob[j.ID]; n > 0 {
-		return m.reject(j.ID, "delete", errorf(ErrBusy, "delete: job %s has %d active run(s): stop them or wait; nothing of it was changed", j.Name, n))
-	}
-	if err := m.store.DeleteJob(j.ID); err != nil {
+	if err := m.beginDelete(j); err != nil {
 		return err
 	}
-	if m.sched != nil {
-		m.sched.Remove(j.ID)
+	err := m.store.DeleteJob(j.ID)
+	m.endDelete(j.ID, err == nil)
+	return err
+}
+
+// beginDelete marks job j as being deleted unless a run of it is active
+// or another deletion of it is under way.
+func (m *Manager) beginDelete(j Job) error {
+	m.mu.Lock()
+	n, deleting := m.perJob[j.ID], m.deleting[j.ID]
+	if n == 0 && !deleting {
+		m.deleting[j.ID] = true
+	}
+	m.mu.Unlock()
+	switch {
+	case deleting:
+		return errorf(ErrNotFound, "delete: job %s is being deleted", j.Name)
+	case n > 0:
+		return m.reject(j.ID, "delete", errorf(ErrBusy, "delete: job %s has %d active run(s): stop them or wait; nothing of it was changed", j.Name, n))
 	}
 	return nil
+}
+
+// endDelete clears the mark of beginDelete; a deleted job leaves the
+// scheduler.
+func (m *Manager) endDelete(id string, deleted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.deleting, id)
+	if deleted && m.sched != nil {
+		m.sched.Remove(id)
+	}
 }
 
 // Busy reports whether job id has a PENDING or RUNNING run.

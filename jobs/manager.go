@@ -59,8 +59,12 @@ type Options struct {
 
 // Manager owns the store and every run in flight.
 //
-// Lock order: mu, then the store (bbolt's own lock). mu is never held while a
-// step runs.
+// Lock order: mu, then logMu, then the small locks of what mu guards (a
+// bell's, a reader budget's, the stage's, the bus's). mu guards only memory:
+// it is never held across a store commit, a file's creation or removal, or a
+// step; a change that needs both reserves under mu, commits outside it and
+// publishes under it (trigger.go, DeleteJob, prune), so that stream reads
+// (Follow), Busy and Wait never wait for an fsync.
 type Manager struct {
 	store     *Store
 	state     string
@@ -70,12 +74,13 @@ type Manager struct {
 	now       func() time.Time
 	baseCtx   context.Context
 	cancel    context.CancelFunc
-	wg        sync.WaitGroup // executing runs
+	wg        sync.WaitGroup // executing runs, triggers in flight, queued ticks' triggers
 	closing   chan struct{}  // closed by BeginClose
 	stepSlots chan struct{}  // one token per step process running, daemon-wide
 	sealer    Sealer
 	sched     *scheduler.Scheduler
 	waiting   map[string]bool // jobs with a queued scheduled tick (overlap queue); guarded by mu
+	catchups  []string        // jobs owed a catch-up run when Start is called; guarded by mu
 	device    string          // disk of the state folder, where steps write
 	deviceErr error           // why io cannot be limited
 	closeOnce sync.Once
@@ -85,9 +90,13 @@ type Manager struct {
 	queue    []runKey              // PENDING runs waiting for a slot, in order
 	running  int                   // runs executing now
 	active   map[runKey]*activeRun // PENDING or RUNNING runs
-	perJob   map[string]int        // active runs per job id
-	logMu    sync.Mutex            // serialises appends to event logs
-	stage    stageWriters          // staged files open for writing (stage.go)
+	perJob   map[string]int        // active runs per job id, with those being committed
+	// committing counts runs reserved but not yet published per job: they
+	// may be in the store and not in active (prune waits for them).
+	committing map[string]int
+	deleting   map[string]bool // jobs whose deletion is being committed: no run may start
+	logMu      sync.Mutex      // serialises appends to event logs
+	stage      stageWriters    // staged files open for writing (stage.go)
 
 	bus     bus             // .jobfs/events readers (bus.go)
 	metrics *metrics        // Prometheus metrics (metrics.go)
@@ -106,6 +115,7 @@ type activeRun struct {
 	bell    *bell                   // rung at every append to the run's log
 	readers *ReaderBudget           // shared by the live readers of its log
 	timer   *time.Timer             // a pending retry's wait (retry.go); nil otherwise
+	stopped bool                    // Stop ends it before it started: never queue it
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.
@@ -153,6 +163,7 @@ func New(opts Options) (*Manager, error) {
 		store: store, state: opts.StateDir, repos: opts.ReposDir, opts: opts,
 		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
+		committing: map[string]int{}, deleting: map[string]bool{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 		sealer: opts.Sealer, waiting: map[string]bool{},
 		slog: opts.Slog, folds: map[string]fold{},
@@ -219,6 +230,7 @@ func (m *Manager) recover() error {
 		m.appendRunLog(ref.JobID, r.ID, "jobfs: "+r.Error)
 		m.event(ref.JobID, "run %d FAILED: %s", r.ID, r.Error)
 	}
+	m.recoverFollowups() // workflow.go
 	return nil
 }
 
@@ -230,7 +242,6 @@ func (m *Manager) Close() error {
 	m.stopping = true
 	queued := m.queue
 	m.queue = nil
-	m.recoverFollowups() // workflow.go
 	for _, a := range m.active {
 		a.stopTimerLocked() // a pending retry stays PENDING in the store
 		if a.cancel != nil {

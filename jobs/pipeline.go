@@ -227,7 +227,7 @@ func (p *pipeline) runNode(ctx context.Context, n *node) nodeState {
 	if !n.fanOut {
 		input, err := p.inputFor(n)
 		if err != nil {
-			return nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", n.label, err), ended: time.Now()}
+			return nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", n.label, err), ended: p.m.now()}
 		}
 		return p.runStep(ctx, n, n.label, input)
 	}
@@ -290,7 +290,7 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 	for _, out := range pred.outputs {
 		fs, err := regularFiles(out)
 		if err != nil {
-			return nodeState{status: Failed, err: fmt.Sprintf("step %s: list input: %v", n.label, err), ended: time.Now()}
+			return nodeState{status: Failed, err: fmt.Sprintf("step %s: list input: %v", n.label, err), ended: p.m.now()}
 		}
 		files = append(files, fs...)
 	}
@@ -306,7 +306,7 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 				continue
 			}
 			if len(labels) == 0 { // nothing to fan out over: done, and shown so
-				now := time.Now()
+				now := p.m.now()
 				s.Status, s.StartedAt, s.EndedAt = Completed, now, now
 				steps = append(steps, s)
 				continue
@@ -334,14 +334,14 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 			defer wg.Done()
 			in := filepath.Join(p.dir, "steps", labels[i], "input")
 			if err := linkTree(f, filepath.Join(in, filepath.Base(f))); err != nil {
-				results[i] = nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", labels[i], err), ended: time.Now()}
+				results[i] = nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", labels[i], err), ended: p.m.now()}
 				return
 			}
 			results[i] = p.runStep(ctx, n, labels[i], in)
 		}()
 	}
 	wg.Wait()
-	st := nodeState{status: Completed, ended: time.Now()}
+	st := nodeState{status: Completed, ended: p.m.now()}
 	for i, r := range results {
 		st.outputs = append(st.outputs, r.outputs...)
 		st.instances = append(st.instances, r.instances...)
@@ -358,14 +358,14 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	logRel, outRel := p.stepPaths(label)
 	output := filepath.Join(p.dir, outRel)
 	if err := os.MkdirAll(output, 0o755); err != nil {
-		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: time.Now()}
+		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
 	}
 	if err := p.m.giveToOwner(p.j, output); err != nil {
-		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: time.Now()}
+		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
 	}
 	release, err := p.m.acquireStepSlot(ctx)
 	if err != nil {
-		return p.endStep(label, nodeState{status: Skipped, ended: time.Now()})
+		return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
 	}
 	defer release()
 	spec := exec.Spec{

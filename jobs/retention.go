@@ -1,14 +1,16 @@
 package jobs
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
 
-// pruneLocked deletes the oldest finished runs of a job beyond config/keep,
-// with their files. Active runs are never touched. m.mu is held, so no run
-// of the job can start or be deleted meanwhile.
-func (m *Manager) pruneLocked(jobID string) {
+// prune deletes the oldest finished runs of a job beyond config/keep, with
+// their files. Active runs are never touched. m.mu is not held: the runs
+// are chosen under it (pruneChoice), then deleted from the store and disk
+// outside it.
+func (m *Manager) prune(jobID string) {
 	keep, err := strconv.Atoi(m.value(jobID, "config/keep"))
 	if err != nil || keep < 1 {
 		keep = 100
@@ -17,18 +19,32 @@ func (m *Manager) pruneLocked(jobID string) {
 	if err != nil || len(ids) <= keep {
 		return
 	}
+	for _, id := range m.pruneChoice(jobID, ids, keep) {
+		if err := m.store.DeleteRun(jobID, id); err != nil {
+			if !errors.Is(err, ErrNotFound) { // else deleted meanwhile (rm, another prune, the job)
+				m.slog.Warn(fmt.Sprintf("prune the run: %v", err), m.runAttrs(jobID, id)...)
+			}
+			continue
+		}
+		m.removeRunDir(jobID, id)
+		m.event(jobID, "run %d pruned (config/keep %d)", id, keep)
+	}
+}
+
+// pruneChoice picks the finished runs among ids beyond the newest keep. It
+// picks none while a run of the job is being committed: that run may be in
+// ids but not yet in m.active, and it prunes again when it ends.
+func (m *Manager) pruneChoice(jobID string, ids []uint64, keep int) []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.committing[jobID] > 0 {
+		return nil
+	}
 	var finished []uint64
 	for _, id := range ids {
 		if m.active[runKey{jobID, id}] == nil {
 			finished = append(finished, id)
 		}
 	}
-	for _, id := range finished[:max(len(finished)-keep, 0)] {
-		if err := m.store.DeleteRun(jobID, id); err != nil {
-			m.slog.Warn(fmt.Sprintf("prune the run: %v", err), m.runAttrs(jobID, id)...)
-			continue
-		}
-		m.removeRunDir(jobID, id)
-		m.event(jobID, "run %d pruned (config/keep %d)", id, keep)
-	}
+	return finished[:max(len(finished)-keep, 0)]
 }

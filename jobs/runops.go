@@ -33,8 +33,9 @@ func (m *Manager) DeleteRun(jobID string, id uint64) error {
 		return err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.perJob[jobID] > 0 {
+	busy := m.perJob[jobID] > 0
+	m.mu.Unlock() // a finished run stays finished: the commit needs no lock
+	if busy {
 		what := "run " + itoa(id)
 		if !r.Status.Terminal() {
 			return m.reject(jobID, what, errorf(ErrBusy, "%s: cannot delete an active run: stop it first", what))

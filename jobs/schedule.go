@@ -64,8 +64,7 @@ func (m *Manager) startScheduler() error {
 			}
 			m.event(j.ID, "schedule: missed %d%s scheduled run(s) while jobfs was down; not replayed", n, more)
 			if spec.Catchup && m.value(j.ID, "config/enabled") != "false" {
-				m.event(j.ID, "schedule: one catch-up run (# catchup)")
-				m.triggerScheduled(j.ID)
+				m.catchups = append(m.catchups, j.ID) // started by Start
 			}
 		}
 	}
@@ -75,6 +74,29 @@ func (m *Manager) startScheduler() error {
 		m.sched.Run(m.baseCtx)
 	}()
 	return nil
+}
+
+// Start starts the catch-up runs of schedules marked # catchup. The daemon
+// calls it once the tree is mounted, so that no run starts (and none is
+// stopped by a failed mount) before its files can be seen. Later calls do
+// nothing.
+func (m *Manager) Start() {
+	m.mu.Lock()
+	ids := m.catchups
+	m.catchups = nil
+	if m.stopping || len(ids) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	m.wg.Add(1) // Close waits for these triggers
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		for _, id := range ids {
+			m.event(id, "schedule: one catch-up run (# catchup)")
+			m.triggerScheduled(id)
+		}
+	}()
 }
 
 // schedule parses a job's config/schedule; false when it has none.
@@ -141,9 +163,9 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		m.skippedTick(jobID, stamp, "config/enabled is false")
 		return
 	}
+	policy := m.value(jobID, "config/overlap") // a store read: before the lock
 	m.mu.Lock()
 	busy := m.perJob[jobID] > 0
-	policy := m.value(jobID, "config/overlap")
 	if busy && policy == "queue" {
 		if m.waiting[jobID] {
 			m.mu.Unlock()
@@ -179,18 +201,21 @@ func (m *Manager) triggerScheduled(jobID string) {
 }
 
 // startWaitingLocked starts the run a queued tick left for job, once its
-// active runs have ended. m.mu is held; the trigger runs on its own.
+// active runs have ended. m.mu is held; the trigger runs on its own, counted
+// in m.wg (not stopping: Close has not begun to wait).
 func (m *Manager) startWaitingLocked(jobID string) {
 	if !m.waiting[jobID] || m.perJob[jobID] > 0 || m.stopping {
 		return
 	}
 	delete(m.waiting, jobID)
+	m.wg.Add(1)
 	go m.startQueued(jobID)
 }
 
 // startQueued starts the run a queued tick left, unless the job was
 // disabled or lost its schedule while it waited.
 func (m *Manager) startQueued(jobID string) {
+	defer m.wg.Done()
 	switch {
 	case m.value(jobID, "config/enabled") == "false":
 		m.event(jobID, "schedule: queued tick dropped: config/enabled is false")

@@ -109,14 +109,16 @@ func (m *Manager) RejectPayload(jobID string, err error) error {
 // trigger starts a run of job id with payload p: it checks p, records the
 // run durably as PENDING (started by "by", see TriggerAs), moves the staged
 // input files into it and queues it. It returns the new run's id.
+//
+// m.mu is never held across the store's commit or the run folder's making:
+// the run is reserved under it (reserveRun), committed outside it, published
+// under it (publishRun), laid out outside it and queued under it, so that
+// stream reads, Busy and Wait never wait for an fsync.
 func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
-	m.mu.Lock()
-	stopping := m.stopping
-	m.mu.Unlock()
-	if stopping {
+	if m.isStopping() {
 		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
 	}
 	if err := m.CheckStartable(jobID); err != nil {
@@ -125,32 +127,104 @@ func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64,
 	if len(trimJSONSpace(p)) == 0 {
 		p = []byte("{}\n")
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.stopping {
-		return 0, errorf(ErrStopped, "jobfs is stopping: run not started")
+	if err := m.reserveRun(jobID); err != nil {
+		return 0, err
 	}
-	began := time.Now()
+	defer m.wg.Done()   // taken by reserveRun: Close waits for this trigger
+	began := time.Now() // the commit's real latency, for the metrics
 	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, TriggeredBy: by, Queued: m.now().UTC()})
 	m.metrics.observeCommit("queue", began)
 	if err != nil {
+		m.unreserveRun(jobID)
 		return 0, err
 	}
 	k := runKey{jobID, r.ID}
-	done := make(chan struct{})
-	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
-	m.perJob[jobID]++
+	if !m.publishRun(k) { // the daemon began to stop during the commit
+		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
+		return r.ID, nil
+	}
 	if err := m.prepareRun(jobID, r.ID, p); err != nil {
-		m.mu.Unlock()
 		m.finish(k, Run{Status: Failed, Error: err.Error()})
-		m.mu.Lock()
 		return r.ID, nil
 	}
 	m.event(jobID, "run %d queued (%s)", r.ID, t)
 	m.onQueued(jobID, r)
+	if !m.queueRun(k) {
+		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
+	}
+	return r.ID, nil
+}
+
+func (m *Manager) isStopping() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopping
+}
+
+// reserveRun counts a run of job jobID that is about to be committed: as
+// active (Busy, and DeleteJob refuses), and as committing (prune leaves the
+// job alone: the new run would be in the store but not yet in m.active). It
+// adds to m.wg, so that Close waits until the run is published and ended.
+func (m *Manager) reserveRun(jobID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return errorf(ErrStopped, "jobfs is stopping: run not started")
+	}
+	if m.deleting[jobID] {
+		return errorf(ErrNotFound, "the job is being deleted: run not started")
+	}
+	m.perJob[jobID]++
+	m.committing[jobID]++
+	m.wg.Add(1)
+	return nil
+}
+
+// unreserveRun undoes reserveRun for a run whose commit failed.
+func (m *Manager) unreserveRun(jobID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.doneCommitting(jobID)
+	if m.perJob[jobID]--; m.perJob[jobID] <= 0 {
+		delete(m.perJob, jobID)
+	}
+	m.startWaitingLocked(jobID) // a queued tick may have waited for it
+}
+
+// publishRun makes a reserved, committed run active (its count in perJob
+// was taken by reserveRun). It reports false when the daemon is stopping:
+// the caller ends the run.
+func (m *Manager) publishRun(k runKey) bool {
+	done := make(chan struct{})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.doneCommitting(k.job)
+	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
+	return !m.stopping
+}
+
+func (m *Manager) doneCommitting(jobID string) {
+	if m.committing[jobID]--; m.committing[jobID] <= 0 {
+		delete(m.committing, jobID)
+	}
+}
+
+// queueRun queues a published run for a slot unless Stop ended it while
+// its folder was made. It reports false when the daemon began to stop
+// meanwhile: Close ended the runs it found queued, the caller ends this one.
+func (m *Manager) queueRun(k runKey) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[k]
+	if a == nil || a.stopped || a.cancel != nil {
+		return true // stopped meanwhile: Stop ends it
+	}
+	if m.stopping {
+		return false
+	}
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
-	return r.ID, nil
+	return true
 }
 
 // prepareRun lays out the run folder: input/ with input.json and the staged

@@ -301,6 +301,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		}
 		return err
 	}
+	m.Start() // catch-up runs, now that their files can be seen
 	logger.Printf(readyFormat, mp, state, m.ReposDir())
 	rd.ready()
 	served := make(chan struct{})
