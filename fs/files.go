@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,14 +58,27 @@ func (b bytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 }
 
 // logFile is a read-only view of an append-only file on disk (a job's event
-// log, a run's log). Getattr reports its current size and mtime, and reads
-// use direct I/O, so `tail -f` sees every append.
+// log, a run's or a step's log). Getattr reports its current size and
+// mtime. While the log is live, reads use direct I/O, so `tail -f` sees
+// every append; once its run has ended the kernel reads the file itself
+// (FUSE passthrough) when it may (see passthroughOK).
 type logFile struct {
 	gofs.Inode
 	t     *tree
 	jobID string
+	run   uint64 // the run whose log this is; 0: the job's log, always live
 	path  string
 	since time.Time // the mtime while no line was written (no file yet)
+}
+
+// finished reports whether the log's run has ended: no step writes to it
+// any more, so the kernel may read it without the daemon.
+func (f *logFile) finished() bool {
+	if f.run == 0 {
+		return false
+	}
+	r, err := f.t.m.Run(f.jobID, f.run)
+	return err == nil && r.Status.Terminal()
 }
 
 func (f *logFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -98,7 +112,18 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
+	if passthroughOK.Load() && f.finished() {
+		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
+		return gofs.NewLoopbackFile(fd), 0, 0
+	}
 	return gofs.NewLoopbackFile(fd), fuse.FOPEN_DIRECT_IO, 0
 }
+
+// passthroughOK is set by Mount when the kernel let the daemon register a
+// backing file (FUSE passthrough: Linux 6.9+, CAP_SYS_ADMIN). Without it a
+// finished log keeps direct I/O through the daemon; go-fuse offers the
+// kernel each LoopbackFile (a run's finished log, its input, output and
+// result files) and falls back to reads through the daemon when refused.
+var passthroughOK atomic.Bool
 
 func timeOf(ts syscall.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }

@@ -74,7 +74,24 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 		return nil, fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
 	}
 	closeFuseOnExec()
+	passthroughOK.Store(probePassthrough(server))
 	return server, nil
+}
+
+// probePassthrough reports whether the kernel registers a backing file for
+// this mount (FUSE passthrough: Linux 6.9+ and CAP_SYS_ADMIN, so root only),
+// trying with the daemon's own binary and letting it go at once.
+func probePassthrough(server *fuse.Server) bool {
+	fd, err := syscall.Open("/proc/self/exe", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = syscall.Close(fd) }() // read only: nothing to flush
+	id, errno := server.RegisterBackingFd(&fuse.BackingMap{Fd: int32(fd)})
+	if errno != 0 {
+		return false
+	}
+	return server.UnregisterBackingFd(id) == 0
 }
 
 // serveFS is gofs.Mount, with every answer counted when count is set.

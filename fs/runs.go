@@ -228,7 +228,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
+		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
 	case "stream":
 		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
 	case "wait":

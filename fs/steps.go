@@ -144,7 +144,7 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, path: filepath.Join(runDir, s.Log), since: planned(r)}
+		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, path: filepath.Join(runDir, s.Log), since: planned(r)}
 	case "output":
 		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: runDir, rel: s.Output, seed: id}, syscall.S_IFDIR
 	default:
