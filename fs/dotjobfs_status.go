@@ -34,10 +34,14 @@ func (t *tree) renderStatus(ctx context.Context, w *bytes.Buffer) error {
 		return a.Name < b.Name
 	})
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "JOB\tOWNER\tSTATE\tLAST\tSTATUS\tDURATION\tNEXT")
+	if _, err := fmt.Fprintln(tw, "JOB\tOWNER\tSTATE\tLAST\tSTATUS\tDURATION\tNEXT"); err != nil {
+		return err
+	}
 	now := time.Now()
 	for _, j := range list {
-		fmt.Fprintln(tw, t.statusLine(j, names[j.Owner], now))
+		if _, err := fmt.Fprintln(tw, t.statusLine(j, names[j.Owner], now)); err != nil {
+			return err
+		}
 	}
 	return tw.Flush()
 }
