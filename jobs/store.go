@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"time"
 
@@ -121,6 +120,9 @@ func (s *Store) init(id string) error {
 		}
 		prev := d.Get(keyInstance)
 		s.instance = Instance{ID: id, Copied: prev != nil && string(prev) != id, Legacy: prev == nil}
+		if err := ensureIndex(tx); err != nil { // index.go
+			return err
+		}
 		if string(prev) == id {
 			return nil
 		}
@@ -321,6 +323,9 @@ func (s *Store) DeleteJob(id string) error {
 		if err := tx.Bucket(bucketNames).Delete(nameKey(j.Owner, j.Name)); err != nil {
 			return err
 		}
+		if err := unindexJob(tx, id); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketJobs).DeleteBucket([]byte(id))
 	})
 }
@@ -408,6 +413,9 @@ func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
 		if r.ID, err = runs.NextSequence(); err != nil {
 			return err
 		}
+		if err := indexRun(tx, jobID, r); err != nil {
+			return err
+		}
 		return putJSON(runs, runIDKey(r.ID), r)
 	})
 	return r, err
@@ -417,7 +425,7 @@ func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
 func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 	var r Run
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		runs, err := runsBucket(tx, jobID)
+		runs, err := runsBucketIndexed(tx, jobID)
 		if err != nil {
 			return err
 		}
@@ -425,12 +433,27 @@ func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 			return err
 		}
 		fn(&r)
+		if err := indexRun(tx, jobID, r); err != nil {
+			return err
+		}
 		return putJSON(runs, runIDKey(id), r)
 	})
 	return r, err
 }
 
+// runsBucket returns job jobID's runs. In a write it marks the job for the
+// index of active runs (index.go) to read whole at the next start: a
+// caller may store a run without keeping the index.
 func runsBucket(tx *bolt.Tx, jobID string) (*bolt.Bucket, error) {
+	runs, err := runsBucketIndexed(tx, jobID)
+	if err != nil || !tx.Writable() {
+		return runs, err
+	}
+	return runs, markDirty(tx, jobID)
+}
+
+// runsBucketIndexed is runsBucket for a caller that keeps the index itself.
+func runsBucketIndexed(tx *bolt.Tx, jobID string) (*bolt.Bucket, error) {
 	b, err := jobBucket(tx, jobID)
 	if err != nil {
 		return nil, err
@@ -499,12 +522,15 @@ func (s *Store) LatestRun(jobID string) (uint64, error) {
 // DeleteRun removes a run record.
 func (s *Store) DeleteRun(jobID string, id uint64) error {
 	return s.updateFreeing(func(tx *bolt.Tx) error {
-		runs, err := runsBucket(tx, jobID)
+		runs, err := runsBucketIndexed(tx, jobID)
 		if err != nil {
 			return err
 		}
 		if runs.Get(runIDKey(id)) == nil {
 			return errorf(ErrNotFound, "no run %d", id)
+		}
+		if err := unindexRun(tx, jobID, id); err != nil {
+			return err
 		}
 		if err := runs.Delete(runIDKey(id)); err != nil {
 			return err
@@ -520,29 +546,14 @@ type RunRef struct {
 }
 
 // ActiveRuns lists every run, of any job, that has not ended, oldest first
-// per job.
+// per job, from the index of active runs (index.go): the daemon's start
+// reads none of the ended runs.
 func (s *Store) ActiveRuns() ([]RunRef, error) {
 	var out []RunRef
 	err := s.guard(func() error { // read at start: where a damaged file shows
-		return s.db.View(func(tx *bolt.Tx) error {
-			jobs := tx.Bucket(bucketJobs)
-			return jobs.ForEachBucket(func(id []byte) error {
-				return jobs.Bucket(id).Bucket(bucketRuns).ForEach(func(_, v []byte) error {
-					if st, ok := recordStatus(v); ok && st.Terminal() {
-						return nil // most runs: not decoded at all
-					}
-					var r Run
-					if err := json.Unmarshal(v, &r); err != nil {
-						return err
-					}
-					if !r.Status.Terminal() {
-						out = append(out, RunRef{JobID: string(id), Run: r})
-					}
-					return nil
-				})
-			})
-		})
+		var err error
+		out, err = s.activeRuns()
+		return err
 	})
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Run.Queued.Before(out[j].Run.Queued) })
 	return out, err
 }
