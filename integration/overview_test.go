@@ -250,6 +250,14 @@ func TestOverviewFollowsSharing(t *testing.T) {
 		t.Errorf("root saw %d events of bob's secret job, want at least 4:\n%s", secret, rr.out)
 	}
 
+	// Metrics: alice's file has her series, not bob's; root's has both.
+	if m := A.ok(t, d, `cat mnt/.jobfs/metrics`); !strings.Contains(m, `owner="`+alice.name+`"`) || strings.Contains(m, `owner="`+bob.name+`"`) {
+		t.Errorf("alice's metrics must hold her runs and none of bob's:\n%s", m)
+	}
+	if m := d.cat(t, "mnt/.jobfs/metrics"); !strings.Contains(m, `owner="`+alice.name+`"`) || !strings.Contains(m, `owner="`+bob.name+`"`) {
+		t.Errorf("root's metrics must hold every owner's runs:\n%s", m)
+	}
+
 	// Ctrl-C ends a reader waiting for the next event.
 	if err := ra.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
