@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/cgroups/v3"
+	"golang.org/x/sys/unix"
 )
 
 // Limits are what one step may use. Zero means no limit.
@@ -96,7 +97,7 @@ func DeviceOf(path string) (string, error) {
 	if err := syscall.Stat(path, &st); err != nil {
 		return "", err
 	}
-	dev := fmt.Sprintf("%d:%d", major(st.Dev), minor(st.Dev))
+	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
 	sys := "/sys/dev/block/" + dev
 	if _, err := os.Stat(sys); err != nil {
 		return "", fmt.Errorf("%s is on %s, which is not a block device (overlay, tmpfs or a network file system): io cannot be limited there", path, dev)
@@ -108,9 +109,6 @@ func DeviceOf(path string) (string, error) {
 	}
 	return dev, nil
 }
-
-func major(dev uint64) uint64 { return (dev >> 8) & 0xfff }
-func minor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
 
 func splitDevice(dev string) (int64, int64, error) {
 	a, b, ok := strings.Cut(dev, ":")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -105,7 +106,7 @@ func shownMode(t os.FileMode) (uint32, bool) {
 }
 
 func (d *diskDir) childIno(name string) uint64 {
-	return ino(string(rune(d.seed)), d.root, d.rel, name)
+	return ino(strconv.FormatUint(d.seed, 16), d.root, d.rel, name)
 }
 
 func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -14,6 +14,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -190,45 +191,13 @@ func PrepareMountpoint(mountpoint string) (string, bool, error) {
 }
 
 // mountedAt reports whether something is mounted exactly at path, and its
-// type, from /proc/self/mountinfo.
+// type, from /proc/self/mountinfo (unreadable: nothing known to be there).
 func mountedAt(path string) (string, bool) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
+	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(path))
+	if err != nil || len(ms) == 0 {
 		return "", false
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 10 || unescapeMount(f[4]) != path {
-			continue
-		}
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) {
-				return f[i+1], true
-			}
-		}
-		return "unknown", true
-	}
-	return "", false
-}
-
-// unescapeMount undoes the octal escapes of mountinfo (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return ms[len(ms)-1].FSType, true // the last mounted hides the others
 }
 
 // devFuse is the FUSE device every mount opens.

@@ -1,12 +1,13 @@
 package jobs
 
 import (
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxSettingSize bounds any one setting; a script or chains file is the
@@ -218,17 +219,12 @@ func checkPids(m *Manager, _ Job, v string) error {
 	return nil
 }
 
-// totalMiB is the machine's memory, from /proc/meminfo.
+// totalMiB is the machine's memory (sysinfo(2): MemTotal of /proc/meminfo);
+// when it cannot be read, a bound that refuses no limit for want of it.
 func totalMiB() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
 		return 1 << 30
 	}
-	var kb int64
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			kb, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return kb / 1024
+	return int64(uint64(si.Totalram) * uint64(si.Unit) >> 20)
 }
