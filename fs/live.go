@@ -224,9 +224,13 @@ func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, 
 	var err error
 	switch cmd := strings.TrimSpace(string(data)); cmd {
 	case "stop", "kill":
-		err = m.Stop(h.f.jobID, h.f.id, cmd == "kill")
+		err = m.StopRun(h.f.jobID, h.f.id, cmd == "kill")
+	case "pause":
+		err = m.Pause(h.f.jobID, h.f.id)
+	case "resume":
+		err = m.Resume(h.f.jobID, h.f.id)
 	default:
-		err = m.Refuse(h.f.jobID, "ctl", "write stop (SIGTERM, grace, SIGKILL) or kill (SIGKILL now), not "+quote(cmd))
+		err = m.Refuse(h.f.jobID, "ctl", "write stop (SIGTERM, grace, SIGKILL), kill (SIGKILL now), pause or resume, not "+quote(cmd))
 	}
 	if err != nil {
 		return 0, toErrno(err)

@@ -115,6 +115,8 @@ type activeRun struct {
 	bell    *bell                   // rung at every append to the run's log
 	readers *ReaderBudget           // shared by the live readers of its log
 	timer   *time.Timer             // a pending retry's wait (retry.go); nil otherwise
+	clock   *runClock               // config/timeout, stopped while paused (pause.go)
+	paused  bool                    // frozen by ctl pause
 	stopped bool                    // Stop ends it before it started: never queue it
 }
 

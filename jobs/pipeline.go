@@ -89,7 +89,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		return Run{Status: Failed, Error: err.Error()}
 	}
 	timeout := c.timeout()
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errRunTimeout)
+	ctx, cancel := m.runDeadline(ctx, k, timeout) // pause.go: the clock stops while paused
 	defer cancel()
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
 		state: map[string]*nodeState{}, env: env, secrets: secrets}

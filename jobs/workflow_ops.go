@@ -35,7 +35,7 @@ func (m *Manager) StopAll(jobID string, kill bool) int {
 		map[bool]string{false: "", true: ", and the queued tick dropped"}[dropped])
 	n := 0
 	for _, id := range append(queued, running...) {
-		if m.Stop(jobID, id, kill) == nil {
+		if m.StopRun(jobID, id, kill) == nil {
 			n++
 		} // else it ended meanwhile: Stop logged it
 	}

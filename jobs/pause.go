@@ -1,0 +1,191 @@
+package jobs
+
+import (
+	"context"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// Paused is the status of a run frozen by `echo pause > runs/<id>/ctl`.
+const Paused Status = "PAUSED"
+
+// runClock is a run's config/timeout that stops while the run is paused.
+type runClock struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	left    time.Duration // what remains when paused
+	since   time.Time     // when timer was armed for left
+	fire    func()
+	paused  bool
+	stopped bool
+}
+
+func newRunClock(d time.Duration, fire func()) *runClock {
+	c := &runClock{left: d, since: time.Now(), fire: fire}
+	c.timer = time.AfterFunc(d, fire)
+	return c
+}
+
+// pause stops the clock, unless it has run out already.
+func (c *runClock) pause() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused || c.stopped || !c.timer.Stop() {
+		return
+	}
+	c.left -= time.Since(c.since)
+	c.paused = true
+}
+
+// resume starts the clock again with what was left.
+func (c *runClock) resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.paused || c.stopped {
+		return
+	}
+	c.paused, c.since = false, time.Now()
+	c.timer = time.AfterFunc(max(c.left, 0), c.fire)
+}
+
+func (c *runClock) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	c.timer.Stop()
+}
+
+// runDeadline is the run's context, cancelled with errRunTimeout once it
+// has been RUNNING (not PAUSED) for timeout.
+func (m *Manager) runDeadline(ctx context.Context, k runKey, timeout time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	clock := newRunClock(timeout, func() { cancel(errRunTimeout) })
+	m.mu.Lock()
+	if a := m.active[k]; a != nil {
+		a.clock = clock
+	}
+	m.mu.Unlock()
+	return ctx, func() {
+		clock.stop()
+		cancel(nil)
+	}
+}
+
+// Pause freezes a running run's steps (runs/<id>/ctl pause): status
+// PAUSED, its timeout clock stopped. It needs the cgroup freezer.
+func (m *Manager) Pause(jobID string, id uint64) error {
+	what := "run " + itoa(id) + "/ctl"
+	fr, err := exec.FreezerOf(m.opts.Cgroups)
+	if err != nil {
+		reason := err.Error()
+		if m.opts.NoLimits != "" {
+			reason += " (" + m.opts.NoLimits + ")"
+		}
+		return m.Refuse(jobID, what, "pause needs the cgroup freezer: "+reason)
+	}
+	a, why := m.pausable(runKey{jobID, id}, true)
+	if why != "" {
+		return m.Refuse(jobID, what, why)
+	}
+	if a == nil {
+		return nil // paused already
+	}
+	if a.clock != nil {
+		a.clock.pause()
+	}
+	if err := fr.FreezeSteps(m.runCgroup(jobID, id), true); err != nil {
+		_ = fr.FreezeSteps(m.runCgroup(jobID, id), false) // undo what froze; the freeze error is the one to report
+		m.setPaused(runKey{jobID, id}, false)
+		return m.Refuse(jobID, what, "pause: "+err.Error())
+	}
+	m.markPaused(jobID, id, true)
+	return nil
+}
+
+// Resume thaws a paused run and starts its timeout clock again.
+func (m *Manager) Resume(jobID string, id uint64) error {
+	what := "run " + itoa(id) + "/ctl"
+	fr, err := exec.FreezerOf(m.opts.Cgroups)
+	if err != nil {
+		return m.Refuse(jobID, what, "resume: "+err.Error())
+	}
+	a, why := m.pausable(runKey{jobID, id}, false)
+	if why != "" {
+		return m.Refuse(jobID, what, why)
+	}
+	if a == nil {
+		return nil // not paused
+	}
+	if err := fr.FreezeSteps(m.runCgroup(jobID, id), false); err != nil {
+		return m.Refuse(jobID, what, "resume: "+err.Error())
+	}
+	if a.clock != nil {
+		a.clock.resume()
+	}
+	m.markPaused(jobID, id, false)
+	return nil
+}
+
+// pausable flips the run's paused flag to pause and returns it, or why it
+// cannot; nil and "" when the flag already is so.
+func (m *Manager) pausable(k runKey, pause bool) (*activeRun, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[k]
+	switch {
+	case a == nil:
+		return nil, "run " + itoa(k.id) + " is not active: nothing to pause or resume"
+	case a.cancel == nil:
+		return nil, "run " + itoa(k.id) + " has not started: stop it instead"
+	case a.paused == pause:
+		return nil, ""
+	}
+	a.paused = pause
+	return a, ""
+}
+
+func (m *Manager) setPaused(k runKey, paused bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a := m.active[k]; a != nil {
+		a.paused = paused
+	}
+}
+
+// markPaused records PAUSED or RUNNING again, and logs it.
+func (m *Manager) markPaused(jobID string, id uint64, paused bool) {
+	from, to, verb := Running, Paused, "paused (frozen; its timeout clock stopped)"
+	if !paused {
+		from, to, verb = Paused, Running, "resumed"
+	}
+	if _, err := m.store.UpdateRun(jobID, id, func(r *Run) {
+		if r.Status == from {
+			r.Status = to
+		}
+	}); err != nil {
+		m.logger.Printf("job %s: run %d: record %s: %v", jobID, id, to, err)
+	}
+	m.event(jobID, "run %d %s", id, verb)
+}
+
+// StopRun is Stop for runs/<id>/ctl and MOUNT/JOB/ctl: a paused run is
+// thawed first, so that its steps see the SIGTERM and the grace.
+func (m *Manager) StopRun(jobID string, id uint64, kill bool) error {
+	m.mu.Lock()
+	a := m.active[runKey{jobID, id}]
+	paused := a != nil && a.paused
+	m.mu.Unlock()
+	if paused {
+		_ = m.Resume(jobID, id) // a failure is logged; the stop goes on (a step's kill thaws it)
+	}
+	return m.Stop(jobID, id, kill)
+}
+
+// runCgroup is the folder of a run's step cgroups.
+func (m *Manager) runCgroup(jobID string, id uint64) string {
+	return path.Join(m.cgroupParent(), jobID, strconv.FormatUint(id, 10))
+}
