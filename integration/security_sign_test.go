@@ -4,9 +4,9 @@ package integration
 
 import (
 	"fmt"
-	"strconv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
