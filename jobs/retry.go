@@ -203,15 +203,19 @@ func (m *Manager) releaseRetry(k runKey) {
 	if m.value(k.job, "config/enabled") == "false" {
 		m.mu.Lock()
 		a := m.active[k]
+		claim := a != nil && a.cancel == nil && !a.stopped && !m.stopping
+		if claim {
+			a.stopped = true // as Stop does: ended here, once
+		}
 		m.mu.Unlock()
-		if a != nil && a.cancel == nil {
+		if claim {
 			m.finish(k, Run{Status: Cancelled, Error: "not retried: config/enabled is false"})
 		}
 		return
 	}
 	m.mu.Lock()
 	a := m.active[k]
-	if m.stopping || a == nil || a.cancel != nil || slices.Contains(m.queue, k) {
+	if m.stopping || a == nil || a.stopped || a.cancel != nil || slices.Contains(m.queue, k) {
 		m.mu.Unlock()
 		return
 	}

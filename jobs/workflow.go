@@ -236,7 +236,7 @@ func (m *Manager) enqueue(jobID string, r Run, prepare func() error) {
 	m.onQueued(jobID, r)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.stopping || m.active[k] == nil || m.active[k].cancel != nil {
+	if a := m.active[k]; m.stopping || a == nil || a.stopped || a.cancel != nil {
 		return // stopped meanwhile
 	}
 	m.queue = append(m.queue, k)
