@@ -30,6 +30,7 @@ type Store struct {
 	path     string
 	instance Instance
 	reserve  *reserve // nil until the store is open
+	jobs     jobList  // each owner's jobs once listed (index_jobs.go)
 }
 
 var (
@@ -189,6 +190,7 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 
 // CreateJob stores a new job; ErrExists when its owner has one of that name.
 func (s *Store) CreateJob(j Job) error {
+	defer s.jobs.changed()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketNames)
 		if names.Get(nameKey(j.Owner, j.Name)) != nil {
@@ -212,6 +214,12 @@ func (s *Store) CreateJob(j Job) error {
 
 // JobByName finds owner's job called name.
 func (s *Store) JobByName(owner Owner, name string) (Job, error) {
+	if j, found, ok := s.keptJob(owner, name); ok {
+		if !found {
+			return j, errorf(ErrNotFound, "no job %q", name)
+		}
+		return j, nil
+	}
 	var j Job
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketNames).Get(nameKey(owner, name))
@@ -243,7 +251,10 @@ func (s *Store) Job(id string) (Job, error) {
 }
 
 // Jobs lists owner's jobs sorted by name.
-func (s *Store) Jobs(owner Owner) ([]Job, error) {
+func (s *Store) Jobs(owner Owner) ([]Job, error) { return s.jobsOf(owner) }
+
+// readJobs is Jobs from the records.
+func (s *Store) readJobs(owner Owner) ([]Job, error) {
 	var out []Job
 	prefix := nameKey(owner, "")
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -285,6 +296,7 @@ func hasPrefix(k, p []byte) bool {
 
 // RenameJob gives job id a new name; ErrExists when the owner has one.
 func (s *Store) RenameJob(id, newName string) error {
+	defer s.jobs.changed()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
@@ -311,6 +323,7 @@ func (s *Store) RenameJob(id, newName string) error {
 
 // DeleteJob removes job id with its settings and run records.
 func (s *Store) DeleteJob(id string) error {
+	defer s.jobs.changed()
 	return s.updateFreeing(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
