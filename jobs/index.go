@@ -18,6 +18,8 @@ import (
 //	active/d/<job id> -> ""             runs written by code that does not keep
 //	                                    the index (runsBucket in a write): read
 //	                                    whole at the next start
+//	active/s/<job id> -> ""             a job with config/schedule stored:
+//	                                    the scheduler's start reads only these
 //	daemon/index -> indexVersion        the index is complete
 //
 // A store without daemon/index (made by an older jobfs) gets its index
@@ -26,11 +28,15 @@ var (
 	bucketActive = []byte("active")
 	subActive    = []byte("r")
 	subDirty     = []byte("d")
+	subSchedule  = []byte("s")
 	keyIndex     = []byte("index")
 )
 
 // indexVersion is stored at daemon/index once the index is complete.
-const indexVersion = "active-runs 1"
+const indexVersion = "active-runs 2"
+
+// keySchedule is the setting whose jobs active/s lists.
+const keySchedule = "config/schedule"
 
 func activeKey(jobID string, id uint64) []byte {
 	k := make([]byte, 0, len(jobID)+9)
@@ -94,7 +100,42 @@ func unindexJob(tx *bolt.Tx, jobID string) error {
 	if err != nil {
 		return err
 	}
-	return dirty.Delete([]byte(jobID))
+	if err := dirty.Delete([]byte(jobID)); err != nil {
+		return err
+	}
+	return indexSchedule(tx, jobID, false)
+}
+
+// indexSchedule records whether job jobID has config/schedule stored.
+func indexSchedule(tx *bolt.Tx, jobID string, set bool) error {
+	sched, err := indexSub(tx, subSchedule)
+	if err != nil {
+		return err
+	}
+	if set {
+		return sched.Put([]byte(jobID), nil)
+	}
+	return sched.Delete([]byte(jobID))
+}
+
+// ScheduledJobs lists the jobs that have config/schedule stored, from the
+// index: the scheduler's start reads no other job.
+func (s *Store) ScheduledJobs() ([]Job, error) {
+	var out []Job
+	err := s.guard(func() error { // read at start: where a damaged file shows
+		return s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketActive).Bucket(subSchedule).ForEach(func(k, _ []byte) error {
+				b, err := jobBucket(tx, string(k))
+				if err != nil {
+					return err
+				}
+				j, err := readJob(b)
+				out = append(out, j)
+				return err
+			})
+		})
+	})
+	return out, err
 }
 
 // markDirty notes in a write transaction that job jobID's runs may have
@@ -124,12 +165,18 @@ func ensureIndex(tx *bolt.Tx) error {
 	}
 	jobs := tx.Bucket(bucketJobs)
 	err := jobs.ForEachBucket(func(id []byte) error {
-		return indexJobRuns(tx, string(id), jobs.Bucket(id).Bucket(bucketRuns))
+		b := jobs.Bucket(id)
+		if b.Bucket(bucketCfg).Get([]byte(keySchedule)) != nil {
+			if err := indexSchedule(tx, string(id), true); err != nil {
+				return err
+			}
+		}
+		return indexJobRuns(tx, string(id), b.Bucket(bucketRuns))
 	})
 	if err != nil {
 		return err
 	}
-	for _, sub := range [][]byte{subActive, subDirty} {
+	for _, sub := range [][]byte{subActive, subDirty, subSchedule} {
 		if _, err := indexSub(tx, sub); err != nil {
 			return err
 		}

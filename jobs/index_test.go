@@ -178,3 +178,56 @@ func TestIndexBuiltForOldStore(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexScheduledJobs: ScheduledJobs lists the jobs with a stored
+// config/schedule, after setting, deleting it and deleting a job, and
+// after the index is built for a store that had none.
+func TestIndexScheduledJobs(t *testing.T) {
+	s, _ := newTestStore(t)
+	for _, id := range []string{"a", "b", "c"} {
+		mustStoreJob(t, s, id, 1000, id)
+	}
+	want := func(ids ...string) {
+		t.Helper()
+		list, err := s.ScheduledJobs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, j := range list {
+			got = append(got, j.ID)
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("ScheduledJobs = %v, want %v", got, ids)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.SetSetting(id, keySchedule, "@every 1m", t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetSetting("a", "config/timeout", "5m", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSetting("b", keySchedule, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteJob("c"); err != nil {
+		t.Fatal(err)
+	}
+	want("a")
+	err := s.db.Update(func(tx *bolt.Tx) error { // as an older jobfs left it
+		if err := tx.DeleteBucket(bucketActive); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDaemon).Delete(keyIndex)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.db.Update(ensureIndex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("a")
+}

@@ -42,7 +42,7 @@ const keyLastTick = "internal/last_tick"
 // the scheduler until the Manager closes.
 func (m *Manager) startScheduler() error {
 	m.sched = scheduler.New(m.tick)
-	all, err := m.store.AllJobs()
+	all, err := m.store.ScheduledJobs() // index.go: not every job
 	if err != nil {
 		return err
 	}

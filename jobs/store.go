@@ -369,6 +369,11 @@ func (s *Store) SetSetting(id, key, value string, t time.Time) error {
 		if err := b.Bucket(bucketCfg).Put([]byte(key), []byte(value)); err != nil {
 			return err
 		}
+		if key == keySchedule {
+			if err := indexSchedule(tx, id, true); err != nil {
+				return err
+			}
+		}
 		return putTime(b, key, t)
 	})
 }
@@ -382,6 +387,11 @@ func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 		}
 		if err := b.Bucket(bucketCfg).Delete([]byte(key)); err != nil {
 			return err
+		}
+		if key == keySchedule {
+			if err := indexSchedule(tx, id, false); err != nil {
+				return err
+			}
 		}
 		return putTime(b, key, t)
 	})
