@@ -41,7 +41,7 @@ vet: ## gofmt, go vet, staticcheck, errcheck, go mod tidy -diff
 	$(GO) mod tidy -diff
 
 test: deps vet ## every test: unit tests with -race, then integration tests on a real mount
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 
 bench: deps build ## benchmarks, as ratios against baselines measured in the same run: one table (raw: bin/bench.out)
 	@command -v tsp >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { echo "bench: installing task-spooler (tsp), a baseline"; \
