@@ -29,6 +29,7 @@ type Setting struct {
 
 // Settings lists the writable settings of a job in path order.
 var settingList = []Setting{
+	{Path: "config/after", check: checkAfter},
 	{Path: "config/chains", Lines: true, check: checkChains},
 	{Path: "config/enabled", Default: "true", check: checkBool},
 	{Path: "config/keep", Default: "100", check: checkKeep},

@@ -16,12 +16,13 @@ import (
 // The workflow settings come last (see optionalSigned).
 var SignedFields = []string{"config/type", "config/chains", "config/script", "config/timeout",
 	"config/limits/cpu", "config/limits/io", "config/limits/memory", "config/limits/pids",
-	"config/retries", "config/on_failure", "config/on_success"}
+	"config/retries", "config/on_failure", "config/on_success", "config/after"}
 
 // optionalSigned are signed fields added after signatures existed: each is
 // in the canonical form only when it differs from its default, so a
 // signature made before it existed stays valid until it is set.
-var optionalSigned = map[string]bool{"config/retries": true, "config/on_failure": true, "config/on_success": true}
+var optionalSigned = map[string]bool{"config/retries": true, "config/on_failure": true, "config/on_success": true,
+	"config/after": true}
 
 // CanonicalForm serialises a job's signed fields deterministically: one
 // `<name> <length>\n<value>\n` record per field, in SignedFields order, then

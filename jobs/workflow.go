@@ -24,7 +24,7 @@ var StatusDocument func(j Job, r Run, now time.Time) ([]byte, error)
 // the end then records Followup in the same commit.
 func (m *Manager) hasWorkflow(jobID string) bool {
 	return m.value(jobID, "config/retries") != "0" || m.value(jobID, "config/on_failure") != "" ||
-		m.value(jobID, "config/on_success") != ""
+		m.value(jobID, "config/on_success") != "" || len(m.downstreams(jobID)) > 0
 }
 
 // followUp makes what an ended run r leads to: its retry, or else its
@@ -51,6 +51,7 @@ func (m *Manager) followUp(jobID string, r Run) {
 		}
 		m.fireHook(jobID, r)
 	}
+	m.fireAfter(jobID, r) // after.go
 	if _, err := m.store.UpdateRun(jobID, r.ID, func(r *Run) { r.Followup = false }); err != nil {
 		m.logger.Printf("job %s: run %d: clear its follow-up mark: %v", jobID, r.ID, err)
 	}
@@ -139,33 +140,44 @@ func (m *Manager) statusPayload(j Job, r Run) ([]byte, error) {
 // the two is missing is not told: another user's job that is not shared
 // leaves no trace.
 func (m *Manager) hookTarget(src Job, v string) (Job, error) {
-	owner, name := src.Owner, v
-	if rest, ok := strings.CutPrefix(v, "@"); ok {
+	t, found, err := m.resolveRef(src, v)
+	if err != nil {
+		return Job{}, err
+	}
+	if found && t.ID == src.ID {
+		return Job{}, errorf(ErrInvalid, "%q is this job: a job cannot be its own hook", v)
+	}
+	if !found || m.RoleOf(t, callerOf(src.Owner)) < Runner {
+		return Job{}, errorf(ErrInvalid, "%q: no such job of yours, nor one shared with you as runner", v)
+	}
+	return t, nil
+}
+
+// resolveRef finds the job that ref names for the owner of job src: JOB
+// (theirs) or @user/JOB. err is a malformed ref; found is false for no
+// such job. Roles are the caller's to check.
+func (m *Manager) resolveRef(src Job, ref string) (j Job, found bool, err error) {
+	owner, name := src.Owner, ref
+	if rest, ok := strings.CutPrefix(ref, "@"); ok {
 		u, n, ok := strings.Cut(rest, "/")
 		if !ok {
-			return Job{}, errorf(ErrInvalid, "%q: write JOB (yours) or @user/JOB (shared with you as runner)", v)
+			return Job{}, false, errorf(ErrInvalid, "%q: write JOB (yours) or @user/JOB (another user's, shared with you)", ref)
 		}
 		acct, err := user.Lookup(u)
 		if err != nil {
-			return Job{}, errorf(ErrInvalid, "%q: no user %s", v, u)
+			return Job{}, false, errorf(ErrInvalid, "%q: no user %s", ref, u)
 		}
 		uid, err := strconv.ParseUint(acct.Uid, 10, 32)
 		if err != nil {
-			return Job{}, errorf(ErrInvalid, "%q: user %s has uid %s", v, u, acct.Uid)
+			return Job{}, false, errorf(ErrInvalid, "%q: user %s has uid %s", ref, u, acct.Uid)
 		}
 		owner, name = Owner(uid), n
 	}
 	if err := CheckJobName(name); err != nil {
-		return Job{}, errorf(ErrInvalid, "%q: %v", v, err)
+		return Job{}, false, errorf(ErrInvalid, "%q: %v", ref, err)
 	}
-	t, err := m.store.JobByName(owner, name)
-	if err == nil && t.ID == src.ID {
-		return Job{}, errorf(ErrInvalid, "%q is this job: a job cannot be its own hook", v)
-	}
-	if err != nil || m.RoleOf(t, callerOf(src.Owner)) < Runner {
-		return Job{}, errorf(ErrInvalid, "%q: no such job of yours, nor one shared with you as runner", v)
-	}
-	return t, nil
+	j, err = m.store.JobByName(owner, name)
+	return j, err == nil, nil
 }
 
 // callerOf is uid acting with its groups (for shares to +group).

@@ -78,3 +78,30 @@ func TestRetriesParse(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterAfterCrash: an upstream run whose end was committed but not
+// yet counted for its downstream (the daemon died in between) starts the
+// downstream at the next start, once.
+func TestAfterAfterCrash(t *testing.T) {
+	state := t.TempDir()
+	m1 := newTestManager(t, Options{StateDir: state})
+	up := scriptJob(t, m1, "aup", "#!/bin/sh\ntrue\n")
+	down := scriptJob(t, m1, "adown", "#!/bin/sh\ntrue\n")
+	mustOK(t, m1.WriteSetting(down.ID, "config/after", jobName("aup")))
+	now := time.Now().UTC()
+	zero := 0
+	_, err := m1.Store().CreateRun(up.ID, Run{Status: Completed, Trigger: Manual, Queued: now, StartedAt: now,
+		EndedAt: now, ExitCode: &zero, Followup: true})
+	mustOK(t, err)
+	mustOK(t, m1.Close())
+
+	m2 := newTestManager(t, Options{StateDir: state})
+	if r := waitRun(t, m2, down.ID, 1); r.Trigger != After || r.TriggeredBy != "after "+jobName("aup")+" run 1" {
+		t.Errorf("adown run 1: trigger %s by %q", r.Trigger, r.TriggeredBy)
+	}
+	mustOK(t, m2.Close())
+	m3 := newTestManager(t, Options{StateDir: state})
+	if ids, err := m3.Runs(down.ID); err != nil || len(ids) != 1 {
+		t.Errorf("adown runs %v (%v) after two restarts, want one", ids, err)
+	}
+}
