@@ -1,6 +1,28 @@
 // Package fs maps the job tree onto a FUSE filesystem with go-fuse. It is a
-// thin adapter: every node is one small type that calls into package jobs,
-// and every error goes through toErrno.
+// thin adapter: every node is one small type that calls into package jobs.
+// node_api_check.go asserts each node kind's go-fuse interfaces at compile
+// time (go-fuse finds operations by type assertion: a drifted signature is
+// otherwise silently never called).
+//
+// Errors (errno.go): an error becomes an errno in toErrno only. A domain
+// error of package jobs maps by its kind: ErrNotFound ENOENT, ErrExists
+// EEXIST, ErrInvalid EINVAL, ErrBusy EBUSY, ErrPermission EACCES,
+// ErrTooLarge EFBIG, ErrStopped ESHUTDOWN; a cancelled request EINTR; an
+// errno from a system call passes as it is (EPERM, ENOTEMPTY, ENOSPC); a
+// bare os.ErrNotExist, ErrExist or ErrPermission is ENOENT, EEXIST or
+// EACCES; anything else is logged and is EIO. Only "not there" is ENOENT: a
+// store that cannot be read is EIO, never a job that seems gone. Below a
+// run folder, beneathErrno first turns ELOOP and EXDEV (a symlink or a
+// mount on the way) into ENOENT, as the tree shows neither. A node answers
+// an errno itself only for what it decides alone (an operation the tree
+// does not offer, a name that is not a run number, an interrupted wait).
+//
+// Interrupts: go-fuse cancels a request's context when the kernel
+// interrupts it (Ctrl-C on a blocked cat). Reads that block (runs/N/log
+// as a stream, runs/N/wait, .jobfs/events) wait on that context and end
+// with EINTR; they end at EOF instead (wait: EINTR, as its run has no
+// status) when the daemon begins to stop (Manager.Closing), so the mount
+// can be unmounted. Nothing else blocks on a run.
 //
 // Caching: the mount's entry and attribute timeouts are 0, because jobs,
 // runs and their files change behind the kernel's back (a run ending, a job
@@ -34,7 +56,13 @@
 // holds open (rm -r, rm -rf, mv out) changes nothing until the job's own
 // rmdir, so a job is deleted whole or not at all (walk.go).
 //
-// Deadlocks: nodes never call back into the mount, children never get a
-// working directory or file inside it, and no lock of this package is held
-// across a call that can block on a run.
+// Locks and deadlocks: nodes never call back into the mount, and children
+// never get a working directory or file inside it. The order is: the locks
+// of a file node and of its open handles (a setting file's mu, then its
+// writers' when a truncate marks them; a data handle's mu, then its file's
+// when it leaves the writers), then the tree's tables (temps, walks, the
+// buffer budget), then package jobs, which never calls back into this
+// package. A reading handle's mu is held while its read waits for the run
+// (stream, wait, events): it serialises reads of that one handle and
+// nothing else; no lock shared between handles is held across such a wait.
 package fs

@@ -51,7 +51,7 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	}
 	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, 0, gofs.ToErrno(err)
+		return nil, 0, toErrno(err)
 	}
 	f.t.m.StreamReader(1)
 	return &streamHandle{f: f, fd: fd}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
@@ -91,7 +91,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 		n, err := syscall.Pread(h.fd, buf, h.pos)
 		giveBack(len(buf) - max(n, 0))
 		if err != nil {
-			return nil, gofs.ToErrno(err)
+			return nil, toErrno(err)
 		}
 		if n > 0 || !active {
 			h.pos += int64(n)
@@ -110,7 +110,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 
 func (h *streamHandle) Release(ctx context.Context) syscall.Errno {
 	h.f.t.m.StreamReader(-1)
-	return gofs.ToErrno(syscall.Close(h.fd))
+	return toErrno(syscall.Close(h.fd))
 }
 
 // waitFile is runs/<id>/wait: a read blocks until the run has ended, then

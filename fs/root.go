@@ -112,7 +112,10 @@ func (r *rootDir) ownerChild(ctx context.Context, name string, out *fuse.EntryOu
 		return nil, syscall.ENOENT
 	}
 	visible, err := r.t.m.VisibleJobs(jobs.Owner(uid), r.t.caller(ctx))
-	if err != nil || len(visible) == 0 {
+	if err != nil {
+		return nil, toErrno(err) // a failed read is not "no such owner"
+	}
+	if len(visible) == 0 {
 		return nil, syscall.ENOENT
 	}
 	node := &ownerDir{t: r.t, owner: jobs.Owner(uid)}
@@ -198,10 +201,10 @@ func (r *rootDir) Create(ctx context.Context, name string, _, _ uint32, _ *fuse.
 }
 
 func (r *rootDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	if _, err := r.t.m.Job(r.t.namespace(ctx), name); err == nil {
-		return syscall.EISDIR
+	if _, err := r.t.m.Job(r.t.namespace(ctx), name); err != nil {
+		return toErrno(err) // ErrNotFound: ENOENT
 	}
-	return syscall.ENOENT
+	return syscall.EISDIR
 }
 
 // Rename renames a job. Moving a job into another folder is refused.

@@ -129,21 +129,14 @@ func (r stageRef) stat() (unix.Stat_t, syscall.Errno) {
 			return st, errno
 		}
 		defer beneath.CloseFd(fd)
-		return st, errnoOf(unix.Fstat(fd, &st))
+		return st, toErrno(unix.Fstat(fd, &st))
 	}
 	pfd, name, errno := r.parentFD()
 	if errno != 0 {
 		return st, errno
 	}
 	defer beneath.CloseFd(pfd)
-	return st, errnoOf(unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW))
-}
-
-func errnoOf(err error) syscall.Errno {
-	if err == nil {
-		return 0
-	}
-	return gofs.ToErrno(err)
+	return st, toErrno(unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW))
 }
 
 // stageAttr fills a from a disk stat: what the disk says, owner and modes
@@ -224,7 +217,7 @@ func (n *stagedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 	if h, ok := fh.(*stagedHandle); ok {
 		var st unix.Stat_t
 		if err := unix.Fstat(h.fd, &st); err != nil {
-			return gofs.ToErrno(err)
+			return toErrno(err)
 		}
 		stageAttr(&st, &out.Attr)
 		if r, errno := n.ref(); errno == 0 {
@@ -318,7 +311,7 @@ func writable(ctx context.Context, dir stager, name string) (stageRef, syscall.E
 func newStageChild(ctx context.Context, dir stager, pfd int, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return nil, gofs.ToErrno(err)
+		return nil, toErrno(err)
 	}
 	stageAttr(&st, &out.Attr)
 	r, _ := dir.ref()
@@ -394,7 +387,7 @@ func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut,
 	}
 	defer beneath.CloseFd(pfd)
 	if err := mk(pfd); err != nil {
-		return nil, gofs.ToErrno(err)
+		return nil, toErrno(err)
 	}
 	fd, err := beneath.Openat(pfd, name, unix.O_PATH|unix.O_NOFOLLOW)
 	if err == nil {
@@ -410,7 +403,7 @@ func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut,
 // chmodFD sets the mode of what an O_PATH descriptor refers to (not a
 // symlink) through its /proc/self/fd link, which names that very inode.
 func chmodFD(fd int, mode uint32) syscall.Errno {
-	return errnoOf(unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), mode, 0))
+	return toErrno(unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), mode, 0))
 }
 
 // giveToOwner makes fd (or name below it, not followed) the job owner's,
@@ -459,7 +452,7 @@ func stageSymlink(ctx context.Context, dir stager, target, name string, out *fus
 	}
 	defer beneath.CloseFd(pfd)
 	if err := unix.Symlinkat(target, pfd, name); err != nil {
-		return nil, gofs.ToErrno(err)
+		return nil, toErrno(err)
 	}
 	r.giveToOwner(pfd, name)
 	return newStageChild(ctx, dir, pfd, name, out)
@@ -505,7 +498,7 @@ func stageLink(ctx context.Context, dir stager, target gofs.InodeEmbedder, name 
 	}
 	defer beneath.CloseFd(pfd)
 	if err := unix.Linkat(tpfd, tname, pfd, name, 0); err != nil {
-		return nil, gofs.ToErrno(err)
+		return nil, toErrno(err)
 	}
 	return newStageChild(ctx, dir, pfd, name, out)
 }
@@ -527,13 +520,13 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		fd, err = unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open), Resolve: resolveFlags})
 	}
 	if err != nil {
-		return nil, nil, 0, gofs.ToErrno(err)
+		return nil, nil, 0, toErrno(err)
 	}
 	if created {
 		r.giveToOwner(fd, "") // first: a chown clears set-id bits
 		if err := unix.Fchmod(fd, mode&0o7777); err != nil {
 			_ = unix.Close(fd) // nothing written yet; the chmod error is the answer
-			return nil, nil, 0, gofs.ToErrno(err)
+			return nil, nil, 0, toErrno(err)
 		}
 	}
 	in, errno := newStageChild(ctx, dir, pfd, name, out)
@@ -560,7 +553,7 @@ func stageRemove(ctx context.Context, dir stager, name string, flags int) syscal
 		return errno
 	}
 	defer beneath.CloseFd(pfd)
-	return errnoOf(unix.Unlinkat(pfd, name, flags))
+	return toErrno(unix.Unlinkat(pfd, name, flags))
 }
 
 func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
@@ -588,7 +581,7 @@ func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbe
 		return errno
 	}
 	defer beneath.CloseFd(npfd)
-	return errnoOf(unix.Renameat2(pfd, name, npfd, newName, uint(flags)))
+	return toErrno(unix.Renameat2(pfd, name, npfd, newName, uint(flags)))
 }
 
 // Readlink returns a symlink's target, read without following it.
@@ -608,7 +601,7 @@ func (n *stagedFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	buf := make([]byte, 4096)
 	k, err := unix.Readlinkat(pfd, name, buf)
 	if err != nil {
-		return nil, gofs.ToErrno(err)
+		return nil, toErrno(err)
 	}
 	return buf[:k], 0
 }
@@ -634,7 +627,7 @@ func (n *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
-		return gofs.ToErrno(err)
+		return toErrno(err)
 	}
 	stageAttr(&st, &out.Attr)
 	return 0
@@ -691,7 +684,7 @@ func chmodAt(fd int, name string, mode uint32) syscall.Errno {
 	defer beneath.CloseFd(pfd)
 	var st unix.Stat_t
 	if err := unix.Fstat(pfd, &st); err != nil {
-		return gofs.ToErrno(err)
+		return toErrno(err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return syscall.EOPNOTSUPP
@@ -717,14 +710,14 @@ func chownAt(ctx context.Context, fd int, name string, in *fuse.SetAttrIn) sysca
 	if c, ok := fuse.FromContext(ctx); ok && c.Uid != 0 {
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
-			return gofs.ToErrno(err)
+			return toErrno(err)
 		}
 		if (uok && uid != st.Uid) || (gok && gid != st.Gid) {
 			return syscall.EPERM
 		}
 		return 0
 	}
-	return errnoOf(unix.Fchownat(fd, name, u, g, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)))
+	return toErrno(unix.Fchownat(fd, name, u, g, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)))
 }
 
 func truncateAt(fd int, name string, size uint64) syscall.Errno {
@@ -732,17 +725,17 @@ func truncateAt(fd int, name string, size uint64) syscall.Errno {
 		self := "/proc/self/fd/" + strconv.Itoa(fd) // the open file itself
 		wfd, err := unix.Open(self, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return gofs.ToErrno(err)
+			return toErrno(err)
 		}
 		defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
-		return errnoOf(unix.Ftruncate(wfd, int64(size)))
+		return toErrno(unix.Ftruncate(wfd, int64(size)))
 	}
 	wfd, err := beneath.Openat(fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		return beneathErrno(err)
 	}
 	defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
-	return errnoOf(unix.Ftruncate(wfd, int64(size)))
+	return toErrno(unix.Ftruncate(wfd, int64(size)))
 }
 
 // setTimes applies the times of a SETATTR (now, a given time, or left).
@@ -764,10 +757,10 @@ func setTimes(fd int, name string, in *fuse.SetAttrIn) syscall.Errno {
 		}
 	}
 	if name != "" {
-		return errnoOf(unix.UtimesNanoAt(fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW))
+		return toErrno(unix.UtimesNanoAt(fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW))
 	}
 	// The descriptor itself (O_PATH or open), through its /proc link.
-	return errnoOf(unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts[:], 0))
+	return toErrno(unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts[:], 0))
 }
 
 // Open opens a staged file; a handle open for writing is reported to the

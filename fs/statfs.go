@@ -4,7 +4,6 @@ import (
 	"context"
 	"syscall"
 
-	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
@@ -19,7 +18,7 @@ const nameMax = 255
 func (t *tree) statfs(out *fuse.StatfsOut) syscall.Errno {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(t.m.StateDir(), &st); err != nil {
-		return gofs.ToErrno(err)
+		return toErrno(err)
 	}
 	out.FromStatfsT(&st)
 	out.NameLen = nameMax
