@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // After is the trigger of a run started by config/after.
@@ -98,14 +99,11 @@ func (m *Manager) afterOf(jobID string) string {
 
 // downstreams lists the jobs whose config/after names job u.
 func (m *Manager) downstreams(uID string) []Job {
-	all, err := m.store.AllJobs()
-	if err != nil {
-		return nil
-	}
 	var out []Job
-	for _, d := range all {
-		if d.ID == uID {
-			continue
+	for _, id := range m.afters.list(m) {
+		d, err := m.store.Job(id)
+		if err != nil || id == uID {
+			continue // deleted
 		}
 		for _, ref := range strings.Fields(m.afterOf(d.ID)) {
 			if u, found, err := m.resolveRef(d, ref); err == nil && found && u.ID == uID {
@@ -115,6 +113,74 @@ func (m *Manager) downstreams(uID string) []Job {
 		}
 	}
 	return out
+}
+
+// afterIndex is the set of jobs with config/after, so that a run's end
+// looks at those only, not every job: read from the store once, then
+// kept by every change of the setting.
+type afterIndex struct {
+	mu      sync.Mutex
+	built   bool
+	jobs    map[string]bool // job id -> has config/after
+	touched map[string]bool // changed while the set was being read
+}
+
+// list returns the jobs with config/after, reading them once (outside
+// the lock: a store scan).
+func (x *afterIndex) list(m *Manager) []string {
+	x.mu.Lock()
+	built := x.built
+	x.mu.Unlock()
+	if !built {
+		found := map[string]bool{}
+		if all, err := m.store.AllJobs(); err == nil {
+			for _, j := range all {
+				if m.afterOf(j.ID) != "" {
+					found[j.ID] = true
+				}
+			}
+			x.mu.Lock()
+			if !x.built {
+				if x.jobs == nil {
+					x.jobs = map[string]bool{}
+				}
+				for id := range found {
+					if !x.touched[id] {
+						x.jobs[id] = true
+					}
+				}
+				x.built, x.touched = true, nil
+			}
+			x.mu.Unlock()
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]string, 0, len(x.jobs))
+	for id, has := range x.jobs {
+		if has {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// changed notes that job id's config/after was written or reset.
+func (x *afterIndex) changed(m *Manager, id string) {
+	has := m.afterOf(id) != ""
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.jobs == nil {
+		x.jobs = map[string]bool{}
+	}
+	x.jobs[id] = has
+	if !x.built {
+		if x.touched == nil {
+			x.touched = map[string]bool{}
+		}
+		x.touched[id] = true
+	}
 }
 
 // fireAfter counts a COMPLETED run r of job uID for every job that runs

@@ -102,6 +102,7 @@ type Manager struct {
 	metrics *metrics        // Prometheus metrics (metrics.go)
 	slog    *slog.Logger    // the daemon's structured log
 	folds   map[string]fold // repeated events being counted per job; guarded by logMu
+	afters  afterIndex      // jobs with config/after (after.go)
 }
 
 type runKey struct {

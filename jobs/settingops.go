@@ -236,4 +236,7 @@ func (m *Manager) changed(jobID, path string) {
 	if path == "config/schedule" {
 		m.reschedule(jobID)
 	}
+	if path == "config/after" {
+		m.afters.changed(m, jobID)
+	}
 }
