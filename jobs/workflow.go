@@ -202,6 +202,9 @@ func callerOf(uid Owner) Caller {
 // checkHook validates config/on_failure and config/on_success.
 func checkHook(path string) func(*Manager, Job, string) error {
 	return func(m *Manager, j Job, v string) error {
+		if v == "" {
+			return nil // the default (no hook): what a read gives, so tar and rsync write it back
+		}
 		if _, err := m.hookTarget(j, v); err != nil {
 			return errorf(ErrInvalid, "%s: %v", path, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 		}
