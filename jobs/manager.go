@@ -59,12 +59,13 @@ type Options struct {
 
 // Manager owns the store and every run in flight.
 //
-// Lock order: mu, then logMu, then the small locks of what mu guards (a
-// bell's, a reader budget's, the stage's, the bus's). mu guards only memory:
-// it is never held across a store commit, a file's creation or removal, or a
-// step; a change that needs both reserves under mu, commits outside it and
-// publishes under it (trigger.go, DeleteJob, prune), so that stream reads
-// (Follow), Busy and Wait never wait for an fsync.
+// Lock order: triggerMu (only triggers wait on it), then mu, then logMu,
+// then the small locks of what mu guards (a bell's, a reader budget's, the
+// stage's, the bus's). mu guards only memory: it is never held across a
+// store commit, a file's creation or removal, or a step; a change that
+// needs both reserves under mu, commits outside it and publishes under it
+// (trigger.go, DeleteJob, prune), so that stream reads (Follow), Busy and
+// Wait never wait for an fsync.
 type Manager struct {
 	store     *Store
 	state     string
@@ -84,6 +85,8 @@ type Manager struct {
 	device    string          // disk of the state folder, where steps write
 	deviceErr error           // why io cannot be limited
 	closeOnce sync.Once
+
+	triggerMu sync.Mutex // one trigger at a time (trigger.go); taken before mu, never under it
 
 	mu       sync.Mutex
 	stopping bool

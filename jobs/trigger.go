@@ -113,7 +113,9 @@ func (m *Manager) RejectPayload(jobID string, err error) error {
 // m.mu is never held across the store's commit or the run folder's making:
 // the run is reserved under it (reserveRun), committed outside it, published
 // under it (publishRun), laid out outside it and queued under it, so that
-// stream reads, Busy and Wait never wait for an fsync.
+// stream reads, Busy and Wait never wait for an fsync. triggerMu, which only
+// triggers take, keeps them one at a time as before: ids, staged input and
+// queue order stay in step (run 4 gets the staged files, not run 5).
 func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
@@ -130,29 +132,40 @@ func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64,
 	if err := m.reserveRun(jobID); err != nil {
 		return 0, err
 	}
-	defer m.wg.Done()   // taken by reserveRun: Close waits for this trigger
+	defer m.wg.Done() // taken by reserveRun: Close waits for this trigger
+	m.triggerMu.Lock()
+	id, failed, err := m.createRun(jobID, p, t, by)
+	m.triggerMu.Unlock()
+	if failed != nil { // after the unlock: what finish sets off may trigger
+		m.finish(runKey{jobID, id}, *failed)
+	}
+	return id, err
+}
+
+// createRun is trigger's part under triggerMu, for a reserved run: it
+// commits, publishes, lays out and queues the run. A run that is stored
+// but cannot be queued comes back with the outcome to finish it with.
+func (m *Manager) createRun(jobID string, p []byte, t Trigger, by string) (uint64, *Run, error) {
 	began := time.Now() // the commit's real latency, for the metrics
 	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, TriggeredBy: by, Queued: m.now().UTC()})
 	m.metrics.observeCommit("queue", began)
 	if err != nil {
 		m.unreserveRun(jobID)
-		return 0, err
+		return 0, nil, err
 	}
 	k := runKey{jobID, r.ID}
 	if !m.publishRun(k) { // the daemon began to stop during the commit
-		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
-		return r.ID, nil
+		return r.ID, &Run{Status: Failed, Error: errShutdown.Error()}, nil
 	}
 	if err := m.prepareRun(jobID, r.ID, p); err != nil {
-		m.finish(k, Run{Status: Failed, Error: err.Error()})
-		return r.ID, nil
+		return r.ID, &Run{Status: Failed, Error: err.Error()}, nil
 	}
 	m.event(jobID, "run %d queued (%s)", r.ID, t)
 	m.onQueued(jobID, r)
 	if !m.queueRun(k) {
-		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
+		return r.ID, &Run{Status: Failed, Error: errShutdown.Error()}, nil
 	}
-	return r.ID, nil
+	return r.ID, nil, nil
 }
 
 func (m *Manager) isStopping() bool {
