@@ -17,6 +17,7 @@ type jobList struct {
 	mu      sync.Mutex
 	gen     uint64
 	byOwner map[Owner][]Job
+	byID    map[string]Job // the jobs of every kept list
 }
 
 // generation is read before a list is read from the store.
@@ -42,9 +43,20 @@ func (l *jobList) put(owner Owner, gen uint64, list []Job) {
 		return
 	}
 	if l.byOwner == nil {
-		l.byOwner = map[Owner][]Job{}
+		l.byOwner, l.byID = map[Owner][]Job{}, map[string]Job{}
 	}
 	l.byOwner[owner] = list
+	for _, j := range list {
+		l.byID[j.ID] = j
+	}
+}
+
+// job returns job id when a kept list holds it.
+func (l *jobList) job(id string) (Job, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	j, ok := l.byID[id]
+	return j, ok
 }
 
 // changed drops every kept list: called after a commit that changed jobs.
@@ -52,7 +64,7 @@ func (l *jobList) changed() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
-	l.byOwner = nil
+	l.byOwner, l.byID = nil, nil
 }
 
 // jobsOf returns owner's jobs sorted by name, from memory when kept; the

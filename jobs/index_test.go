@@ -3,6 +3,7 @@ package jobs
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -230,4 +231,74 @@ func TestIndexScheduledJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("a")
+}
+
+// TestJobListFollowsChanges: Jobs and JobByName, served from the kept list
+// once listed, follow every create, rename and delete at once.
+func TestJobListFollowsChanges(t *testing.T) {
+	s, _ := newTestStore(t)
+	mustStoreJob(t, s, "b", 1000, "beta")
+	mustStoreJob(t, s, "x", 1001, "beta") // another owner's
+	names := func() []string {
+		t.Helper()
+		list, err := s.Jobs(1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, j := range list {
+			out = append(out, j.Name)
+		}
+		return out
+	}
+	lookup := func(name string) string {
+		t.Helper()
+		j, err := s.JobByName(1000, name)
+		if errors.Is(err, ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j.ID
+	}
+	if got := names(); !slices.Equal(got, []string{"beta"}) {
+		t.Fatalf("Jobs = %v, want [beta]", got)
+	}
+	list, _ := s.Jobs(1000)
+	list[0].Name = "changed by a caller" // a copy: the kept list stays
+	mustStoreJob(t, s, "a", 1000, "alpha")
+	if got := names(); !slices.Equal(got, []string{"alpha", "beta"}) {
+		t.Errorf("after create: Jobs = %v, want [alpha beta]", got)
+	}
+	if got := lookup("alpha"); got != "a" {
+		t.Errorf("after create: JobByName(alpha) = %q, want a", got)
+	}
+	if err := s.RenameJob("b", "gamma"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !slices.Equal(got, []string{"alpha", "gamma"}) {
+		t.Errorf("after rename: Jobs = %v, want [alpha gamma]", got)
+	}
+	if got, gone := lookup("gamma"), lookup("beta"); got != "b" || gone != "" {
+		t.Errorf("after rename: JobByName gamma = %q, beta = %q; want b and none", got, gone)
+	}
+	if err := s.DeleteJob("a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !slices.Equal(got, []string{"gamma"}) {
+		t.Errorf("after delete: Jobs = %v, want [gamma]", got)
+	}
+	if got := lookup("alpha"); got != "" {
+		t.Errorf("after delete: JobByName(alpha) = %q, want none", got)
+	}
+	if _, err := s.Job("a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after delete: Job(a) = %v, want ErrNotFound", err)
+	}
+	if j, err := s.Job("b"); err != nil || j.Name != "gamma" {
+		t.Errorf("after rename: Job(b) = %+v, %v; want gamma", j, err)
+	}
+	if j, err := s.JobByName(1001, "beta"); err != nil || j.ID != "x" {
+		t.Errorf("the other owner's beta = %+v, %v", j, err)
+	}
 }

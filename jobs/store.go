@@ -238,6 +238,9 @@ func (s *Store) JobByName(owner Owner, name string) (Job, error) {
 
 // Job returns the job with the given id.
 func (s *Store) Job(id string) (Job, error) {
+	if j, ok := s.jobs.job(id); ok { // index_jobs.go
+		return j, nil
+	}
 	var j Job
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
