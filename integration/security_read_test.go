@@ -54,6 +54,19 @@ func startGroup(t *testing.T, cmd *exec.Cmd) {
 	})
 }
 
+// waitShell waits for a shell startGroup started and returns its output.
+func waitShell(t *testing.T, shell *exec.Cmd, out *syncBuffer) string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- shell.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(shTimeout):
+		t.Fatalf("the shell did not end:\n%s", out.String())
+	}
+	return out.String()
+}
+
 func TestSecurityStateFolderClosed(t *testing.T) {
 	t.Parallel()
 	shareSkip(t)
@@ -203,14 +216,7 @@ ls; echo "ls=$?"`)
 		if err := os.WriteFile(tmp+"/swapped", nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- shell.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(shTimeout):
-			t.Fatalf("the shell did not end:\n%s", buf.String())
-		}
-		got := buf.String()
+		got := waitShell(t, shell, &buf)
 		if strings.Contains(got, secretMarker) || strings.Contains(got, "passwd") || !strings.Contains(got, "inside") ||
 			strings.Contains(got, "cat=0") || strings.Contains(got, "cat2=0") {
 			t.Fatalf("a shell inside a folder swapped for a link to /etc:\n%s", got)
@@ -306,14 +312,7 @@ cat ../config/timeout; echo "config=$?"`)
 	if err := os.WriteFile(tmp+"/revoked", nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- shell.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(shTimeout):
-		t.Fatalf("bob's shell did not end:\n%s", buf.String())
-	}
-	got := buf.String()
+	got := waitShell(t, shell, &buf)
 	if !strings.HasPrefix(got, "COMPLETED\n") {
 		t.Fatalf("bob could not read alice's run before the share was removed:\n%s", got)
 	}
