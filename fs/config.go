@@ -290,6 +290,9 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 // any number of readers costs no memory). A write handle holds the value
 // it edits, charged to the caller's budget (budget.go).
 func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	if !isWrite(flags) {
 		if _, err := f.t.m.ReadSetting(f.jobID, f.path); err != nil {
 			return nil, 0, toErrno(err)

@@ -44,6 +44,9 @@ func (f *dataFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAt
 // Open counts a handle open for writing against the caller's budget: past
 // defaultUserHandles it is refused with EMFILE and a reason line.
 func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return nil, 0, errno
+	}
 	h := &dataHandle{f: f}
 	if isWrite(flags) {
 		if errno := f.t.need(ctx, f.jobID, jobs.Runner); errno != 0 {

@@ -11,6 +11,8 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/jobfs/jobfs/jobs"
 )
 
 // Editors and copying tools rarely write a file in place: vim writes
@@ -229,6 +231,21 @@ type tempFile struct {
 
 func (f *tempFile) data() *tempData { return f.t.temps.get(f.jobID, f.path) }
 
+// allowed checks the caller's role now: a temporary file is the owner's
+// scratch (only the owner creates one), so changing it needs the owner,
+// or a viewer could edit what the owner's editor then renames over
+// config/script; one in config/env/ holds a secret's plain value, which
+// only the owner may read.
+func (f *tempFile) allowed(ctx context.Context, change bool) syscall.Errno {
+	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
+		return errno
+	}
+	if change || strings.HasPrefix(f.path, "config/env/") {
+		return f.t.need(ctx, f.jobID, jobs.RoleOwner)
+	}
+	return 0
+}
+
 // refuse logs why an operation on the file was refused and returns its
 // errno. Called with no lock held: the log is written to disk.
 func (f *tempFile) refuse(err error) syscall.Errno {
@@ -270,6 +287,9 @@ func (f *tempFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.At
 // Setattr applies size, mode and mtime, as tools expect of a scratch file.
 // A size past the cap is refused (EFBIG) before anything is allocated.
 func (f *tempFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.allowed(ctx, true); errno != 0 {
+		return errno
+	}
 	d := f.data()
 	if h, ok := fh.(*tempHandle); ok {
 		d = h.d // ftruncate: the open file, even when removed since
@@ -298,6 +318,9 @@ func (f *tempFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 }
 
 func (f *tempFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if errno := f.allowed(ctx, isWrite(flags) || flags&syscall.O_TRUNC != 0); errno != 0 {
+		return nil, 0, errno
+	}
 	d := f.data()
 	if d == nil {
 		return nil, 0, syscall.ENOENT
