@@ -67,6 +67,9 @@ func (m *Manager) runDeadline(ctx context.Context, k runKey, timeout time.Durati
 	m.mu.Lock()
 	if a := m.active[k]; a != nil {
 		a.clock = clock
+		if a.paused {
+			clock.pause() // paused between dispatch and here
+		}
 	}
 	m.mu.Unlock()
 	return ctx, func() {
@@ -87,19 +90,22 @@ func (m *Manager) Pause(jobID string, id uint64) error {
 		}
 		return m.Refuse(jobID, what, "pause needs the cgroup freezer: "+reason)
 	}
-	a, why := m.pausable(runKey{jobID, id}, true)
+	a, clock, why := m.pausable(runKey{jobID, id}, true)
 	if why != "" {
 		return m.Refuse(jobID, what, why)
 	}
 	if a == nil {
 		return nil // paused already
 	}
-	if a.clock != nil {
-		a.clock.pause()
+	if clock != nil {
+		clock.pause()
 	}
 	if err := fr.FreezeSteps(m.runCgroup(jobID, id), true); err != nil {
 		_ = fr.FreezeSteps(m.runCgroup(jobID, id), false) // undo what froze; the freeze error is the one to report
 		m.setPaused(runKey{jobID, id}, false)
+		if clock != nil {
+			clock.resume() // the run goes on: so does its timeout
+		}
 		return m.Refuse(jobID, what, "pause: "+err.Error())
 	}
 	m.markPaused(jobID, id, true)
@@ -113,7 +119,7 @@ func (m *Manager) Resume(jobID string, id uint64) error {
 	if err != nil {
 		return m.Refuse(jobID, what, "resume: "+err.Error())
 	}
-	a, why := m.pausable(runKey{jobID, id}, false)
+	a, clock, why := m.pausable(runKey{jobID, id}, false)
 	if why != "" {
 		return m.Refuse(jobID, what, why)
 	}
@@ -123,29 +129,31 @@ func (m *Manager) Resume(jobID string, id uint64) error {
 	if err := fr.FreezeSteps(m.runCgroup(jobID, id), false); err != nil {
 		return m.Refuse(jobID, what, "resume: "+err.Error())
 	}
-	if a.clock != nil {
-		a.clock.resume()
+	if clock != nil {
+		clock.resume()
 	}
 	m.markPaused(jobID, id, false)
 	return nil
 }
 
-// pausable flips the run's paused flag to pause and returns it, or why it
-// cannot; nil and "" when the flag already is so.
-func (m *Manager) pausable(k runKey, pause bool) (*activeRun, string) {
+// pausable flips the run's paused flag to pause and returns it with its
+// timeout clock (read under m.mu: the run's goroutine sets it after
+// dispatch, nil until then), or why it cannot; nil and "" when the flag
+// already is so.
+func (m *Manager) pausable(k runKey, pause bool) (*activeRun, *runClock, string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.active[k]
 	switch {
 	case a == nil:
-		return nil, "run " + itoa(k.id) + " is not active: nothing to pause or resume"
+		return nil, nil, "run " + itoa(k.id) + " is not active: nothing to pause or resume"
 	case a.cancel == nil:
-		return nil, "run " + itoa(k.id) + " has not started: stop it instead"
+		return nil, nil, "run " + itoa(k.id) + " has not started: stop it instead"
 	case a.paused == pause:
-		return nil, ""
+		return nil, nil, ""
 	}
 	a.paused = pause
-	return a, ""
+	return a, a.clock, ""
 }
 
 func (m *Manager) setPaused(k runKey, paused bool) {
