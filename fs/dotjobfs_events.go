@@ -36,8 +36,14 @@ func (f *eventsFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if isWrite(flags) {
 		return nil, 0, syscall.EACCES
 	}
+	// Each reader holds a queue of its own (jobs.subscriberQueue): the
+	// handles are counted per user like the buffering ones (EMFILE).
+	uid := f.t.callerUID(ctx)
+	if err := f.t.temps.budget.open(uid); err != nil {
+		return nil, 0, toErrno(err)
+	}
 	sub := f.t.m.Subscribe(f.t.caller(ctx), !f.t.multi)
-	return &eventsHandle{t: f.t, sub: sub}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
+	return &eventsHandle{t: f.t, sub: sub, uid: uid}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
 // eventsBatch bounds the events encoded for one read: the rest wait in
@@ -47,6 +53,7 @@ const eventsBatch = 64
 type eventsHandle struct {
 	t       *tree
 	sub     *jobs.Subscription
+	uid     uint32     // counted in the budget's handles until Release
 	mu      sync.Mutex // serialises reads; guards pending
 	pending []byte     // encoded lines a short read left
 }
@@ -96,5 +103,6 @@ func lastLineEnd(b []byte) int {
 
 func (h *eventsHandle) Release(ctx context.Context) syscall.Errno {
 	h.sub.Close(h.t.m)
+	h.t.temps.budget.close(h.uid)
 	return 0
 }
