@@ -57,7 +57,6 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			return nil, 0, toErrno(f.t.m.RejectPayload(f.jobID, err))
 		}
 		h.counted = true
-		h.opener, _ = callerProc(ctx) // zero when unknown: stillOpen then looks everywhere
 		h.buf = buffer{b: &f.t.temps.budget, uid: uid, limit: jobs.MaxPayload, what: "a payload"}
 		f.mu.Lock()
 		if f.writers == nil {
@@ -100,7 +99,6 @@ type dataHandle struct {
 	runID    uint64
 	// lastClosed: a FLUSH found no descriptor of it left (RELEASE pending).
 	lastClosed atomic.Bool
-	opener     proc  // the process that opened it: its descriptors are in it and its descendants
 	readBase   int64 // offset of the first read of the run id; -1 before it
 }
 
@@ -248,42 +246,16 @@ func (h *dataHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 func (f *dataFile) stillOpen() bool {
 	f.mu.Lock()
 	open := 0
-	var openers []proc
 	for h := range f.writers {
 		if !h.lastClosed.Load() {
 			open++
-			openers = append(openers, h.opener)
 		}
 	}
 	f.mu.Unlock()
 	ino := f.EmbeddedInode().StableAttr().Ino
-	inos := map[uint64]bool{ino: true}
-	match := func(target string) bool { return strings.HasSuffix(target, "/data") }
-	var n int
-	if roots, ok := liveRoots(openers); ok {
-		n = jobs.ProcWritersUnder(roots, inos, match)[ino]
-	} else {
-		n = jobs.ProcWriters(inos, match)[ino] // an opener is gone: its children moved elsewhere
-	}
+	n := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })[ino]
 	if open <= 1 {
 		return n > 0
 	}
 	return n >= open
-}
-
-// liveRoots returns the pids of openers when every one is still the same
-// live process (pid and start time), so that only it and its descendants
-// need to be searched for descriptors.
-func liveRoots(openers []proc) ([]int, bool) {
-	roots := make([]int, 0, len(openers))
-	for _, o := range openers {
-		if o.pid == 0 {
-			return nil, false
-		}
-		if now, ok := procOf(o.pid); !ok || now != o {
-			return nil, false
-		}
-		roots = append(roots, o.pid)
-	}
-	return roots, true
 }
