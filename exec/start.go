@@ -149,6 +149,10 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 // stop sends SIGTERM to every process of the step, waits up to grace for
 // the main process, then kills them all and waits for it.
 func (p *process) stop(grace time.Duration, done <-chan error) error {
+	if grace <= 0 { // a kill: SIGKILL alone, so the step ends by it (137), not by a SIGTERM it did not trap
+		p.killAll()
+		return <-done
+	}
 	p.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
