@@ -238,11 +238,11 @@ func (f *settingFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 }
 
 func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(*settingHandle); ok && h.written() {
+	if h, ok := fh.(*settingHandle); ok && h.w != nil && h.w.Written() {
 		if errno := f.fill(ctx, &out.Attr); errno != 0 {
 			return errno
 		}
-		out.Size = uint64(h.size())
+		out.Size = uint64(h.w.Len())
 		return 0
 	}
 	return f.fill(ctx, &out.Attr)
@@ -268,13 +268,13 @@ func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.
 }
 
 func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
-	if h, ok := fh.(*settingHandle); ok {
-		return h.truncate(size, true)
+	if h, ok := fh.(*settingHandle); ok && h.w != nil {
+		return toErrno(h.w.Truncate(size, true))
 	}
 	f.mu.Lock()
 	writers := len(f.writers)
 	for h := range f.writers {
-		_ = h.truncate(size, false) // only marks the handle (store false): never fails
+		_ = h.w.Truncate(size, false) // only marks the session (store false): never fails
 	}
 	f.mu.Unlock()
 	switch {
@@ -287,8 +287,9 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 }
 
 // Open for reading holds nothing: each read renders the stored value (so
-// any number of readers costs no memory). A write handle holds the value
-// it edits, charged to the caller's budget (budget.go).
+// any number of readers costs no memory). A write handle holds a write
+// session of package jobs (jobs.SettingWrite), its buffer charged to the
+// caller's budget (budget.go).
 func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if errno := current(ctx, f.EmbeddedInode()); errno != 0 {
 		return nil, 0, errno
@@ -297,7 +298,7 @@ func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 		if _, err := f.t.m.ReadSetting(f.jobID, f.path); err != nil {
 			return nil, 0, toErrno(err)
 		}
-		return &settingHandle{f: f, lazy: true}, fuse.FOPEN_DIRECT_IO, 0
+		return &settingHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 	}
 	if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, 0, errno
@@ -317,19 +318,12 @@ func (f *settingFile) openWrite(ctx context.Context, flags uint32) (*settingHand
 		return nil, f.refuse(err)
 	}
 	h := &settingHandle{f: f, uid: uid, counted: true}
-	if flags&syscall.O_TRUNC != 0 {
-		h.truncated = true
-	} else {
-		v, err := f.t.m.ReadSetting(f.jobID, f.path)
-		if err == nil {
-			err = h.fit(len(v))
-		}
-		if err != nil {
-			h.uncount()
-			return nil, f.refuse(err)
-		}
-		h.buf = []byte(v)
+	w, err := f.t.m.OpenSettingWrite(f.jobID, f.path, flags&syscall.O_TRUNC != 0, h.fit)
+	if err != nil {
+		h.uncount()
+		return nil, f.refuse(err)
 	}
+	h.w = w
 	f.mu.Lock()
 	if f.writers == nil {
 		f.writers = map[*settingHandle]bool{}
@@ -349,123 +343,39 @@ func (f *settingFile) refuse(err error) syscall.Errno {
 	return toErrno(err)
 }
 
-// settingHandle buffers one open of a setting file.
+// settingHandle is one open of a setting file. A write handle forwards
+// bytes to its session (validation, commit, undo are package jobs'); the
+// handle only keeps the session's buffer in the caller's budget.
 type settingHandle struct {
 	f *settingFile
-	// lazy: opened read-only; reads render the stored value, buf is unused.
-	lazy bool
+	// w is the write session; nil when opened read-only: reads render the
+	// stored value.
+	w *jobs.SettingWrite
 	// uid is whose budget the handle is counted in; charged the bytes
-	// reserved for buf. Set for write handles only.
+	// reserved for the session's buffer. Set for write handles only.
 	uid     uint32
+	mu      sync.Mutex // guards counted and charged
 	counted bool
 	charged int64
-
-	mu        sync.Mutex
-	buf       []byte // the file's content as this handle sees it
-	truncated bool   // set to empty by O_TRUNC or setattr
-	wrote     bool   // a write arrived since the last commit
-	wroteAny  bool   // any write arrived on this handle
-	failed    bool   // a write was refused: nothing more is committed
-	cleared   bool   // the truncation was stored: the setting was reset
-	unlogged  bool   // that reset changed the setting and is not logged yet
-	committed bool   // a written value was stored (and logged)
-	// before is the stored value before this handle's first commit: a
-	// value committed in parts is undone when a later part is refused.
-	before *jobs.SettingState
-}
-
-// fail marks the handle failed and undoes what it committed. h.mu is held.
-func (h *settingHandle) fail() {
-	h.failed = true
-	h.unlogged = false
-	if h.before != nil {
-		h.f.t.m.RestoreSetting(h.f.jobID, h.f.path, *h.before, h.committed)
-		h.before = nil
-	}
-}
-
-// bigWrite is the write size from which a value is assumed to continue in a
-// further write (cat of a large file), so it is validated at flush instead.
-const bigWrite = 64 << 10
-
-func (h *settingHandle) written() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.wroteAny || h.truncated
-}
-
-func (h *settingHandle) size() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.buf)
-}
-
-// truncate cuts the handle's content. store (an ftruncate of this handle)
-// stores a truncation to empty of a handle nothing was written to at once;
-// after a write, the next flush commits the shorter value.
-func (h *settingHandle) truncate(size int, store bool) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if size < len(h.buf) {
-		h.buf = h.buf[:size]
-	}
-	h.truncated = true
-	switch {
-	case h.wroteAny:
-		h.wrote = true
-	case store && size == 0:
-		return h.clear()
-	}
-	return 0
-}
-
-// emptied reports whether the handle holds a truncation and nothing
-// written after it. h.mu is held.
-func (h *settingHandle) emptied() bool {
-	return h.truncated && !h.wroteAny && len(h.buf) == 0
-}
-
-// clear stores the truncation of a handle nothing was written to: the
-// setting is reset now, before the writer's close (or ftruncate) returns,
-// so a read or a run right after sees the default. The reset is logged at
-// release, unless a value is written after it (bash's `echo v > f` closes a
-// copy of the descriptor, flushing, before echo writes). h.mu is held.
-func (h *settingHandle) clear() syscall.Errno {
-	if h.cleared || h.failed {
-		return 0
-	}
-	st := h.f.t.m.SettingState(h.f.jobID, h.f.path)
-	changed, err := h.f.t.m.ClearSetting(h.f.jobID, h.f.path)
-	if err != nil {
-		return toErrno(err)
-	}
-	h.cleared = true
-	if changed {
-		h.unlogged = true
-		if h.before == nil {
-			h.before = &st
-		}
-	}
-	return 0
 }
 
 func (h *settingHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	if h.lazy {
+	if h.w == nil {
 		v, err := h.f.t.m.ReadSetting(h.f.jobID, h.f.path)
 		if err != nil {
 			return nil, toErrno(err)
 		}
 		return fuse.ReadResultData(sliceAt([]byte(v), dest, off)), 0
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return fuse.ReadResultData(append([]byte(nil), sliceAt(h.buf, dest, off)...)), 0
+	return fuse.ReadResultData(dest[:h.w.ReadAt(dest, off)]), 0
 }
 
 // fit makes sure the handle's budget covers n bytes of buffer, reserving
 // the difference (in steps, so a value written line by line does not ask
-// for every line).
+// for every line). The session calls it before its buffer grows.
 func (h *settingHandle) fit(n int) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if int64(n) <= h.charged {
 		return nil
 	}
@@ -479,6 +389,8 @@ func (h *settingHandle) fit(n int) error {
 
 // uncount gives back what the handle holds in the budget.
 func (h *settingHandle) uncount() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if !h.counted {
 		return
 	}
@@ -488,30 +400,14 @@ func (h *settingHandle) uncount() {
 	h.f.t.temps.budget.close(h.uid)
 }
 
+// Write is validated by the session, where the shell's echo sees a
+// refusal; a budget refusal's reason goes to the job log.
 func (h *settingHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.failed {
-		return 0, syscall.EINVAL
+	if h.w == nil {
+		return 0, syscall.EBADF // opened read-only: the kernel sends no write
 	}
-	if !fitsAt(off, len(data), jobs.MaxSettingSize) {
-		err := h.f.t.m.RefuseTooLarge(h.f.jobID, h.f.path, uint64(max(off, 0))+uint64(len(data)))
-		h.fail()
-		return 0, toErrno(err)
-	}
-	if err := h.fit(max(int(off)+len(data), len(h.buf))); err != nil {
-		h.fail()
+	if err := h.w.Write(data, off); err != nil {
 		return 0, h.f.refuse(err)
-	}
-	h.buf = writeAt(h.buf, data, off)
-	h.wrote, h.wroteAny = true, true
-	if len(data) < bigWrite {
-		// A multi-line value may be written a line at a time: only errors no
-		// further line can cure fail the write; the rest wait for Flush.
-		if mayComplete, err := h.f.t.m.CheckPartialSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil && !mayComplete {
-			h.fail()
-			return 0, toErrno(err)
-		}
 	}
 	return uint32(len(data)), 0
 }
@@ -526,57 +422,23 @@ func (h *settingHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // for it in close(2), so the value is stored when the writer's close
 // returns, and a refusal reaches close.
 func (h *settingHandle) Flush(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.failed {
+	if h.w == nil {
 		return 0
 	}
-	if !h.wrote {
-		if h.emptied() {
-			return h.clear()
-		}
-		return 0
-	}
-	h.wrote = false
-	var before *jobs.SettingState // read once: only the first commit needs it
-	if h.before == nil {
-		st := h.f.t.m.SettingState(h.f.jobID, h.f.path)
-		before = &st
-	}
-	if err := h.f.t.m.WriteSetting(h.f.jobID, h.f.path, string(h.buf)); err != nil {
-		h.fail()
-		return toErrno(err)
-	}
-	if before != nil {
-		h.before = before
-	}
-	h.committed, h.unlogged = true, false // its log line says what the value is now
-	return 0
+	return toErrno(h.w.Flush())
 }
 
-// Release logs a reset that Flush stored, now that no value followed it.
-// A truncation no flush stored (none is expected: close flushes) is stored
-// here.
+// Release ends the session (it logs a reset that Flush stored, now that
+// no value followed it) and gives back the handle's budget.
 func (h *settingHandle) Release(ctx context.Context) syscall.Errno {
-	if h.lazy {
+	if h.w == nil {
 		return 0
 	}
 	h.f.mu.Lock()
 	delete(h.f.writers, h)
 	h.f.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	defer h.uncount()
-	if h.emptied() && !h.failed {
-		if errno := h.clear(); errno != 0 {
-			return errno
-		}
-	}
-	if h.unlogged {
-		h.unlogged = false
-		h.f.t.m.LogReset(h.f.jobID, h.f.path)
-	}
-	return 0
+	return toErrno(h.w.Close())
 }
 
 // writeAt copies data into buf at off, growing buf (zero-filled) as needed.

@@ -128,7 +128,7 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, toErrno(m.RejectPayload(h.f.jobID, err))
 	}
 	h.pending = true
-	if len(data) < bigWrite {
+	if len(data) < jobs.BigSettingWrite { // the same rule as a setting's: a big write continues
 		if err := jobs.CheckPayloadPrefix(h.buf.data); err != nil {
 			h.fail()
 			return 0, toErrno(m.RejectPayload(h.f.jobID, err))

@@ -1,0 +1,253 @@
+package jobs
+
+import (
+	"sync"
+)
+
+// SettingWrite is one open-for-writing of a setting file: it buffers the
+// file's content as that writer sees it, validates each write (so the
+// shell's echo sees a refusal), commits at Flush and undoes what it
+// committed when a later part is refused (a value committed in parts, a
+// flush per closed copy of the descriptor). The file system only forwards
+// bytes to it and maps its errors.
+//
+// A truncation with nothing written after it (`: > config/timeout`) resets
+// the setting at the flush, so a read right after close sees the default;
+// that reset is logged only at Close, when no value followed (bash's
+// `echo x > f` flushes once before echo writes).
+type SettingWrite struct {
+	m     *Manager
+	jobID string
+	path  string
+	// reserve is asked before the buffer grows to n bytes: the adapter's
+	// memory budget; its error refuses the write (and fails the session).
+	reserve func(n int) error
+
+	mu        sync.Mutex
+	buf       []byte // the file's content as this writer sees it
+	truncated bool   // set to empty by O_TRUNC or a truncation
+	wrote     bool   // a write arrived since the last commit
+	wroteAny  bool   // any write arrived
+	failed    bool   // a write was refused: nothing more is committed
+	cleared   bool   // the truncation was stored: the setting was reset
+	unlogged  bool   // that reset changed the setting and is not logged yet
+	committed bool   // a written value was stored (and logged)
+	// before is the stored value before the first commit: a value
+	// committed in parts is undone when a later part is refused.
+	before *SettingState
+}
+
+// BigSettingWrite is the write size from which a value is assumed to
+// continue in a further write (cat of a large file), so it is validated at
+// Flush instead.
+const BigSettingWrite = 64 << 10
+
+// OpenSettingWrite starts a write session on a setting. truncate (O_TRUNC)
+// starts it empty; otherwise it starts from the stored value, whose size
+// is asked of reserve first. reserve may be nil.
+func (m *Manager) OpenSettingWrite(jobID, path string, truncate bool, reserve func(n int) error) (*SettingWrite, error) {
+	if reserve == nil {
+		reserve = func(int) error { return nil }
+	}
+	w := &SettingWrite{m: m, jobID: jobID, path: path, reserve: reserve, truncated: truncate}
+	if truncate {
+		return w, nil
+	}
+	v, err := m.ReadSetting(jobID, path)
+	if err == nil {
+		err = reserve(len(v))
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.buf = []byte(v)
+	return w, nil
+}
+
+// Written reports whether the writer changed what it sees (a write or a
+// truncation): its size is then Len, not the stored value's.
+func (w *SettingWrite) Written() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wroteAny || w.truncated
+}
+
+// Len is the size of the content as the writer sees it.
+func (w *SettingWrite) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.buf)
+}
+
+// ReadAt copies the content as the writer sees it at off into p.
+func (w *SettingWrite) ReadAt(p []byte, off int64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if off < 0 || off >= int64(len(w.buf)) {
+		return 0
+	}
+	return copy(p, w.buf[off:])
+}
+
+// Write takes data at off. A value too large, a refused reservation or a
+// value no further line can cure fails the session: what it committed is
+// undone and every later write is refused.
+func (w *SettingWrite) Write(data []byte, off int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		return errorf(ErrInvalid, "%s: an earlier write to this open file was refused", w.path)
+	}
+	if !fitsAt(off, len(data), MaxSettingSize) {
+		err := w.m.RefuseTooLarge(w.jobID, w.path, uint64(max(off, 0))+uint64(len(data)))
+		w.fail()
+		return err
+	}
+	if err := w.reserve(max(int(off)+len(data), len(w.buf))); err != nil {
+		w.fail()
+		return err
+	}
+	w.buf = writeAt(w.buf, data, off)
+	w.wrote, w.wroteAny = true, true
+	if len(data) < BigSettingWrite {
+		// A multi-line value may be written a line at a time: only errors no
+		// further line can cure fail the write; the rest wait for Flush.
+		if mayComplete, err := w.m.CheckPartialSetting(w.jobID, w.path, string(w.buf)); err != nil && !mayComplete {
+			w.fail()
+			return err
+		}
+	}
+	return nil
+}
+
+// Truncate cuts the content to size. store (an ftruncate of this very
+// writer) stores a truncation to empty of a writer nothing was written to
+// at once; after a write, the next Flush commits the shorter value. A
+// truncation by path while writers are open marks each (store false).
+func (w *SettingWrite) Truncate(size int, store bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if size < len(w.buf) {
+		w.buf = w.buf[:size]
+	}
+	w.truncated = true
+	switch {
+	case w.wroteAny:
+		w.wrote = true
+	case store && size == 0:
+		return w.clear()
+	}
+	return nil
+}
+
+// Flush commits what was written since the last flush, or a truncation
+// that nothing was written after. A refused value fails the session.
+func (w *SettingWrite) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		return nil
+	}
+	if !w.wrote {
+		if w.emptied() {
+			return w.clear()
+		}
+		return nil
+	}
+	w.wrote = false
+	var before *SettingState // read once: only the first commit needs it
+	if w.before == nil {
+		st := w.m.SettingState(w.jobID, w.path)
+		before = &st
+	}
+	if err := w.m.WriteSetting(w.jobID, w.path, string(w.buf)); err != nil {
+		w.fail()
+		return err
+	}
+	if before != nil {
+		w.before = before
+	}
+	w.committed, w.unlogged = true, false // its log line says what the value is now
+	return nil
+}
+
+// Close ends the session: a truncation no flush stored (none is expected:
+// close flushes) is stored, and a reset that Flush stored is logged now
+// that no value followed it.
+func (w *SettingWrite) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.emptied() && !w.failed {
+		if err := w.clear(); err != nil {
+			return err
+		}
+	}
+	if w.unlogged {
+		w.unlogged = false
+		w.m.LogReset(w.jobID, w.path)
+	}
+	return nil
+}
+
+// Abort fails the session from outside (the adapter refused a write before
+// it reached Write): what it committed is undone.
+func (w *SettingWrite) Abort() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.fail()
+}
+
+// fail marks the session failed and undoes what it committed. w.mu is held.
+func (w *SettingWrite) fail() {
+	w.failed = true
+	w.unlogged = false
+	if w.before != nil {
+		w.m.RestoreSetting(w.jobID, w.path, *w.before, w.committed)
+		w.before = nil
+	}
+}
+
+// emptied reports whether the session holds a truncation and nothing
+// written after it. w.mu is held.
+func (w *SettingWrite) emptied() bool {
+	return w.truncated && !w.wroteAny && len(w.buf) == 0
+}
+
+// clear stores the truncation of a session nothing was written to: the
+// setting is reset now, before the writer's close (or ftruncate) returns.
+// The reset is logged at Close, unless a value is written after it. w.mu
+// is held.
+func (w *SettingWrite) clear() error {
+	if w.cleared || w.failed {
+		return nil
+	}
+	st := w.m.SettingState(w.jobID, w.path)
+	changed, err := w.m.ClearSetting(w.jobID, w.path)
+	if err != nil {
+		return err
+	}
+	w.cleared = true
+	if changed {
+		w.unlogged = true
+		if w.before == nil {
+			w.before = &st
+		}
+	}
+	return nil
+}
+
+// fitsAt reports whether a write of n bytes at off ends within limit, with
+// no overflow for any offset a caller sends (pwrite at 2^63-1).
+func fitsAt(off int64, n int, limit int64) bool {
+	return off >= 0 && off <= limit && int64(n) <= limit-off
+}
+
+// writeAt copies data into buf at off, growing buf (zero-filled) as needed.
+func writeAt(buf, data []byte, off int64) []byte {
+	end := int(off) + len(data)
+	if end > len(buf) {
+		buf = append(buf, make([]byte, end-len(buf))...)
+	}
+	copy(buf[off:], data)
+	return buf
+}
