@@ -2,9 +2,7 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"sort"
-	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -76,15 +74,16 @@ func (d *sharedDir) Create(ctx context.Context, name string, _, _ uint32, out *f
 	if errno := d.t.need(ctx, d.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, nil, 0, errno
 	}
-	created, err := d.t.m.CreateShare(d.jobID, name)
+	w, err := d.t.m.CreateShareWrite(d.jobID, name)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
 	in, errno := d.child(ctx, name, out)
 	if errno != 0 {
+		w.Close() // a share made here stays, logged as created (touch)
 		return nil, nil, 0, errno
 	}
-	return in, &shareHandle{f: in.Operations().(*shareFile), created: created}, fuse.FOPEN_DIRECT_IO, 0
+	return in, &shareHandle{f: in.Operations().(*shareFile), w: w}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (d *sharedDir) Unlink(ctx context.Context, name string) syscall.Errno {
@@ -137,18 +136,16 @@ func (f *shareFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 			return nil, 0, errno
 		}
+		return &shareHandle{f: f, w: f.t.m.OpenShareWrite(f.jobID, f.name)}, fuse.FOPEN_DIRECT_IO, 0
 	}
 	return &shareHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// shareHandle takes a role written to a share, validated in Write.
+// shareHandle forwards a role written to a share to its write session
+// (jobs.ShareWrite: validation, and the undo of a share Create made).
 type shareHandle struct {
-	f       *shareFile
-	created bool // Create made the share: undone if its role is refused
-	mu      sync.Mutex
-	buf     []byte
-	wrote   bool // a role was stored (and logged)
-	failed  bool // a write was refused: nothing more is taken
+	f *shareFile
+	w *jobs.ShareWrite // nil: opened read-only
 }
 
 func (h *shareHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -156,38 +153,19 @@ func (h *shareHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 }
 
 func (h *shareHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.failed {
-		return 0, syscall.EINVAL
+	if h.w == nil {
+		return 0, syscall.EBADF // opened read-only: the kernel sends no write
 	}
-	var err error
-	if !fitsAt(off, len(data), maxRoleSize) {
-		err = h.f.t.m.Refuse(h.f.jobID, "shared/"+h.f.name, fmt.Sprintf("a role is at most %d bytes: write viewer or runner", maxRoleSize))
-	} else {
-		h.buf = writeAt(h.buf, data, off)
-		err = h.f.t.m.SetShare(h.f.jobID, h.f.name, string(h.buf))
-	}
-	if err != nil {
-		h.failed = true
-		if h.created && !h.wrote {
-			h.f.t.m.UndoCreateShare(h.f.jobID, h.f.name)
-		}
+	if err := h.w.Write(data, off); err != nil {
 		return 0, toErrno(err)
 	}
-	h.wrote = true
 	return uint32(len(data)), 0
 }
 
-// maxRoleSize bounds what a share file takes: "runner\n" with room to spare.
-const maxRoleSize = 64
-
 // Release logs a share created with nothing written (touch).
 func (h *shareHandle) Release(ctx context.Context) syscall.Errno {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.created && !h.wrote && !h.failed {
-		h.f.t.m.ShareCreated(h.f.jobID, h.f.name)
+	if h.w != nil {
+		h.w.Close()
 	}
 	return 0
 }
