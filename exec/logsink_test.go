@@ -2,8 +2,13 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -77,5 +82,101 @@ func TestRunDrainsOnFullDisk(t *testing.T) {
 	res := runBounded(t, context.Background(), spec)
 	if res.Outcome != Exited || res.ExitCode != 0 {
 		t.Errorf("Run = %+v, want an exit 0", res)
+	}
+}
+
+// smallTmpfs mounts a tmpfs of size on a fresh folder, unmounted when t
+// ends; the test is skipped where that cannot be done (not root).
+func smallTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := osexec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "jobfs-exec-test", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := osexec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+			_ = osexec.Command("umount", "-l", dir).Run()
+		}
+	})
+	return dir
+}
+
+// fillDisk writes a ballast file in dir until the file system is full.
+func fillDisk(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "ballast"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill the disk: %v", err)
+			}
+			return
+		}
+	}
+}
+
+// TestLogSinkMarkerFitsOnFullDisk: on a file system that a step filled to
+// the last block, output keeps going into the blocks allocated ahead, then
+// is dropped, and the marker saying so still reaches the log (its room was
+// kept); the blocks allocated past the log's end are given back at the end.
+func TestLogSinkMarkerFitsOnFullDisk(t *testing.T) {
+	dir := smallTmpfs(t, "1m")
+	path := filepath.Join(dir, "log")
+	l, err := OpenLog(path, LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Write([]byte("start\n")); err != nil {
+		t.Fatal(err)
+	}
+	fillDisk(t, dir)
+	const line, lines = "a line written while the disk is full\n", 5000 // far past what was allocated ahead
+	for i := 0; i < lines; i++ {
+		if n, err := l.Write([]byte(line)); n != len(line) || err != nil {
+			t.Fatalf("Write = %d, %v; want all taken, no error", n, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close = %v, want nil (the marker fit)", err)
+	}
+	log := readFile(t, path)
+	m := regexp.MustCompile(`^start\n((?:` + line + `)*)jobfs: ([0-9]+) bytes of output dropped: no space left on device\n$`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("log does not hold start, lines and the marker:\n%s", log[max(len(log)-300, 0):])
+	}
+	if kept, dropped := len(m[1]), m[2]; strconv.Itoa(lines*len(line)-kept) != dropped {
+		t.Errorf("%d bytes kept and %s dropped, want %d in all", kept, dropped, lines*len(line))
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if pages := (st.Size + 4095) / 4096 * 4096; st.Blocks*512 > pages {
+		t.Errorf("the log of %d bytes keeps %d bytes allocated, want at most %d", st.Size, st.Blocks*512, pages)
+	}
+}
+
+// TestRunFullDiskEndsWithReason: a step that fills the disk its log is on,
+// writes on and fails runs to its end, and its log ends with the reason
+// its output was lost.
+func TestRunFullDiskEndsWithReason(t *testing.T) {
+	dir := smallTmpfs(t, "1m")
+	s := newStep(t, "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$FILL\" bs=64k || { yes 'the disk is full' | head -n 20000; exit 3; }\n")
+	spec := s.spec()
+	spec.Env = append(spec.Env, "FILL="+filepath.Join(dir, "fill"))
+	spec.LogPath = filepath.Join(dir, "log")
+	res := runBounded(t, context.Background(), spec)
+	if res.Outcome != Exited || res.ExitCode != 3 || res.Err != nil {
+		t.Errorf("Run = %+v, want exit 3 and no error", res)
+	}
+	log := readFile(t, spec.LogPath)
+	if !regexp.MustCompile(`^start\n(.*\n)*jobfs: [0-9]+ bytes of output dropped: no space left on device\n$`).MatchString(log) {
+		t.Errorf("log does not end with the marker:\n%s", log[max(len(log)-300, 0):])
 	}
 }

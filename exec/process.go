@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jobfs/jobfs/exec/stepinit"
 	"io"
 	"os"
 	osexec "os/exec"
@@ -12,17 +11,21 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jobfs/jobfs/crypt"
+	"github.com/jobfs/jobfs/exec/stepinit"
 )
 
 // Spec says how to run one step.
 type Spec struct {
-	Path    string   // executable
-	Args    []string // arguments after the program name
-	Env     []string // the whole environment
-	Dir     string   // working directory; never inside the mount
-	LogPath string   // stdout and stderr are appended here
-	MaxLog  int64    // log cap in bytes; 0 = none
+	Path string   // executable
+	Args []string // arguments after the program name
+	Env  []string // the whole environment
+	Dir  string   // working directory; never inside the mount
+	// Log, when set, takes the step's stdout and stderr as they come (the
+	// caller made it with OpenLog, or its own that never blocks) and
+	// LogPath, MaxLog, Tee, Notify and Secrets are not used.
+	Log     io.Writer
+	LogPath string // stdout and stderr are appended here
+	MaxLog  int64  // log cap in bytes; 0 = none
 	// Tee, when set, also receives every byte appended to the log (a
 	// multi-step run copies each step's lines into the run's log).
 	Tee io.Writer
@@ -95,39 +98,41 @@ type Result struct {
 
 // Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
 // SIGKILL) with the outcome Cancelled.
-func Run(ctx context.Context, s Spec) Result {
-	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
+func Run(ctx context.Context, s Spec) (res Result) {
+	log := s.Log
+	if log == nil {
+		l, err := OpenLog(s.LogPath, LogOptions{Max: s.MaxLog, Tee: s.Tee, Notify: s.Notify, Secrets: s.Secrets})
+		if err != nil {
+			return Result{Outcome: NotStarted, ExitCode: -1, Err: err}
+		}
+		log = l
+		defer func() {
+			// Closed before Run returns: the final bytes are on disk before
+			// the caller records a terminal status.
+			if err := l.Close(); err != nil && res.Err == nil {
+				res.Err = err
+			}
+		}()
 	}
+	return run(ctx, s, log)
+}
+
+// run runs the step with its output copied into log.
+func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		_ = logf.Close() // nothing was written to it
 		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
 	}
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		sink := newLogSink(logf, s.MaxLog, s.Tee, s.Notify)
-		var w io.Writer = sink
-		var masker *crypt.Masker
-		if len(s.Secrets) > 0 {
-			// Masked before anything reaches a log, across write boundaries.
-			masker = crypt.NewMasker(sink, s.Secrets)
-			w = masker
-		}
-		// The sink takes everything (a full disk is counted, not returned),
+		// The log takes everything (a full disk is counted, not returned),
 		// so the pipe is drained until the step's last writer is gone.
 		// A read error means pr was closed under a step that escaped.
-		_, _ = io.Copy(w, pr)
-		if masker != nil {
-			_ = masker.Flush() // into the sink, which never fails
-		}
-		sink.finish() // a marker the full disk had no room for is lost with it
+		_, _ = io.Copy(log, pr)
 	}()
 	p, err := start(s, pw)
 	_ = pw.Close() // only the step's copy is needed: nothing buffered
-	var res Result
 	if err != nil {
 		res = Result{Outcome: NotStarted, ExitCode: -1, Err: err}
 	} else {
@@ -147,9 +152,6 @@ func Run(ctx context.Context, s Spec) Result {
 	}
 	_ = pr.Close() // the read end: nothing to flush; ends a copy still waiting
 	<-copied
-	if err := logf.Close(); err != nil && res.Err == nil {
-		res.Err = fmt.Errorf("write log: %w", err)
-	}
 	return res
 }
 
