@@ -726,7 +726,7 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.Store().SetNoSync(true) // a seed, not a measure: 1.1 million commits
+	m.Store().(*jobs.BoltStore).SetNoSync(true) // a seed, not a measure: 1.1 million commits
 	names := make([]string, benchJobs)
 	native := filepath.Join(scratch, "native")
 	if err := os.Mkdir(native, 0o755); err != nil {

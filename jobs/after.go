@@ -215,30 +215,33 @@ func (m *Manager) afterCompleted(u Job, r Run, d Job) {
 	}
 	start := m.value(d.ID, "config/enabled") != "false"
 	nr := Run{Status: Pending, Trigger: After, Queued: m.now().UTC(), HookDepth: r.HookDepth}
-	res, err := m.store.afterDone(u.ID, r.ID, "after:"+d.ID, d.ID, names, nr, start)
+	res, err := m.store.AfterDone(RunID{u.ID, r.ID}, "after:"+d.ID, d.ID, sortedKeys(names), func(runs map[string]uint64) (Run, bool) {
+		nr.TriggeredBy = afterBy(names, runs)
+		return nr, start
+	})
 	switch {
 	case err != nil:
 		m.event(d.ID, "after: %s run %d completed, not recorded: %v", hookName(u, d), r.ID, err)
 		return
-	case !res.counted:
+	case !res.Counted:
 		return // counted before a restart
-	case !res.complete:
-		m.event(d.ID, "after: %s run %d completed (%d of %d)", hookName(u, d), r.ID, res.have, len(names))
+	case !res.Complete:
+		m.event(d.ID, "after: %s run %d completed (%d of %d)", hookName(u, d), r.ID, res.Have, len(names))
 		return
 	case !start:
 		m.event(d.ID, "after: %s completed; not started: config/enabled is false", strings.Join(refs, " "))
 		return
 	}
-	m.event(d.ID, "after: %s completed: run %d", strings.Join(refs, " "), res.run.ID)
-	m.enqueue(d.ID, res.run, func() error {
+	m.event(d.ID, "after: %s completed: run %d", strings.Join(refs, " "), res.Run.ID)
+	m.enqueue(d.ID, res.Run, func() error {
 		if err := m.CheckStartable(d.ID); err != nil {
 			return err
 		}
-		p, err := m.afterPayload(d, names, res.runs)
+		p, err := m.afterPayload(d, names, res.Runs)
 		if err != nil {
 			return err
 		}
-		return m.writeInput(d.ID, res.run.ID, p)
+		return m.writeInput(d.ID, res.Run.ID, p)
 	})
 }
 
@@ -262,15 +265,6 @@ func (m *Manager) afterPayload(d Job, names map[string]string, runs map[string]u
 	}
 	b, err := json.MarshalIndent(map[string]any{"after": doc}, "", "  ")
 	return append(b, '\n'), err
-}
-
-// afterResult is what afterDone did.
-type afterResult struct {
-	counted  bool              // r was counted now (not before)
-	complete bool              // every upstream has completed
-	have     int               // how many have
-	runs     map[string]uint64 // when complete: upstream id -> run id
-	run      Run               // when complete and started: the new run
 }
 
 // afterBy is a run's triggered_by: "after fetch run 3, clean run 5", in

@@ -242,7 +242,7 @@ func (m *Manager) sharesOf(e Event) map[string][]byte {
 	if id == "" {
 		return map[string][]byte{}
 	}
-	kv, err := m.store.listKV(id, bucketShares)
+	kv, err := m.store.ListKV(id, bucketShares)
 	if err != nil {
 		return map[string][]byte{} // a job gone since: its owner and root still see it
 	}

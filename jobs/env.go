@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // MaxEnvValue bounds one env value.
 const MaxEnvValue = 64 << 10
 
-var bucketEnv = []byte("env") // jobs/<id>/env/<name> -> sealedEnv (JSON)
+const bucketEnv = "env" // jobs/<id>/env/<name> -> sealedEnv (JSON)
 
 // sealedEnv is one stored env value: sealed for the runtime type the job
 // had when it was set, so a type change can name what to set again.
@@ -27,68 +25,36 @@ type Sealer interface {
 	Open(jobID, runtime, name string, sealed []byte) ([]byte, error)
 }
 
-func (s *Store) putEnv(jobID, name string, e sealedEnv) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
-		}
-		env, err := b.CreateBucketIfNotExists(bucketEnv)
-		if err != nil {
-			return err
-		}
-		added := env.Get([]byte(name)) == nil
-		if err := putJSON(env, []byte(name), e); err != nil {
-			return err
-		}
-		if added { // config/env/ gains an entry (mtimes.go)
-			return touch(b, TimeEnv+name, TimeEnv)
-		}
-		return touch(b, TimeEnv+name)
-	})
+// putEnv stores a sealed value at jobs/<id>/env/<name>.
+func (m *Manager) putEnv(jobID, name string, e sealedEnv) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = m.store.PutKV(jobID, bucketEnv, name, b, true)
+	return err
 }
 
-func (s *Store) deleteEnv(jobID, name string) (bool, error) {
-	found := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
-		}
-		env := b.Bucket(bucketEnv)
-		if env == nil || env.Get([]byte(name)) == nil {
-			return nil
-		}
-		found = true
-		if err := env.Delete([]byte(name)); err != nil {
-			return err
-		}
-		return touch(b, TimeEnv) // config/env/ loses an entry
-	})
-	return found, err
+// envs reads a job's sealed values.
+func (m *Manager) envs(jobID string) (map[string]sealedEnv, error) {
+	kv, err := m.store.ListKV(jobID, bucketEnv)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEnvs(kv)
 }
 
-func (s *Store) envs(jobID string) (map[string]sealedEnv, error) {
-	out := map[string]sealedEnv{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
+// decodeEnvs decodes the env bucket's values.
+func decodeEnvs(kv map[string][]byte) (map[string]sealedEnv, error) {
+	out := make(map[string]sealedEnv, len(kv))
+	for k, v := range kv {
+		var e sealedEnv
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, fmt.Errorf("decode config/env/%s: %w", k, err)
 		}
-		env := b.Bucket(bucketEnv)
-		if env == nil {
-			return nil
-		}
-		return env.ForEach(func(k, v []byte) error {
-			var e sealedEnv
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
-			}
-			out[string(k)] = e
-			return nil
-		})
-	})
-	return out, err
+		out[k] = e
+	}
+	return out, nil
 }
 
 // SetEnv seals and stores a secret. One trailing newline is dropped (echo
@@ -110,7 +76,7 @@ func (m *Manager) SetEnv(jobID, name string, value []byte) error {
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", what, err)
 	}
-	if err := m.store.putEnv(jobID, name, sealedEnv{Runtime: runtime, Sealed: sealed}); err != nil {
+	if err := m.putEnv(jobID, name, sealedEnv{Runtime: runtime, Sealed: sealed}); err != nil {
 		return fmt.Errorf("store %s: %w", what, err)
 	}
 	m.event(jobID, "%s set (%d bytes, encrypted)", what, len(value))
@@ -131,7 +97,7 @@ func (m *Manager) DeleteEnv(jobID, name string) error {
 	if m.Busy(jobID) {
 		return m.reject(jobID, "config/env/"+name, errorf(ErrBusy, "config/env/%s: cannot delete while a run is active", name))
 	}
-	found, err := m.store.deleteEnv(jobID, name)
+	found, err := m.store.DeleteKV(jobID, bucketEnv, name)
 	if err != nil {
 		return err
 	}
@@ -144,7 +110,7 @@ func (m *Manager) DeleteEnv(jobID, name string) error {
 
 // EnvNames lists the names of a job's secrets, sorted.
 func (m *Manager) EnvNames(jobID string) ([]string, error) {
-	envs, err := m.store.envs(jobID)
+	envs, err := m.envs(jobID)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +119,7 @@ func (m *Manager) EnvNames(jobID string) ([]string, error) {
 
 // HasEnv reports whether the job has a secret called name.
 func (m *Manager) HasEnv(jobID, name string) bool {
-	envs, _ := m.store.envs(jobID)
+	envs, _ := m.envs(jobID)
 	_, ok := envs[name]
 	return ok
 }

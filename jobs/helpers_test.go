@@ -75,7 +75,7 @@ func alive(pid int) bool {
 
 // newTestStore opens a store in a fresh folder; cleanup checks the bbolt
 // file's consistency, then closes it.
-func newTestStore(t *testing.T) (*Store, string) {
+func newTestStore(t *testing.T) (*BoltStore, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "jobfs.db")
 	s, err := OpenStore(path)

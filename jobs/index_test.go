@@ -14,7 +14,7 @@ import (
 
 // scanAllActive is ActiveRuns the old way, reading every record: what the
 // index must agree with.
-func scanAllActive(t *testing.T, s *Store) []string {
+func scanAllActive(t *testing.T, s *BoltStore) []string {
 	t.Helper()
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -39,7 +39,7 @@ func scanAllActive(t *testing.T, s *Store) []string {
 	return out
 }
 
-func activeNames(t *testing.T, s *Store) []string {
+func activeNames(t *testing.T, s *BoltStore) []string {
 	t.Helper()
 	refs, err := s.ActiveRuns()
 	if err != nil {
@@ -53,7 +53,7 @@ func activeNames(t *testing.T, s *Store) []string {
 	return out
 }
 
-func wantActive(t *testing.T, s *Store, want ...string) {
+func wantActive(t *testing.T, s *BoltStore, want ...string) {
 	t.Helper()
 	got, all := activeNames(t, s), scanAllActive(t, s)
 	if !slices.Equal(got, want) || !slices.Equal(all, want) {

@@ -6,24 +6,16 @@ import (
 
 // Small per-job key/value buckets (env, shares): jobs/<id>/<bucket>/<key>.
 
-func (s *Store) putKV(jobID string, bucket []byte, key string, value []byte) error {
-	_, err := s.storeKV(jobID, bucket, key, value, true)
-	return err
-}
-
-// addKV stores key only where it is absent, and reports whether it did.
-func (s *Store) addKV(jobID string, bucket []byte, key string, value []byte) (bool, error) {
-	return s.storeKV(jobID, bucket, key, value, false)
-}
-
-func (s *Store) storeKV(jobID string, bucket []byte, key string, value []byte, replace bool) (bool, error) {
+// PutKV stores key, replacing a stored value only when replace is set,
+// and reports whether it stored.
+func (s *BoltStore) PutKV(jobID, bucket, key string, value []byte, replace bool) (bool, error) {
 	stored := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		b, err := jobBucket(tx, jobID)
 		if err != nil {
 			return err
 		}
-		kv, err := b.CreateBucketIfNotExists(bucket)
+		kv, err := b.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
 		}
@@ -32,6 +24,7 @@ func (s *Store) storeKV(jobID string, bucket []byte, key string, value []byte, r
 			return nil
 		}
 		stored = true
+		*more = append(*more, Change{Job: jobID, Key: bucket + "/" + key})
 		if err := kv.Put([]byte(key), value); err != nil {
 			return err
 		}
@@ -43,19 +36,20 @@ func (s *Store) storeKV(jobID string, bucket []byte, key string, value []byte, r
 	return stored, err
 }
 
-// deleteKV removes key and reports whether it was there.
-func (s *Store) deleteKV(jobID string, bucket []byte, key string) (bool, error) {
+// DeleteKV removes key and reports whether it was there.
+func (s *BoltStore) DeleteKV(jobID, bucket, key string) (bool, error) {
 	found := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		b, err := jobBucket(tx, jobID)
 		if err != nil {
 			return err
 		}
-		kv := b.Bucket(bucket)
+		kv := b.Bucket([]byte(bucket))
 		if kv == nil || kv.Get([]byte(key)) == nil {
 			return nil
 		}
 		found = true
+		*more = append(*more, Change{Job: jobID, Key: bucket + "/" + key, Deleted: true})
 		if err := kv.Delete([]byte(key)); err != nil {
 			return err
 		}
@@ -64,22 +58,26 @@ func (s *Store) deleteKV(jobID string, bucket []byte, key string) (bool, error) 
 	return found, err
 }
 
-// listKV returns a copy of the bucket's pairs.
-func (s *Store) listKV(jobID string, bucket []byte) (map[string][]byte, error) {
+// ListKV returns a copy of the bucket's pairs.
+func (s *BoltStore) ListKV(jobID, bucket string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, jobID)
 		if err != nil {
 			return err
 		}
-		kv := b.Bucket(bucket)
-		if kv == nil {
-			return nil
-		}
-		return kv.ForEach(func(k, v []byte) error {
-			out[string(k)] = append([]byte(nil), v...)
-			return nil
-		})
+		return copyKV(b.Bucket([]byte(bucket)), out)
 	})
 	return out, err
+}
+
+// copyKV copies the pairs of kv (nil: none) into out, out of the mmap.
+func copyKV(kv *bolt.Bucket, out map[string][]byte) error {
+	if kv == nil {
+		return nil
+	}
+	return kv.ForEach(func(k, v []byte) error {
+		out[string(k)] = append([]byte(nil), v...)
+		return nil
+	})
 }

@@ -20,7 +20,7 @@ func holdStore(t *testing.T, m testManager) (release func()) {
 	held, free := make(chan struct{}), make(chan struct{})
 	ended := make(chan error, 1)
 	go func() {
-		ended <- m.store.db.Update(func(*bolt.Tx) error {
+		ended <- m.store.(*BoltStore).db.Update(func(*bolt.Tx) error {
 			close(held)
 			<-free
 			return nil
@@ -89,8 +89,8 @@ func TestSlowStoreLeavesReadersFree(t *testing.T) {
 		triggered <- result{id, err}
 	}()
 	go func() { deleted <- m.DeleteJob(doomed.Owner, doomed.Name) }()
-	waitInStack(t, "jobs.(*Store).CreateRun")
-	waitInStack(t, "jobs.(*Store).DeleteJob")
+	waitInStack(t, "jobs.(*BoltStore).CreateRun")
+	waitInStack(t, "jobs.(*BoltStore).DeleteJob")
 
 	within(t, "Follow", func() {
 		if _, _, _, active := m.Follow(j.ID, id); !active {

@@ -55,6 +55,9 @@ type Options struct {
 	// of its keys over the job's current config; replaceable at run time.
 	TrustedKeys *KeyRing
 	Now         func() time.Time
+	// Store keeps the jobs and runs; nil opens StateDir/jobfs.db (a
+	// BoltStore). The Manager closes it.
+	Store Store
 }
 
 // Manager owns the store and every run in flight.
@@ -67,7 +70,7 @@ type Options struct {
 // (trigger.go, DeleteJob, prune), so that stream reads (Follow), Busy and
 // Wait never wait for an fsync.
 type Manager struct {
-	store     *Store
+	store     Store
 	state     string
 	repos     string
 	opts      Options
@@ -160,7 +163,7 @@ func New(opts Options) (*Manager, error) {
 	if err := prepareStateDirs(opts.StateDir, opts.ReposDir); err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(filepath.Join(opts.StateDir, "jobfs.db"))
+	store, err := openStore(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +202,15 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Store gives tests and tools read access to the store.
-func (m *Manager) Store() *Store { return m.store }
+func (m *Manager) Store() Store { return m.store }
+
+// openStore is opts.Store, or else the bbolt store of the state folder.
+func openStore(opts Options) (Store, error) {
+	if opts.Store != nil {
+		return opts.Store, nil
+	}
+	return OpenStore(filepath.Join(opts.StateDir, "jobfs.db"))
+}
 
 // ReposDir is where images are looked up.
 func (m *Manager) ReposDir() string { return m.repos }

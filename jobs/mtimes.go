@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"encoding/binary"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,37 +37,33 @@ func touchRuns(tx *bolt.Tx, jobID string) error {
 }
 
 // kvTimeKey is the tree path of key in a key/value bucket (kv.go).
-func kvTimeKey(bucket []byte, key string) string {
-	if string(bucket) == string(bucketShares) {
+func kvTimeKey(bucket, key string) string {
+	switch bucket {
+	case bucketShares:
 		return TimeShares + key
+	case bucketEnv:
+		return TimeEnv + key
 	}
-	return string(bucket) + "/" + key
+	return bucket + "/" + key
 }
 
 // Times returns when each recorded key of a job last changed (see
 // TimeRuns), read in one transaction: a folder's mtime is the newest of
 // its entries' keys.
 func (m *Manager) Times(jobID string) map[string]time.Time {
-	out := map[string]time.Time{}
 	// A job deleted meanwhile has no times: the zero times read as its
 	// creation, which the caller falls back to.
-	_ = m.store.db.View(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
-		}
-		times := b.Bucket(bucketTimes)
-		if times == nil {
-			return nil
-		}
-		return times.ForEach(func(k, v []byte) error {
-			if len(v) == 8 {
-				out[string(k)] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-			}
-			return nil
-		})
-	})
+	out, err := m.store.Times(jobID)
+	if err != nil {
+		return map[string]time.Time{}
+	}
 	return out
+}
+
+// storeTime is when key last changed, or the zero time if never (or the
+// job cannot be read).
+func (m *Manager) storeTime(jobID, key string) time.Time {
+	return m.Times(jobID)[key]
 }
 
 // RunsChanged is when a run was last added to or removed from the job
@@ -78,7 +73,7 @@ func (m *Manager) RunsChanged(jobID string) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
-	t := Latest(j.Created, m.store.SettingTime(jobID, TimeRuns))
+	t := Latest(j.Created, m.storeTime(jobID, TimeRuns))
 	if id, err := m.store.LatestRun(jobID); err == nil && id > 0 {
 		if r, err := m.store.Run(jobID, id); err == nil {
 			t = Latest(t, r.Queued)
@@ -91,7 +86,7 @@ func (m *Manager) RunsChanged(jobID string) time.Time {
 // enabled was set, or a tick fired (then the next one is shown).
 func (m *Manager) NextRunChanged(jobID string) time.Time {
 	t := Latest(m.SettingTime(jobID, "config/schedule"), m.SettingTime(jobID, "config/enabled"))
-	return Latest(t, m.store.SettingTime(jobID, keyLastTick))
+	return Latest(t, m.storeTime(jobID, keyLastTick))
 }
 
 // Latest returns the newest of ts (zero when all are).

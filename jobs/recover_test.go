@@ -203,7 +203,7 @@ func TestRecoverKillsWhatACrashLeft(t *testing.T) {
 			})
 
 			crashed := t.TempDir()
-			err := m.store.db.View(func(tx *bolt.Tx) error {
+			err := m.store.(*BoltStore).db.View(func(tx *bolt.Tx) error {
 				return tx.CopyFile(filepath.Join(crashed, "jobfs.db"), 0o600)
 			})
 			mustOK(t, err)

@@ -1,8 +1,6 @@
 package jobs
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -25,41 +23,44 @@ var runFields = append(slices.Clone(SignedFields), "config/signatures", "config/
 
 // snapshot reads a job's run config in one store transaction.
 func (m *Manager) snapshot(jobID string) (runConfig, error) {
-	return m.store.runConfig(jobID)
+	c := runConfig{values: map[string]string{}}
+	snap, err := m.store.Snapshot(jobID)
+	if err != nil {
+		return c, err
+	}
+	c.job = snap.Job
+	for _, f := range runFields {
+		st, _ := SettingFor(f)
+		c.values[f] = st.Default
+		if v, ok := snap.Settings[f]; ok {
+			c.values[f] = v
+		}
+	}
+	c.envs, err = decodeEnvs(snap.Env)
+	return c, err
 }
 
-func (s *Store) runConfig(jobID string) (runConfig, error) {
-	c := runConfig{values: map[string]string{}, envs: map[string]sealedEnv{}}
+// Snapshot reads a job's record, settings and env in one transaction.
+func (s *BoltStore) Snapshot(jobID string) (JobSnapshot, error) {
+	snap := JobSnapshot{Settings: map[string]string{}, Env: map[string][]byte{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, jobID)
 		if err != nil {
 			return err
 		}
-		if c.job, err = readJob(b); err != nil {
+		if snap.Job, err = readJob(b); err != nil {
 			return err
 		}
-		cfg := b.Bucket(bucketCfg)
-		for _, f := range runFields {
-			st, _ := SettingFor(f)
-			c.values[f] = st.Default
-			if raw := cfg.Get([]byte(f)); raw != nil {
-				c.values[f] = string(raw) // string() copies out of the mmap
-			}
-		}
-		env := b.Bucket(bucketEnv)
-		if env == nil {
-			return nil
-		}
-		return env.ForEach(func(k, v []byte) error {
-			var e sealedEnv
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode config/env/%s: %w", k, err)
-			}
-			c.envs[string(k)] = e
+		err = b.Bucket(bucketCfg).ForEach(func(k, v []byte) error {
+			snap.Settings[string(k)] = string(v) // string() copies out of the mmap
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return copyKV(b.Bucket([]byte(bucketEnv)), snap.Env)
 	})
-	return c, err
+	return snap, err
 }
 
 // canonical is the canonical form (what a signature signs) of the snapshot.

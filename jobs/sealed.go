@@ -69,7 +69,7 @@ func maySeal(head []byte) bool {
 // SealedEnv returns what a read of config/env/name gives: its sealed form
 // and a newline.
 func (m *Manager) SealedEnv(jobID, name string) (string, error) {
-	envs, err := m.store.envs(jobID)
+	envs, err := m.envs(jobID)
 	if err != nil {
 		return "", err
 	}
@@ -131,7 +131,7 @@ func (m *Manager) restoreEnv(jobID, name, text string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.store.putEnv(jobID, name, e); err != nil {
+	if err := m.putEnv(jobID, name, e); err != nil {
 		return fmt.Errorf("store %s: %w", what, err)
 	}
 	m.event(jobID, "%s restored from its sealed form (encrypted)", what)

@@ -31,7 +31,7 @@ func TestSealedEnvRoundTrip(t *testing.T) {
 	if again, _ := m.SealedEnv(j.ID, "token"); again != form {
 		t.Errorf("after the restore SealedEnv = %q, want %q", again, form)
 	}
-	envs, err := m.store.envs(j.ID)
+	envs, err := m.envs(j.ID)
 	mustOK(t, err)
 	env, _, err := m.openEnv(j.ID, "script", envs)
 	mustOK(t, err)

@@ -178,7 +178,7 @@ type SettingState struct {
 // SettingState returns the stored state of a setting.
 func (m *Manager) SettingState(jobID, path string) SettingState {
 	v, ok, _ := m.store.Setting(jobID, path)
-	return SettingState{value: strings.Clone(v), set: ok, time: m.store.SettingTime(jobID, path)}
+	return SettingState{value: strings.Clone(v), set: ok, time: m.storeTime(jobID, path)}
 }
 
 // RestoreSetting puts back a state from SettingState, without checks, with
@@ -220,7 +220,7 @@ func (m *Manager) value(jobID, path string) string {
 
 // SettingTime is when a setting last changed: the job's creation when never.
 func (m *Manager) SettingTime(jobID, path string) time.Time {
-	if t := m.store.SettingTime(jobID, path); !t.IsZero() {
+	if t := m.storeTime(jobID, path); !t.IsZero() {
 		return t
 	}
 	j, err := m.store.Job(jobID)

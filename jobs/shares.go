@@ -28,7 +28,7 @@ type Caller struct {
 	GIDs []uint32
 }
 
-var bucketShares = []byte("shares") // jobs/<id>/shares/<name> -> role
+const bucketShares = "shares" // jobs/<id>/shares/<name> -> role
 
 // RoleOf decides what caller c may do with job j. Root and the owner own it;
 // otherwise the strongest share that names c (public, @user, +group) wins.
@@ -36,7 +36,7 @@ func (m *Manager) RoleOf(j Job, c Caller) Role {
 	if c.UID == 0 || c.UID == j.Owner {
 		return RoleOwner
 	}
-	shares, err := m.store.listKV(j.ID, bucketShares)
+	shares, err := m.store.ListKV(j.ID, bucketShares)
 	if err != nil || len(shares) == 0 {
 		return NoRole
 	}
@@ -148,7 +148,7 @@ func (m *Manager) CreateShare(jobID, name string) (bool, error) {
 	if err := CheckShareName(name); err != nil {
 		return false, m.reject(jobID, "shared/"+name, err)
 	}
-	return m.store.addKV(jobID, bucketShares, name, []byte("viewer"))
+	return m.store.PutKV(jobID, bucketShares, name, []byte("viewer"), false)
 }
 
 // ShareCreated logs a share created with no role written (touch).
@@ -161,7 +161,7 @@ func (m *Manager) ShareCreated(jobID, name string) {
 // a failure is written to the job's log, where its owner reads it.
 func (m *Manager) UndoCreateShare(jobID, name string) {
 	// ErrNotFound: the job is gone, and its shares with it.
-	if _, err := m.store.deleteKV(jobID, bucketShares, name); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := m.store.DeleteKV(jobID, bucketShares, name); err != nil && !errors.Is(err, ErrNotFound) {
 		m.event(jobID, "shared/%s: the refused share is still there (%v): remove it (rm shared/%s)", name, err, name)
 	}
 }
@@ -175,7 +175,7 @@ func (m *Manager) SetShare(jobID, name, content string) error {
 	if err != nil {
 		return m.reject(jobID, what, err)
 	}
-	if err := m.store.putKV(jobID, bucketShares, name, []byte(role)); err != nil {
+	if _, err := m.store.PutKV(jobID, bucketShares, name, []byte(role), true); err != nil {
 		return err
 	}
 	m.event(jobID, "%s: shared as %s", what, role)
@@ -184,7 +184,7 @@ func (m *Manager) SetShare(jobID, name, content string) error {
 
 // DeleteShare revokes a share.
 func (m *Manager) DeleteShare(jobID, name string) error {
-	found, err := m.store.deleteKV(jobID, bucketShares, name)
+	found, err := m.store.DeleteKV(jobID, bucketShares, name)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (m *Manager) DeleteShare(jobID, name string) error {
 
 // Shares lists a job's shares: name -> role.
 func (m *Manager) Shares(jobID string) (map[string]string, error) {
-	kv, err := m.store.listKV(jobID, bucketShares)
+	kv, err := m.store.ListKV(jobID, bucketShares)
 	out := map[string]string{}
 	for k, v := range kv {
 		out[k] = string(v)

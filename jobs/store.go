@@ -14,24 +14,23 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Store keeps jobs, their settings and their run records in one bbolt file.
-//
-// Layout (the keys map one to one onto etcd paths, DESIGN.md section 10):
-//
-//	names/<owner>/<name>  -> job id
-//	jobs/<id>/meta        -> Job (JSON)
-//	jobs/<id>/config/<k>  -> setting value
-//	jobs/<id>/runs/<be64> -> Run (JSON); the bucket's sequence numbers runs
+// BoltStore is the embedded Store: jobs, their settings and their run
+// records in one bbolt file, its buckets nested along the paths of Store
+// (a run's key is its id as 8 big-endian bytes; the runs bucket's sequence
+// is jobs/<id>/runseq).
 //
 // Every write is one fsync'd transaction, so what a caller was told succeeded
-// survives a crash.
-type Store struct {
+// survives a crash; the change feed publishes it after the commit.
+type BoltStore struct {
 	db       *bolt.DB
 	path     string
 	instance Instance
 	reserve  *reserve // nil until the store is open
 	jobs     jobList  // each owner's jobs once listed (index_jobs.go)
+	feed     feed     // Watch (feed.go)
 }
+
+var _ Store = (*BoltStore)(nil)
 
 var (
 	bucketNames = []byte("names")
@@ -65,18 +64,18 @@ func recordStatus(v []byte) (Status, bool) {
 
 // SetNoSync makes commits skip fsync (true) or fsync again (false), for
 // bulk loads such as a benchmark's seed state; a daemon never uses it.
-func (s *Store) SetNoSync(noSync bool) { s.db.NoSync = noSync }
+func (s *BoltStore) SetNoSync(noSync bool) { s.db.NoSync = noSync }
 
 // OpenStore opens (or creates) the store at path. It fails at once when
 // another daemon holds the file, and with ErrDamaged (never a panic) when
 // the file is damaged. It records which state folder opened it: see
 // Instance.
-func OpenStore(path string) (*Store, error) {
+func OpenStore(path string) (*BoltStore, error) {
 	id, err := folderID(filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path}
+	s := &BoltStore{path: path}
 	err = s.guard(func() error {
 		if err := s.checkNotEmptied(); err != nil {
 			return err
@@ -108,7 +107,7 @@ func OpenStore(path string) (*Store, error) {
 }
 
 // init creates the top buckets and claims the store for folder id.
-func (s *Store) init(id string) error {
+func (s *BoltStore) init(id string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketNames, bucketJobs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -137,16 +136,37 @@ func (s *Store) init(id string) error {
 
 // Instance says which state folder opened the store, and whether the
 // previous opener was another one (the folder is a copy).
-func (s *Store) Instance() Instance { return s.instance }
+func (s *BoltStore) Instance() Instance { return s.instance }
 
-// Close closes the database file.
-func (s *Store) Close() error {
+// Close ends every Watch and closes the database file.
+func (s *BoltStore) Close() error {
+	s.feed.close()
 	s.reserve.close()
 	return s.db.Close()
 }
 
+// update commits fn and then publishes what it changed: changes, and
+// what fn added to *more (known only inside the transaction).
+func (s *BoltStore) update(fn func(tx *bolt.Tx, more *[]Change) error, changes ...Change) error {
+	return s.publishAfter(s.db.Update, fn, changes)
+}
+
+// publishAfter runs fn in commit (db.Update or updateFreeing) and
+// publishes the changes once it committed.
+func (s *BoltStore) publishAfter(commit func(func(*bolt.Tx) error) error, fn func(*bolt.Tx, *[]Change) error, changes []Change) error {
+	var more []Change
+	err := commit(func(tx *bolt.Tx) error {
+		more = more[:0] // a retried commit (updateFreeing) starts again
+		return fn(tx, &more)
+	})
+	if err == nil {
+		s.feed.publish(append(changes, more...))
+	}
+	return err
+}
+
 // Check runs bbolt's consistency check and returns the first problem found.
-func (s *Store) Check() error {
+func (s *BoltStore) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return err
@@ -189,9 +209,9 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 }
 
 // CreateJob stores a new job; ErrExists when its owner has one of that name.
-func (s *Store) CreateJob(j Job) error {
+func (s *BoltStore) CreateJob(j Job) error {
 	defer s.jobs.changed()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		names := tx.Bucket(bucketNames)
 		if names.Get(nameKey(j.Owner, j.Name)) != nil {
 			return errorf(ErrExists, "job %q exists", j.Name)
@@ -209,11 +229,11 @@ func (s *Store) CreateJob(j Job) error {
 			return err
 		}
 		return names.Put(nameKey(j.Owner, j.Name), []byte(j.ID))
-	})
+	}, Change{Job: j.ID})
 }
 
 // JobByName finds owner's job called name.
-func (s *Store) JobByName(owner Owner, name string) (Job, error) {
+func (s *BoltStore) JobByName(owner Owner, name string) (Job, error) {
 	if j, found, ok := s.keptJob(owner, name); ok {
 		if !found {
 			return j, errorf(ErrNotFound, "no job %q", name)
@@ -237,7 +257,7 @@ func (s *Store) JobByName(owner Owner, name string) (Job, error) {
 }
 
 // Job returns the job with the given id.
-func (s *Store) Job(id string) (Job, error) {
+func (s *BoltStore) Job(id string) (Job, error) {
 	if j, ok := s.jobs.job(id); ok { // index_jobs.go
 		return j, nil
 	}
@@ -254,10 +274,10 @@ func (s *Store) Job(id string) (Job, error) {
 }
 
 // Jobs lists owner's jobs sorted by name.
-func (s *Store) Jobs(owner Owner) ([]Job, error) { return s.jobsOf(owner) }
+func (s *BoltStore) Jobs(owner Owner) ([]Job, error) { return s.jobsOf(owner) }
 
 // readJobs is Jobs from the records.
-func (s *Store) readJobs(owner Owner) ([]Job, error) {
+func (s *BoltStore) readJobs(owner Owner) ([]Job, error) {
 	var out []Job
 	prefix := nameKey(owner, "")
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -279,7 +299,7 @@ func (s *Store) readJobs(owner Owner) ([]Job, error) {
 }
 
 // AllJobs lists every job of every owner.
-func (s *Store) AllJobs() ([]Job, error) {
+func (s *BoltStore) AllJobs() ([]Job, error) {
 	var out []Job
 	err := s.guard(func() error { // read at start: where a damaged file shows
 		return s.db.View(func(tx *bolt.Tx) error {
@@ -298,9 +318,9 @@ func hasPrefix(k, p []byte) bool {
 }
 
 // RenameJob gives job id a new name; ErrExists when the owner has one.
-func (s *Store) RenameJob(id, newName string) error {
+func (s *BoltStore) RenameJob(id, newName string) error {
 	defer s.jobs.changed()
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
@@ -321,13 +341,13 @@ func (s *Store) RenameJob(id, newName string) error {
 			return err
 		}
 		return names.Put(nameKey(j.Owner, newName), []byte(id))
-	})
+	}, Change{Job: id, Key: "meta"})
 }
 
 // DeleteJob removes job id with its settings and run records.
-func (s *Store) DeleteJob(id string) error {
+func (s *BoltStore) DeleteJob(id string) error {
 	defer s.jobs.changed()
-	return s.updateFreeing(func(tx *bolt.Tx) error {
+	return s.publishAfter(s.updateFreeing, func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
@@ -343,11 +363,11 @@ func (s *Store) DeleteJob(id string) error {
 			return err
 		}
 		return tx.Bucket(bucketJobs).DeleteBucket([]byte(id))
-	})
+	}, []Change{{Job: id, Deleted: true}})
 }
 
 // Setting returns the stored value of key and whether one is stored.
-func (s *Store) Setting(id, key string) (string, bool, error) {
+func (s *BoltStore) Setting(id, key string) (string, bool, error) {
 	var v string
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -363,8 +383,8 @@ func (s *Store) Setting(id, key string) (string, bool, error) {
 }
 
 // SetSetting stores value under key, changed at t.
-func (s *Store) SetSetting(id, key, value string, t time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (s *BoltStore) SetSetting(id, key, value string, t time.Time) error {
+	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
@@ -378,12 +398,12 @@ func (s *Store) SetSetting(id, key, value string, t time.Time) error {
 			}
 		}
 		return putTime(b, key, t)
-	})
+	}, Change{Job: id, Key: key})
 }
 
 // DeleteSetting removes key, so it reads as its default again (changed at t).
-func (s *Store) DeleteSetting(id, key string, t time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (s *BoltStore) DeleteSetting(id, key string, t time.Time) error {
+	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
@@ -397,7 +417,7 @@ func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 			}
 		}
 		return putTime(b, key, t)
-	})
+	}, Change{Job: id, Key: key, Deleted: true})
 }
 
 func putTime(job *bolt.Bucket, key string, t time.Time) error {
@@ -408,49 +428,64 @@ func putTime(job *bolt.Bucket, key string, t time.Time) error {
 	return times.Put([]byte(key), binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())))
 }
 
-// SettingTime returns when key last changed, or the zero time if never.
-func (s *Store) SettingTime(id, key string) time.Time {
-	var t time.Time
-	// A job or store that cannot be read has no time: zero, as documented.
-	_ = s.db.View(func(tx *bolt.Tx) error {
+// Times returns when each recorded key of job id last changed.
+func (s *BoltStore) Times(id string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
 			return err
 		}
-		if times := b.Bucket(bucketTimes); times != nil {
-			if v := times.Get([]byte(key)); len(v) == 8 {
-				t = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
-			}
+		times := b.Bucket(bucketTimes)
+		if times == nil {
+			return nil
 		}
-		return nil
+		return times.ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				out[string(k)] = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			}
+			return nil
+		})
 	})
-	return t
+	return out, err
 }
 
 // CreateRun stores r as the job's next run and returns it with its id. Ids
 // count up from 1 per job and are never reused.
-func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
-		}
-		runs := b.Bucket(bucketRuns)
-		if r.ID, err = runs.NextSequence(); err != nil {
-			return err
-		}
-		if err := indexRun(tx, jobID, r); err != nil {
-			return err
-		}
-		return putJSON(runs, runIDKey(r.ID), r)
+func (s *BoltStore) CreateRun(jobID string, r Run) (Run, error) {
+	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
+		var err error
+		r, err = addRun(tx, jobID, r)
+		*more = append(*more, runChange(jobID, r.ID, false))
+		return err
 	})
 	return r, err
 }
 
+// addRun stores r as job jobID's next run, with its index entry.
+func addRun(tx *bolt.Tx, jobID string, r Run) (Run, error) {
+	runs, err := runsBucketIndexed(tx, jobID)
+	if err != nil {
+		return r, err
+	}
+	if r.ID, err = runs.NextSequence(); err != nil {
+		return r, err
+	}
+	if err := indexRun(tx, jobID, r); err != nil {
+		return r, err
+	}
+	return r, putJSON(runs, runIDKey(r.ID), r)
+}
+
+// runChange is the Change of run n of job jobID.
+func runChange(jobID string, n uint64, deleted bool) Change {
+	return Change{Job: jobID, Key: "runs/" + strconv.FormatUint(n, 10), Run: n, Deleted: deleted}
+}
+
 // UpdateRun applies fn to the stored run and stores the result.
-func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
+func (s *BoltStore) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 	var r Run
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		runs, err := runsBucketIndexed(tx, jobID)
 		if err != nil {
 			return err
@@ -463,7 +498,7 @@ func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 			return err
 		}
 		return putJSON(runs, runIDKey(id), r)
-	})
+	}, runChange(jobID, id, false))
 	return r, err
 }
 
@@ -500,7 +535,7 @@ func readRun(runs *bolt.Bucket, id uint64) (Run, error) {
 }
 
 // Run returns one run of a job.
-func (s *Store) Run(jobID string, id uint64) (Run, error) {
+func (s *BoltStore) Run(jobID string, id uint64) (Run, error) {
 	var r Run
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -514,7 +549,7 @@ func (s *Store) Run(jobID string, id uint64) (Run, error) {
 }
 
 // RunIDs lists the ids of a job's runs, oldest first.
-func (s *Store) RunIDs(jobID string) ([]uint64, error) {
+func (s *BoltStore) RunIDs(jobID string) ([]uint64, error) {
 	var ids []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -530,7 +565,7 @@ func (s *Store) RunIDs(jobID string) ([]uint64, error) {
 }
 
 // LatestRun returns the id of the job's newest run, or 0 when it has none.
-func (s *Store) LatestRun(jobID string) (uint64, error) {
+func (s *BoltStore) LatestRun(jobID string) (uint64, error) {
 	var id uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -546,8 +581,8 @@ func (s *Store) LatestRun(jobID string) (uint64, error) {
 }
 
 // DeleteRun removes a run record.
-func (s *Store) DeleteRun(jobID string, id uint64) error {
-	return s.updateFreeing(func(tx *bolt.Tx) error {
+func (s *BoltStore) DeleteRun(jobID string, id uint64) error {
+	return s.publishAfter(s.updateFreeing, func(tx *bolt.Tx, _ *[]Change) error {
 		runs, err := runsBucketIndexed(tx, jobID)
 		if err != nil {
 			return err
@@ -562,7 +597,7 @@ func (s *Store) DeleteRun(jobID string, id uint64) error {
 			return err
 		}
 		return touchRuns(tx, jobID) // runs/ shows when it changed
-	})
+	}, []Change{runChange(jobID, id, true)})
 }
 
 // RunRef names one run of one job.
@@ -574,7 +609,7 @@ type RunRef struct {
 // ActiveRuns lists every run, of any job, that has not ended, oldest first
 // per job, from the index of active runs (index.go): the daemon's start
 // reads none of the ended runs.
-func (s *Store) ActiveRuns() ([]RunRef, error) {
+func (s *BoltStore) ActiveRuns() ([]RunRef, error) {
 	var out []RunRef
 	err := s.guard(func() error { // read at start: where a damaged file shows
 		var err error

@@ -13,7 +13,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 
-func mustStoreJob(t *testing.T, s *Store, id string, owner Owner, name string) Job {
+func mustStoreJob(t *testing.T, s *BoltStore, id string, owner Owner, name string) Job {
 	t.Helper()
 	j := Job{ID: id, Owner: owner, Name: name, Created: t0}
 	if err := s.CreateJob(j); err != nil {
@@ -22,7 +22,7 @@ func mustStoreJob(t *testing.T, s *Store, id string, owner Owner, name string) J
 	return j
 }
 
-func mustCreateRun(t *testing.T, s *Store, jobID string, r Run) Run {
+func mustCreateRun(t *testing.T, s *BoltStore, jobID string, r Run) Run {
 	t.Helper()
 	r, err := s.CreateRun(jobID, r)
 	if err != nil {
@@ -31,13 +31,23 @@ func mustCreateRun(t *testing.T, s *Store, jobID string, r Run) Run {
 	return r
 }
 
-func runIDs(t *testing.T, s *Store, jobID string) []uint64 {
+func runIDs(t *testing.T, s *BoltStore, jobID string) []uint64 {
 	t.Helper()
 	ids, err := s.RunIDs(jobID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// storeTime is when key of job id last changed, zero when never.
+func storeTime(t *testing.T, s Store, id, key string) time.Time {
+	t.Helper()
+	times, err := s.Times(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return times[key]
 }
 
 func TestStoreJobs(t *testing.T) {
@@ -147,14 +157,14 @@ func TestStoreSettings(t *testing.T) {
 	if v, ok, err := s.Setting("id-a", "config/timeout"); v != "" || ok || err != nil {
 		t.Errorf("unset setting = %q, %v, %v", v, ok, err)
 	}
-	if got := s.SettingTime("id-a", "config/timeout"); !got.IsZero() {
+	if got := storeTime(t, s, "id-a", "config/timeout"); !got.IsZero() {
 		t.Errorf("SettingTime of a never set setting = %v, want zero", got)
 	}
 	mustOK(t, s.SetSetting("id-a", "config/timeout", "30s", t0))
 	if v, ok, err := s.Setting("id-a", "config/timeout"); v != "30s" || !ok || err != nil {
 		t.Errorf("setting = %q, %v, %v; want 30s", v, ok, err)
 	}
-	if got := s.SettingTime("id-a", "config/timeout"); !got.Equal(t0) {
+	if got := storeTime(t, s, "id-a", "config/timeout"); !got.Equal(t0) {
 		t.Errorf("SettingTime = %v, want %v", got, t0)
 	}
 	deleted := t0.Add(time.Minute)
@@ -162,7 +172,7 @@ func TestStoreSettings(t *testing.T) {
 	if _, ok, _ := s.Setting("id-a", "config/timeout"); ok {
 		t.Error("setting still stored after DeleteSetting")
 	}
-	if got := s.SettingTime("id-a", "config/timeout"); !got.Equal(deleted) {
+	if got := storeTime(t, s, "id-a", "config/timeout"); !got.Equal(deleted) {
 		t.Errorf("SettingTime after delete = %v, want %v (a reset is a change)", got, deleted)
 	}
 	if err := s.SetSetting("nope", "k", "v", t0); !errors.Is(err, ErrNotFound) {
@@ -337,7 +347,7 @@ func TestOpenStoreInUse(t *testing.T) {
 	t.Parallel()
 	_, path := newTestStore(t)
 	type result struct {
-		s   *Store
+		s   *BoltStore
 		err error
 	}
 	done := make(chan result, 1)

@@ -37,7 +37,7 @@ func (m *Manager) followUp(jobID string, r Run) {
 	retry, ok, why := m.retryOf(jobID, r)
 	switch {
 	case ok:
-		nr, made, err := m.store.followUp(jobID, r.ID, "retry", jobID, retry)
+		nr, made, err := m.store.FollowUp(RunID{jobID, r.ID}, "retry", jobID, retry)
 		if err != nil {
 			m.event(jobID, "run %d: retry not recorded: %v", r.ID, err)
 			return // still marked: the next start tries again
@@ -104,7 +104,7 @@ func (m *Manager) fireHook(jobID string, r Run) {
 	}
 	by := fmt.Sprintf("%s of %s run %d", hook, hookName(src, target), r.ID)
 	hr := Run{Status: Pending, Trigger: Hook, TriggeredBy: by, Queued: m.now().UTC(), HookDepth: r.HookDepth + 1}
-	nr, made, err := m.store.followUp(jobID, r.ID, path, target.ID, hr)
+	nr, made, err := m.store.FollowUp(RunID{jobID, r.ID}, path, target.ID, hr)
 	if err != nil {
 		m.event(jobID, "run %d: %s not recorded: %v", r.ID, hook, err)
 		return
@@ -261,7 +261,7 @@ func (m *Manager) enqueue(jobID string, r Run, prepare func() error) {
 // recoverFollowups makes the follow-ups an earlier daemon recorded but
 // did not finish making.
 func (m *Manager) recoverFollowups() {
-	refs, err := m.store.followupRuns()
+	refs, err := m.store.FollowupRuns()
 	if err != nil {
 		m.logger.Printf("recover workflow follow-ups: %v", err)
 		return

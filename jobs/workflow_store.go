@@ -9,41 +9,41 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// followUp records, in one commit, run nr of job dstJob and the mark
-// "action" on run srcID of srcJob, unless that run has made the action
-// already (made is then false): a follow-up is made exactly once.
-func (s *Store) followUp(srcJob string, srcID uint64, action, dstJob string, nr Run) (Run, bool, error) {
+// FollowUp records, in one commit, run next of job dstJob and the mark
+// action on run src, unless that run has made the action already (made is
+// then false): a follow-up is made exactly once.
+func (s *BoltStore) FollowUp(src RunID, action, dstJob string, next Run) (Run, bool, error) {
 	made := false
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		src, err := runsBucketIndexed(tx, srcJob) // src stays ended: its index entry holds
-		if err != nil {
+	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
+		made = false
+		runs, r, due, err := followupDue(tx, src, action)
+		if err != nil || !due {
 			return err
 		}
-		r, err := readRun(src, srcID)
-		if err != nil {
-			return err
-		}
-		if !r.Followup || slices.Contains(r.FollowedUp, action) {
-			return nil
-		}
-		dst, err := runsBucketIndexed(tx, dstJob)
-		if err != nil {
-			return err
-		}
-		if nr.ID, err = dst.NextSequence(); err != nil {
-			return err
-		}
-		if err := putJSON(dst, runIDKey(nr.ID), nr); err != nil {
-			return err
-		}
-		if err := indexRun(tx, dstJob, nr); err != nil {
+		if next, err = addRun(tx, dstJob, next); err != nil {
 			return err
 		}
 		r.FollowedUp = append(r.FollowedUp, action)
 		made = true
-		return putJSON(src, runIDKey(srcID), r)
+		*more = append(*more, runChange(dstJob, next.ID, false), runChange(src.JobID, src.ID, false))
+		return putJSON(runs, runIDKey(src.ID), r)
 	})
-	return nr, made && err == nil, err
+	return next, made && err == nil, err
+}
+
+// followupDue reads run src and whether action is still to be made for
+// it (it is a Followup run without the mark), with its job's runs bucket.
+// src stays ended: its index entry holds.
+func followupDue(tx *bolt.Tx, src RunID, action string) (*bolt.Bucket, Run, bool, error) {
+	runs, err := runsBucketIndexed(tx, src.JobID)
+	if err != nil {
+		return nil, Run{}, false, err
+	}
+	r, err := readRun(runs, src.ID)
+	if err != nil {
+		return nil, r, false, err
+	}
+	return runs, r, r.Followup && !slices.Contains(r.FollowedUp, action), nil
 }
 
 // followupScan is how many of each job's newest runs followupRuns reads:
@@ -51,9 +51,9 @@ func (s *Store) followUp(srcJob string, srcID uint64, action, dstJob string, nr 
 // ended just before a crash can still have some.
 const followupScan = 64
 
-// followupRuns lists the ended runs whose follow-ups are still to be made,
+// FollowupRuns lists the ended runs whose follow-ups are still to be made,
 // among each job's newest followupScan runs.
-func (s *Store) followupRuns() ([]RunRef, error) {
+func (s *BoltStore) FollowupRuns() ([]RunRef, error) {
 	var out []RunRef
 	err := s.db.View(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketJobs)
@@ -79,23 +79,17 @@ func (s *Store) followupRuns() ([]RunRef, error) {
 	return out, err
 }
 
-// afterDone records in one commit that run srcID of srcJob completed for
-// downstream dstJob (the mark action on the run, the run in dstJob's after
-// bucket), and when every job of want has a run there, empties the bucket
-// and, with start, records nr in dstJob.
-func (s *Store) afterDone(srcJob string, srcID uint64, action, dstJob string, want map[string]string, nr Run, start bool) (afterResult, error) {
-	var res afterResult
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		src, err := runsBucketIndexed(tx, srcJob) // src stays ended: its index entry holds
-		if err != nil {
+// AfterDone records in one commit that run src completed for downstream
+// dstJob (the mark action on the run, the run in dstJob's after bucket),
+// and when every job of want has a run there, empties the bucket and
+// records the run next gives, if any, in dstJob.
+func (s *BoltStore) AfterDone(src RunID, action, dstJob string, want []string, next func(map[string]uint64) (Run, bool)) (AfterResult, error) {
+	var res AfterResult
+	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
+		res = AfterResult{}
+		runs, r, due, err := followupDue(tx, src, action)
+		if err != nil || !due {
 			return err
-		}
-		r, err := readRun(src, srcID)
-		if err != nil {
-			return err
-		}
-		if !r.Followup || slices.Contains(r.FollowedUp, action) {
-			return nil
 		}
 		d, err := jobBucket(tx, dstJob)
 		if err != nil {
@@ -105,44 +99,47 @@ func (s *Store) afterDone(srcJob string, srcID uint64, action, dstJob string, wa
 		if err != nil {
 			return err
 		}
-		if err := after.Put([]byte(srcJob), []byte(itoa(srcID))); err != nil {
+		if err := after.Put([]byte(src.JobID), []byte(itoa(src.ID))); err != nil {
 			return err
 		}
 		r.FollowedUp = append(r.FollowedUp, action)
-		if err := putJSON(src, runIDKey(srcID), r); err != nil {
+		if err := putJSON(runs, runIDKey(src.ID), r); err != nil {
 			return err
 		}
-		res.counted = true
-		runs := map[string]uint64{}
-		for id := range want {
-			if v := after.Get([]byte(id)); v != nil {
-				n, err := strconv.ParseUint(string(v), 10, 64)
-				if err == nil {
-					runs[id] = n
-				}
-			}
-		}
-		res.have = len(runs)
-		if len(runs) < len(want) {
+		res.Counted = true
+		*more = append(*more, runChange(src.JobID, src.ID, false), Change{Job: dstJob, Key: string(bucketAfter)})
+		res.Runs = afterRuns(after, want)
+		res.Have = len(res.Runs)
+		if res.Have < len(want) {
+			res.Runs = nil
 			return nil
 		}
-		res.complete, res.runs = true, runs
+		res.Complete = true
 		if err := d.DeleteBucket(bucketAfter); err != nil {
 			return err
 		}
-		if !start {
+		nr, ok := next(res.Runs)
+		if !ok {
 			return nil
 		}
-		dst := d.Bucket(bucketRuns)
-		if nr.ID, err = dst.NextSequence(); err != nil {
+		if res.Run, err = addRun(tx, dstJob, nr); err != nil {
 			return err
 		}
-		nr.TriggeredBy = afterBy(want, runs)
-		res.run = nr
-		if err := putJSON(dst, runIDKey(nr.ID), nr); err != nil {
-			return err
-		}
-		return indexRun(tx, dstJob, nr)
+		*more = append(*more, runChange(dstJob, res.Run.ID, false))
+		return nil
 	})
 	return res, err
+}
+
+// afterRuns reads the runs the after bucket holds for the jobs of want.
+func afterRuns(after *bolt.Bucket, want []string) map[string]uint64 {
+	runs := map[string]uint64{}
+	for _, id := range want {
+		if v := after.Get([]byte(id)); v != nil {
+			if n, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+				runs[id] = n
+			} // else unreadable: counted as not yet completed
+		}
+	}
+	return runs
 }
