@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,32 +13,21 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
-// diskDir is a read-only view of a folder on disk: a run's input/ and
-// output/, a step's output/. Only folders and regular files are shown.
-// Every path is resolved below the run's folder (root) without following a
-// symlink (package beneath): a step may leave links there, or swap a folder
-// for one after it was looked up, and the daemon must not follow them.
+// diskDir is a read-only view of a run's folder: its input/ and output/, a
+// step's output/. Only folders and regular files are shown. Package jobs
+// resolves every name below the run's folder without following a symlink
+// (jobs.StatRunFile): a step may leave links there, or swap a folder for
+// one after it was looked up, and the daemon must not follow them.
 type diskDir struct {
 	gofs.Inode
 	t     *tree
 	jobID string
-	root  string // the run's folder: made by the daemon, no user can replace it
-	rel   string // this folder, relative to root
+	run   uint64
+	rel   string // this folder, relative to the run's folder
 	seed  uint64 // mixed into children's inode numbers
-}
-
-// beneathErrno is toErrno for package beneath: a symlink on the way (ELOOP)
-// or a mount crossed (EXDEV) means the name is not there, as the tree
-// shows no symlinks.
-func beneathErrno(err error) syscall.Errno {
-	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
-		return syscall.ENOENT
-	}
-	return toErrno(err)
 }
 
 // lookStat fills a for a file or folder of job jobID on disk: size and
@@ -58,13 +46,13 @@ func (t *tree) lookStat(ctx context.Context, a *fuse.Attr, jobID string, st *uni
 	}
 }
 
-// lookBeneath is lookStat for rel below root, through no symlink, when it
-// is still of type typ: a name a step swapped for a link (or a folder for
-// a file) is not there, as the tree shows neither.
-func (t *tree) lookBeneath(ctx context.Context, a *fuse.Attr, jobID, root, rel string, typ uint32) syscall.Errno {
-	st, err := beneath.Lstat(root, rel)
+// lookRunFile is lookStat for rel below run's folder, through no symlink,
+// when it is still of type typ: a name a step swapped for a link (or a
+// folder for a file) is not there, as the tree shows neither.
+func (t *tree) lookRunFile(ctx context.Context, a *fuse.Attr, jobID string, run uint64, rel string, typ uint32) syscall.Errno {
+	st, err := t.m.StatRunFile(jobID, run, rel)
 	if err != nil {
-		return beneathErrno(err)
+		return toErrno(err)
 	}
 	if st.Mode&syscall.S_IFMT != typ {
 		return syscall.ENOENT
@@ -74,7 +62,7 @@ func (t *tree) lookBeneath(ctx context.Context, a *fuse.Attr, jobID, root, rel s
 }
 
 func (d *diskDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	return d.t.lookBeneath(ctx, a, d.jobID, d.root, d.rel, syscall.S_IFDIR)
+	return d.t.lookRunFile(ctx, a, d.jobID, d.run, d.rel, syscall.S_IFDIR)
 }
 
 func (d *diskDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -82,9 +70,9 @@ func (d *diskDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 }
 
 func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, err := beneath.ReadDir(d.root, d.rel)
+	list, err := d.t.m.ReadRunDir(d.jobID, d.run, d.rel)
 	if err != nil {
-		return nil, beneathErrno(err)
+		return nil, toErrno(err)
 	}
 	var ents []fuse.DirEntry
 	for _, e := range list {
@@ -106,22 +94,22 @@ func shownMode(t os.FileMode) (uint32, bool) {
 }
 
 func (d *diskDir) childIno(name string) uint64 {
-	return ino(strconv.FormatUint(d.seed, 16), d.root, d.rel, name)
+	return ino(strconv.FormatUint(d.seed, 16), d.rel, name)
 }
 
 func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	rel := filepath.Join(d.rel, name)
-	st, err := beneath.Lstat(d.root, rel)
+	st, err := d.t.m.StatRunFile(d.jobID, d.run, rel)
 	if err != nil {
-		return nil, beneathErrno(err)
+		return nil, toErrno(err)
 	}
 	mode := st.Mode & syscall.S_IFMT
 	if mode != syscall.S_IFDIR && mode != syscall.S_IFREG {
 		return nil, syscall.ENOENT // symlinks, FIFOs, devices: not shown
 	}
-	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, root: d.root, rel: rel}
+	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, run: d.run, rel: rel}
 	if mode == syscall.S_IFDIR {
-		node = &diskDir{t: d.t, jobID: d.jobID, root: d.root, rel: rel, seed: d.childIno(name)}
+		node = &diskDir{t: d.t, jobID: d.jobID, run: d.run, rel: rel, seed: d.childIno(name)}
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, d.childIno(name), out)
 }
@@ -143,12 +131,12 @@ type diskFile struct {
 	gofs.Inode
 	t     *tree
 	jobID string
-	root  string
+	run   uint64
 	rel   string
 }
 
 func (f *diskFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	return f.t.lookBeneath(ctx, a, f.jobID, f.root, f.rel, syscall.S_IFREG)
+	return f.t.lookRunFile(ctx, a, f.jobID, f.run, f.rel, syscall.S_IFREG)
 }
 
 func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -162,16 +150,9 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	// O_NONBLOCK: a FIFO put in the file's place must not hang the daemon;
-	// the type is checked before a byte is read.
-	fd, err := beneath.Open(f.root, f.rel, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
+	rf, err := f.t.m.OpenRunFile(f.jobID, f.run, f.rel)
 	if err != nil {
-		return nil, 0, beneathErrno(err)
+		return nil, 0, toErrno(err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		beneath.CloseFd(fd) // read only, refused
-		return nil, 0, syscall.ENOENT
-	}
-	return gofs.NewLoopbackFile(fd), 0, 0
+	return &readHandle{f: rf}, 0, 0
 }

@@ -2,9 +2,13 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -66,8 +70,8 @@ type logFile struct {
 	gofs.Inode
 	t     *tree
 	jobID string
-	run   uint64 // the run whose log this is; 0: the job's log, always live
-	path  string
+	run   uint64    // the run whose log this is; 0: the job's log, always live
+	rel   string    // a step's log below the run's folder; "": the run's (job's) log
 	since time.Time // the mtime while no line was written (no file yet)
 }
 
@@ -82,8 +86,7 @@ func (f *logFile) finished() bool {
 }
 
 func (f *logFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.path, &st); err == nil {
+	if st, ok := f.t.m.StatLog(f.jobID, f.run, f.rel); ok {
 		a.Size = uint64(st.Size)
 		// The kernel's file times are coarse (a clock tick behind the
 		// daemon's): a log is never older than what it logs.
@@ -105,8 +108,8 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-	if err == syscall.ENOENT {
+	rf, err := f.t.m.OpenLog(f.jobID, f.run, f.rel)
+	if errors.Is(err, syscall.ENOENT) {
 		return bytesHandle(nil), fuse.FOPEN_DIRECT_IO, 0
 	}
 	if err != nil {
@@ -114,16 +117,68 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	}
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return gofs.NewLoopbackFile(fd), 0, 0
+		return &readHandle{f: rf}, 0, 0
 	}
-	return gofs.NewLoopbackFile(fd), fuse.FOPEN_DIRECT_IO, 0
+	return &readHandle{f: rf}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
+// run's input or output file, its result. When the file has a descriptor
+// (the local implementation), go-fuse offers it to the kernel for
+// passthrough (see passthroughOK) and lseek reaches it.
+type readHandle struct {
+	f jobs.ReadFile
+}
+
+func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.f.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, toErrno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// PassthroughFd returns the file's descriptor, which stays open until
+// Release; a file without one is read through the daemon.
+func (h *readHandle) PassthroughFd() (int, bool) {
+	c, ok := h.f.(syscall.Conn)
+	if !ok {
+		return -1, false
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	if rc.Control(func(d uintptr) { fd = int(d) }) != nil {
+		return -1, false
+	}
+	return fd, fd >= 0
+}
+
+// Lseek answers SEEK_DATA and SEEK_HOLE (cp, tar) from the file itself.
+func (h *readHandle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
+	s, ok := h.f.(io.Seeker)
+	if !ok {
+		return 0, syscall.ENOSYS
+	}
+	n, err := s.Seek(int64(off), int(whence))
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint64(n), 0
+}
+
+// Release closes the file: it was opened for reading, nothing to flush.
+func (h *readHandle) Release(ctx context.Context) syscall.Errno {
+	return toErrno(h.f.Close())
 }
 
 // passthroughOK is set by Mount when the kernel let the daemon register a
 // backing file (FUSE passthrough: Linux 6.9+, CAP_SYS_ADMIN). Without it a
 // finished log keeps direct I/O through the daemon; go-fuse offers the
-// kernel each LoopbackFile (a run's finished log, its input, output and
+// kernel each readHandle (a run's finished log, its input, output and
 // result files) and falls back to reads through the daemon when refused.
 var passthroughOK atomic.Bool
 
-func timeOf(ts syscall.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }
+func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }

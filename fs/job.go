@@ -108,7 +108,7 @@ func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	case "description", "name":
 		node = &settingFile{t: d.t, jobID: id, path: name}
 	case "log":
-		node = &logFile{t: d.t, jobID: id, path: d.t.m.JobLogPath(id), since: d.t.jobCreated(id)}
+		node = &logFile{t: d.t, jobID: id, since: d.t.jobCreated(id)}
 	case "next_run":
 		node = &textFile{t: d.t, jobID: id, content: func() (string, time.Time, error) {
 			return stamp(d.t.m.NextRun(id)), jobs.Latest(d.t.jobCreated(id), d.t.m.NextRunChanged(id)), nil

@@ -38,12 +38,12 @@ func TestMountedAt(t *testing.T) {
 }
 
 // A disk folder's seed tells its children's inode numbers apart: two
-// folders with the same root and path but different seeds give the same
+// folders of the same run and path but different seeds give the same
 // name different numbers. Seeds are inode numbers, far above the largest
 // rune: as string(rune(seed)) every one was U+FFFD.
 func TestDiskSeedsDiffer(t *testing.T) {
-	a := &diskDir{root: "/r", rel: "out", seed: ino("a")}
-	b := &diskDir{root: "/r", rel: "out", seed: ino("b")}
+	a := &diskDir{run: 1, rel: "out", seed: ino("a")}
+	b := &diskDir{run: 1, rel: "out", seed: ino("b")}
 	if a.childIno("x") == b.childIno("x") {
 		t.Errorf("seeds %#x and %#x give child x the same inode number %#x", a.seed, b.seed, a.childIno("x"))
 	}

@@ -2,6 +2,8 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +24,6 @@ type streamFile struct {
 	t     *tree
 	jobID string
 	id    uint64
-	path  string
 	since time.Time // the mtime while the log is not there
 }
 
@@ -30,8 +31,7 @@ type streamFile struct {
 // run is active).
 func (f *streamFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	mtime := f.since
-	var st syscall.Stat_t
-	if err := syscall.Stat(f.path, &st); err == nil {
+	if st, ok := f.t.m.StatLog(f.jobID, f.id, ""); ok {
 		mtime = jobs.Latest(timeOf(st.Mtim), f.since) // see logFile.fill
 	}
 	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, computed, mtime)
@@ -49,12 +49,12 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	fd, err := syscall.Open(f.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	rf, err := f.t.m.OpenLog(f.jobID, f.id, "")
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
 	f.t.m.StreamReader(1)
-	return &streamHandle{f: f, fd: fd}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
+	return &streamHandle{f: f, rf: rf}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
 // streamHandle keeps its own position: with FOPEN_STREAM the kernel sends
@@ -62,7 +62,7 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 type streamHandle struct {
 	f   *streamFile
 	mu  sync.Mutex // serialises reads; guards pos
-	fd  int
+	rf  jobs.ReadFile
 	pos int64
 }
 
@@ -88,9 +88,9 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 			}
 			buf = dest[:share]
 		}
-		n, err := syscall.Pread(h.fd, buf, h.pos)
-		giveBack(len(buf) - max(n, 0))
-		if err != nil {
+		n, err := h.rf.ReadAt(buf, h.pos)
+		giveBack(len(buf) - n)
+		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, toErrno(err)
 		}
 		if n > 0 || !active {
@@ -110,7 +110,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 
 func (h *streamHandle) Release(ctx context.Context) syscall.Errno {
 	h.f.t.m.StreamReader(-1)
-	return toErrno(syscall.Close(h.fd))
+	return toErrno(h.rf.Close())
 }
 
 // waitFile is runs/<id>/wait: a read blocks until the run has ended, then

@@ -9,7 +9,6 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
@@ -165,8 +164,6 @@ func (d *runDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 	return d.fill(ctx, &out.Attr)
 }
 
-func (d *runDir) dir() string { return d.t.m.RunDir(d.jobID, d.id) }
-
 func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	r, err := d.t.m.Run(d.jobID, d.id)
 	if err != nil {
@@ -205,7 +202,7 @@ func (d *runDir) onDisk(name string, r jobs.Run) bool {
 	default:
 		return true
 	}
-	st, err := beneath.Lstat(d.dir(), rel)
+	st, err := d.t.m.StatRunFile(d.jobID, d.id, rel)
 	if err != nil {
 		return false
 	}
@@ -228,9 +225,9 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
+		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, since: r.Queued}
 	case "stream":
-		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, path: d.t.m.RunLogPath(d.jobID, d.id), since: r.Queued}
+		node = &streamFile{t: d.t, jobID: d.jobID, id: d.id, since: r.Queued}
 	case "wait":
 		node = &waitFile{t: d.t, jobID: d.jobID, id: d.id}
 	case "ctl":
@@ -239,7 +236,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		if !d.onDisk(name, r) {
 			return nil, syscall.ENOENT
 		}
-		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: d.dir(), rel: name, seed: d.ino(name)}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, run: d.id, rel: name, seed: d.ino(name)}, syscall.S_IFDIR
 	case "steps":
 		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
 	case "duration":
@@ -250,7 +247,7 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		if !d.onDisk(name, r) {
 			return nil, syscall.ENOENT // none, or not a regular file
 		}
-		node = &diskFile{t: d.t, jobID: d.jobID, root: d.dir(), rel: r.Result}
+		node = &diskFile{t: d.t, jobID: d.jobID, run: d.id, rel: r.Result}
 	default:
 		field, ok := runFields[name]
 		if !ok {

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -99,6 +100,16 @@ func refOf(in gofs.InodeEmbedder, jobID string) (stageRef, syscall.Errno) {
 		return r, syscall.EXDEV
 	}
 	return r, errno
+}
+
+// beneathErrno is toErrno for package beneath: a symlink on the way (ELOOP)
+// or a mount crossed (EXDEV) means the name is not there, as the tree
+// shows no symlinks.
+func beneathErrno(err error) syscall.Errno {
+	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
+		return syscall.ENOENT
+	}
+	return toErrno(err)
 }
 
 // dirFD opens the folder r names (O_PATH) below the stage folder.

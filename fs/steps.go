@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -10,7 +9,6 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
@@ -123,7 +121,7 @@ func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		if name == "output" {
 			// A step that never ran (SKIPPED) has no output folder: listing
 			// one that Lookup refuses would break find, tar and rsync.
-			if _, err := beneath.Lstat(d.t.m.RunDir(d.jobID, d.id), s.Output); err != nil {
+			if _, err := d.t.m.StatRunFile(d.jobID, d.id, s.Output); err != nil {
 				continue
 			}
 			mode = syscall.S_IFDIR
@@ -138,15 +136,14 @@ func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	runDir := d.t.m.RunDir(d.jobID, d.id)
 	id := ino(strconv.FormatUint(d.seed, 16), name)
 	var node attrFiller
 	mode := uint32(syscall.S_IFREG)
 	switch name {
 	case "log":
-		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, path: filepath.Join(runDir, s.Log), since: planned(r)}
+		node = &logFile{t: d.t, jobID: d.jobID, run: d.id, rel: s.Log, since: planned(r)}
 	case "output":
-		node, mode = &diskDir{t: d.t, jobID: d.jobID, root: runDir, rel: s.Output, seed: id}, syscall.S_IFDIR
+		node, mode = &diskDir{t: d.t, jobID: d.jobID, run: d.id, rel: s.Output, seed: id}, syscall.S_IFDIR
 	default:
 		field, ok := stepFields[name]
 		if !ok {
