@@ -36,9 +36,10 @@ type Store interface {
 	Instance() Instance
 	// Close ends every Watch and releases the store.
 	Close() error
-	// Watch returns the changes committed from now on, in commit order per
-	// key, until ctx ends or the store closes (then the channel closes). A
-	// Change names what changed, not its value: read it again. A watcher
+	// Watch returns the changes committed from now on, each once its
+	// commit is durable, until ctx ends or the store closes (then the
+	// channel closes). A Change names what changed, not its value: read it
+	// again (changes of racing commits may arrive in either order). A watcher
 	// that falls behind by more than a bounded number of changes has its
 	// channel closed early (as an etcd watch compacted away): it reads
 	// again what it keeps and watches anew.
