@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -80,7 +79,7 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
 	now := m.now().UTC()
 	first := false
-	began := time.Now()
+	began := time.Now() // the commit's real latency, for the metrics: not the injected clock
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
 		if r.Status == Pending {
 			r.Status, r.StartedAt, first = Running, now, true
@@ -131,6 +130,7 @@ func (m *Manager) bellOf(k runKey) *bell {
 // finish records a run's end, frees it and wakes its waiters.
 func (m *Manager) finish(k runKey, out Run) {
 	end := m.now().UTC()
+	// The commit's real latency, for the metrics: not the injected clock.
 	began := time.Now()
 	followup := m.hasWorkflow(k.job) // workflow.go
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
@@ -153,22 +153,20 @@ func (m *Manager) finish(k runKey, out Run) {
 		m.event(k.job, "run %d %s%s", r.ID, r.Status, endDetail(r))
 		m.onEnded(k.job, r)
 	}
-	if m.opts.Cgroups != nil {
-		// Each step removed its own cgroup; the run's folder goes once the
-		// run is over for its readers (this defer runs after the unlock),
-		// then the job's if no run of it is left. Under m.mu no new run can
-		// be creating its cgroups in there: it would be counted in perJob.
-		defer func() {
-			if err := m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), k.job, strconv.FormatUint(k.id, 10))); err != nil {
-				m.slog.Warn(fmt.Sprintf("remove the run's cgroups: %v", err), m.runAttrs(k.job, k.id)...)
-			}
-			m.mu.Lock()
-			if m.perJob[k.job] == 0 {
-				m.opts.Cgroups.Prune(path.Join(m.cgroupParent(), k.job))
-			}
-			m.mu.Unlock()
-		}()
-	}
+	// Each step removed what it held; what the Backend kept for the run
+	// goes once the run is over for its readers (this defer runs after the
+	// unlock), then the job's if no run of it is left. Under m.mu no new
+	// run of the job can be starting: it would be counted in perJob.
+	defer func() {
+		if err := m.backend.EndRun(k.job, k.id); err != nil {
+			m.slog.Warn(fmt.Sprintf("remove the run's cgroups: %v", err), m.runAttrs(k.job, k.id)...)
+		}
+		m.mu.Lock()
+		if m.perJob[k.job] == 0 {
+			m.backend.EndJob(k.job)
+		}
+		m.mu.Unlock()
+	}()
 	defer m.prune(k.job) // after the unlock: it commits and removes files
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -58,6 +58,9 @@ type Options struct {
 	// Store keeps the jobs and runs; nil opens StateDir/jobfs.db (a
 	// BoltStore). The Manager closes it.
 	Store Store
+	// Backend runs the steps; nil runs them on this machine (cgroups,
+	// namespaces and the init of the options above).
+	Backend Backend
 }
 
 // Manager owns the store and every run in flight.
@@ -87,6 +90,7 @@ type Manager struct {
 	catchups  []string        // jobs owed a catch-up run when Start is called; guarded by mu
 	device    string          // disk of the state folder, where steps write
 	deviceErr error           // why io cannot be limited
+	backend   Backend         // runs the steps (backend.go)
 	closeOnce sync.Once
 
 	triggerMu sync.Mutex // one trigger at a time (trigger.go); taken before mu, never under it
@@ -183,6 +187,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if m.device, err = exec.DeviceOf(opts.StateDir); err != nil {
 		m.device, m.deviceErr = "", err
+	}
+	if m.backend = opts.Backend; m.backend == nil {
+		m.backend = m.localBackend()
 	}
 	if err := m.recover(); err != nil {
 		_ = store.Close() // the recover error is the one to report

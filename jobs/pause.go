@@ -2,18 +2,16 @@ package jobs
 
 import (
 	"context"
-	"path"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/jobfs/jobfs/exec"
 )
 
 // Paused is the status of a run frozen by `echo pause > runs/<id>/ctl`.
 const Paused Status = "PAUSED"
 
 // runClock is a run's config/timeout that stops while the run is paused.
+// It measures real time (time.Now, not Manager.now): it runs a real timer,
+// and what is left of it must be measured on the timer's clock.
 type runClock struct {
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -79,16 +77,12 @@ func (m *Manager) runDeadline(ctx context.Context, k runKey, timeout time.Durati
 }
 
 // Pause freezes a running run's steps (runs/<id>/ctl pause): status
-// PAUSED, its timeout clock stopped. It needs the cgroup freezer.
+// PAUSED, its timeout clock stopped. It needs a Backend that can freeze
+// (the local one: the cgroup freezer).
 func (m *Manager) Pause(jobID string, id uint64) error {
 	what := "run " + itoa(id) + "/ctl"
-	fr, err := exec.FreezerOf(m.opts.Cgroups)
-	if err != nil {
-		reason := err.Error()
-		if m.opts.NoLimits != "" {
-			reason += " (" + m.opts.NoLimits + ")"
-		}
-		return m.Refuse(jobID, what, "pause needs the cgroup freezer: "+reason)
+	if err := m.backend.CanFreeze(); err != nil {
+		return m.Refuse(jobID, what, "pause needs the cgroup freezer: "+err.Error())
 	}
 	a, clock, why := m.pausable(runKey{jobID, id}, true)
 	if why != "" {
@@ -100,8 +94,8 @@ func (m *Manager) Pause(jobID string, id uint64) error {
 	if clock != nil {
 		clock.pause()
 	}
-	if err := fr.FreezeSteps(m.runCgroup(jobID, id), true); err != nil {
-		_ = fr.FreezeSteps(m.runCgroup(jobID, id), false) // undo what froze; the freeze error is the one to report
+	if err := m.backend.Freeze(jobID, id, true); err != nil {
+		_ = m.backend.Freeze(jobID, id, false) // undo what froze; the freeze error is the one to report
 		m.setPaused(runKey{jobID, id}, false)
 		if clock != nil {
 			clock.resume() // the run goes on: so does its timeout
@@ -115,8 +109,7 @@ func (m *Manager) Pause(jobID string, id uint64) error {
 // Resume thaws a paused run and starts its timeout clock again.
 func (m *Manager) Resume(jobID string, id uint64) error {
 	what := "run " + itoa(id) + "/ctl"
-	fr, err := exec.FreezerOf(m.opts.Cgroups)
-	if err != nil {
+	if err := m.backend.CanFreeze(); err != nil {
 		return m.Refuse(jobID, what, "resume: "+err.Error())
 	}
 	a, clock, why := m.pausable(runKey{jobID, id}, false)
@@ -126,7 +119,7 @@ func (m *Manager) Resume(jobID string, id uint64) error {
 	if a == nil {
 		return nil // not paused
 	}
-	if err := fr.FreezeSteps(m.runCgroup(jobID, id), false); err != nil {
+	if err := m.backend.Freeze(jobID, id, false); err != nil {
 		return m.Refuse(jobID, what, "resume: "+err.Error())
 	}
 	if clock != nil {
@@ -191,9 +184,4 @@ func (m *Manager) StopRun(jobID string, id uint64, kill bool) error {
 		_ = m.Resume(jobID, id) // a failure is logged; the stop goes on (a step's kill thaws it)
 	}
 	return m.Stop(jobID, id, kill)
-}
-
-// runCgroup is the folder of a run's step cgroups.
-func (m *Manager) runCgroup(jobID string, id uint64) string {
-	return path.Join(m.cgroupParent(), jobID, strconv.FormatUint(id, 10))
 }

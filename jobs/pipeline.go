@@ -94,7 +94,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
 		state: map[string]*nodeState{}, env: env, secrets: secrets}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
-	m.noteIsolation(k, c)
+	m.noteIsolation(k, p.limits)
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
 			return Run{Status: Failed, Error: err.Error()}
@@ -353,14 +353,11 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 	return st
 }
 
-// runStep runs one process: a plain step or a fan-out instance.
+// runStep runs one step on the Backend: a plain step or a fan-out instance.
 func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) nodeState {
 	logRel, outRel := p.stepPaths(label)
 	output := filepath.Join(p.dir, outRel)
 	if err := os.MkdirAll(output, 0o755); err != nil {
-		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
-	}
-	if err := p.m.giveToOwner(p.j, output); err != nil {
 		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
 	}
 	release, err := p.m.acquireStepSlot(ctx)
@@ -368,39 +365,36 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
 	}
 	defer release()
-	spec := exec.Spec{
-		Path:    n.path,
-		Args:    []string{input, output},
-		Env:     append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...),
-		Secrets: p.secrets,
-		Dir:     n.dir,
-		LogPath: filepath.Join(p.dir, logRel),
-		MaxLog:  p.m.opts.MaxLog,
-		Notify:  p.m.bellOf(p.k).ring,
-		Grace:   p.m.opts.Grace,
-		Started: func(pgid int, start uint64) {
-			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, pgid, start)
-		},
-	}
+	o := exec.LogOptions{Max: p.m.opts.MaxLog, Notify: p.m.bellOf(p.k).ring, Secrets: p.secrets}
 	if !p.single {
 		w := p.runLog.Prefixed(label)
 		defer func() { _ = w.Close() }() // never fails: the shared log keeps its write errors
-		spec.Tee = w
+		o.Tee = w
 	}
-	iso, err := p.m.isolation(p.j, p.limits, p.k, label, input, output, n.dir)
+	log, err := exec.OpenLog(filepath.Join(p.dir, logRel), o)
 	if err != nil {
 		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
 	}
-	spec.Isolation = iso
-	if iso != nil && iso.Namespaces {
-		spec.Env = append(p.m.stepEnv(p.j, p.k.id, label, "/tmp"), p.env...) // HOME: the private /tmp
+	res := p.m.backend.RunStep(ctx, StepSpec{
+		Job: p.k.job, Run: p.k.id, Label: label, Owner: p.j.Owner,
+		Program: n.path, Dir: n.dir, Input: input, Output: output,
+		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
+		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, Log: log,
+		Started: func(s StepStarted) {
+			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
+		},
+	})
+	// Closed before the step's end is recorded: its last bytes are on disk
+	// first. What it says the log lost is the daemon's to report; the log
+	// itself says it when it can.
+	if err := log.Close(); err != nil {
+		p.m.slog.Warn(fmt.Sprintf("step %s: log: %v", label, err), p.m.runAttrs(p.k.job, p.k.id)...)
 	}
-	res := exec.Run(ctx, spec)
 	st := p.stepOutcome(ctx, label, res)
-	st.usage = usageOf(res.Usage)
+	st.usage = res.Usage
 	if res.OOM {
 		st.status = Failed
-		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, iso.Limits.MemoryMiB)
+		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, p.limits.MemoryMiB)
 	}
 	st.outputs, st.instances = []string{output}, []string{label}
 	return p.endStep(label, st)
@@ -431,7 +425,7 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 }
 
 // stepOutcome maps how a step's process ended onto its status.
-func (p *pipeline) stepOutcome(ctx context.Context, label string, res exec.Result) nodeState {
+func (p *pipeline) stepOutcome(ctx context.Context, label string, res StepResult) nodeState {
 	code := res.ExitCode
 	switch res.Outcome {
 	case exec.NotStarted:

@@ -1,0 +1,91 @@
+package jobs
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// Backend runs the steps of runs where steps run. The pipeline plans a run,
+// makes each step's input and output folders and its log, and hands the
+// step over as a StepSpec; the Backend runs it and says how it ended. It
+// holds every decision that depends on where steps run: the local backend
+// (backend_local.go, the default) runs a step as a process on this machine
+// in a cgroup and namespaces; a batch scheduler (Slurm) would submit it.
+//
+// A Backend is called from many runs' goroutines at once.
+type Backend interface {
+	// Gaps says what of the isolation and limits a run with lim would run
+	// without here, and why: one line each, written at the top of the
+	// run's log. None when it gets everything.
+	Gaps(lim exec.Limits) []string
+	// RunStep runs one step to its end. Cancelling ctx stops it: with the
+	// spec's grace, or at once when the cause matches exec.ErrKill (also
+	// while an earlier stop waits out its grace; see exec.WithStop). The
+	// run's config/timeout arrives the same way, as the cause
+	// errRunTimeout: the run's clock, which stops while it is paused, is
+	// the jobs side's.
+	RunStep(ctx context.Context, s StepSpec) StepResult
+	// CanFreeze says why runs cannot be paused here; nil when they can.
+	CanFreeze() error
+	// Freeze freezes every step of a run that runs (frozen), or thaws them;
+	// a step that starts or ends meanwhile is left alone.
+	Freeze(job string, run uint64, frozen bool) error
+	// EndRun frees what the backend kept for a run once it is over.
+	EndRun(job string, run uint64) error
+	// EndJob frees what the backend kept for a job no run of which is
+	// active. It is called under Manager.mu (so no run of the job can
+	// start meanwhile) and must be quick.
+	EndJob(job string)
+}
+
+// StepSpec is one step as a Backend gets it: nothing in it is tied to this
+// machine but the folders, which the jobs side made under the run folder.
+type StepSpec struct {
+	Job   string // the job's id
+	Run   uint64 // the run's id
+	Label string // the step's label; a fan-out instance's is label.N
+	Owner Owner  // the step runs as the job's owner
+	// Program is the executable (the image's entrypoint, or the script),
+	// Dir its folder and working directory (the image's, or the run's app/).
+	Program string
+	Dir     string
+	// Input and Output are the step's two arguments: the folder it reads
+	// and the one it writes.
+	Input, Output string
+	// Env is the whole environment (PATH, HOME as the owner's home folder,
+	// JOBFS_*, the job's secrets); nothing of the daemon's.
+	Env []string
+	// Secrets are the values masked in the step's output. Log masks them
+	// already; a backend that keeps output of its own masks them there.
+	Secrets [][]byte
+	Limits  exec.Limits   // config/limits and config/network
+	Timeout time.Duration // the run's config/timeout, for a scheduler that must be told; see RunStep
+	Grace   time.Duration // between SIGTERM and SIGKILL on a stop or a timeout
+	// Log takes the step's stdout and stderr as they come. It never blocks
+	// and never fails a write (a full disk, the cap and the masking are
+	// the jobs side's, exec.Log); the backend does not close it.
+	Log io.Writer
+	// Started is called once the step runs, with what finds its processes
+	// again after a crash, so the jobs side can record it durably.
+	Started func(StepStarted)
+}
+
+// StepStarted says where a started step runs.
+type StepStarted struct {
+	// Pgid is the local step's process group, PgidStart its leader's start
+	// time (exec.KillGroup); zero for a step that does not run here.
+	Pgid      int
+	PgidStart uint64
+}
+
+// StepResult says how a step ended.
+type StepResult struct {
+	Outcome  exec.Outcome // Exited, TimedOut, Cancelled or NotStarted
+	ExitCode int          // 128+N for signal N
+	Err      error        // NotStarted: why (the step fails with it)
+	OOM      bool         // the kernel's OOM killer killed a process of the step
+	Usage    *Usage       // what the step used; nil when unknown
+}

@@ -1,0 +1,213 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// localBackend runs each step as a process on this machine: through the
+// step init (jobfs-init) in a cgroup of its own with the job's limits and,
+// where it can, in its own namespaces on a private root, as the job's owner.
+// Without an init (tests of this package, embedding) a step is a plain
+// process.
+type localBackend struct {
+	init             string       // the jobfs binary; "" runs plain processes
+	cgroups          exec.Cgroups // nil: no limits here, noLimits says why
+	noLimits         string
+	requireLimits    bool
+	namespaces       bool
+	userNS           bool
+	noIsolation      string // why there are no namespaces
+	requireIsolation bool
+	device           string // "major:minor" of the state folder's disk, where steps write
+	deviceErr        error  // why io cannot be limited
+	parent           string // cgroup folder of this daemon's steps: jobfs/<instance>
+}
+
+// localBackend is the Backend of the Manager's options.
+func (m *Manager) localBackend() *localBackend {
+	o := m.opts
+	return &localBackend{
+		init: o.Init, cgroups: o.Cgroups, noLimits: o.NoLimits, requireLimits: o.RequireLimits,
+		namespaces: o.Namespaces, userNS: o.UserNS, noIsolation: o.NoIsolation, requireIsolation: o.RequireIsolation,
+		device: m.device, deviceErr: m.deviceErr, parent: m.cgroupParent(),
+	}
+}
+
+// Gaps: first the namespaces, then the limits. A plain process (no init)
+// is what was asked for: no gap is told.
+func (b *localBackend) Gaps(lim exec.Limits) []string {
+	if b.init == "" {
+		return nil
+	}
+	lim.Device = b.device
+	var out []string
+	if gaps := b.isolationGaps(lim); gaps != "" {
+		out = append(out, "isolation not applied: "+gaps)
+	}
+	if gaps := b.limitGaps(lim); gaps != "" {
+		out = append(out, "limits not enforced: "+gaps)
+	}
+	return out
+}
+
+// isolationGaps says which namespaces a step with limits lim would lack,
+// and why; "" when it gets all of them.
+func (b *localBackend) isolationGaps(lim exec.Limits) string {
+	if b.namespaces {
+		return ""
+	}
+	what := "user, mount, pid, ipc and uts namespaces, private root (the host's files read-only, private /tmp, /input read-only)"
+	if lim.NoNetwork {
+		what += ", network none"
+	}
+	return what + ": " + b.noIsolation
+}
+
+// limitGaps says which limits a step with limits lim would run without,
+// and why; "" when every one is enforced.
+func (b *localBackend) limitGaps(lim exec.Limits) string {
+	if b.cgroups == nil {
+		return b.noLimits
+	}
+	return exec.Unenforced(b.cgroups, lim)
+}
+
+// RunStep runs the step's process to its end (exec.Run).
+func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
+	lim := s.Limits
+	lim.Device = b.device
+	iso, err := b.isolation(s, lim)
+	if err == nil {
+		err = giveToOwner(s.Owner, s.Output)
+	}
+	if err != nil {
+		return StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: err}
+	}
+	env := s.Env
+	if iso != nil && iso.Namespaces {
+		env = withHome(env, "/tmp") // the private /tmp
+	}
+	res := exec.Run(ctx, exec.Spec{
+		Path: s.Program, Args: []string{s.Input, s.Output}, Env: env, Dir: s.Dir,
+		Log: s.Log, Grace: s.Grace, Isolation: iso,
+		Started: func(pgid int, start uint64) {
+			if s.Started != nil {
+				s.Started(StepStarted{Pgid: pgid, PgidStart: start})
+			}
+		},
+	})
+	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
+}
+
+// withHome returns env with HOME set to home (a new slice).
+func withHome(env []string, home string) []string {
+	out := make([]string, 0, len(env)+1)
+	set := false
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "HOME=") {
+			kv, set = "HOME="+home, true
+		}
+		out = append(out, kv)
+	}
+	if !set {
+		out = append(out, "HOME="+home)
+	}
+	return out
+}
+
+// isolation says how one step runs: nil for a plain process (no init
+// configured), else its cgroup, limits, namespaces and user. An error means
+// a requested limit cannot be applied: the step fails with that reason.
+func (b *localBackend) isolation(s StepSpec, lim exec.Limits) (*exec.Isolation, error) {
+	if b.init == "" {
+		return nil, nil
+	}
+	iso := &exec.Isolation{
+		Init:       b.init,
+		Cgroups:    b.cgroups,
+		Group:      path.Join(b.parent, s.Job, strconv.FormatUint(s.Run, 10), s.Label),
+		Limits:     lim,
+		Namespaces: b.namespaces,
+		UserNS:     b.namespaces && b.userNS,
+		NoNetwork:  b.namespaces && lim.NoNetwork,
+		Input:      s.Input, Output: s.Output, App: s.Dir,
+		UID: s.Owner, GID: primaryGroup(s.Owner), Groups: groupsOf(s.Owner),
+	}
+	if euid := os.Geteuid(); euid != 0 && s.Owner != Owner(euid) {
+		return nil, fmt.Errorf("this jobfs runs as uid %d, not root: it runs steps only as that user, and this job belongs to uid %d (start jobfs as root to run other users' jobs)", euid, s.Owner)
+	}
+	if iso.Limits.IOBps > 0 && b.deviceErr != nil {
+		return nil, fmt.Errorf("config/limits/io cannot be applied: %v", b.deviceErr)
+	}
+	if gaps := b.limitGaps(lim); gaps != "" && b.requireLimits {
+		return nil, fmt.Errorf("limits not enforced and --require-limits is set: %s", gaps)
+	}
+	if gaps := b.isolationGaps(lim); gaps != "" && b.requireIsolation {
+		return nil, fmt.Errorf("isolation not applied and --require-isolation is set: %s", gaps)
+	}
+	return iso, nil
+}
+
+// giveToOwner makes a folder a step writes to belong to the job's owner, so
+// a step that runs as that user can write it and its files keep the uid.
+func giveToOwner(owner Owner, dir string) error {
+	if owner == 0 || os.Geteuid() != 0 {
+		return nil
+	}
+	return os.Chown(dir, int(owner), int(primaryGroup(owner)))
+}
+
+// CanFreeze needs the cgroup freezer; its error says why there is none.
+func (b *localBackend) CanFreeze() error {
+	_, err := b.freezer()
+	return err
+}
+
+func (b *localBackend) freezer() (exec.Freezer, error) {
+	fr, err := exec.FreezerOf(b.cgroups)
+	if err != nil {
+		reason := err.Error()
+		if b.noLimits != "" {
+			reason += " (" + b.noLimits + ")"
+		}
+		return nil, errors.New(reason)
+	}
+	return fr, nil
+}
+
+// Freeze freezes or thaws each step cgroup of the run.
+func (b *localBackend) Freeze(job string, run uint64, frozen bool) error {
+	fr, err := b.freezer()
+	if err != nil {
+		return err
+	}
+	return fr.FreezeSteps(b.runCgroup(job, run), frozen)
+}
+
+// EndRun removes the run's cgroup folder (each step removed its own).
+func (b *localBackend) EndRun(job string, run uint64) error {
+	if b.cgroups == nil {
+		return nil
+	}
+	return b.cgroups.Clean(b.runCgroup(job, run))
+}
+
+// EndJob removes the job's cgroup folder if it is empty.
+func (b *localBackend) EndJob(job string) {
+	if b.cgroups != nil {
+		b.cgroups.Prune(path.Join(b.parent, job))
+	}
+}
+
+// runCgroup is the folder of a run's step cgroups.
+func (b *localBackend) runCgroup(job string, run uint64) string {
+	return path.Join(b.parent, job, strconv.FormatUint(run, 10))
+}
