@@ -1,5 +1,12 @@
 // Package fs maps the job tree onto a FUSE filesystem with go-fuse. It is a
 // thin adapter: every node is one small type that calls into package jobs.
+// It holds no domain logic and does no disk I/O of its own: write sessions
+// with their undo (jobs.SettingWrite, jobs.ShareWrite), the staged input
+// (jobs.StagedFile and the Manager's Stage* calls) and the files of a run
+// (jobs.ReadFile from OpenLog and OpenRunFile) are package jobs', which
+// names them by job, run and place, never by a path this package builds.
+// What it keeps is the FUSE side: roles per request (owner.go), the memory
+// budget of the buffers it holds (budget.go), inode numbers and caching.
 // node_api_check.go asserts each node kind's go-fuse interfaces at compile
 // time (go-fuse finds operations by type assertion: a drifted signature is
 // otherwise silently never called).
@@ -12,8 +19,8 @@
 // bare os.ErrNotExist, ErrExist or ErrPermission is ENOENT, EEXIST or
 // EACCES; anything else is logged and is EIO. Only "not there" is ENOENT: a
 // store that cannot be read is EIO, never a job that seems gone. Below a
-// run folder, beneathErrno first turns ELOOP and EXDEV (a symlink or a
-// mount on the way) into ENOENT, as the tree shows neither. A node answers
+// run or stage folder, package jobs answers a symlink or a mount on the
+// way (ELOOP, EXDEV) as ENOENT, as the tree shows neither. A node answers
 // an errno itself only for what it decides alone (an operation the tree
 // does not offer, a name that is not a run number, an interrupted wait).
 //

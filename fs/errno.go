@@ -11,7 +11,8 @@ import (
 )
 
 // toErrno maps an error to the errno a shell user should see; every node
-// answers through it (beneathErrno first folds ELOOP and EXDEV into ENOENT).
+// answers through it (package jobs answers a symlink or mount crossed below
+// a run or stage folder as ENOENT itself).
 // In order: a domain error of package jobs by its kind (only ErrNotFound is
 // ENOENT), a cancelled request (the caller was interrupted) as EINTR, an
 // errno from the kernel as it is (EPERM stays EPERM, ENOTEMPTY stays

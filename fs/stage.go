@@ -2,10 +2,7 @@ package fs
 
 import (
 	"context"
-	"errors"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -14,25 +11,21 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
-	"github.com/jobfs/jobfs/exec/beneath"
 	"github.com/jobfs/jobfs/jobs"
 )
 
 // stageDir is MOUNT/<job>/input: what users stage for the next run, moved
-// into the run's input when it is triggered. It is an ordinary folder kept
-// on disk in the job's folder (root-owned, inside the 0700 state folder):
-// subfolders, modes, times, symlinks that stay inside it, hard links,
-// FIFOs and sockets, rename; the inode numbers are the disk's, so they do
-// not change on rename and hard links share one. Whatever is made here
-// belongs to the job's owner, the user the steps run as, so a step can
-// read what a runner staged.
+// into the run's input when it is triggered. It behaves as an ordinary
+// folder: subfolders, modes, times, symlinks that stay inside it, hard
+// links, FIFOs and sockets, rename; the inode numbers are the disk's, so
+// they do not change on rename and hard links share one.
 //
-// The daemon follows no symlink here: every path is resolved below the
-// stage folder with package beneath, and every call on the last name is
-// the *at form that does not follow it. A symlink is made only when its
-// target stays inside input/ (the kernel resolves it, never the daemon).
-// Device nodes are refused. Permission checks are by role (runner or more
-// may change it), not by the modes, which only travel into the run; chown
+// Package jobs keeps it (jobs/stagefs.go): it resolves every place below
+// the job's stage folder through no symlink, makes what is made the job
+// owner's, refuses device nodes and symlinks that leave input/, and hands
+// back attributes and open files (jobs.StagedFile), never a path. This
+// file names places (rel below input/) and checks roles: runner or more
+// may change it, not by the modes, which only travel into the run; chown
 // is root's.
 type stageDir struct {
 	gofs.Inode
@@ -47,22 +40,21 @@ type stageDir struct {
 type stagedFile struct {
 	gofs.Inode
 	t     *tree
-	jobID string // the job whose input/ made it; ref() is the place on disk
+	jobID string // the job whose input/ made it; ref() is its place
 }
 
-// stageRef is a node's place on disk: rel below the job's stage folder.
+// stageRef is a node's place: rel below the job's input/ ("" for input/).
 type stageRef struct {
 	t     *tree
 	jobID string
-	root  string
 	rel   string
 }
 
-// resolveFlags is beneath's: no symlink, no "..", no mount crossed.
-const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
+// at is the place of name in the folder r.
+func (r stageRef) at(name string) string { return filepath.Join(r.rel, name) }
 
 func (d *stageDir) ref() (stageRef, syscall.Errno) {
-	return stageRef{t: d.t, jobID: d.jobID, root: d.t.m.StageDir(d.jobID)}, 0
+	return stageRef{t: d.t, jobID: d.jobID}, 0
 }
 
 func (n *stagedFile) ref() (stageRef, syscall.Errno) {
@@ -102,54 +94,6 @@ func refOf(in gofs.InodeEmbedder, jobID string) (stageRef, syscall.Errno) {
 	return r, errno
 }
 
-// beneathErrno is toErrno for package beneath: a symlink on the way (ELOOP)
-// or a mount crossed (EXDEV) means the name is not there, as the tree
-// shows no symlinks.
-func beneathErrno(err error) syscall.Errno {
-	if errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EXDEV) {
-		return syscall.ENOENT
-	}
-	return toErrno(err)
-}
-
-// dirFD opens the folder r names (O_PATH) below the stage folder.
-func (r stageRef) dirFD() (int, syscall.Errno) {
-	fd, err := beneath.Open(r.root, r.rel, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return -1, beneathErrno(err)
-	}
-	return fd, 0
-}
-
-// parentFD opens the folder holding r and returns it with r's last name.
-func (r stageRef) parentFD() (int, string, syscall.Errno) {
-	p := stageRef{t: r.t, jobID: r.jobID, root: r.root, rel: filepath.Dir(r.rel)}
-	if p.rel == "." {
-		p.rel = ""
-	}
-	fd, errno := p.dirFD()
-	return fd, filepath.Base(r.rel), errno
-}
-
-// stat describes r itself, a symlink not followed.
-func (r stageRef) stat() (unix.Stat_t, syscall.Errno) {
-	var st unix.Stat_t
-	if r.rel == "" {
-		fd, errno := r.dirFD()
-		if errno != 0 {
-			return st, errno
-		}
-		defer beneath.CloseFd(fd)
-		return st, toErrno(unix.Fstat(fd, &st))
-	}
-	pfd, name, errno := r.parentFD()
-	if errno != 0 {
-		return st, errno
-	}
-	defer beneath.CloseFd(pfd)
-	return st, toErrno(unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW))
-}
-
 // stageAttr fills a from a disk stat: what the disk says, owner and modes
 // included (the staged entries belong to the job's owner, see stageDir).
 func stageAttr(st *unix.Stat_t, a *fuse.Attr) {
@@ -169,10 +113,9 @@ func stageAttr(st *unix.Stat_t, a *fuse.Attr) {
 // fill shows input/ as the job's own folder (on disk it is root's), with
 // its true times and link count.
 func (d *stageDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	r, _ := d.ref()
-	st, errno := r.stat()
-	if errno != 0 {
-		return errno
+	st, err := d.t.m.StageStat(d.jobID, "")
+	if err != nil {
+		return toErrno(err)
 	}
 	stageAttr(&st, a)
 	a.Mode = syscall.S_IFDIR | 0o755
@@ -195,14 +138,9 @@ func (d *stageDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetA
 		if errno := d.t.need(ctx, d.jobID, jobs.Runner); errno != 0 {
 			return errno
 		}
-		r, _ := d.ref()
-		fd, errno := r.dirFD()
-		if errno != 0 {
-			return errno
-		}
-		defer beneath.CloseFd(fd)
-		if errno := setTimes(fd, "", in); errno != 0 {
-			return errno
+		a := stageTimes(in)
+		if _, err := d.t.m.StageSetattr(d.jobID, "", nil, a); err != nil {
+			return toErrno(err)
 		}
 	}
 	return d.fill(ctx, &out.Attr)
@@ -213,9 +151,9 @@ func (n *stagedFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	st, errno := r.stat()
-	if errno != 0 {
-		return errno
+	st, err := n.t.m.StageStat(r.jobID, r.rel)
+	if err != nil {
+		return toErrno(err)
 	}
 	stageAttr(&st, a)
 	n.t.forCaller(ctx, a, r.jobID, jobs.Runner) // modes for whoever looks (owner.go)
@@ -226,8 +164,8 @@ func (n *stagedFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 // after its name was removed), else the name.
 func (n *stagedFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	if h, ok := fh.(*stagedHandle); ok {
-		var st unix.Stat_t
-		if err := unix.Fstat(h.fd, &st); err != nil {
+		st, err := h.f.Stat()
+		if err != nil {
 			return toErrno(err)
 		}
 		stageAttr(&st, &out.Attr)
@@ -254,16 +192,16 @@ func (n *stagedFile) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 	return stageReaddir(ctx, n)
 }
 func (d *stageDir) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return stageMake(ctx, d, name, out, func(fd int) error { return unix.Mkdirat(fd, name, mode&0o7777) }, mode)
+	return stageMkdir(ctx, d, name, mode, out)
 }
 func (n *stagedFile) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return stageMake(ctx, n, name, out, func(fd int) error { return unix.Mkdirat(fd, name, mode&0o7777) }, mode)
+	return stageMkdir(ctx, n, name, mode, out)
 }
 func (d *stageDir) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return stageMknod(ctx, d, name, mode, dev, out)
+	return stageMknod(ctx, d, name, mode, out)
 }
 func (n *stagedFile) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return stageMknod(ctx, n, name, mode, dev, out)
+	return stageMknod(ctx, n, name, mode, out)
 }
 func (d *stageDir) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return stageSymlink(ctx, d, target, name, out)
@@ -284,16 +222,16 @@ func (n *stagedFile) Create(ctx context.Context, name string, flags, mode uint32
 	return stageCreate(ctx, n, name, flags, mode, out)
 }
 func (d *stageDir) Unlink(ctx context.Context, name string) syscall.Errno {
-	return stageRemove(ctx, d, name, 0)
+	return stageRemove(ctx, d, name, false)
 }
 func (n *stagedFile) Unlink(ctx context.Context, name string) syscall.Errno {
-	return stageRemove(ctx, n, name, 0)
+	return stageRemove(ctx, n, name, false)
 }
 func (d *stageDir) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return stageRemove(ctx, d, name, unix.AT_REMOVEDIR)
+	return stageRemove(ctx, d, name, true)
 }
 func (n *stagedFile) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return stageRemove(ctx, n, name, unix.AT_REMOVEDIR)
+	return stageRemove(ctx, n, name, true)
 }
 func (d *stageDir) Rename(ctx context.Context, name string, np gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
 	return stageRename(ctx, d, name, np, newName, flags)
@@ -302,36 +240,30 @@ func (n *stagedFile) Rename(ctx context.Context, name string, np gofs.InodeEmbed
 	return stageRename(ctx, n, name, np, newName, flags)
 }
 
-// writable returns the folder's reference once the caller may change it
-// (runner or more) and name may be made in it.
-func writable(ctx context.Context, dir stager, name string) (stageRef, syscall.Errno) {
+// writable returns the folder's place once the caller may change it
+// (runner or more).
+func writable(ctx context.Context, dir stager) (stageRef, syscall.Errno) {
 	r, errno := dir.ref()
 	if errno != 0 {
 		return r, errno
 	}
-	if errno := r.t.need(ctx, r.jobID, jobs.Runner); errno != 0 {
-		return r, errno
-	}
-	if r.rel == "" && name == "input.json" {
-		return r, toErrno(r.t.m.Refuse(r.jobID, "input/input.json", "the name is taken by the data payload; write the payload to data"))
-	}
-	return r, 0
+	return r, r.t.need(ctx, r.jobID, jobs.Runner)
 }
 
-// newStageChild registers the entry name of folder dir (open as pfd).
-func newStageChild(ctx context.Context, dir stager, pfd int, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+// newStageChild registers the entry of folder dir that st describes.
+func newStageChild(ctx context.Context, dir stager, r stageRef, st *unix.Stat_t, out *fuse.EntryOut) *gofs.Inode {
+	stageAttr(st, &out.Attr)
+	node := &stagedFile{t: r.t, jobID: r.jobID}
+	return dir.EmbeddedInode().NewInode(ctx, node, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: stageIno(st.Ino)})
+}
+
+// made registers what a jobs.Stage* call made in dir, or maps its error.
+func made(ctx context.Context, dir stager, r stageRef, st unix.Stat_t, err error, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if err != nil {
 		return nil, toErrno(err)
 	}
-	stageAttr(&st, &out.Attr)
-	r, _ := dir.ref()
-	node := &stagedFile{t: dir.(interface{ tree() *tree }).tree(), jobID: r.jobID}
-	return dir.EmbeddedInode().NewInode(ctx, node, gofs.StableAttr{Mode: st.Mode & unix.S_IFMT, Ino: stageIno(st.Ino)}), 0
+	return newStageChild(ctx, dir, r, &st, out), 0
 }
-
-func (d *stageDir) tree() *tree   { return d.t }
-func (n *stagedFile) tree() *tree { return n.t }
 
 // stageIno keeps the disk's inode number, but for the two go-fuse reserves.
 func stageIno(ino uint64) uint64 {
@@ -349,12 +281,8 @@ func stageLookup(ctx context.Context, dir stager, name string, out *fuse.EntryOu
 	if errno != 0 {
 		return nil, errno
 	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(pfd)
-	return newStageChild(ctx, dir, pfd, name, out)
+	st, err := r.t.m.StageStat(r.jobID, r.at(name))
+	return made(ctx, dir, r, st, err, out)
 }
 
 func stageReaddir(ctx context.Context, dir stager) (gofs.DirStream, syscall.Errno) {
@@ -365,129 +293,47 @@ func stageReaddir(ctx context.Context, dir stager) (gofs.DirStream, syscall.Errn
 	if errno != 0 {
 		return nil, errno
 	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(pfd)
-	list, err := beneath.ReadDir(r.root, r.rel)
+	list, err := r.t.m.StageReadDir(r.jobID, r.rel)
 	if err != nil {
-		return nil, beneathErrno(err)
+		return nil, toErrno(err)
 	}
 	ents := make([]fuse.DirEntry, 0, len(list))
 	for _, e := range list {
-		var st unix.Stat_t
-		if unix.Fstatat(pfd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
-			continue // removed meanwhile: Lookup would not find it
-		}
-		ents = append(ents, fuse.DirEntry{Name: e.Name(), Mode: st.Mode & unix.S_IFMT, Ino: stageIno(st.Ino)})
+		ents = append(ents, fuse.DirEntry{Name: e.Name, Mode: e.Type, Ino: stageIno(e.Ino)})
 	}
 	return dirEntries(ents...), 0
 }
 
-// stageMake makes name in dir with mk (mkdirat, mknodat), then gives it
-// mode (the daemon's umask must not apply) and the job owner.
-func stageMake(ctx context.Context, dir stager, name string, out *fuse.EntryOut, mk func(pfd int) error, mode uint32) (*gofs.Inode, syscall.Errno) {
-	r, errno := writable(ctx, dir, name)
+func stageMkdir(ctx context.Context, dir stager, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return nil, errno
 	}
-	pfd, errno := r.dirFD()
+	st, err := r.t.m.StageMkdir(r.jobID, r.rel, name, mode)
+	return made(ctx, dir, r, st, err, out)
+}
+
+func stageMknod(ctx context.Context, dir stager, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return nil, errno
 	}
-	defer beneath.CloseFd(pfd)
-	if err := mk(pfd); err != nil {
-		return nil, toErrno(err)
-	}
-	fd, err := beneath.Openat(pfd, name, unix.O_PATH|unix.O_NOFOLLOW)
-	if err == nil {
-		r.giveToOwner(fd, "") // first: a chown clears set-id bits
-		if errno := chmodFD(fd, mode&0o7777); errno != 0 {
-			_ = r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "mode not applied: "+errno.Error()) // logged; the entry exists
-		}
-		beneath.CloseFd(fd)
-	}
-	return newStageChild(ctx, dir, pfd, name, out)
-}
-
-// chmodFD sets the mode of what an O_PATH descriptor refers to (not a
-// symlink) through its /proc/self/fd link, which names that very inode.
-func chmodFD(fd int, mode uint32) syscall.Errno {
-	return toErrno(unix.Fchmodat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), mode, 0))
-}
-
-// giveToOwner makes fd (or name below it, not followed) the job owner's,
-// when the daemon may: a runner's staged files are read by steps running
-// as the owner. A daemon that is not root owns them already.
-func (r stageRef) giveToOwner(fd int, name string) {
-	if os.Geteuid() != 0 {
-		return
-	}
-	j, err := r.t.m.JobByID(r.jobID)
-	if err != nil {
-		return // the job is gone: nothing will run it
-	}
-	flags := unix.AT_SYMLINK_NOFOLLOW
-	if name == "" {
-		flags |= unix.AT_EMPTY_PATH
-	}
-	// A failure leaves it root's: the step may not read it, and says so.
-	_ = unix.Fchownat(fd, name, int(j.Owner), int(primaryGID(j.Owner)), flags)
-}
-
-func stageMknod(ctx context.Context, dir stager, name string, mode, dev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG:
-	default:
-		if r, errno := dir.ref(); errno == 0 {
-			_ = r.t.m.Refuse(r.jobID, "input/"+filepath.Join(r.rel, name), "device nodes cannot be staged") // EPERM is the answer
-		}
-		return nil, syscall.EPERM
-	}
-	return stageMake(ctx, dir, name, out, func(fd int) error { return unix.Mknodat(fd, name, mode, 0) }, mode)
+	st, err := r.t.m.StageMknod(r.jobID, r.rel, name, mode)
+	return made(ctx, dir, r, st, err, out)
 }
 
 // stageSymlink makes a symlink whose target stays inside input/.
 func stageSymlink(ctx context.Context, dir stager, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	r, errno := writable(ctx, dir, name)
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return nil, errno
 	}
-	if !insideStage(r.rel, target) {
-		return nil, refusePerm(r, filepath.Join(r.rel, name), "a symlink in input/ must point inside input/ (relative, not climbing out): "+target)
-	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(pfd)
-	if err := unix.Symlinkat(target, pfd, name); err != nil {
-		return nil, toErrno(err)
-	}
-	r.giveToOwner(pfd, name)
-	return newStageChild(ctx, dir, pfd, name, out)
-}
-
-// refusePerm logs why and answers EPERM.
-func refusePerm(r stageRef, rel, reason string) syscall.Errno {
-	_ = r.t.m.Refuse(r.jobID, "input/"+rel, reason) // the answer is EPERM, not the refusal's EINVAL
-	return syscall.EPERM
-}
-
-// insideStage reports whether a symlink in folder dir (relative to input/)
-// with this target names something inside input/.
-func insideStage(dir, target string) bool {
-	if target == "" || filepath.IsAbs(target) {
-		return false
-	}
-	p := filepath.Clean(filepath.Join("/", dir, target))
-	q := filepath.Clean(filepath.Join(dir, target))
-	return p == "/"+q || (q == "." && p == "/")
+	st, err := r.t.m.StageSymlink(r.jobID, r.rel, target, name)
+	return made(ctx, dir, r, st, err, out)
 }
 
 func stageLink(ctx context.Context, dir stager, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	r, errno := writable(ctx, dir, name)
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return nil, errno
 	}
@@ -495,60 +341,23 @@ func stageLink(ctx context.Context, dir stager, target gofs.InodeEmbedder, name 
 	if errno != 0 {
 		return nil, errno
 	}
-	if tr.rel == "" {
-		return nil, syscall.EPERM // input/ itself
-	}
-	tpfd, tname, errno := tr.parentFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(tpfd)
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(pfd)
-	if err := unix.Linkat(tpfd, tname, pfd, name, 0); err != nil {
-		return nil, toErrno(err)
-	}
-	return newStageChild(ctx, dir, pfd, name, out)
+	st, err := r.t.m.StageLink(r.jobID, tr.rel, r.rel, name)
+	return made(ctx, dir, r, st, err, out)
 }
 
 func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	r, errno := writable(ctx, dir, name)
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return nil, nil, 0, errno
-	}
-	defer beneath.CloseFd(pfd)
-	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open | unix.O_CREAT | unix.O_EXCL), Mode: uint64(mode & 0o7777), Resolve: resolveFlags})
-	created := err == nil
-	if err == unix.EEXIST && flags&unix.O_EXCL == 0 {
-		fd, err = unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open), Resolve: resolveFlags})
-	}
+	f, st, err := r.t.m.StageCreate(r.jobID, r.rel, name, flags, mode)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
-	if created {
-		r.giveToOwner(fd, "") // first: a chown clears set-id bits
-		if err := unix.Fchmod(fd, mode&0o7777); err != nil {
-			_ = unix.Close(fd) // nothing written yet; the chmod error is the answer
-			return nil, nil, 0, toErrno(err)
-		}
-	}
-	in, errno := newStageChild(ctx, dir, pfd, name, out)
-	if errno != 0 {
-		_ = unix.Close(fd) // nothing written yet; the lookup error is the answer
-		return nil, nil, 0, errno
-	}
-	return in, newStagedHandle(r, fd, flags), 0, 0
+	return newStageChild(ctx, dir, r, &st, out), &stagedHandle{f: f}, 0, 0
 }
 
-func stageRemove(ctx context.Context, dir stager, name string, flags int) syscall.Errno {
+func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
 	r, errno := dir.ref()
 	if errno != 0 {
 		return errno
@@ -559,16 +368,11 @@ func stageRemove(ctx context.Context, dir stager, name string, flags int) syscal
 	if r.t.walking(ctx, r.jobID) {
 		return 0 // the job is being deleted whole (walk.go)
 	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return errno
-	}
-	defer beneath.CloseFd(pfd)
-	return toErrno(unix.Unlinkat(pfd, name, flags))
+	return toErrno(r.t.m.StageRemove(r.jobID, r.rel, name, isDir))
 }
 
 func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	r, errno := writable(ctx, dir, name)
+	r, errno := writable(ctx, dir)
 	if errno != 0 {
 		return errno
 	}
@@ -576,23 +380,7 @@ func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbe
 	if errno != 0 {
 		return errno
 	}
-	if nr.rel == "" && newName == "input.json" {
-		if flags != 0 {
-			return syscall.EXDEV // mv's renameat2 then copies, and its create is refused with the reason
-		}
-		return toErrno(r.t.m.Refuse(r.jobID, "input/input.json", "the name is taken by the data payload; write the payload to data"))
-	}
-	pfd, errno := r.dirFD()
-	if errno != 0 {
-		return errno
-	}
-	defer beneath.CloseFd(pfd)
-	npfd, errno := nr.dirFD()
-	if errno != 0 {
-		return errno
-	}
-	defer beneath.CloseFd(npfd)
-	return toErrno(unix.Renameat2(pfd, name, npfd, newName, uint(flags)))
+	return toErrno(r.t.m.StageRename(r.jobID, r.rel, name, nr.rel, newName, flags))
 }
 
 // Readlink returns a symlink's target, read without following it.
@@ -604,17 +392,11 @@ func (n *stagedFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if errno != 0 {
 		return nil, errno
 	}
-	pfd, name, errno := r.parentFD()
-	if errno != 0 {
-		return nil, errno
-	}
-	defer beneath.CloseFd(pfd)
-	buf := make([]byte, 4096)
-	k, err := unix.Readlinkat(pfd, name, buf)
+	target, err := n.t.m.StageReadlink(r.jobID, r.rel)
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	return buf[:k], 0
+	return target, 0
 }
 
 // Setattr applies mode, owner (root only), size and times, on the open
@@ -625,157 +407,54 @@ func (n *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 	if errno != 0 && h == nil {
 		return errno
 	}
-	if errno := n.t.need(ctx, r.jobID, jobs.Runner); errno != 0 {
+	if errno := n.t.need(ctx, n.jobID, jobs.Runner); errno != 0 {
 		return errno
 	}
-	fd, name, done, errno := r.target(h)
-	if errno != 0 {
-		return errno
+	var f *jobs.StagedFile
+	if h != nil {
+		f = h.f
 	}
-	defer done()
-	if errno := setattrAt(ctx, fd, name, in); errno != 0 {
-		return errno
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
+	st, err := n.t.m.StageSetattr(n.jobID, r.rel, f, stageSetattr(ctx, in))
+	if err != nil {
 		return toErrno(err)
 	}
 	stageAttr(&st, &out.Attr)
 	return 0
 }
 
-// target returns an O_PATH descriptor and name for the *at calls: the open
-// file's own descriptor and "" when there is a handle, else the parent
-// folder and the last name.
-func (r stageRef) target(h *stagedHandle) (fd int, name string, done func(), errno syscall.Errno) {
-	if h != nil {
-		return h.fd, "", func() {}, 0
-	}
-	pfd, name, errno := r.parentFD()
-	if errno != 0 {
-		return -1, "", nil, errno
-	}
-	return pfd, name, func() { beneath.CloseFd(pfd) }, 0
+// stageSetattr translates a SETATTR; only root may give an owner.
+func stageSetattr(ctx context.Context, in *fuse.SetAttrIn) jobs.StageAttr {
+	a := stageTimes(in)
+	a.Mode, a.SetMode = in.GetMode()
+	a.UID, a.SetUID = in.GetUID()
+	a.GID, a.SetGID = in.GetGID()
+	a.Size, a.SetSize = in.GetSize()
+	c, ok := fuse.FromContext(ctx)
+	a.ByRoot = !ok || c.Uid == 0
+	return a
 }
 
-func emptyPath(name string) int {
-	if name == "" {
-		return unix.AT_EMPTY_PATH
-	}
-	return 0
-}
-
-// setattrAt applies one SETATTR to name below fd ("" for fd itself).
-func setattrAt(ctx context.Context, fd int, name string, in *fuse.SetAttrIn) syscall.Errno {
-	if mode, ok := in.GetMode(); ok {
-		if errno := chmodAt(fd, name, mode&0o7777); errno != 0 {
-			return errno
-		}
-	}
-	if errno := chownAt(ctx, fd, name, in); errno != 0 {
-		return errno
-	}
-	if size, ok := in.GetSize(); ok {
-		if errno := truncateAt(fd, name, size); errno != 0 {
-			return errno
-		}
-	}
-	return setTimes(fd, name, in)
-}
-
-// chmodAt changes the mode of name (not a symlink: EOPNOTSUPP, as lchmod).
-func chmodAt(fd int, name string, mode uint32) syscall.Errno {
-	if name == "" {
-		return chmodFD(fd, mode) // an open staged file or folder, not a symlink
-	}
-	pfd, err := beneath.Openat(fd, name, unix.O_PATH|unix.O_NOFOLLOW)
-	if err != nil {
-		return beneathErrno(err)
-	}
-	defer beneath.CloseFd(pfd)
-	var st unix.Stat_t
-	if err := unix.Fstat(pfd, &st); err != nil {
-		return toErrno(err)
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return syscall.EOPNOTSUPP
-	}
-	return chmodFD(pfd, mode)
-}
-
-// chownAt changes owner and group: root may give any, others only keep
-// what is there.
-func chownAt(ctx context.Context, fd int, name string, in *fuse.SetAttrIn) syscall.Errno {
-	uid, uok := in.GetUID()
-	gid, gok := in.GetGID()
-	if !uok && !gok {
-		return 0
-	}
-	u, g := -1, -1
-	if uok {
-		u = int(uid)
-	}
-	if gok {
-		g = int(gid)
-	}
-	if c, ok := fuse.FromContext(ctx); ok && c.Uid != 0 {
-		var st unix.Stat_t
-		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
-			return toErrno(err)
-		}
-		if (uok && uid != st.Uid) || (gok && gid != st.Gid) {
-			return syscall.EPERM
-		}
-		return 0
-	}
-	return toErrno(unix.Fchownat(fd, name, u, g, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)))
-}
-
-func truncateAt(fd int, name string, size uint64) syscall.Errno {
-	if name == "" {
-		self := "/proc/self/fd/" + strconv.Itoa(fd) // the open file itself
-		wfd, err := unix.Open(self, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return toErrno(err)
-		}
-		defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
-		return toErrno(unix.Ftruncate(wfd, int64(size)))
-	}
-	wfd, err := beneath.Openat(fd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
-	if err != nil {
-		return beneathErrno(err)
-	}
-	defer func() { _ = unix.Close(wfd) }() // only truncated: nothing buffered
-	return toErrno(unix.Ftruncate(wfd, int64(size)))
-}
-
-// setTimes applies the times of a SETATTR (now, a given time, or left).
-func setTimes(fd int, name string, in *fuse.SetAttrIn) syscall.Errno {
-	if in.Valid&(fuse.FATTR_ATIME|fuse.FATTR_MTIME) == 0 {
-		return 0
-	}
-	ts := [2]unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+// stageTimes translates the times of a SETATTR (now, a given time, or
+// left as they are).
+func stageTimes(in *fuse.SetAttrIn) jobs.StageAttr {
+	a := jobs.StageAttr{Atime: unix.Timespec{Nsec: unix.UTIME_OMIT}, Mtime: unix.Timespec{Nsec: unix.UTIME_OMIT}}
 	if in.Valid&fuse.FATTR_ATIME != 0 {
-		ts[0] = unix.Timespec{Sec: int64(in.Atime), Nsec: int64(in.Atimensec)}
+		a.Atime = unix.Timespec{Sec: int64(in.Atime), Nsec: int64(in.Atimensec)}
 		if in.Valid&fuse.FATTR_ATIME_NOW != 0 {
-			ts[0] = unix.Timespec{Nsec: unix.UTIME_NOW}
+			a.Atime = unix.Timespec{Nsec: unix.UTIME_NOW}
 		}
 	}
 	if in.Valid&fuse.FATTR_MTIME != 0 {
-		ts[1] = unix.Timespec{Sec: int64(in.Mtime), Nsec: int64(in.Mtimensec)}
+		a.Mtime = unix.Timespec{Sec: int64(in.Mtime), Nsec: int64(in.Mtimensec)}
 		if in.Valid&fuse.FATTR_MTIME_NOW != 0 {
-			ts[1] = unix.Timespec{Nsec: unix.UTIME_NOW}
+			a.Mtime = unix.Timespec{Nsec: unix.UTIME_NOW}
 		}
 	}
-	if name != "" {
-		return toErrno(unix.UtimesNanoAt(fd, name, ts[:], unix.AT_SYMLINK_NOFOLLOW))
-	}
-	// The descriptor itself (O_PATH or open), through its /proc link.
-	return toErrno(unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts[:], 0))
+	return a
 }
 
-// Open opens a staged file; a handle open for writing is reported to the
-// Manager, so a run leaves the file staged while it is written.
+// Open opens a staged file; package jobs tells its Manager of a handle
+// open for writing, so a run leaves the file staged while it is written.
 func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if errno := current(ctx, n.EmbeddedInode()); errno != 0 {
 		return nil, 0, errno
@@ -789,81 +468,57 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
-	pfd, name, errno := r.parentFD()
-	if errno != 0 {
-		return nil, 0, errno
-	}
-	defer beneath.CloseFd(pfd)
-	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_NONBLOCK
-	fd, err := beneath.Openat(pfd, name, open)
+	f, err := n.t.m.OpenStaged(r.jobID, r.rel, flags)
 	if err != nil {
-		return nil, 0, beneathErrno(err)
+		return nil, 0, toErrno(err)
 	}
-	if flags&unix.O_NONBLOCK == 0 {
-		// O_NONBLOCK only kept a FIFO from hanging the daemon here.
-		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-			_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK) // a regular file ignores it
-		}
-	}
-	return newStagedHandle(r, fd, flags), 0, 0
+	return &stagedHandle{f: f}, 0, 0
 }
 
-// stagedHandle is an open staged file: a loopback file over fd, and for a
-// writer the Manager's record of it (jobs.StageWriter).
+// stagedHandle forwards to an open staged file (jobs.StagedFile).
 type stagedHandle struct {
-	fd int
-	lb gofs.FileHandle
-	w  *jobs.StageWriter
-}
-
-func newStagedHandle(r stageRef, fd int, flags uint32) *stagedHandle {
-	h := &stagedHandle{fd: fd, lb: gofs.NewLoopbackFile(fd)}
-	if isWrite(flags) {
-		var st unix.Stat_t
-		if unix.Fstat(fd, &st) == nil {
-			h.w = r.t.m.StageOpen(r.jobID, stageIno(st.Ino))
-		}
-	}
-	return h
+	f *jobs.StagedFile
 }
 
 func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	return h.lb.(gofs.FileReader).Read(ctx, dest, off)
+	n, err := h.f.ReadAt(dest, off)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
 }
 
 func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
-	if h.w != nil {
-		h.w.Wrote()
-	}
-	return h.lb.(gofs.FileWriter).Write(ctx, data, off)
+	n, err := h.f.WriteAt(data, off)
+	return uint32(n), toErrno(err)
 }
 
 func (h *stagedHandle) Flush(ctx context.Context) syscall.Errno {
-	errno := h.lb.(gofs.FileFlusher).Flush(ctx)
-	if h.w != nil {
-		h.w.Flushed()
-	}
-	return errno
+	return toErrno(h.f.Flush())
 }
 
 func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
-	return h.lb.(gofs.FileFsyncer).Fsync(ctx, flags)
+	return toErrno(h.f.Sync())
 }
 
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
-	if h.w != nil {
-		h.w.Closed()
-	}
-	return h.lb.(gofs.FileReleaser).Release(ctx)
+	return toErrno(h.f.Close())
 }
 
 func (h *stagedHandle) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	return h.lb.(gofs.FileLseeker).Lseek(ctx, off, whence)
+	n, err := h.f.Seek(int64(off), int(whence))
+	if err != nil {
+		return 0, toErrno(err)
+	}
+	return uint64(n), 0
 }
 
 func (h *stagedHandle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
-	if h.w != nil {
-		h.w.Wrote()
-	}
-	return h.lb.(gofs.FileAllocater).Allocate(ctx, off, size, mode)
+	return toErrno(h.f.Allocate(off, size, mode))
+}
+
+// PassthroughFd lets the kernel read and write the file itself when it
+// may (see passthroughOK), as before the handle reached the daemon.
+func (h *stagedHandle) PassthroughFd() (int, bool) {
+	return int(h.f.Fd()), true
 }

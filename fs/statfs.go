@@ -17,7 +17,7 @@ const nameMax = 255
 // Without it go-fuse answers zeros, and NAME_MAX 0, below the root.
 func (t *tree) statfs(out *fuse.StatfsOut) syscall.Errno {
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(t.m.StateDir(), &st); err != nil {
+	if err := t.m.Statfs(&st); err != nil {
 		return toErrno(err)
 	}
 	out.FromStatfsT(&st)

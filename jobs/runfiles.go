@@ -99,3 +99,10 @@ func openRegular(root, rel string) (ReadFile, error) {
 	}
 	return os.NewFile(uintptr(fd), filepath.Join(root, rel)), nil
 }
+
+// Statfs describes the filesystem of the state folder, which holds
+// everything the tree stores (runs, staged input, the store): what `df`
+// should show anywhere in the mount.
+func (m *Manager) Statfs(st *syscall.Statfs_t) error {
+	return syscall.Statfs(m.StateDir(), st)
+}

@@ -1,6 +1,10 @@
-package fs
+package jobs
 
-import "testing"
+import (
+	"fmt"
+	"syscall"
+	"testing"
+)
 
 // A symlink in input/ is made only when its target, read from the folder
 // that holds it, stays inside input/.
@@ -24,5 +28,17 @@ func TestInsideStage(t *testing.T) {
 		if got := insideStage(c.dir, c.target); got != c.want {
 			t.Errorf("insideStage(%q, %q) = %v, want %v", c.dir, c.target, got, c.want)
 		}
+	}
+}
+
+// Package beneath's symlink and mount crossings are names not there.
+func TestBeneathErr(t *testing.T) {
+	for _, err := range []error{syscall.ELOOP, syscall.EXDEV, fmt.Errorf("open: %w", syscall.ELOOP)} {
+		if got := beneathErr(err); got != syscall.ENOENT {
+			t.Errorf("beneathErr(%v) = %v, want ENOENT", err, got)
+		}
+	}
+	if got := beneathErr(syscall.EACCES); got != syscall.EACCES {
+		t.Errorf("beneathErr(EACCES) = %v, want EACCES as it is", got)
 	}
 }
