@@ -86,6 +86,9 @@ type Run struct {
 	Followup   bool     `json:"followup,omitempty"`
 	FollowedUp []string `json:"followed_up,omitempty"`
 	HookDepth  int      `json:"hook_depth,omitempty"`
+	// Node is the daemon that claimed the run to execute it, in a store
+	// shared by several (etcd); empty in the embedded store.
+	Node string `json:"node,omitempty"`
 }
 
 // Step is the record of one step of a run (a fan-out instance is a step

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/jobfs/jobfs/jobs"
 )
@@ -64,6 +65,9 @@ type Store struct {
 	instance jobs.Instance
 	timeout  time.Duration
 	now      func() time.Time
+
+	node string               // Join's name, empty when not a node
+	sess *concurrency.Session // the node's lease, nil when not a node
 
 	ctx    context.Context // ends at Close: every watch with it
 	cancel context.CancelFunc
@@ -106,10 +110,15 @@ func (s *Store) Instance() jobs.Instance { return s.instance }
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
+		if s.sess != nil {
+			// Revoking the lease ends the node's claims at once: the
+			// Manager ended its runs before closing the store.
+			err = s.sess.Close()
+		}
 		s.cancel()
 		s.wg.Wait()
 		if s.own {
-			err = s.cli.Close()
+			err = errors.Join(err, s.cli.Close())
 		}
 	})
 	return err
@@ -658,12 +667,23 @@ func (s *Store) UpdateRun(id string, n uint64, fn func(*jobs.Run)) (jobs.Run, er
 		if err != nil {
 			return r, err
 		}
-		t, err := s.txn([]clientv3.Cmp{unchanged(s.runKey(id, n), mod)}, ops)
+		cmps := []clientv3.Cmp{unchanged(s.runKey(id, n), mod)}
+		mine := s.sess != nil && r.Node == s.node
+		if mine { // fenced: only while this node's claim holds
+			cmps = append(cmps, s.fence(id, n))
+			if r.Status.Terminal() {
+				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)))
+			}
+		}
+		t, err := s.txn(cmps, ops, clientv3.OpGet(s.claimKey(id, n)))
 		if err != nil {
 			return r, storeErr("update run", err)
 		}
 		if t.Succeeded {
 			return r, nil
+		}
+		if claim := t.Responses[0].GetResponseRange().Kvs; mine && (len(claim) == 0 || claim[0].Lease != int64(s.sess.Lease())) {
+			return r, fmt.Errorf("run %d: %w", n, ErrFenced)
 		}
 	}
 	return jobs.Run{}, errContended
