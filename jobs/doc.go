@@ -1,7 +1,8 @@
 // Package jobs is the domain of jobfs: jobs, their settings, runs and the
-// bbolt store that keeps them, and the Manager that validates what a user
-// writes, starts runs, queues them under a daemon-wide cap and recovers after
-// a restart.
+// Store that keeps them (store_iface.go; BoltStore, one bbolt file, is the
+// default, and jobs/storetest the contract every Store passes), and the
+// Manager that validates what a user writes, starts runs, queues them under a
+// daemon-wide cap and recovers after a restart.
 //
 // It knows nothing of FUSE: every method takes plain values and returns a Go
 // error wrapping one of the sentinels in errors.go, whose text is the reason a
