@@ -1,0 +1,75 @@
+package jobs
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// A value committed in parts (a flush per closed copy of the descriptor)
+// is undone when a later part is refused; a reservation refused by the
+// adapter's budget fails the session the same way.
+func TestSettingWriteUndo(t *testing.T) {
+	m, err := New(Options{StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	j, err := m.CreateJob(uint32(os.Geteuid()), "undo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteSetting(j.ID, "config/timeout", "30s"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := m.OpenSettingWrite(j.ID, "config/timeout", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write([]byte("45s\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); strings.TrimSpace(v) != "45s" {
+		t.Fatalf("after the first part: %q", v)
+	}
+	if err := w.Write([]byte("x"), 4); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an invalid second part: %v, want ErrInvalid", err)
+	}
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); strings.TrimSpace(v) != "30s" {
+		t.Errorf("after the refusal: %q, want 30s back", v)
+	}
+	if err := w.Close(); err != nil {
+		t.Error(err)
+	}
+
+	full := errors.New("over budget")
+	w, err = m.OpenSettingWrite(j.ID, "config/timeout", false, func(n int) error {
+		if n > 8 {
+			return full
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Len(); got != len("30s\n") && got != len("30s") {
+		t.Errorf("a session without O_TRUNC starts from the stored value: %d bytes", got)
+	}
+	if err := w.Write([]byte("123456789s"), 0); !errors.Is(err, full) {
+		t.Errorf("a write past the reservation: %v, want the reserve's error", err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Errorf("flush of a failed session: %v", err)
+	}
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); strings.TrimSpace(v) != "30s" {
+		t.Errorf("after the refused reservation: %q, want 30s", v)
+	}
+}
