@@ -217,3 +217,13 @@ func TestQueryBadID(t *testing.T) {
 		t.Errorf("got %v; want ErrBadJob", err)
 	}
 }
+
+// TestQueryForgotten asks for a job slurmctld never had: squeue does not
+// list it, sacct has no accounting here, so it is absent, without error.
+func TestQueryForgotten(t *testing.T) {
+	c := client(t)
+	got, err := c.Query(ctx(t), []string{"999999", "999999_1"})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("got %v, %v; want an empty map", got, err)
+	}
+}
