@@ -66,10 +66,13 @@
 // Locks and deadlocks: nodes never call back into the mount, and children
 // never get a working directory or file inside it. The order is: the locks
 // of a file node and of its open handles (a setting file's mu, then its
-// writers' when a truncate marks them; a data handle's mu, then its file's
-// when it leaves the writers), then the tree's tables (temps, walks, the
-// buffer budget), then package jobs, which never calls back into this
-// package. A reading handle's mu is held while its read waits for the run
+// writers' sessions when a truncate marks them; a data handle's mu, then
+// its file's when it leaves the writers), then the tree's tables (temps,
+// walks, the buffer budget), then package jobs. Package jobs calls back
+// into this package only through the reserve function a setting's write
+// session was given (settingHandle.fit, under the session's lock), which
+// takes the handle's budget lock and then the budget's, nothing else.
+// A reading handle's mu is held while its read waits for the run
 // (stream, wait, events): it serialises reads of that one handle and
 // nothing else; no lock shared between handles is held across such a wait.
 package fs
