@@ -107,3 +107,25 @@ func waitAll(c *Client, ids []string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// BenchmarkQuery is one Query of a finished job: one squeue --json of every
+// job slurmctld holds (what a backend's poll costs).
+func BenchmarkQuery(b *testing.B) {
+	if cluster == nil {
+		b.Skip(clusterSkip)
+	}
+	c := &Client{Env: cluster.Env()}
+	id, err := c.Submit(context.Background(), Job{Script: script("true"), Output: "/dev/null"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := waitAll(c, []string{id}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Query(context.Background(), []string{id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
