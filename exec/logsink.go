@@ -66,21 +66,28 @@ func (w *logSink) allocate(size int64) error {
 	if w.allocated < 0 || need <= w.allocated {
 		return nil
 	}
-	fd := int(w.f.Fd())
-	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, w.n, need+reserveChunk-w.n)
-	if err == nil {
-		w.allocated = need + reserveChunk
-		return nil
+	// Only past what is allocated already (a page boundary): a fallocate
+	// that fails on tmpfs frees every unwritten page of its range, the
+	// marker's room among them.
+	from := max(w.allocated, w.n)
+	for _, end := range []int64{pageUp(need + reserveChunk), pageUp(need)} {
+		err := unix.Fallocate(int(w.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, from, end-from)
+		if err == nil {
+			w.allocated = end
+			return nil
+		}
+		if !errors.Is(err, unix.ENOSPC) {
+			w.allocated = -1 // no fallocate here (a pipe, /dev/full, NFS): plain writes
+			return nil
+		}
 	}
-	if !errors.Is(err, unix.ENOSPC) {
-		w.allocated = -1 // no fallocate here (a pipe, /dev/full, NFS): plain writes
-		return nil
-	}
-	if err = unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, w.n, need-w.n); err == nil {
-		w.allocated = need // the last blocks of the disk, without the chunk
-		return nil
-	}
-	return &os.PathError{Op: "write", Path: w.f.Name(), Err: err}
+	return &os.PathError{Op: "write", Path: w.f.Name(), Err: unix.ENOSPC}
+}
+
+// pageUp rounds n up to a whole page.
+func pageUp(n int64) int64 {
+	page := int64(os.Getpagesize())
+	return (n + page - 1) / page * page
 }
 
 // Write always takes all of p (see the type's comment); its error is nil.
@@ -88,7 +95,7 @@ func (w *logSink) Write(p []byte) (int, error) {
 	if w.capped {
 		return len(p), nil
 	}
-	if w.dropped > 0 && !w.reportDropped(false) {
+	if w.dropped > 0 && !w.reportDropped(int64(len(p)), false) {
 		w.dropped += int64(len(p)) // still failing: keep counting
 		return len(p), nil
 	}
@@ -137,9 +144,10 @@ func (w *logSink) append(b []byte, marker bool) bool {
 }
 
 // reportDropped writes the marker line for the output dropped so far and
-// reports whether it could. Before the end it leaves the room kept for the
-// final marker alone (final: it may use it).
-func (w *logSink) reportDropped(final bool) bool {
+// reports whether it could. Before the end (not final) it does so only
+// when the next bytes of output fit after it too, so a disk that stays full
+// gets no marker after marker and the room kept for the last one stays.
+func (w *logSink) reportDropped(next int64, final bool) bool {
 	lost, err := w.dropped, w.dropErr
 	why := err
 	if pe, ok := why.(*os.PathError); ok {
@@ -149,8 +157,11 @@ func (w *logSink) reportDropped(final bool) bool {
 	if w.midLine {
 		line = "\n" + line
 	}
+	if !final && w.allocate(int64(len(line))+next) != nil {
+		return false
+	}
 	w.dropped = 0
-	if !w.append([]byte(line), final) {
+	if !w.append([]byte(line), true) {
 		// The marker's own bytes are not output: not counted.
 		w.dropped, w.dropErr = lost, err
 		return false
@@ -163,7 +174,7 @@ func (w *logSink) reportDropped(final bool) bool {
 // unreported.
 func (w *logSink) finish() int64 {
 	defer w.release()
-	if w.dropped > 0 && !w.reportDropped(true) {
+	if w.dropped > 0 && !w.reportDropped(0, true) {
 		return w.dropped
 	}
 	return 0

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestLogSinkMarksDroppedOutput: writes that fail (a full disk, here
@@ -162,21 +164,44 @@ func TestLogSinkMarkerFitsOnFullDisk(t *testing.T) {
 	}
 }
 
-// TestRunFullDiskEndsWithReason: a step that fills the disk its log is on,
-// writes on and fails runs to its end, and its log ends with the reason
-// its output was lost.
+// TestRunFullDiskEndsWithReason: a step whose log's disk is full (filled
+// here by the test) writes on and fails: it runs to its end, and its log
+// says why output is missing, once for each gap (tmpfs may count a few
+// pages free again now and then: output resumes there), never marker after
+// marker.
 func TestRunFullDiskEndsWithReason(t *testing.T) {
 	dir := smallTmpfs(t, "1m")
-	s := newStep(t, "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$FILL\" bs=64k || { yes 'the disk is full' | head -n 20000; exit 3; }\n")
+	gate := filepath.Join(t.TempDir(), "gate")
+	s := newStep(t, "#!/bin/sh\necho start\nwhile [ ! -e \"$GATE\" ]; do sleep 0.01; done\n"+
+		"yes 'the disk is full' | head -n 20000\nexit 3\n")
 	spec := s.spec()
-	spec.Env = append(spec.Env, "FILL="+filepath.Join(dir, "fill"))
+	spec.Env = append(spec.Env, "GATE="+gate)
 	spec.LogPath = filepath.Join(dir, "log")
-	res := runBounded(t, context.Background(), spec)
+	done := make(chan Result, 1)
+	go func() { done <- Run(context.Background(), spec) }()
+	eventually(t, "the step started", func() bool {
+		b, _ := os.ReadFile(spec.LogPath)
+		return string(b) == "start\n"
+	})
+	fillDisk(t, dir)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var res Result
+	select {
+	case res = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return")
+	}
 	if res.Outcome != Exited || res.ExitCode != 3 || res.Err != nil {
 		t.Errorf("Run = %+v, want exit 3 and no error", res)
 	}
 	log := readFile(t, spec.LogPath)
-	if !regexp.MustCompile(`^start\n(.*\n)*jobfs: [0-9]+ bytes of output dropped: no space left on device\n$`).MatchString(log) {
-		t.Errorf("log does not end with the marker:\n%s", log[max(len(log)-300, 0):])
+	marker := regexp.MustCompile(`(?m)^jobfs: [0-9]+ bytes of output dropped: no space left on device$`)
+	if !strings.HasPrefix(log, "start\n") || !marker.MatchString(log) {
+		t.Errorf("log of %d bytes has no marker:\n%q", len(log), log[max(len(log)-300, 0):])
+	}
+	if twice := regexp.MustCompile(`(?m)^jobfs: [0-9]+ bytes of output dropped: .*\njobfs: [0-9]+ bytes of output dropped`).FindString(log); twice != "" {
+		t.Errorf("log has a marker after a marker:\n%s", twice)
 	}
 }

@@ -204,10 +204,22 @@ func TestFullStateDisk(t *testing.T) {
 		d.waitRun(t, owner+"many", i)
 	}
 
-	// A step fills the disk and leaves it full.
-	alice.job(t, d, "hog", "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null\necho full\n")
+	// A step fills the disk and leaves it full, writes far more than its
+	// log had allocated ahead, and fails: it ends (it is never left blocked
+	// on its pipe, which would last until config/timeout), FAILED with its
+	// code, and its log says that output was dropped and why.
+	alice.job(t, d, "hog", "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null || "+
+		"{ yes 'writing on a full disk' | head -n 20000; exit 3; }\n")
 	alice.ok(t, d, `echo '{}' > mnt/hog/data`)
-	d.waitRun(t, owner+"hog", 1)
+	if got := d.waitRun(t, owner+"hog", 1); got != "FAILED" {
+		t.Errorf("run 1 of hog = %s, want FAILED", got)
+	}
+	if code := alice.ok(t, d, `cat mnt/hog/runs/1/exit_code`); code != "3\n" {
+		t.Errorf("run 1 of hog: exit_code %q, want 3", code)
+	}
+	if hogLog := alice.ok(t, d, `cat mnt/hog/runs/1/log`); !regexp.MustCompile(`(?m)^jobfs: [0-9]+ bytes of output dropped: no space left on device$`).MatchString(hogLog) {
+		t.Errorf("runs/1/log of hog does not say output was dropped:\n%s", engineTail(hogLog))
+	}
 	// Settings until the store itself has no page left to write to.
 	r := alice.run(t, d, `for i in $(seq 1 400); do head -c $((i * 997)) /dev/zero | tr '\0' x > mnt/hog/description || exit 0; done; exit 1`)
 	if r.code != 0 || !strings.Contains(r.err, "No space left on device") {
