@@ -86,13 +86,32 @@ func TestCancel(t *testing.T) {
 // cancelled, it ends as the script says.
 func TestCancelSignal(t *testing.T) {
 	c := client(t)
-	id := submit(t, c, Job{Script: script("trap 'exit 7' USR1", "while :; do sleep 0.1; done"), Output: "/dev/null"})
-	wait(t, c, id, running)
+	// Slurm says RUNNING once the job is allocated, before its script runs:
+	// the script says when its trap is set.
+	ready := filepath.Join(t.TempDir(), "ready")
+	id := submit(t, c, Job{Script: script("trap 'exit 7' USR1", "touch "+ready, "while :; do sleep 0.1; done"), Output: "/dev/null"})
+	waitFile(t, ready)
 	if err := c.Cancel(ctx(t), id, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	if got := wait(t, c, id, ended); got.State != Failed || got.ExitCode != 7 {
 		t.Errorf("got %+v; want FAILED with exit 7", got)
+	}
+}
+
+// waitFile waits for a job to create a file.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	ctx := ctx(t)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s not created", path)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
@@ -173,7 +192,7 @@ func TestControllerRestart(t *testing.T) {
 	id := submit(t, c, Job{Script: script(waitGate(path)), Output: "/dev/null"})
 	wait(t, c, id, running)
 	// A kill before slurmctld saved the job's start would run it twice.
-	if err := cluster.WaitStateSaved(ctx(t), time.Now()); err != nil {
+	if err := cluster.SaveJobState(ctx(t), id); err != nil {
 		t.Fatal(err)
 	}
 	if err := cluster.KillController(); err != nil {

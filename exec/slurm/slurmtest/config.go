@@ -12,7 +12,7 @@ import (
 )
 
 // binaries are the programs the cluster and its clients need.
-var binaries = []string{"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo"}
+var binaries = []string{"munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "scontrol"}
 
 // canRun says why Slurm cannot run here, as an *Unavailable, or nil.
 func canRun() error {

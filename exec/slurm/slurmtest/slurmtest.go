@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,7 +140,7 @@ func (c *Cluster) startAll() error {
 // slurmctld writes its state a few seconds after a change: kill it before a
 // job's start is saved and the restarted controller runs the job a second
 // time, finds it on the node and drains the node ("Duplicate jobid"). Call
-// WaitStateSaved first where that matters.
+// SaveJobState first where that matters.
 func (c *Cluster) RestartController() error {
 	if err := c.KillController(); err != nil {
 		return err
@@ -171,9 +173,17 @@ func (c *Cluster) StartController() error {
 	return c.waitAnswering(ctx)
 }
 
-// WaitStateSaved waits until slurmctld has written its job state after
-// since.
-func (c *Cluster) WaitStateSaved(ctx context.Context, since time.Time) error {
+// SaveJobState makes slurmctld write its job state now, with the job as it
+// is: it updates the job's comment (slurmctld saves after every job change,
+// and only then) and waits for the write. Call it before KillController
+// when a running job must survive the restart as running.
+func (c *Cluster) SaveJobState(ctx context.Context, id string) error {
+	since := time.Now()
+	cmd := exec.CommandContext(ctx, "scontrol", "update", "JobId="+id, "Comment=slurmtest-saved")
+	cmd.Env = append(os.Environ(), c.Env()...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("slurmtest: scontrol update: %v: %s", err, strings.TrimSpace(string(out)))
+	}
 	path := filepath.Join(c.Dir, "state", "job_state")
 	for {
 		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(since) {
@@ -182,7 +192,7 @@ func (c *Cluster) WaitStateSaved(ctx context.Context, since time.Time) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("slurmtest: %s not written since %s: %w", path, since.Format(time.RFC3339Nano), ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
