@@ -27,7 +27,9 @@ func (m *Manager) dispatchLocked() {
 // execute runs one run to its end and frees its slot.
 func (m *Manager) execute(ctx context.Context, k runKey) {
 	defer m.wg.Done()
-	m.finish(k, m.runPipeline(ctx, k))
+	if m.cluster == nil || m.claimToExecute(k) { // cluster: another node may have it
+		m.finish(k, m.runPipeline(ctx, k))
+	}
 	m.mu.Lock()
 	m.running--
 	m.dispatchLocked()
@@ -133,19 +135,22 @@ func (m *Manager) finish(k runKey, out Run) {
 	// The commit's real latency, for the metrics: not the injected clock.
 	began := time.Now()
 	followup := m.hasWorkflow(k.job) // workflow.go
-	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
-		r.EndedAt = end
-		r.Followup = followup
-		for i := range r.Steps {
-			if !r.Steps[i].Status.Terminal() {
-				r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, end
+	r, err := Run{}, errFencedOut
+	if !m.clusterLost() { // a node that lost its lease writes nothing more
+		r, err = m.store.UpdateRun(k.job, k.id, func(r *Run) {
+			r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
+			r.EndedAt = end
+			r.Followup = followup
+			for i := range r.Steps {
+				if !r.Steps[i].Status.Terminal() {
+					r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, end
+				}
 			}
-		}
-		if u := SumUsage(r.Steps); u != (Usage{}) {
-			r.Usage = &u
-		}
-	})
+			if u := SumUsage(r.Steps); u != (Usage{}) {
+				r.Usage = &u
+			}
+		})
+	}
 	m.metrics.observeCommit("end", began)
 	if err != nil {
 		m.slog.Warn(fmt.Sprintf("record the end of the run: %v", err), m.runAttrs(k.job, k.id)...)
@@ -167,7 +172,9 @@ func (m *Manager) finish(k runKey, out Run) {
 		}
 		m.mu.Unlock()
 	}()
-	defer m.prune(k.job) // after the unlock: it commits and removes files
+	if !m.clusterLost() {
+		defer m.prune(k.job) // after the unlock: it commits and removes files
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a := m.active[k]; a != nil {

@@ -12,8 +12,9 @@ import (
 // the current channel and arms a new one, so a waiter that fetched the
 // channel before its read can never miss an append.
 type bell struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu     sync.Mutex
+	ch     chan struct{}
+	notify func() // cluster: signals the other nodes' readers too
 }
 
 func newBell() *bell { return &bell{ch: make(chan struct{})} }
@@ -22,6 +23,17 @@ func (b *bell) ring() {
 	b.mu.Lock()
 	close(b.ch)
 	b.ch = make(chan struct{})
+	notify := b.notify
+	b.mu.Unlock()
+	if notify != nil {
+		notify()
+	}
+}
+
+// onRing makes every ring call f too, after the bell's lock.
+func (b *bell) onRing(f func()) {
+	b.mu.Lock()
+	b.notify = f
 	b.mu.Unlock()
 }
 
@@ -61,6 +73,9 @@ func (m *Manager) Wait(ctx context.Context, jobID string, id uint64) (Run, error
 	m.mu.Lock()
 	a := m.active[runKey{jobID, id}]
 	m.mu.Unlock()
+	if a == nil && m.cluster != nil { // running elsewhere: the feed ends it
+		a = m.trackRun(runKey{jobID, id})
+	}
 	if a != nil {
 		select {
 		case <-a.done:
@@ -87,6 +102,10 @@ func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
 		}
 		what := "run " + itoa(id) + "/ctl"
 		return m.reject(jobID, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to stop", what, id, r.Status))
+	}
+	if m.cluster != nil && a.cancel == nil && !a.claimed && !a.stopped {
+		m.mu.Unlock()
+		return m.stopRemote(k) // cluster_run.go
 	}
 	if a.cancel == nil { // still queued
 		if a.stopped {

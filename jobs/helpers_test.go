@@ -13,11 +13,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jobfs/jobfs/jobs/etcdstore/etcdtest"
 )
 
 // TestMain fails the package when a test left a step's process running.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	etcdtest.Cleanup() // the etcd member binary cluster_test.go built
 	if leaked := waitNoLeaks(leakMarker()); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "processes left behind by the tests:\n%s", strings.Join(leaked, ""))
 		code = 1

@@ -61,6 +61,11 @@ type Options struct {
 	// Backend runs the steps; nil runs them on this machine (cgroups,
 	// namespaces and the init of the options above).
 	Backend Backend
+	// Cluster makes this daemon one node of several sharing Store and
+	// StateDir (cluster.go); nil is a single daemon. NoExecute makes the
+	// node view and trigger only: it never claims a run.
+	Cluster   Cluster
+	NoExecute bool
 }
 
 // Manager owns the store and every run in flight.
@@ -113,6 +118,7 @@ type Manager struct {
 	slog    *slog.Logger    // the daemon's structured log
 	folds   map[string]fold // repeated events being counted per job; guarded by logMu
 	afters  afterIndex      // jobs with config/after (after.go)
+	cluster *clusterState   // nil for a single daemon (cluster_run.go)
 }
 
 type runKey struct {
@@ -129,6 +135,8 @@ type activeRun struct {
 	clock   *runClock               // config/timeout, stopped while paused (pause.go)
 	paused  bool                    // frozen by ctl pause
 	stopped bool                    // Stop ends it before it started: never queue it
+	remote  bool                    // cluster: executes on another node, or waits for one
+	claimed bool                    // cluster: this node claimed it to execute it
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.
@@ -179,7 +187,7 @@ func New(opts Options) (*Manager, error) {
 		committing: map[string]int{}, deleting: map[string]bool{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 		sealer: opts.Sealer, waiting: map[string]bool{},
-		slog: opts.Slog, folds: map[string]fold{},
+		slog: opts.Slog, folds: map[string]fold{}, cluster: newClusterState(opts.Cluster),
 	}
 	m.metrics = newMetrics(m)
 	if err := m.cleanCgroups(); err != nil {
@@ -201,6 +209,7 @@ func New(opts Options) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
+	m.startCluster() // cluster_run.go
 	return m, nil
 }
 
@@ -224,6 +233,10 @@ func (m *Manager) ReposDir() string { return m.repos }
 
 // recover ends the runs a previous daemon left active.
 func (m *Manager) recover() error {
+	if m.cluster != nil { // the runs of a node gone are ended by endLostRuns
+		m.recoverFollowups()
+		return nil
+	}
 	refs, err := m.store.ActiveRuns()
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
@@ -264,7 +277,7 @@ func (m *Manager) Close() error {
 	m.BeginClose()
 	m.mu.Lock()
 	m.stopping = true
-	queued := m.queue
+	queued := m.claimedOnlyLocked(m.queue) // cluster: the others stay PENDING
 	m.queue = nil
 	for _, a := range m.active {
 		a.stopTimerLocked() // a pending retry stays PENDING in the store

@@ -157,6 +157,14 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		m.sched.Remove(jobID)
 		return
 	}
+	if m.cluster != nil { // one node fires each tick
+		if won, err := m.cluster.c.ClaimTick(jobID, at); err != nil || !won {
+			if err != nil {
+				m.slog.Warn(fmt.Sprintf("cluster: claim the schedule tick: %v", err), m.jobAttrs(jobID)...)
+			}
+			return
+		}
+	}
 	m.setLastTick(jobID, at)
 	stamp := at.UTC().Format(time.RFC3339)
 	if m.value(jobID, "config/enabled") == "false" {

@@ -165,6 +165,7 @@ func (m *Manager) createRun(jobID string, p []byte, t Trigger, by string) (uint6
 	if !m.queueRun(k) {
 		return r.ID, &Run{Status: Failed, Error: errShutdown.Error()}, nil
 	}
+	m.clusterReady(k) // cluster: the other nodes may claim it now
 	return r.ID, nil, nil
 }
 
@@ -234,6 +235,10 @@ func (m *Manager) queueRun(k runKey) bool {
 	}
 	if m.stopping {
 		return false
+	}
+	if m.cluster != nil && m.opts.NoExecute {
+		a.remote = true // another node claims it
+		return true
 	}
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()

@@ -112,8 +112,13 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		if s.sess != nil {
 			// Revoking the lease ends the node's claims at once: the
-			// Manager ended its runs before closing the store.
-			err = s.sess.Close()
+			// Manager ended its runs before closing the store. A lease
+			// already lost has nothing left to revoke.
+			select {
+			case <-s.sess.Done():
+			default:
+				err = s.sess.Close()
+			}
 		}
 		s.cancel()
 		s.wg.Wait()
@@ -672,7 +677,7 @@ func (s *Store) UpdateRun(id string, n uint64, fn func(*jobs.Run)) (jobs.Run, er
 		if mine { // fenced: only while this node's claim holds
 			cmps = append(cmps, s.fence(id, n))
 			if r.Status.Terminal() {
-				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)))
+				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)), clientv3.OpDelete(s.progressKey(id, n)))
 			}
 		}
 		t, err := s.txn(cmps, ops, clientv3.OpGet(s.claimKey(id, n)))

@@ -1,0 +1,466 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/jobfs/jobfs/exec"
+)
+
+// A Manager of a cluster (Options.Cluster) keeps in m.active every run of
+// the cluster that has not ended, as far as the store's change feed told
+// it: a run executing elsewhere (or waiting for a node) is "remote", its
+// done closed when the feed shows it ended and its bell rung by the
+// executing node's progress signal. A node that executes queues every
+// PENDING run it learns of; execute claims it first (claimToExecute), and
+// a run another node won goes back to remote. Nothing here holds m.mu
+// across a store call.
+
+// lostCheck is how often a node looks for runs whose node lost its lease.
+const lostCheck = time.Second
+
+// progressRate bounds the progress signals a node sends through etcd per
+// second (all its runs together; a signal names every run that grew).
+const progressRate = 20
+
+type clusterState struct {
+	c    Cluster
+	lost atomic.Bool // the lease is gone: write nothing more
+
+	mu    sync.Mutex
+	dirty map[runKey]bool // runs whose log grew since the last signal
+	grew  chan struct{}   // wakes the progress sender
+}
+
+// errNodeLost is the cancel cause of the steps of a node that lost its
+// lease: they are killed without grace, as another node may act on the
+// run once etcd expired the lease.
+type errNodeLost struct{ node string }
+
+func (e errNodeLost) Error() string      { return "node " + e.node + " lost its etcd lease" }
+func (errNodeLost) Is(target error) bool { return target == exec.ErrKill }
+
+// startCluster tracks the cluster's active runs and starts the goroutines
+// of a cluster node: the change feed, the progress feed and sender, the
+// watch on this node's lease and the search for lost nodes' runs.
+func (m *Manager) startCluster() {
+	if m.cluster == nil {
+		return
+	}
+	m.resyncCluster()
+	for _, f := range []func(){m.watchRuns, m.watchProgress, m.sendProgress, m.watchLease, m.endLostRuns} {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			f()
+		}()
+	}
+}
+
+// resyncCluster reads every active run of the cluster again (at start and
+// when the change feed lagged).
+func (m *Manager) resyncCluster() {
+	refs, err := m.store.ActiveRuns()
+	if err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: read the active runs: %v", err))
+		return
+	}
+	for _, ref := range refs {
+		m.observeRun(runKey{ref.JobID, ref.Run.ID}, ref.Run, true)
+	}
+}
+
+// watchRuns follows the store's change feed until the Manager closes.
+func (m *Manager) watchRuns() {
+	for m.baseCtx.Err() == nil {
+		for c := range m.store.Watch(m.baseCtx) {
+			m.observeChange(c)
+		}
+		if m.baseCtx.Err() != nil {
+			return
+		}
+		m.pause(100 * time.Millisecond) // the feed lagged or etcd is away: read again
+		m.resyncCluster()
+	}
+}
+
+// pause waits d unless the Manager closes.
+func (m *Manager) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-m.baseCtx.Done():
+	}
+}
+
+func (m *Manager) observeChange(c Change) {
+	switch {
+	case c.Run > 0:
+		k := runKey{c.Job, c.Run}
+		if c.Deleted {
+			m.releaseRemote(k)
+			return
+		}
+		r, err := m.store.Run(c.Job, c.Run)
+		m.observeRun(k, r, err == nil)
+	case c.Key == "config/schedule":
+		m.applySchedule(c.Job)
+	case c.Key == "" && c.Deleted:
+		m.applySchedule(c.Job)
+		m.mu.Lock()
+		var gone []runKey
+		for k, a := range m.active {
+			if k.job == c.Job && a.remote {
+				gone = append(gone, k)
+			}
+		}
+		m.mu.Unlock()
+		for _, k := range gone {
+			m.releaseRemote(k)
+		}
+	}
+}
+
+// applySchedule follows a schedule another node changed (or this one):
+// every node keeps every schedule, ClaimTick fires each tick once.
+func (m *Manager) applySchedule(jobID string) {
+	if m.sched == nil {
+		return
+	}
+	if spec, ok := m.schedule(jobID); ok {
+		m.sched.Set(jobID, spec)
+		return
+	}
+	m.sched.Remove(jobID)
+}
+
+// observeRun brings m.active in line with run k as the store has it.
+func (m *Manager) observeRun(k runKey, r Run, found bool) {
+	if !found || r.Status.Terminal() {
+		m.releaseRemote(k)
+		return
+	}
+	me := m.cluster.c.Node()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.trackLocked(k)
+	if a == nil {
+		return
+	}
+	switch {
+	case r.Node != "" && r.Node != me && !a.remote && a.cancel == nil:
+		a.remote = true // another node won it: not ours to run
+		m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
+	case r.Status == Pending && r.Node == "":
+		m.offerLocked(k, a)
+	}
+}
+
+// trackLocked returns run k's entry, made remote when it has none. m.mu
+// is held.
+func (m *Manager) trackLocked(k runKey) *activeRun {
+	if a := m.active[k]; a != nil || m.stopping {
+		return a
+	}
+	done := make(chan struct{})
+	a := &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing), remote: true}
+	m.active[k] = a
+	m.perJob[k.job]++
+	return a
+}
+
+// offerLocked queues a remote PENDING run for this node to claim, when it
+// executes. m.mu is held.
+func (m *Manager) offerLocked(k runKey, a *activeRun) {
+	if m.opts.NoExecute || !a.remote || a.stopped || m.stopping || m.cluster.lost.Load() {
+		return
+	}
+	a.remote = false
+	m.queue = append(m.queue, k)
+	m.dispatchLocked()
+}
+
+// releaseRemote forgets a remote run that ended (or was deleted): its
+// waiters wake.
+func (m *Manager) releaseRemote(k runKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[k]
+	if a == nil || !a.remote {
+		return
+	}
+	close(a.done)
+	delete(m.active, k)
+	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
+		delete(m.perJob, k.job)
+	}
+	m.startWaitingLocked(k.job)
+}
+
+// trackRun is Wait's: run k's entry, read from the store when the feed has
+// not shown it yet; nil when it has ended.
+func (m *Manager) trackRun(k runKey) *activeRun {
+	r, err := m.store.Run(k.job, k.id)
+	if err != nil || r.Status.Terminal() {
+		return nil
+	}
+	m.mu.Lock()
+	a := m.trackLocked(k)
+	m.mu.Unlock()
+	// Read again: an end the feed showed before the entry existed.
+	if r, err := m.store.Run(k.job, k.id); err != nil || r.Status.Terminal() {
+		m.releaseRemote(k)
+	}
+	return a
+}
+
+// claimToExecute claims run k before execute runs it: false when another
+// node has it, its folder is not laid out yet (the trigger's node signals
+// when it is) or this node lost its lease; the run is remote then.
+func (m *Manager) claimToExecute(k runKey) bool {
+	m.mu.Lock()
+	a := m.active[k]
+	claimed := a != nil && a.claimed
+	m.mu.Unlock()
+	if claimed {
+		return true
+	}
+	won := false
+	if !m.cluster.lost.Load() && m.runReady(k) {
+		var err error
+		if won, err = m.cluster.c.Claim(k.job, k.id); err != nil {
+			m.slog.Warn(fmt.Sprintf("cluster: claim the run: %v", err), m.runAttrs(k.job, k.id)...)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a = m.active[k]; a == nil {
+		return false
+	}
+	if won {
+		a.claimed = true
+		a.bell.onRing(func() { m.progressed(k) })
+		return true
+	}
+	if a.cancel != nil {
+		a.cancel(nil) // the context dispatch made for it
+	}
+	a.remote, a.cancel = true, nil
+	return false
+}
+
+// runReady reports whether the trigger's node has laid out run k's folder:
+// input.json is written last.
+func (m *Manager) runReady(k runKey) bool {
+	_, err := os.Stat(filepath.Join(m.RunDir(k.job, k.id), "input", "input.json"))
+	return err == nil
+}
+
+// clusterReady tells the other nodes that a run this node triggered is
+// laid out (they may claim it now): a progress signal names it.
+func (m *Manager) clusterReady(k runKey) {
+	if m.cluster != nil {
+		m.progressed(k)
+	}
+}
+
+// progressed marks run k's log as grown; the sender signals it soon.
+func (m *Manager) progressed(k runKey) {
+	cl := m.cluster
+	cl.mu.Lock()
+	cl.dirty[k] = true
+	cl.mu.Unlock()
+	select {
+	case cl.grew <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// sendProgress signals grown logs through etcd, at most progressRate
+// times a second; each signal names every run that grew since the last.
+func (m *Manager) sendProgress() {
+	lim := rate.NewLimiter(progressRate, 1)
+	cl := m.cluster
+	for {
+		select {
+		case <-cl.grew:
+		case <-m.baseCtx.Done():
+			return
+		}
+		if lim.Wait(m.baseCtx) != nil {
+			return
+		}
+		cl.mu.Lock()
+		dirty := cl.dirty
+		cl.dirty = map[runKey]bool{}
+		cl.mu.Unlock()
+		for k := range dirty {
+			if cl.lost.Load() {
+				return
+			}
+			if err := cl.c.Progress(k.job, k.id); err != nil {
+				m.slog.Warn(fmt.Sprintf("cluster: signal the log's progress: %v", err), m.runAttrs(k.job, k.id)...)
+			}
+		}
+	}
+}
+
+// watchProgress wakes the live readers of remote runs whose log grew, and
+// offers a run its trigger's node just laid out.
+func (m *Manager) watchProgress() {
+	for m.baseCtx.Err() == nil {
+		for id := range m.cluster.c.WatchProgress(m.baseCtx) {
+			k := runKey{id.JobID, id.ID}
+			m.mu.Lock()
+			if a := m.active[k]; a != nil && a.remote {
+				a.bell.ring()
+				m.offerLocked(k, a)
+			}
+			m.mu.Unlock()
+		}
+		m.pause(100 * time.Millisecond)
+	}
+}
+
+// watchLease stops every step of this node at once when its lease is gone
+// and keeps it from writing anything more: another node ends its runs.
+func (m *Manager) watchLease() {
+	select {
+	case <-m.cluster.c.Lost():
+	case <-m.baseCtx.Done():
+		return
+	}
+	if m.baseCtx.Err() != nil {
+		return // Close revoked the lease
+	}
+	m.cluster.lost.Store(true)
+	cause := errNodeLost{m.cluster.c.Node()}
+	m.slog.Error(fmt.Sprintf("cluster: %v: stopping every step; the other nodes end its runs", cause))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range m.queue {
+		if a := m.active[k]; a != nil {
+			a.remote = true
+		}
+	}
+	m.queue = nil
+	for _, a := range m.active {
+		if !a.remote && a.cancel != nil {
+			a.cancel(cause)
+		}
+	}
+}
+
+// endLostRuns ends, once across the cluster, the runs of nodes that lost
+// their lease: FAILED "node <name> lost".
+func (m *Manager) endLostRuns() {
+	t := time.NewTicker(lostCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-m.baseCtx.Done():
+			return
+		}
+		if m.cluster.lost.Load() {
+			return
+		}
+		refs, err := m.cluster.c.LostRuns()
+		if err != nil {
+			m.slog.Warn(fmt.Sprintf("cluster: look for lost runs: %v", err))
+			continue
+		}
+		for _, ref := range refs {
+			m.endLost(ref)
+		}
+	}
+}
+
+func (m *Manager) endLost(ref RunRef) {
+	reason := "node " + ref.Run.Node + " lost"
+	now := m.now().UTC()
+	ended, err := m.cluster.c.EndLost(ref.JobID, ref.Run.ID, func(r *Run) {
+		r.Status, r.Error, r.EndedAt = Failed, reason, now
+		for i := range r.Steps {
+			switch r.Steps[i].Status {
+			case Running:
+				r.Steps[i].Status, r.Steps[i].Error, r.Steps[i].EndedAt = Failed, reason, now
+			case Pending:
+				r.Steps[i].Status, r.Steps[i].EndedAt = Skipped, now
+			}
+		}
+	})
+	if err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: end a lost run: %v", err), m.runAttrs(ref.JobID, ref.Run.ID)...)
+		return
+	}
+	if ended {
+		m.appendRunLog(ref.JobID, ref.Run.ID, "jobfs: "+reason)
+		m.event(ref.JobID, "run %d FAILED: %s", ref.Run.ID, reason)
+	}
+}
+
+// clusterLost reports whether this node lost its lease: it writes nothing
+// more to the store.
+func (m *Manager) clusterLost() bool { return m.cluster != nil && m.cluster.lost.Load() }
+
+// errFencedOut is what finish logs for a run of a node that lost its lease.
+var errFencedOut = errors.New("this node lost its etcd lease: the run's end is another node's to record")
+
+// claimedOnlyLocked keeps, of the runs Close found queued, those this node
+// claimed: the others stay PENDING for another node. m.mu is held.
+func (m *Manager) claimedOnlyLocked(queued []runKey) []runKey {
+	if m.cluster == nil {
+		return queued
+	}
+	var out []runKey
+	for _, k := range queued {
+		if a := m.active[k]; a != nil && a.claimed {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// stopRemote is Stop of a run that does not execute here: a PENDING run
+// nobody claimed is claimed and cancelled; one another node executes is
+// that node's to stop.
+func (m *Manager) stopRemote(k runKey) error {
+	won, err := m.cluster.c.Claim(k.job, k.id)
+	if err != nil {
+		return err
+	}
+	if won {
+		m.mu.Lock()
+		if a := m.active[k]; a != nil {
+			a.remote, a.claimed, a.stopped = false, true, true
+			m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
+		}
+		m.mu.Unlock()
+		m.finish(k, Run{Status: Cancelled, Error: "stopped before it started"})
+		return nil
+	}
+	r, err := m.store.Run(k.job, k.id)
+	if err != nil {
+		return err
+	}
+	what := "run " + itoa(k.id) + "/ctl"
+	return m.reject(k.job, what, errorf(ErrBusy, "%s: run %d executes on node %s: stop it through a mount of that node", what, k.id, r.Node))
+}
+
+// newClusterState is nil without a cluster.
+func newClusterState(c Cluster) *clusterState {
+	if c == nil {
+		return nil
+	}
+	return &clusterState{c: c, dirty: map[runKey]bool{}, grew: make(chan struct{}, 1)}
+}
