@@ -31,7 +31,7 @@ func TestParseHelperMapsOptions(t *testing.T) {
 // spellings, so a flag added later needs nothing here.
 func TestParseHelperTakesEveryMountFlag(t *testing.T) {
 	var f mountFlags
-	values := map[string]string{"grace": "5s", "state": "/s", "repos": "/r", "trusted-keys": "/k"}
+	values := map[string]string{"grace": "5s", "etcd-lease": "5s", "state": "/s", "repos": "/r", "trusted-keys": "/k"}
 	mountFlagSet(&f, io.Discard).VisitAll(func(fl *flag.Flag) {
 		opt := strings.ReplaceAll(fl.Name, "-", "_")
 		if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {

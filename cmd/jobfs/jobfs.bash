@@ -15,10 +15,13 @@ _jobfs() {
     local mount_flags="--allow-other --debug --grace --max-active --max-log
         --max-result --noexec --read-only --repos --require-isolation
         --require-limits --state --trusted-keys --metrics --log-format
-        --max-job-log --help"
+        --max-job-log --store --etcd-ca --etcd-cert --etcd-key --etcd-prefix
+        --etcd-lease --data --node --no-execute --help"
     local options="allow_other debug grace= max_active= max_log= max_result=
         noexec read_only repos= require_isolation require_limits state=
-        trusted_keys= metrics= log_format= max_job_log= log= ro rw
+        trusted_keys= metrics= log_format= max_job_log= store= etcd_ca=
+        etcd_cert= etcd_key= etcd_prefix= etcd_lease= data= node= no_execute
+        log= ro rw
         exec nodev nosuid _netdev noauto defaults"
 
     if [[ $cword -eq 1 ]]; then
@@ -30,9 +33,10 @@ _jobfs() {
     case ${words[1]} in
     mount)
         case $prev in
-        --state | --repos) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-        --trusted-keys) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --state | --repos | --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+        --trusted-keys | --etcd-ca | --etcd-cert | --etcd-key) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --grace | --max-active | --max-log | --max-result | --metrics | --max-job-log) return ;;
+        --store | --etcd-prefix | --etcd-lease | --node) return ;;
         --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         esac
         if [[ $cur == -* ]]; then

@@ -114,9 +114,10 @@ type mountFlags struct {
 	trustedKeys  string
 	readOnly     bool
 	noExec       bool
-	metrics      string   // --metrics ADDR: Prometheus over HTTP
-	logFormat    string   // --log-format text|json
-	maxJobLog    byteSize // --max-job-log: a job's log rotates past it
+	metrics      string       // --metrics ADDR: Prometheus over HTTP
+	logFormat    string       // --log-format text|json
+	maxJobLog    byteSize     // --max-job-log: a job's log rotates past it
+	cluster      clusterFlags // --store etcd://... and the flags of a cluster node (cluster.go)
 }
 
 // readyLine is the form of the line the daemon logs once the mount answers,
@@ -166,6 +167,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`addr`/metrics (e.g. 127.0.0.1:9464; every owner's: keep it local)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "daemon log `format`: text (DATE TIME jobfs: MESSAGE owner=... run=...) or json (one object per line)")
 	f.maxJobLog = jobs.DefaultMaxJobLog
+	clusterFlagSet(&f.cluster, fs)
 	fs.Var(&f.maxJobLog, "max-job-log", "cap of a job's log, a `size` in bytes (K, M, G: 4M): past it, log moves to log.1 (one kept)")
 	fs.Usage = func() {
 		sayf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
@@ -217,7 +219,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 	if err != nil {
 		return err
 	}
-	for _, p := range []*string{&f.repos, &f.trustedKeys} {
+	for _, p := range []*string{&f.repos, &f.trustedKeys, &f.cluster.data} {
 		if *p != "" {
 			if *p, err = filepath.Abs(*p); err != nil {
 				return err
@@ -256,7 +258,11 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		return err
 	}
 	defer watchHUP(f.trustedKeys, trusted, logger)()
-	m, err := jobs.New(jobs.Options{
+	cl, err := openCluster(f.cluster, key) // nil without --store
+	if err != nil {
+		return err
+	}
+	opts := jobs.Options{
 		Init:             iso.Init,
 		Cgroups:          iso.Cgroups,
 		NoLimits:         iso.NoLimits,
@@ -276,8 +282,16 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		Logger:           logger,
 		Slog:             slogger,
 		MaxJobLog:        int64(f.maxJobLog),
-	})
+	}
+	if cl != nil { // the run files live in the shared --data folder
+		opts.Store, opts.Cluster, opts.NoExecute, opts.StateDir = cl, cl, f.cluster.noExecute, f.cluster.data
+		logger.Printf("cluster: node %s of etcd %s (data %s)", cl.Node(), f.cluster.store, f.cluster.data)
+	}
+	m, err := jobs.New(opts)
 	if err != nil {
+		if cl != nil {
+			_ = cl.Close() // New's error is the one to report; a second Close is a no-op
+		}
 		return err
 	}
 	if f.metrics != "" {
