@@ -148,7 +148,7 @@ type runDir struct {
 
 // runEntries are listed in a run folder; stream and wait are not (they
 // block), but are reachable by name.
-var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "output", "result", "retry_at", "retry_of", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
+var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "node", "output", "result", "retry_at", "retry_of", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
 
 // fill: writable for the owner, whose rm -r of a run passes through it.
 func (d *runDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -178,6 +178,10 @@ func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		case "steps":
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: d.ino(name)})
 			continue
+		case "node":
+			if r.Node == "" { // a single daemon's run: no node to name
+				continue
+			}
 		}
 		if d.onDisk(name, r) {
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: d.ino(name)})
@@ -292,6 +296,9 @@ var runFields = map[string]runField{
 	"usage":        {func(r jobs.Run) string { return usageText(r.TotalUsage()) }, usageChanged},
 	"retry_of":     {func(r jobs.Run) string { return retryOf(r) }, queued},
 	"retry_at":     {func(r jobs.Run) string { return stamp(r.RetryAt) }, queued},
+	// node is the cluster node that claimed the run (empty before a node
+	// did, and on a single daemon).
+	"node": {func(r jobs.Run) string { return line(r.Node) }, runChanged},
 }
 
 // retryOf is the id of the run a retry retries, empty for another run.

@@ -114,6 +114,8 @@ func (m *Manager) observeChange(c Change) {
 		m.observeRun(k, r, err == nil)
 	case c.Key == "config/schedule":
 		m.applySchedule(c.Job)
+	case c.Key == "config/after": // the index of downstream jobs (after.go)
+		m.afters.changed(m, c.Job)
 	case c.Key == "" && c.Deleted:
 		m.applySchedule(c.Job)
 		m.mu.Lock()
