@@ -17,6 +17,9 @@ type initSpec = stepinit.Spec
 // own binary must call it first thing in main (and in TestMain of packages
 // whose tests run steps).
 func MaybeInit() {
+	if len(os.Args) >= 2 && os.Args[1] == shimArg {
+		os.Exit(shimMain())
+	}
 	if len(os.Args) < 2 || os.Args[1] != initArg {
 		return
 	}

@@ -222,6 +222,11 @@ func OpenLog(path string, o LogOptions) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
+	return newLog(f, o), nil
+}
+
+// newLog makes a Log of a file opened for appending.
+func newLog(f *os.File, o LogOptions) *Log {
 	l := &Log{f: f, sink: newLogSink(f, o.Max, o.Tee, o.Notify)}
 	l.w = l.sink
 	if len(o.Secrets) > 0 {
@@ -229,7 +234,7 @@ func OpenLog(path string, o LogOptions) (*Log, error) {
 		l.masker = crypt.NewMasker(l.sink, o.Secrets)
 		l.w = l.masker
 	}
-	return l, nil
+	return l
 }
 
 // Write takes all of p; its error is always nil.

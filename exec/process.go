@@ -42,6 +42,10 @@ type Spec struct {
 	Secrets [][]byte
 	// Isolation, when set, runs the step in a cgroup and namespaces.
 	Isolation *Isolation
+	// Shim, when set, runs the step under a shim that outlives the daemon
+	// (shim.go): it needs LogPath (Log is not used); MaxLog, Secrets,
+	// Timeout and Grace go to the shim, Tee and Notify are served here.
+	Shim *Shim
 }
 
 // Outcome says how a step ended.
@@ -99,6 +103,9 @@ type Result struct {
 // Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
 // SIGKILL) with the outcome Cancelled.
 func Run(ctx context.Context, s Spec) (res Result) {
+	if s.Shim != nil {
+		return runShimmed(ctx, s)
+	}
 	log := s.Log
 	if log == nil {
 		l, err := OpenLog(s.LogPath, LogOptions{Max: s.MaxLog, Tee: s.Tee, Notify: s.Notify, Secrets: s.Secrets})

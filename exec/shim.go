@@ -1,0 +1,525 @@
+package exec
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	osexec "os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// A step's shim is a process of its own, started by the daemon in a new
+// session with no tie to the daemon's life (no Pdeathsig), that runs the
+// step as Run does in the daemon: it holds the step's output pipe, masks
+// the secrets, appends to the step's log, enforces the timeout and writes
+// the step's end to its folder (ShimRecord, exit.json) before it exits.
+// So a step outlives a daemon that stops, crashes or is upgraded, and a
+// later daemon re-attaches to it (Attach) or reads how it ended.
+//
+// The shim's folder (Shim.Dir) holds:
+//   - lock: flocked by the shim for its whole life; a daemon that gets a
+//     shared lock knows the shim is gone (pid reuse cannot fool a lock);
+//   - ctl: a FIFO the shim reads lines from: stop, kill, pause, resume;
+//   - exit.json: the ShimRecord, written (temp file, fsync, rename) last.
+
+// ShimProtocol numbers what daemon and shim exchange: the spec on fd 3, the
+// ctl lines and ShimRecord. A shim refuses a spec of a newer protocol; a
+// daemon reads records of its own protocol and every older one.
+const ShimProtocol = 1
+
+// shimArg is argv[1] of the jobfs binary started as a step's shim.
+const shimArg = "__jobfs_step_shim"
+
+// Shim, set in Spec, runs the step under a shim (see above).
+type Shim struct {
+	Binary string // the jobfs binary (its main calls MaybeInit)
+	Dir    string // the step's shim folder; made here if missing
+}
+
+// shimSpec is what the shim reads on fd 3; fd 4 is its status pipe, fd 5
+// the step's log opened for appending.
+type shimSpec struct {
+	Protocol  int
+	Dir       string
+	Path      string
+	Args      []string
+	Env       []string
+	WorkDir   string
+	MaxLog    int64
+	Secrets   [][]byte // on a pipe: never in argv, env or a file
+	Timeout   time.Duration
+	Grace     time.Duration
+	Isolation *Isolation // Cgroups is nil on the wire: see UseCgroups
+	// UseCgroups: the shim finds the hierarchy itself (DetectCgroups).
+	UseCgroups bool
+}
+
+// ShimRecord is how a step ended, as its shim wrote it to exit.json.
+type ShimRecord struct {
+	Protocol int
+	Outcome  Outcome
+	ExitCode int
+	Err      string `json:",omitempty"`
+	OOM      bool
+	Usage    Usage
+	Ended    time.Time
+}
+
+// result turns the record into a Result.
+func (r ShimRecord) result() Result {
+	res := Result{Outcome: r.Outcome, ExitCode: r.ExitCode, OOM: r.OOM, Usage: r.Usage}
+	if r.Err != "" {
+		res.Err = errors.New(r.Err)
+	}
+	return res
+}
+
+// ErrDetach, as the cancel cause of Run's ctx for a step under a shim,
+// leaves the step running: Run returns at once with the outcome Detached,
+// and a later daemon re-attaches (Attach).
+var ErrDetach = errors.New("detached: the step runs on without the daemon")
+
+// Detached is the outcome of a step left to its shim (ErrDetach).
+const Detached Outcome = 100
+
+// errShimTimeout is the shim's cancel cause when the step outlived its time.
+var errShimTimeout = errors.New("timed out")
+
+// shim file names in its folder.
+const (
+	shimLock   = "lock"
+	shimCtl    = "ctl"
+	shimRecord = "exit.json"
+)
+
+// ShimState says what a step's shim folder tells: whether its shim runs
+// (it holds the lock), and its record once it ended.
+func ShimState(dir string) (alive bool, rec *ShimRecord, err error) {
+	alive, err = shimAlive(dir)
+	if err != nil || alive {
+		return alive, nil, err
+	}
+	rec, err = readShimRecord(dir)
+	return false, rec, err
+}
+
+// ShimStarted reports whether a shim was ever started in dir: its lock
+// file exists (the daemon makes it before it starts the shim).
+func ShimStarted(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, shimLock))
+	return err == nil
+}
+
+// shimAlive tries a shared lock: refused while the shim holds its own.
+func shimAlive(dir string) (bool, error) {
+	fd, err := unix.Open(filepath.Join(dir, shimLock), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, err
+	}
+	defer unix.Close(fd) //nolint:errcheck // read only
+	for {
+		err = unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	switch err {
+	case nil:
+		return false, nil
+	case unix.EWOULDBLOCK:
+		return true, nil
+	}
+	return false, err
+}
+
+// readShimRecord reads exit.json; nil without one.
+func readShimRecord(dir string) (*ShimRecord, error) {
+	fd, err := unix.Open(filepath.Join(dir, shimRecord), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), shimRecord)
+	defer f.Close() //nolint:errcheck // read only
+	var rec ShimRecord
+	if err := json.NewDecoder(f).Decode(&rec); err != nil {
+		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
+	}
+	if rec.Protocol > ShimProtocol {
+		return nil, fmt.Errorf("%s is of shim protocol %d, newer than this jobfs's %d", filepath.Join(dir, shimRecord), rec.Protocol, ShimProtocol)
+	}
+	return &rec, nil
+}
+
+// runShimmed starts the step's shim and waits for it (see waitShim).
+func runShimmed(ctx context.Context, s Spec) Result {
+	notStarted := func(err error) Result { return Result{Outcome: NotStarted, ExitCode: -1, Err: err} }
+	dir := s.Shim.Dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return notStarted(fmt.Errorf("make the step's shim folder: %w", err))
+	}
+	if ShimStarted(dir) {
+		return notStarted(fmt.Errorf("a shim was started in %s already: the step is not started twice", dir))
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, shimCtl), 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+		return notStarted(fmt.Errorf("make the step's ctl: %w", err))
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return notStarted(fmt.Errorf("make the step's lock: %w", err))
+	}
+	_ = lock.Close() // empty: nothing to flush
+	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return notStarted(fmt.Errorf("open log: %w", err))
+	}
+	var from int64
+	if st, err := logf.Stat(); err == nil {
+		from = st.Size()
+	}
+	cmd, status, err := startShim(s, logf)
+	_ = logf.Close() // the shim has its own copy; nothing written here
+	if err != nil {
+		return notStarted(err)
+	}
+	reaped := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(reaped) }() // the shim's end is told by its lock and record
+	line, _ := bufio.NewReader(status).ReadString('\n')
+	_ = status.Close() // read end: nothing to flush
+	line = strings.TrimSpace(line)
+	if reason, ok := strings.CutPrefix(line, "error: "); ok {
+		<-reaped
+		return notStarted(errors.New(reason))
+	}
+	if f := strings.Fields(line); len(f) == 3 && f[0] == "ok" {
+		pgid, _ := strconv.Atoi(f[1])
+		start, _ := strconv.ParseUint(f[2], 10, 64)
+		if s.Started != nil {
+			s.Started(pgid, start)
+		}
+	} else {
+		<-reaped
+		if rec, err := readShimRecord(dir); err == nil && rec != nil {
+			return rec.result()
+		}
+		return notStarted(fmt.Errorf("the step's shim %s ended before starting the step (%s)", s.Shim.Binary, cmd.ProcessState))
+	}
+	return waitShim(ctx, AttachSpec{Dir: dir, LogPath: s.LogPath, Tee: s.Tee, Notify: s.Notify}, from)
+}
+
+// startShim starts the shim with the spec on a pipe; it returns the read
+// end of its status pipe.
+func startShim(s Spec, logf *os.File) (*osexec.Cmd, *os.File, error) {
+	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
+		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace}
+	if s.Isolation != nil {
+		iso := *s.Isolation
+		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
+		spec.Isolation = &iso
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		closeUnused(specR, specW)
+		return nil, nil, err
+	}
+	cmd := &osexec.Cmd{
+		Path: s.Shim.Binary, Args: []string{s.Shim.Binary, shimArg},
+		Env:        []string{"GOMAXPROCS=2", "GORACE=atexit_sleep_ms=0"},
+		ExtraFiles: []*os.File{specR, statusW, logf},
+		// A session of its own: no terminal's ^C, no signal to the
+		// daemon's group, and no Pdeathsig: it outlives the daemon.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	err = cmd.Start()
+	closeUnused(specR, statusW)
+	if err != nil {
+		closeUnused(specW, statusR)
+		return nil, nil, fmt.Errorf("start the step's shim %s: %w", s.Shim.Binary, err)
+	}
+	sendErr := json.NewEncoder(specW).Encode(spec)
+	if err := specW.Close(); sendErr == nil {
+		sendErr = err
+	}
+	_ = sendErr // a shim that could not read its spec says so on its status pipe
+	return cmd, statusR, nil
+}
+
+// AttachSpec says how to follow a step that runs under a shim.
+type AttachSpec struct {
+	Dir     string    // the shim's folder
+	LogPath string    // the step's log, which the shim appends to
+	Tee     io.Writer // also gets every byte appended from here on; may be nil
+	Notify  func()    // called after appends; may be nil
+}
+
+// Attach follows the step of a shim started earlier (by this daemon or
+// another) to its end, like Run: ctx stops it the same way, and ErrDetach
+// leaves it running. A shim already gone gives its record, or NotStarted
+// with the reason when it left none.
+func Attach(ctx context.Context, a AttachSpec) Result {
+	var from int64
+	if st, err := os.Lstat(a.LogPath); err == nil {
+		from = st.Size()
+	}
+	return waitShim(ctx, a, from)
+}
+
+// waitShim follows the shim until its lock is free: appends to the log
+// from offset from go to the tee and ring notify; ctx's cancel is sent to
+// the shim as stop or kill. The shim's record is the result.
+func waitShim(ctx context.Context, a AttachSpec, from int64) Result {
+	t := newTail(a.LogPath, from, a.Tee, a.Notify)
+	defer t.close()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	done, kill := ctx.Done(), killSwitch(ctx)
+	for {
+		alive, err := shimAlive(a.Dir)
+		if err != nil || !alive {
+			break
+		}
+		select {
+		case <-done:
+			cause := context.Cause(ctx)
+			if errors.Is(cause, ErrDetach) {
+				t.drain()
+				return Result{Outcome: Detached, ExitCode: -1, Err: cause}
+			}
+			cmd := "stop"
+			if errors.Is(cause, ErrKill) {
+				cmd = "kill"
+			}
+			sendShim(a.Dir, cmd)
+			done = nil
+		case <-kill:
+			sendShim(a.Dir, "kill")
+			kill = nil
+		case <-t.events:
+			t.drain()
+		case <-tick.C:
+		}
+	}
+	t.drain()
+	rec, err := readShimRecord(a.Dir)
+	if err != nil {
+		return Result{Outcome: NotStarted, ExitCode: -1, Err: err}
+	}
+	if rec == nil {
+		return Result{Outcome: NotStarted, ExitCode: -1, Err: errors.New("the step's shim ended without recording how the step ended (killed, or out of disk)")}
+	}
+	return rec.result()
+}
+
+// SendShim tells a live shim stop, kill, pause or resume; a shim gone
+// (nobody reads its ctl) makes it a no-op.
+func SendShim(dir, cmd string) { sendShim(dir, cmd) }
+
+func sendShim(dir, cmd string) {
+	fd, err := unix.Open(filepath.Join(dir, shimCtl), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return // ENXIO: no reader, the shim is gone
+	}
+	_, _ = unix.Write(fd, []byte(cmd+"\n")) // a short line into an empty FIFO: atomic
+	_ = unix.Close(fd)
+}
+
+// ---- the shim's side ----
+
+// shimMain runs as the shim: it returns the process's exit code.
+func shimMain() int {
+	// Caught, not ignored: an ignored signal would stay ignored in the step.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	for fd := 3; fd <= 5; fd++ {
+		syscall.CloseOnExec(fd) // the step must not inherit the spec, status or unmasked log
+	}
+	status := os.NewFile(4, "status")
+	var spec shimSpec
+	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+		say(status, "error: jobfs shim: read its spec: %v\n", err)
+		return 125
+	}
+	if spec.Protocol > ShimProtocol {
+		say(status, "error: jobfs shim: the spec is of protocol %d, this shim (%s) knows %d: rebuild both\n", spec.Protocol, os.Args[0], ShimProtocol)
+		return 125
+	}
+	lock, err := holdLock(spec.Dir)
+	if err != nil {
+		say(status, "error: jobfs shim: %v\n", err)
+		return 125
+	}
+	defer lock.Close() //nolint:errcheck // released at exit anyway
+	ctx, stop := WithStop(context.Background())
+	clock := newShimClock(spec.Timeout, func() { stop(errShimTimeout) })
+	go readCtl(spec.Dir, stop, clock)
+	s := Spec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.WorkDir, Grace: spec.Grace, Isolation: spec.Isolation}
+	if s.Isolation != nil && spec.UseCgroups {
+		cg, err := DetectCgroups()
+		if err != nil {
+			say(status, "error: jobfs shim: cannot apply the limits: %v\n", err)
+			return 125
+		}
+		s.Isolation.Cgroups = cg
+	}
+	s.Started = func(pgid int, start uint64) {
+		say(status, "ok %d %d\n", pgid, start)
+		_ = status.Close() // a pipe: nothing buffered
+	}
+	log := newLog(os.NewFile(5, "log"), LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets})
+	res := run(ctx, s, log)
+	clock.stop()
+	if res.Outcome == Cancelled && errors.Is(context.Cause(ctx), errShimTimeout) {
+		res.Outcome, res.ExitCode = TimedOut, 124
+	}
+	if err := log.Close(); err != nil && res.Err == nil {
+		res.Err = err
+	}
+	rec := ShimRecord{Protocol: ShimProtocol, Outcome: res.Outcome, ExitCode: res.ExitCode, OOM: res.OOM, Usage: res.Usage, Ended: time.Now().UTC()}
+	if res.Err != nil {
+		rec.Err = res.Err.Error()
+	}
+	if res.Outcome == NotStarted {
+		say(status, "error: %s\n", rec.Err)
+	}
+	if err := writeRecord(spec.Dir, rec); err != nil {
+		return 125 // the daemon says the shim left no record
+	}
+	return 0
+}
+
+func say(w *os.File, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }
+
+// holdLock takes the shim's lock for the process's life.
+func holdLock(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open its lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("another shim holds %s: %w", f.Name(), err)
+	}
+	return f, nil
+}
+
+// writeRecord writes exit.json durably: temp file, fsync, rename, fsync
+// of the folder.
+func writeRecord(dir string, rec ShimRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, shimRecord+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, shimRecord))
+	}
+	if err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close() //nolint:errcheck // read only
+	return d.Sync()
+}
+
+// readCtl serves the ctl FIFO: stop and kill end the step (as Run's ctx
+// would), pause and resume stop and start its clock.
+func readCtl(dir string, stop context.CancelCauseFunc, clock *shimClock) {
+	// Read-write: the FIFO never reports EOF when a writer goes.
+	f, err := os.OpenFile(filepath.Join(dir, shimCtl), os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return // no ctl: the step runs to its end or its timeout
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		switch sc.Text() {
+		case "stop":
+			stop(errors.New("stopped"))
+		case "kill":
+			stop(ErrKill)
+		case "pause":
+			clock.pause()
+		case "resume":
+			clock.resume()
+		}
+	}
+}
+
+// shimClock is the step's timeout, stopped while paused.
+type shimClock struct {
+	mu     sync.Mutex
+	left   time.Duration
+	since  time.Time
+	timer  *time.Timer // nil: no timeout
+	fire   func()
+	paused bool
+}
+
+func newShimClock(d time.Duration, fire func()) *shimClock {
+	c := &shimClock{left: d, since: time.Now(), fire: fire}
+	if d > 0 {
+		c.timer = time.AfterFunc(d, fire)
+	}
+	return c
+}
+
+func (c *shimClock) pause() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer == nil || c.paused || !c.timer.Stop() {
+		return
+	}
+	c.left -= time.Since(c.since)
+	c.paused = true
+}
+
+func (c *shimClock) resume() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.paused {
+		return
+	}
+	c.paused, c.since = false, time.Now()
+	c.timer = time.AfterFunc(max(c.left, 0), c.fire)
+}
+
+func (c *shimClock) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.paused = true
+}
