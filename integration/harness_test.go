@@ -191,6 +191,9 @@ type daemonOpts struct {
 	maxActive int      // --max-active, 0: the daemon's default
 	args      []string // more flags
 	plain     bool     // run the binary built without -race (tests that measure)
+	// outlive: runs outlive the daemon (jobfs's default); without it the
+	// tests pass --stop-runs-on-exit, so a stop leaves no process behind.
+	outlive bool
 }
 
 // daemon is one jobfs mount of a test: its folders and its current process.
@@ -273,6 +276,9 @@ func (d *daemon) args() []string {
 	}
 	if testing.Verbose() {
 		a = append(a, "--debug")
+	}
+	if !d.opts.outlive {
+		a = append(a, "--stop-runs-on-exit")
 	}
 	return append(append(a, d.opts.args...), d.mnt)
 }

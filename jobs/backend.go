@@ -71,6 +71,25 @@ type StepSpec struct {
 	// Started is called once the step runs, with what finds its processes
 	// again after a crash, so the jobs side can record it durably.
 	Started func(StepStarted)
+	// A backend whose steps outlive the daemon (shimBackend) writes the
+	// log itself: it gets LogPath and LogOptions (Notify and Tee are
+	// served by the daemon) instead of Log, and keeps the step's shim in
+	// ShimDir.
+	LogPath    string
+	LogOptions exec.LogOptions
+	ShimDir    string
+}
+
+// shimBackend is a Backend whose steps outlive the daemon: each runs under
+// a shim (exec.Shim) that writes its log and its end into ShimDir, so a
+// later daemon re-attaches to it (AttachStep) or reads how it ended.
+type shimBackend interface {
+	Backend
+	// Shims reports whether steps run under shims here.
+	Shims() bool
+	// AttachStep follows a step whose shim was started (by this daemon or
+	// an earlier one) to its end, as RunStep does.
+	AttachStep(ctx context.Context, s StepSpec) StepResult
 }
 
 // StepStarted says where a started step runs.

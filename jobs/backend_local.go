@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,10 @@ type localBackend struct {
 	device           string // "major:minor" of the state folder's disk, where steps write
 	deviceErr        error  // why io cannot be limited
 	parent           string // cgroup folder of this daemon's steps: jobfs/<instance>
+	// shim is the jobfs binary each step's shim runs (exec.Shim); "" runs
+	// steps inside the daemon, ending with it.
+	shim   string
+	runDir func(job string, run uint64) string
 }
 
 // localBackend is the Backend of the Manager's options.
@@ -38,7 +43,32 @@ func (m *Manager) localBackend() *localBackend {
 		init: o.Init, cgroups: o.Cgroups, noLimits: o.NoLimits, requireLimits: o.RequireLimits,
 		namespaces: o.Namespaces, userNS: o.UserNS, noIsolation: o.NoIsolation, requireIsolation: o.RequireIsolation,
 		device: m.device, deviceErr: m.deviceErr, parent: m.cgroupParent(),
+		shim: shimBinary(o), runDir: m.RunDir,
 	}
+}
+
+// shimBinary is the jobfs binary that runs as each step's shim: the
+// daemon's own (an init may be the small jobfs-init), when steps run
+// through an init; "" keeps them inside the daemon, ending with it
+// (StopRunsOnExit, or no init: tests of this package, embedding).
+func shimBinary(o Options) string {
+	if o.Init == "" || o.StopRunsOnExit {
+		return ""
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return self
+}
+
+// Shims: steps run under shims when the daemon has a binary for them.
+func (b *localBackend) Shims() bool { return b.shim != "" }
+
+// AttachStep follows a step's shim to its end.
+func (b *localBackend) AttachStep(ctx context.Context, s StepSpec) StepResult {
+	res := exec.Attach(ctx, exec.AttachSpec{Dir: s.ShimDir, LogPath: s.LogPath, Tee: s.LogOptions.Tee, Notify: s.LogOptions.Notify})
+	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
 }
 
 // Gaps: first the namespaces, then the limits. A plain process (no init)
@@ -95,7 +125,7 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 	if iso != nil && iso.Namespaces {
 		env = withHome(env, "/tmp") // the private /tmp
 	}
-	res := exec.Run(ctx, exec.Spec{
+	spec := exec.Spec{
 		Path: s.Program, Args: []string{s.Input, s.Output}, Env: env, Dir: s.Dir,
 		Log: s.Log, Grace: s.Grace, Isolation: iso,
 		Started: func(pgid int, start uint64) {
@@ -103,7 +133,13 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 				s.Started(StepStarted{Pgid: pgid, PgidStart: start})
 			}
 		},
-	})
+	}
+	if b.shim != "" && s.ShimDir != "" {
+		spec.Log, spec.Shim = nil, &exec.Shim{Binary: b.shim, Dir: s.ShimDir}
+		spec.LogPath, spec.MaxLog, spec.Secrets = s.LogPath, s.LogOptions.Max, s.LogOptions.Secrets
+		spec.Tee, spec.Notify, spec.Timeout = s.LogOptions.Tee, s.LogOptions.Notify, s.Timeout
+	}
+	res := exec.Run(ctx, spec)
 	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
 }
 
@@ -189,7 +225,23 @@ func (b *localBackend) Freeze(job string, run uint64, frozen bool) error {
 	if err != nil {
 		return err
 	}
-	return fr.FreezeSteps(b.runCgroup(job, run), frozen)
+	if err := fr.FreezeSteps(b.runCgroup(job, run), frozen); err != nil {
+		return err
+	}
+	b.tellShims(job, run, map[bool]string{true: "pause", false: "resume"}[frozen])
+	return nil
+}
+
+// tellShims sends cmd to the shims of a run's steps that still run: pause
+// and resume stop and start their timeout clocks with the run's.
+func (b *localBackend) tellShims(job string, run uint64, cmd string) {
+	if b.shim == "" {
+		return
+	}
+	dirs, _ := filepath.Glob(filepath.Join(b.runDir(job, run), shimFolder, "*")) // a bad pattern only
+	for _, d := range dirs {
+		exec.SendShim(d, cmd)
+	}
 }
 
 // EndRun removes the run's cgroup folder (each step removed its own).

@@ -28,7 +28,11 @@ func (m *Manager) dispatchLocked() {
 func (m *Manager) execute(ctx context.Context, k runKey) {
 	defer m.wg.Done()
 	if m.cluster == nil || m.claimToExecute(k) { // cluster: another node may have it
-		m.finish(k, m.runPipeline(ctx, k))
+		// No status: the daemon stopped and left the run to its steps'
+		// shims; the next daemon resumes it (recover.go).
+		if out := m.runPipeline(ctx, k); out.Status != "" {
+			m.finish(k, out)
+		}
 	}
 	m.mu.Lock()
 	m.running--

@@ -32,6 +32,12 @@ type Options struct {
 	// MaxJobLog caps a job's event log in bytes: past it, log moves to
 	// log.1 (one kept). Default 4 MiB.
 	MaxJobLog int64
+	// StopRunsOnExit runs steps inside the daemon, ending with it: Close
+	// stops every active run (FAILED), a crash leaves them to be failed at
+	// the next start. By default each step runs under a shim that outlives
+	// the daemon: Close leaves the runs to them, the next start resumes
+	// them (recover.go).
+	StopRunsOnExit bool
 	// Init is the jobfs binary, re-executed as each step's init; empty runs
 	// steps as plain processes (tests of this package, embedding).
 	Init string
@@ -246,6 +252,9 @@ func (m *Manager) recover() error {
 			m.armRetry(ref.JobID, ref.Run)
 			continue
 		}
+		if m.resumeRun(ref) { // recover.go: its steps' shims ran on
+			continue
+		}
 		m.killLeftovers(ref)
 		now := m.now().UTC()
 		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
@@ -279,10 +288,14 @@ func (m *Manager) Close() error {
 	m.stopping = true
 	queued := m.claimedOnlyLocked(m.queue) // cluster: the others stay PENDING
 	m.queue = nil
+	cause := errShutdown
+	if m.detachOnClose() { // recover.go: the runs go on; queued ones stay PENDING for the next start
+		cause, queued = errDetach, nil
+	}
 	for _, a := range m.active {
 		a.stopTimerLocked() // a pending retry stays PENDING in the store
 		if a.cancel != nil {
-			a.cancel(errShutdown)
+			a.cancel(cause)
 		}
 	}
 	m.mu.Unlock()
@@ -292,6 +305,9 @@ func (m *Manager) Close() error {
 	m.cancel() // ends the scheduler; runs were cancelled with errShutdown above
 	m.wg.Wait()
 	m.flushFolds()
+	if cause == errDetach {
+		return m.store.Close() // the steps' cgroups stay with them
+	}
 	if err := m.cleanCgroups(); err != nil { // the jobs' folders: nothing is left
 		m.logger.Printf("remove the jobs' cgroups: %v", err)
 	}

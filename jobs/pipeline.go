@@ -28,18 +28,34 @@ type node struct {
 // errRunTimeout is the cancel cause when a run outlives config/timeout.
 var errRunTimeout = errors.New("timed out")
 
+// errDetach is the cancel cause of runs a stopping daemon leaves to their
+// steps' shims: nothing of them is recorded, the next daemon resumes them.
+var errDetach = fmt.Errorf("jobfs stopped; the run goes on: %w", exec.ErrDetach)
+
+// detached reports whether the run was left to its shims (errDetach).
+func detached(ctx context.Context) bool { return errors.Is(context.Cause(ctx), exec.ErrDetach) }
+
+// shimFolder, in a run folder, holds one folder per step started under a
+// shim (exec.Shim): its lock, ctl and exit.json. That folder existing is
+// what says the step was started: a resumed run never starts it again.
+const shimFolder = ".shim"
+
 // pipeline executes the steps of one run as a DAG. Data flows as files: a
 // first step reads the run's input/; a step after exactly one plain step
 // reads that step's output/ directly; otherwise its input/ holds one
 // hard-linked folder per predecessor (or, for a fan-out instance, the one
 // file it got).
 type pipeline struct {
-	m       *Manager
-	k       runKey
-	j       Job
-	dir     string // the run folder
-	nodes   []node
-	single  bool // one plain step: it writes the run's log and output/ directly
+	m      *Manager
+	k      runKey
+	j      Job
+	dir    string // the run folder
+	nodes  []node
+	single bool // one plain step: it writes the run's log and output/ directly
+	// resume: a run an earlier daemon started (resumeRun); stored are its
+	// steps as recorded then.
+	resume  bool
+	stored  map[string]Step
 	timeout time.Duration
 	limits  exec.Limits // config/limits of the run's snapshot
 	runLog  *sharedLog  // multi-step: the run's log, lines prefixed [label]
@@ -89,12 +105,22 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		return Run{Status: Failed, Error: err.Error()}
 	}
 	timeout := c.timeout()
-	ctx, cancel := m.runDeadline(ctx, k, timeout) // pause.go: the clock stops while paused
+	stored, resume := m.resumed(k)
+	clock := timeout
+	if resume && timeout > 0 && !stored.StartedAt.IsZero() { // what is left of it; its steps' shims keep their own
+		clock = max(timeout-m.now().Sub(stored.StartedAt), time.Millisecond)
+	}
+	ctx, cancel := m.runDeadline(ctx, k, clock) // pause.go: the clock stops while paused
 	defer cancel()
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
-		state: map[string]*nodeState{}, env: env, secrets: secrets}
+		state: map[string]*nodeState{}, env: env, secrets: secrets, resume: resume, stored: map[string]Step{}}
+	for _, s := range stored.Steps {
+		p.stored[s.Label] = s
+	}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
-	m.noteIsolation(k, p.limits)
+	if !resume {
+		m.noteIsolation(k, p.limits)
+	}
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
 			return Run{Status: Failed, Error: err.Error()}
@@ -104,9 +130,14 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 				m.slog.Warn(fmt.Sprintf("write run log: %v", err), m.runAttrs(k.job, k.id)...)
 			}
 		}()
-		p.recordPlan()
+		if len(stored.Steps) == 0 {
+			p.recordPlan()
+		}
 	}
 	p.run(ctx)
+	if detached(ctx) && !p.allEnded() {
+		return Run{} // no status: not recorded, the run goes on (execute)
+	}
 	out := p.outcome(ctx)
 	if out.Status != Completed && out.Error != "" {
 		m.appendRunLog(k.job, k.id, "jobfs: "+out.Error)
@@ -175,8 +206,8 @@ func (p *pipeline) run(ctx context.Context) {
 			}
 			ready, ok := p.predsDone(n)
 			switch {
-			case !ready:
-				continue
+			case !ready || detached(ctx):
+				continue // detached: the next daemon starts it
 			case !ok || ctx.Err() != nil:
 				p.skip(n.label)
 			default:
@@ -225,6 +256,9 @@ func (p *pipeline) skip(label string) {
 // runNode runs a plain node, or every instance of a fan-out node.
 func (p *pipeline) runNode(ctx context.Context, n *node) nodeState {
 	if !n.fanOut {
+		if p.shimStarted(n.label) { // resumed: its input was made when it started
+			return p.runStep(ctx, n, n.label, "")
+		}
 		input, err := p.inputFor(n)
 		if err != nil {
 			return nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", n.label, err), ended: p.m.now()}
@@ -282,6 +316,23 @@ func (p *pipeline) nodeByLabel(label string) *node {
 	return nil
 }
 
+// allEnded reports whether every step of the run is terminal.
+func (p *pipeline) allEnded() bool {
+	for _, st := range p.state {
+		if !st.status.Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+// shimStarted reports whether a shim was started for the step (by this
+// daemon or an earlier one).
+func (p *pipeline) shimStarted(label string) bool {
+	sb, ok := p.m.backend.(shimBackend)
+	return ok && sb.Shims() && exec.ShimStarted(filepath.Join(p.dir, shimFolder, label))
+}
+
 // fanOut runs one instance of n per output file of its predecessor, in
 // parallel, as steps label.1, label.2 ...
 func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
@@ -333,6 +384,10 @@ func (p *pipeline) fanOut(ctx context.Context, n *node) nodeState {
 		go func() {
 			defer wg.Done()
 			in := filepath.Join(p.dir, "steps", labels[i], "input")
+			if p.shimStarted(labels[i]) { // resumed: its input was made when it started
+				results[i] = p.runStep(ctx, n, labels[i], in)
+				return
+			}
 			if err := linkTree(f, filepath.Join(in, filepath.Base(f))); err != nil {
 				results[i] = nodeState{status: Failed, err: fmt.Sprintf("step %s: prepare input: %v", labels[i], err), ended: p.m.now()}
 				return
@@ -360,16 +415,33 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	if err := os.MkdirAll(output, 0o755); err != nil {
 		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
 	}
-	release, err := p.m.acquireStepSlot(ctx)
-	if err != nil {
-		return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
+	sb, shims := p.m.backend.(shimBackend)
+	shims = shims && sb.Shims()
+	shimDir := filepath.Join(p.dir, shimFolder, label)
+	attach := shims && exec.ShimStarted(shimDir)
+	if !attach && p.resume {
+		if s, ok := p.stored[label]; ok && s.Status == Running {
+			return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: its process ended with the daemon that started it (it ran without a shim, or its shim never started): it is not started again", label)})
+		}
 	}
-	defer release()
+	if !attach { // an attached step holds no slot: it runs already
+		release, err := p.m.acquireStepSlot(ctx)
+		if err != nil {
+			if detached(ctx) {
+				return nodeState{status: Pending}
+			}
+			return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
+		}
+		defer release()
+	}
 	o := exec.LogOptions{Max: p.m.opts.MaxLog, Notify: p.m.bellOf(p.k).ring, Secrets: p.secrets}
 	if !p.single {
 		w := p.runLog.Prefixed(label)
 		defer func() { _ = w.Close() }() // never fails: the shared log keeps its write errors
 		o.Tee = w
+	}
+	if shims {
+		return p.runShimmed(ctx, n, label, input, output, shimDir, attach, o)
 	}
 	log, err := exec.OpenLog(filepath.Join(p.dir, logRel), o)
 	if err != nil {
@@ -390,6 +462,41 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	if err := log.Close(); err != nil {
 		p.m.slog.Warn(fmt.Sprintf("step %s: log: %v", label, err), p.m.runAttrs(p.k.job, p.k.id)...)
 	}
+	return p.stepEnded(ctx, label, output, res)
+}
+
+// runShimmed runs (or, attach, re-attaches to) a step under a shim that
+// writes its log and outlives the daemon.
+func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output, shimDir string, attach bool, o exec.LogOptions) nodeState {
+	logRel, outRel := p.stepPaths(label)
+	spec := StepSpec{
+		Job: p.k.job, Run: p.k.id, Label: label, Owner: p.j.Owner,
+		Program: n.path, Dir: n.dir, Input: input, Output: output,
+		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
+		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace,
+		LogPath: filepath.Join(p.dir, logRel), LogOptions: o, ShimDir: shimDir,
+		Started: func(s StepStarted) {
+			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
+		},
+	}
+	if err := os.MkdirAll(filepath.Dir(shimDir), 0o700); err != nil {
+		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
+	}
+	sb := p.m.backend.(shimBackend) // checked by runStep
+	var res StepResult
+	if attach {
+		res = sb.AttachStep(ctx, spec)
+	} else {
+		res = sb.RunStep(ctx, spec)
+	}
+	if res.Outcome == exec.Detached {
+		return nodeState{status: Running} // not recorded: it runs on
+	}
+	return p.stepEnded(ctx, label, output, res)
+}
+
+// stepEnded records how a step's process ended.
+func (p *pipeline) stepEnded(ctx context.Context, label, output string, res StepResult) nodeState {
 	st := p.stepOutcome(ctx, label, res)
 	st.usage = res.Usage
 	if res.OOM {

@@ -1,6 +1,11 @@
 package jobs
 
 import (
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+
 	"github.com/jobfs/jobfs/exec"
 )
 
@@ -9,7 +14,7 @@ import (
 // copy of the folder has another instance, so its daemon never reaches the
 // steps of the daemon it was copied from.
 func (m *Manager) cleanCgroups() error {
-	if m.opts.Cgroups == nil {
+	if m.opts.Cgroups == nil || m.keepCgroups() { // runs failed at start lose theirs in killLeftovers
 		return nil
 	}
 	if err := m.cleanLegacyCgroups(); err != nil {
@@ -53,4 +58,89 @@ func (m *Manager) killLeftovers(ref RunRef) {
 			exec.KillGroup(s.Pgid, s.PgidStart)
 		}
 	}
+	if m.opts.Cgroups != nil && m.keepCgroups() { // else cleanCgroups removed every run's
+		if err := m.opts.Cgroups.Clean(path.Join(m.cgroupParent(), ref.JobID, strconv.FormatUint(ref.Run.ID, 10))); err != nil {
+			m.slog.Warn("remove the run's cgroups: "+err.Error(), m.runAttrs(ref.JobID, ref.Run.ID)...)
+		}
+	}
+}
+
+// shimsHere reports whether this daemon's steps run under shims (the local
+// backend with a binary for them, not --stop-runs-on-exit): then they
+// outlive it, and a start resumes the runs an earlier daemon left.
+func (m *Manager) shimsHere() bool {
+	return m.opts.Backend == nil && m.cluster == nil && shimBinary(m.opts) != ""
+}
+
+// detachOnClose reports whether Close leaves the active runs to their
+// shims rather than stopping them.
+func (m *Manager) detachOnClose() bool { return m.shimsHere() }
+
+// resumable reports whether an active run an earlier daemon left goes on
+// here: one of its steps was started under a shim (running still, or its
+// end recorded in the run folder), or it waited PENDING in the queue with
+// its folder made. Not in a copy of a state folder: its runs are another
+// daemon's.
+func (m *Manager) resumable(ref RunRef) bool {
+	if !m.shimsHere() || m.store.Instance().Copied {
+		return false
+	}
+	dir := m.RunDir(ref.JobID, ref.Run.ID)
+	if ref.Run.Status == Pending {
+		_, err := os.Lstat(filepath.Join(dir, "log"))
+		return err == nil
+	}
+	started, _ := filepath.Glob(filepath.Join(dir, shimFolder, "*", "lock")) // a bad pattern only
+	return len(started) > 0
+}
+
+// resumeRun makes an active run an earlier daemon left active here again,
+// when it is resumable: its pipeline runs again (resumed), re-attaching to
+// the steps whose shims were started and starting the steps after them
+// once. It reports whether it did.
+func (m *Manager) resumeRun(ref RunRef) bool {
+	if !m.resumable(ref) {
+		return false
+	}
+	k := runKey{ref.JobID, ref.Run.ID}
+	done := make(chan struct{})
+	m.mu.Lock()
+	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
+	m.perJob[k.job]++
+	m.queue = append(m.queue, k)
+	m.dispatchLocked()
+	m.mu.Unlock()
+	if ref.Run.Status != Pending {
+		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: its steps ran on while jobfs was stopped")
+	}
+	m.event(k.job, "run %d resumed", k.id)
+	return true
+}
+
+// resumed reports whether the run's pipeline was started by an earlier
+// daemon (it is RUNNING or PAUSED in the store), with its record.
+func (m *Manager) resumed(k runKey) (Run, bool) {
+	r, err := m.store.Run(k.job, k.id)
+	if err != nil {
+		return Run{}, false
+	}
+	return r, r.Status == Running || r.Status == Paused
+}
+
+// keepCgroups reports whether a start must leave the steps' cgroups alone:
+// runs to resume have steps that may still run in them.
+func (m *Manager) keepCgroups() bool {
+	if !m.shimsHere() {
+		return false
+	}
+	refs, err := m.store.ActiveRuns()
+	if err != nil {
+		return true // recover reports it; nothing is killed meanwhile
+	}
+	for _, ref := range refs {
+		if ref.Run.Status != Pending && m.resumable(ref) {
+			return true
+		}
+	}
+	return false
 }

@@ -107,6 +107,7 @@ type mountFlags struct {
 	maxResultMB  int64
 	maxLogMB     int64
 	grace        time.Duration
+	stopRuns     bool
 	debug        bool
 	requireLim   bool
 	requireIso   bool
@@ -157,6 +158,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&f.maxResultMB, "max-result", 100, "result size cap in `MB`; a larger output fails the run")
 	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
+	fs.BoolVar(&f.stopRuns, "stop-runs-on-exit", false, "stop every active run when jobfs stops (they end FAILED); by default runs go on and the next start re-attaches to them")
 	fs.BoolVar(&f.debug, "debug", false, "log every FUSE request to stderr")
 	fs.StringVar(&f.trustedKeys, "trusted-keys", "", "`file` of public keys (ed25519:<base64>, one per line): every run needs a valid signature by one of them")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
@@ -279,6 +281,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		MaxResult:        f.maxResultMB * 1_000_000,
 		MaxLog:           f.maxLogMB << 20,
 		Grace:            f.grace,
+		StopRunsOnExit:   f.stopRuns,
 		Logger:           logger,
 		Slog:             slogger,
 		MaxJobLog:        int64(f.maxJobLog),

@@ -1,0 +1,148 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// outliveLines is how many numbered lines each printer run writes, one
+// every 50 ms: 5 s.
+const outliveLines = 100
+
+// TestRunsOutliveTheDaemon: with 20 runs printing and a 3-step chain
+// active, the daemon stops (kill -9, or SIGTERM) for 2 s and comes back on
+// the same folders: every run ends COMPLETED with each of its lines once,
+// the chain's later steps ran once, a run that ended while the daemon was
+// away shows its real exit code and usage, one that outlived its timeout
+// meanwhile ends TIMEOUT, and a wait reader after the restart gets the
+// right status. The harness's cleanup checks that no process, cgroup or
+// mount is left.
+func TestRunsOutliveTheDaemon(t *testing.T) {
+	for _, how := range []string{"kill-9", "sigterm"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			outliveRestart(t, how)
+		})
+	}
+}
+
+func outliveRestart(t *testing.T, how string) {
+	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 30})
+	printer := fmt.Sprintf("#!/bin/sh\ni=1\nwhile [ $i -le %d ]; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n", outliveLines)
+	for i := 0; i < 20; i++ {
+		d.scriptJob(t, fmt.Sprintf("p%d", i), printer)
+	}
+	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 1.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
+	d.scriptJob(t, "late", "#!/bin/sh\necho late\nexec sleep 30\n")
+	d.ok(t, `echo 1s > mnt/late/config/timeout`)
+	chainsImage(t, d, "first", "#!/bin/sh\necho ran first\nsleep 3\necho one > \"$2/one.txt\"\n")
+	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\necho two >> \"$2/two.txt\"\n")
+	chainsImage(t, d, "third", "#!/bin/sh\necho ran third\ncp \"$1/two.txt\" \"$2/three.txt\"\n")
+	d.ok(t, `mkdir mnt/chain && cat > mnt/chain/config/chains <<'EOF'
+a <- first
+b <- second
+c <- third
+
+a -> b -> c
+EOF`)
+
+	// Triggered all at once, so that all of them are active when the
+	// daemon stops; short and late once the others run.
+	jobs := []string{"chain"}
+	for i := 0; i < 20; i++ {
+		jobs = append(jobs, fmt.Sprintf("p%d", i))
+	}
+	d.ok(t, `for j in $JOBS; do printf '{}\n' > "mnt/$j/data" & done; wait`, "JOBS="+strings.Join(jobs, " "))
+	for _, j := range jobs {
+		d.waitStatus(t, j, 1, "RUNNING")
+	}
+	d.ok(t, `for j in short late; do printf '{}\n' > "mnt/$j/data" & done; wait`)
+	for _, j := range []string{"short", "late"} {
+		waitFor(t, j+" started", func() bool { return d.sh(t, `grep -q "$J" mnt/$J/runs/1/log`, "J="+j).code == 0 })
+	}
+
+	switch how {
+	case "kill-9":
+		d.kill9(t)
+	default:
+		if code := d.stop(t); code != 0 {
+			t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	d.restart(t)
+
+	var wg sync.WaitGroup
+	var waited string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		waited = d.sh(t, `cat mnt/p0/runs/1/wait`).out
+	}()
+
+	for i := 0; i < 20; i++ {
+		job := fmt.Sprintf("p%d", i)
+		if got := d.waitRun(t, job, 1); got != "COMPLETED" {
+			t.Errorf("%s run 1 ended %s, want COMPLETED; log:\n%s", job, got, d.cat(t, "mnt/"+job+"/runs/1/log"))
+			continue
+		}
+		d.wantFile(t, "mnt/"+job+"/runs/1/exit_code", "0\n")
+		log := d.cat(t, "mnt/"+job+"/runs/1/log")
+		outliveLinesOnce(t, job, log)
+		if !strings.Contains(log, "re-attached to this run") {
+			t.Errorf("%s: the log does not say the new jobfs re-attached:\n%s", job, log)
+		}
+	}
+	wg.Wait()
+	if !strings.Contains(waited, "COMPLETED") {
+		t.Errorf("cat runs/1/wait after the restart = %q, want COMPLETED", waited)
+	}
+
+	if got := d.waitRun(t, "short", 1); got != "FAILED" {
+		t.Errorf("short ended %s, want FAILED", got)
+	}
+	d.wantFile(t, "mnt/short/runs/1/exit_code", "3\n")
+	if u := d.cat(t, "mnt/short/runs/1/usage"); !strings.Contains(u, "cpu") {
+		t.Errorf("short's usage = %q, want what it used", u)
+	}
+	if got := d.waitRun(t, "late", 1); got != "TIMEOUT" {
+		t.Errorf("late ended %s, want TIMEOUT; log:\n%s", got, d.cat(t, "mnt/late/runs/1/log"))
+	}
+
+	if got := d.waitRun(t, "chain", 1); got != "COMPLETED" {
+		t.Errorf("chain ended %s, want COMPLETED; log:\n%s", got, d.cat(t, "mnt/chain/runs/1/log"))
+	}
+	for _, s := range []string{"first", "second", "third"} {
+		label := map[string]string{"first": "a", "second": "b", "third": "c"}[s]
+		if got := d.cat(t, "mnt/chain/runs/1/steps/"+label+"/log"); got != "ran "+s+"\n" {
+			t.Errorf("chain step %s log = %q, want it ran once", label, got)
+		}
+		d.wantFile(t, "mnt/chain/runs/1/steps/"+label+"/status", "COMPLETED\n")
+	}
+	d.wantFile(t, "mnt/chain/runs/1/result", "one\ntwo\n")
+}
+
+// outliveLinesOnce checks that a printer's log has each numbered line
+// once, in order.
+func outliveLinesOnce(t *testing.T, job, log string) {
+	t.Helper()
+	next := 1
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(l, "line ") {
+			continue
+		}
+		if l != fmt.Sprintf("line %d", next) {
+			t.Errorf("%s: log has %q where line %d was due:\n%s", job, l, next, log)
+			return
+		}
+		next++
+	}
+	if next != outliveLines+1 {
+		t.Errorf("%s: log has lines 1..%d, want 1..%d:\n%s", job, next-1, outliveLines, log)
+	}
+}
