@@ -13,7 +13,7 @@ _jobfs() {
     fi
 
     local mount_flags="--allow-other --debug --grace --max-active --max-log
-        --max-result --noexec --read-only --repos --require-isolation
+        --max-result --noexec --read-only --repos --require-isolation --stop-runs-on-exit
         --require-limits --state --trusted-keys --metrics --log-format
         --max-job-log --store --etcd-ca --etcd-cert --etcd-key --etcd-prefix
         --etcd-lease --data --node --no-execute --help"
