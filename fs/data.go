@@ -253,7 +253,11 @@ func (f *dataFile) stillOpen() bool {
 	}
 	f.mu.Unlock()
 	ino := f.EmbeddedInode().StableAttr().Ino
-	n := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })[ino]
+	counts, complete := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })
+	if !complete {
+		return true // unknown: the payload waits for its RELEASE
+	}
+	n := counts[ino]
 	if open <= 1 {
 		return n > 0
 	}

@@ -116,9 +116,9 @@ func (s *stageWriters) busy(job string) map[uint64]bool {
 		delete(clean, ino)
 	}
 	if len(clean) > 0 {
-		held := ProcWriters(clean, func(target string) bool { return strings.Contains(target, "/input/") })
-		for ino, n := range held {
-			if n > 0 {
+		held, complete := ProcWriters(clean, func(target string) bool { return strings.Contains(target, "/input/") })
+		for ino := range clean {
+			if held[ino] > 0 || !complete { // unknown: kept staged, as if written
 				busy[ino] = true
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Who still holds a file open? FUSE sends FLUSH at every close(2) of every
@@ -19,10 +20,35 @@ import (
 // and as the only user of a private one, so it can read them; a process it
 // cannot read is skipped.
 
+// procScanLimit bounds a scan of /proc. A process in the middle of an
+// execve(2) whose close-on-exec ends a descriptor of this mount (a forked
+// child of a program that had data or a staged file open) waits for this
+// daemon's answer to that FLUSH while holding locks its /proc entries need:
+// a scan that reaches it waits for itself. Past the limit the scan is
+// given up (its goroutine ends once the exec goes on) and the caller
+// decides as if a writer were left.
+const procScanLimit = 2 * time.Second
+
 // ProcWriters counts, per inode number in inos, the descriptors open for
 // writing in any process whose link target passes match. The descriptor a
 // close(2) is ending is already gone from its table when FLUSH arrives.
-func ProcWriters(inos map[uint64]bool, match func(target string) bool) map[uint64]int {
+// complete is false when the scan did not end within procScanLimit: the
+// counts are then unknown (nil).
+func ProcWriters(inos map[uint64]bool, match func(target string) bool) (counts map[uint64]int, complete bool) {
+	done := make(chan map[uint64]int, 1) // buffered: a late scan never blocks
+	go func() { done <- procWriters(inos, match) }()
+	t := time.NewTimer(procScanLimit)
+	defer t.Stop()
+	select {
+	case c := <-done:
+		return c, true
+	case <-t.C:
+		return nil, false
+	}
+}
+
+// procWriters is ProcWriters' scan, unbounded.
+func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint64]int {
 	counts := map[uint64]int{}
 	procs, err := os.ReadDir("/proc")
 	if err != nil {
