@@ -116,7 +116,9 @@ func ShimState(dir string) (alive bool, rec *ShimRecord, err error) {
 }
 
 // ShimStarted reports whether a shim was ever started in dir: its lock
-// file exists (the daemon makes it before it starts the shim).
+// file exists (the shim makes and locks it first thing, before it reads
+// its spec: a daemon killed at any moment leaves either no lock, or a lock
+// whose shim runs or left its record).
 func ShimStarted(dir string) bool {
 	_, err := os.Lstat(filepath.Join(dir, shimLock))
 	return err == nil
@@ -181,11 +183,6 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	if err := unix.Mkfifo(filepath.Join(dir, shimCtl), 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
 		return notStarted(fmt.Errorf("make the step's ctl: %w", err))
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return notStarted(fmt.Errorf("make the step's lock: %w", err))
-	}
-	_ = lock.Close() // empty: nothing to flush
 	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return notStarted(fmt.Errorf("open log: %w", err))
@@ -244,7 +241,7 @@ func startShim(s Spec, logf *os.File) (*osexec.Cmd, *os.File, error) {
 		return nil, nil, err
 	}
 	cmd := &osexec.Cmd{
-		Path: s.Shim.Binary, Args: []string{s.Shim.Binary, shimArg},
+		Path: s.Shim.Binary, Args: []string{s.Shim.Binary, shimArg, s.Shim.Dir},
 		Env:        []string{"GOMAXPROCS=2", "GORACE=atexit_sleep_ms=0"},
 		ExtraFiles: []*os.File{specR, statusW, logf},
 		// A session of its own: no terminal's ^C, no signal to the
@@ -354,21 +351,31 @@ func shimMain() int {
 		syscall.CloseOnExec(fd) // the step must not inherit the spec, status or unmasked log
 	}
 	status := os.NewFile(4, "status")
-	var spec shimSpec
-	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
-		say(status, "error: jobfs shim: read its spec: %v\n", err)
+	if len(os.Args) < 3 {
+		say(status, "error: jobfs shim: no folder given\n")
 		return 125
 	}
-	if spec.Protocol > ShimProtocol {
-		say(status, "error: jobfs shim: the spec is of protocol %d, this shim (%s) knows %d: rebuild both\n", spec.Protocol, os.Args[0], ShimProtocol)
-		return 125
-	}
-	lock, err := holdLock(spec.Dir)
+	dir := os.Args[2]
+	lock, err := holdLock(dir)
 	if err != nil {
 		say(status, "error: jobfs shim: %v\n", err)
 		return 125
 	}
 	defer lock.Close() //nolint:errcheck // released at exit anyway
+	var spec shimSpec
+	refuse := func(format string, args ...any) int {
+		reason := fmt.Sprintf(format, args...)
+		say(status, "error: %s\n", reason)
+		_ = writeRecord(dir, ShimRecord{Protocol: ShimProtocol, Outcome: NotStarted, ExitCode: -1, Err: reason, Ended: time.Now().UTC()}) // else: no record, said so too
+		return 125
+	}
+	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+		return refuse("jobfs shim: read its spec (the daemon ended before handing the step over?): %v", err)
+	}
+	if spec.Protocol > ShimProtocol {
+		return refuse("jobfs shim: the spec is of protocol %d, this shim (%s) knows %d: rebuild both", spec.Protocol, os.Args[0], ShimProtocol)
+	}
+	spec.Dir = dir
 	ctx, stop := WithStop(context.Background())
 	clock := newShimClock(spec.Timeout, func() { stop(errShimTimeout) })
 	go readCtl(spec.Dir, stop, clock)
@@ -409,11 +416,11 @@ func shimMain() int {
 
 func say(w *os.File, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }
 
-// holdLock takes the shim's lock for the process's life.
+// holdLock makes the shim's lock and takes it for the process's life.
 func holdLock(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open its lock: %w", err)
+		return nil, fmt.Errorf("make its lock: %w", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		_ = f.Close()
