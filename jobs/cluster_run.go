@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/jobfs/jobfs/exec"
@@ -132,6 +133,20 @@ func (m *Manager) observeChange(c Change) {
 	}
 }
 
+// clusterTick is the tick at as every node names it: a cron line's ticks
+// are the same on every node, but @every counts from when each node set
+// the schedule, so its ticks are named by the period they fall in.
+func (m *Manager) clusterTick(jobID string, at time.Time) time.Time {
+	spec, ok := m.schedule(jobID)
+	if !ok {
+		return at
+	}
+	if every, ok := spec.Schedule.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
+		return at.Truncate(every.Delay)
+	}
+	return at
+}
+
 // applySchedule follows a schedule another node changed (or this one):
 // every node keeps every schedule, ClaimTick fires each tick once.
 func (m *Manager) applySchedule(jobID string) {
@@ -158,11 +173,13 @@ func (m *Manager) observeRun(k runKey, r Run, found bool) {
 	if a == nil {
 		return
 	}
+	// A retry waits for its back-off on the node that made it.
+	a.claimable = r.Status == Pending && r.Node == "" && !r.RetryAt.After(m.now())
 	switch {
 	case r.Node != "" && r.Node != me && !a.remote && a.cancel == nil:
 		a.remote = true // another node won it: not ours to run
 		m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
-	case r.Status == Pending && r.Node == "":
+	case a.claimable:
 		m.offerLocked(k, a)
 	}
 }
@@ -183,7 +200,7 @@ func (m *Manager) trackLocked(k runKey) *activeRun {
 // offerLocked queues a remote PENDING run for this node to claim, when it
 // executes. m.mu is held.
 func (m *Manager) offerLocked(k runKey, a *activeRun) {
-	if m.opts.NoExecute || !a.remote || a.stopped || m.stopping || m.cluster.lost.Load() {
+	if m.opts.NoExecute || !a.remote || !a.claimable || a.stopped || m.stopping || m.cluster.lost.Load() {
 		return
 	}
 	a.remote = false

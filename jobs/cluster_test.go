@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,4 +191,61 @@ func readOrFail(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestClusterThroughput measures, in one run, trigger-to-COMPLETED latency
+// and runs per second of a single daemon on bbolt and of two nodes on a
+// 3-member etcd cluster (logged with -v; nothing is asserted about time).
+func TestClusterThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a measurement")
+	}
+	bolt, err := jobs.New(jobs.Options{StateDir: t.TempDir(), Grace: 100 * time.Millisecond, MaxActive: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bolt.Close() }) // a measurement: its close error is not the point
+	lat, rate := measure(t, bolt, bolt, "bolt")
+	t.Logf("bbolt, one daemon:       trigger->COMPLETED p50 %v, %.0f runs/s", lat, rate)
+
+	c := etcdtest.Start(t, 3)
+	state := t.TempDir()
+	a := clusterNode(t, c, state, "a", false)
+	b := clusterNode(t, c, state, "b", false)
+	lat, rate = measure(t, a, b, "etcd")
+	t.Logf("etcd, 2 nodes (3 members): trigger->COMPLETED p50 %v, %.0f runs/s", lat, rate)
+}
+
+// measure triggers 30 runs one after the other on on (waiting on wait) for
+// the median latency, then 100 at once for the rate.
+func measure(t *testing.T, on, wait *jobs.Manager, name string) (time.Duration, float64) {
+	t.Helper()
+	j := scriptJobOn(t, on, "bench-"+name, "#!/bin/sh\nexit 0\n")
+	var lats []time.Duration
+	for range 30 {
+		began := time.Now()
+		id, err := on.Trigger(j.ID, []byte("{}"), jobs.Manual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := waitEnd(t, wait, j.ID, id); r.Status != jobs.Completed {
+			t.Fatalf("run %d: %s %s", id, r.Status, r.Error)
+		}
+		lats = append(lats, time.Since(began))
+	}
+	slices.Sort(lats)
+	const n = 100
+	began := time.Now()
+	ids := make([]uint64, 0, n)
+	for range n {
+		id, err := on.Trigger(j.ID, []byte("{}"), jobs.Manual)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		waitEnd(t, wait, j.ID, id)
+	}
+	return lats[len(lats)/2], n / time.Since(began).Seconds()
 }

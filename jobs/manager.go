@@ -143,6 +143,8 @@ type activeRun struct {
 	stopped bool                    // Stop ends it before it started: never queue it
 	remote  bool                    // cluster: executes on another node, or waits for one
 	claimed bool                    // cluster: this node claimed it to execute it
+	// claimable: cluster: the feed last showed it PENDING, unclaimed and due.
+	claimable bool
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.

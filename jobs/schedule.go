@@ -158,7 +158,7 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		return
 	}
 	if m.cluster != nil { // one node fires each tick
-		if won, err := m.cluster.c.ClaimTick(jobID, at); err != nil || !won {
+		if won, err := m.cluster.c.ClaimTick(jobID, m.clusterTick(jobID, at)); err != nil || !won {
 			if err != nil {
 				m.slog.Warn(fmt.Sprintf("cluster: claim the schedule tick: %v", err), m.jobAttrs(jobID)...)
 			}

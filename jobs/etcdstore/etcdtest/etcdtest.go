@@ -243,3 +243,10 @@ func (c *Cluster) Stop() {
 		m.cmd = nil
 	}
 }
+
+// Available reports why no member can be started here (the member binary
+// does not build), nil when one can: a test may skip, saying why.
+func Available() error {
+	_, err := memberBinary()
+	return err
+}
