@@ -49,7 +49,7 @@ func (c *Cluster) start(name, bin string, args ...string) (*daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer out.Close() // the child has its own copy
+	defer func() { _ = out.Close() }() // the child has its own copy
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), c.Env()...)
