@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobfs/jobfs/jobs/etcdstore/etcdtest"
 )
 
 // Bounds of the harness's waits. They are deadlines for something that
@@ -59,6 +61,7 @@ func runMain(m *testing.M) int {
 	}
 	closeInheritedOnExec()
 	code := m.Run()
+	etcdtest.Cleanup() // the etcd member binary cluster_test.go built
 	if err := suiteLeaks(); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		code = 1
