@@ -4,6 +4,8 @@ package integration
 
 import (
 	"fmt"
+	"math/rand"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -39,7 +41,7 @@ func outliveRestart(t *testing.T, how string) {
 	}
 	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 1.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
 	d.scriptJob(t, "late", "#!/bin/sh\necho late\nexec sleep 30\n")
-	d.ok(t, `echo 1s > mnt/late/config/timeout`)
+	d.ok(t, `echo 4s > mnt/late/config/timeout`)
 	chainsImage(t, d, "first", "#!/bin/sh\necho ran first\nsleep 3\necho one > \"$2/one.txt\"\n")
 	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\necho two >> \"$2/two.txt\"\n")
 	chainsImage(t, d, "third", "#!/bin/sh\necho ran third\ncp \"$1/two.txt\" \"$2/three.txt\"\n")
@@ -144,5 +146,63 @@ func outliveLinesOnce(t *testing.T, job, log string) {
 	}
 	if next != outliveLines+1 {
 		t.Errorf("%s: log has lines 1..%d, want 1..%d:\n%s", job, next-1, outliveLines, log)
+	}
+}
+
+// TestOutliveSoak (make soak: JOBFS_SOAK=1): 20 kill -9 at random moments
+// while 40 script runs and 10 three-step chain runs are triggered and run;
+// every run ends COMPLETED with each of its lines once, and each chain step
+// ran once.
+func TestOutliveSoak(t *testing.T) {
+	if os.Getenv("JOBFS_SOAK") == "" {
+		t.Skip("a soak: make soak (JOBFS_SOAK=1)")
+	}
+	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 30})
+	d.scriptJob(t, "s", "#!/bin/sh\ni=1\nwhile [ $i -le 20 ]; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n")
+	chainsImage(t, d, "first", "#!/bin/sh\necho ran first\nsleep 0.5\necho one > \"$2/one.txt\"\n")
+	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\nsleep 0.5\ncp \"$1/one.txt\" \"$2/two.txt\"\n")
+	chainsImage(t, d, "third", "#!/bin/sh\necho ran third\ncp \"$1/two.txt\" \"$2/three.txt\"\n")
+	d.ok(t, `mkdir mnt/c && printf 'a <- first\nb <- second\nc <- third\n\na -> b -> c\n' > mnt/c/config/chains`)
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	scripts, chains := 0, 0
+	for kill := 0; kill < 20; kill++ {
+		for i := 0; i < 2; i++ {
+			d.trigger(t, "s", "{}")
+			scripts++
+		}
+		if kill%2 == 0 {
+			d.trigger(t, "c", "{}")
+			chains++
+		}
+		time.Sleep(time.Duration(rng.Intn(1500)) * time.Millisecond)
+		d.kill9(t)
+		d.restart(t)
+	}
+	for id := 1; id <= scripts; id++ {
+		run := fmt.Sprintf("mnt/s/runs/%d/", id)
+		if got := d.waitRun(t, "s", id); got != "COMPLETED" {
+			t.Errorf("s run %d ended %s; log:\n%s", id, got, d.cat(t, run+"log"))
+			continue
+		}
+		log := d.cat(t, run+"log")
+		n := strings.Count(log, "line ")
+		for i := 1; i <= 20; i++ {
+			if c := strings.Count(log, fmt.Sprintf("line %d\n", i)); c != 1 {
+				t.Errorf("s run %d: line %d is there %d times (%d lines in all)", id, i, c, n)
+				break
+			}
+		}
+	}
+	for id := 1; id <= chains; id++ {
+		run := fmt.Sprintf("mnt/c/runs/%d/", id)
+		if got := d.waitRun(t, "c", id); got != "COMPLETED" {
+			t.Errorf("c run %d ended %s; log:\n%s", id, got, d.cat(t, run+"log"))
+			continue
+		}
+		for label, s := range map[string]string{"a": "first", "b": "second", "c": "third"} {
+			if got := d.cat(t, run+"steps/"+label+"/log"); got != "ran "+s+"\n" {
+				t.Errorf("c run %d step %s log = %q, want it ran once", id, label, got)
+			}
+		}
 	}
 }
