@@ -280,7 +280,7 @@ func (d *daemon) args() []string {
 	if testing.Verbose() {
 		a = append(a, "--debug")
 	}
-	if !d.opts.outlive {
+	if !d.opts.outlive && os.Getenv("JOBFS_OUTLIVE") == "" { // JOBFS_OUTLIVE=1: every test's steps under shims
 		a = append(a, "--stop-runs-on-exit")
 	}
 	return append(append(a, d.opts.args...), d.mnt)
