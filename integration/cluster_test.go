@@ -27,13 +27,12 @@ const clusterLease = "2s"
 // machine, sharing a data folder (as an NFS folder would be) and a master
 // key (a --state folder holding only master.key in etcd mode).
 type teamCluster struct {
-	etcd         *etcdtest.Cluster
-	data, state  string
-	prefix       string
-	nodes        []*daemon
-	names        []string
-	counter      *execCounter
-	counterBlock string // the step's lines that report an execution
+	etcd        *etcdtest.Cluster
+	data, state string
+	prefix      string
+	nodes       []*daemon
+	names       []string
+	counter     *execCounter
 }
 
 func startTeam(t *testing.T) *teamCluster {
