@@ -133,7 +133,7 @@ func shimAlive(dir string) (bool, error) {
 		}
 		return false, err
 	}
-	defer unix.Close(fd) //nolint:errcheck // read only
+	defer func() { _ = unix.Close(fd) }() // read only
 	for {
 		err = unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB)
 		if err != unix.EINTR {
@@ -159,7 +159,7 @@ func readShimRecord(dir string) (*ShimRecord, error) {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), shimRecord)
-	defer f.Close() //nolint:errcheck // read only
+	defer func() { _ = f.Close() }() // read only
 	var rec ShimRecord
 	if err := json.NewDecoder(f).Decode(&rec); err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
@@ -361,7 +361,7 @@ func shimMain() int {
 		say(status, "error: jobfs shim: %v\n", err)
 		return 125
 	}
-	defer lock.Close() //nolint:errcheck // released at exit anyway
+	defer func() { _ = lock.Close() }() // released at exit anyway
 	var spec shimSpec
 	refuse := func(format string, args ...any) int {
 		reason := fmt.Sprintf(format, args...)
@@ -457,7 +457,7 @@ func writeRecord(dir string, rec ShimRecord) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close() //nolint:errcheck // read only
+	defer func() { _ = d.Close() }() // read only
 	return d.Sync()
 }
 
