@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,6 +18,9 @@ import (
 // and fails the package when a test left a step's process running.
 func TestMain(m *testing.M) {
 	MaybeInit()
+	// As the daemon does (it handles SIGHUP): a test binary started with
+	// SIGHUP ignored (nohup) would hand SIG_IGN on to the steps it starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 	code := m.Run()
 	if leaked := waitNoLeaks(); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "processes left behind by the tests:\n%s", strings.Join(leaked, ""))
