@@ -308,7 +308,12 @@ func (m *Manager) Close() error {
 	m.wg.Wait()
 	m.flushFolds()
 	if cause == errDetach {
-		return m.store.Close() // the steps' cgroups stay with them
+		if m.opts.Cgroups != nil {
+			// The steps still running keep their cgroups (a folder in use
+			// is not removed); an instance folder nothing uses goes.
+			m.opts.Cgroups.Prune(m.cgroupParent())
+		}
+		return m.store.Close()
 	}
 	if err := m.cleanCgroups(); err != nil { // the jobs' folders: nothing is left
 		m.logger.Printf("remove the jobs' cgroups: %v", err)
