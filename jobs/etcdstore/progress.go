@@ -36,35 +36,17 @@ func (s *Store) Progress(id string, n uint64) error {
 // WatchProgress returns the runs whose progress key was put, by any node,
 // until ctx ends or the store closes; it closes early when it lags.
 func (s *Store) WatchProgress(ctx context.Context) <-chan jobs.RunID {
-	out := make(chan jobs.RunID, feedBuffer)
 	dir := s.p + "progress/"
-	wctx, stop := context.WithCancel(s.ctx)
-	context.AfterFunc(ctx, stop)
-	events := s.cli.Watch(clientv3.WithRequireLeader(wctx), dir, clientv3.WithPrefix(), clientv3.WithFilterDelete())
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer close(out)
-		defer stop()
-		for resp := range events {
-			if resp.Err() != nil || resp.Canceled {
-				return
-			}
-			for _, ev := range resp.Events {
-				job, num, ok := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), dir), "/")
-				n, err := strconv.ParseUint(num, 10, 64)
-				if !ok || err != nil {
-					continue
-				}
-				select {
-				case out <- jobs.RunID{JobID: job, ID: n}:
-				default:
-					return // fell behind: the reader watches anew
-				}
+	return pump(s, ctx, dir, func(evs []*clientv3.Event) []jobs.RunID {
+		var ids []jobs.RunID
+		for _, ev := range evs {
+			job, num, ok := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), dir), "/")
+			if n, err := strconv.ParseUint(num, 10, 64); ok && err == nil {
+				ids = append(ids, jobs.RunID{JobID: job, ID: n})
 			}
 		}
-	}()
-	return out
+		return ids
+	}, clientv3.WithFilterDelete())
 }
 
 var _ jobs.Cluster = (*Store)(nil)

@@ -26,21 +26,33 @@ func (s *Store) Watch(ctx context.Context) <-chan jobs.Change {
 		close(out) // the caller reads again and watches anew, as after a lag
 		return out
 	}
+	return pump(s, ctx, dir, func(evs []*clientv3.Event) []jobs.Change { return changes(dir, evs) },
+		clientv3.WithRev(g.Header.Revision+1))
+}
+
+// pump watches the keys under dir until ctx ends or the store closes and
+// hands what translate makes of each response's events to the returned
+// channel, closed early when its reader falls feedBuffer items behind or
+// the watch fails (compacted, no leader): the reader reads again and
+// watches anew.
+func pump[T any](s *Store, ctx context.Context, dir string, translate func([]*clientv3.Event) []T, opts ...clientv3.OpOption) <-chan T {
+	out := make(chan T, feedBuffer)
 	wctx, stop := context.WithCancel(s.ctx)
-	context.AfterFunc(ctx, stop)
-	events := s.cli.Watch(clientv3.WithRequireLeader(wctx), dir, clientv3.WithPrefix(), clientv3.WithRev(g.Header.Revision+1))
+	unhook := context.AfterFunc(ctx, stop)
+	events := s.cli.Watch(clientv3.WithRequireLeader(wctx), dir, append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
+		defer unhook()
 		defer stop()
 		for resp := range events {
 			if resp.Err() != nil || resp.Canceled {
 				return
 			}
-			for _, c := range changes(dir, resp.Events) {
+			for _, v := range translate(resp.Events) {
 				select {
-				case out <- c:
+				case out <- v:
 				default:
 					return // fell behind: closed, as documented
 				}
