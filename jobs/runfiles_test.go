@@ -15,15 +15,7 @@ import (
 // content; a FIFO in a file's place is not opened (it would hang the
 // daemon); a regular file reads.
 func TestRunFilesFollowNoSymlink(t *testing.T) {
-	m, err := New(Options{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := newTestManager(t, Options{})
 	j, err := m.CreateJob(uint32(os.Geteuid()), "files")
 	if err != nil {
 		t.Fatal(err)

@@ -11,15 +11,7 @@ import (
 // is undone when a later part is refused; a reservation refused by the
 // adapter's budget fails the session the same way.
 func TestSettingWriteUndo(t *testing.T) {
-	m, err := New(Options{StateDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := newTestManager(t, Options{})
 	j, err := m.CreateJob(uint32(os.Geteuid()), "undo")
 	if err != nil {
 		t.Fatal(err)
