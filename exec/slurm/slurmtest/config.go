@@ -63,6 +63,7 @@ func (c *Cluster) writeConfig() error {
 	if err != nil {
 		return err
 	}
+	c.SwapLimited = swapAccounted(plugin)
 	ports, err := freePorts(2)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func (c *Cluster) writeConfig() error {
 	files := map[string]string{
 		"munge.key":   string(key),
 		"slurm.conf":  c.slurmConf(ports[0], ports[1]),
-		"cgroup.conf": cgroupConf(plugin),
+		"cgroup.conf": cgroupConf(plugin, c.SwapLimited),
 		"gres.conf":   fmt.Sprintf("NodeName=%s Name=gpu File=/dev/null\n", c.Node),
 		// No SPANK plugins: the system's plugstack.conf is not ours to load.
 		"plugstack.conf": "",
@@ -130,9 +131,37 @@ func (c *Cluster) slurmConf(ctldPort, nodePort int) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// cgroupConf constrains cores and memory, so --mem ends OUT_OF_MEMORY.
-func cgroupConf(plugin string) string {
-	return "CgroupPlugin=" + plugin + "\nCgroupMountpoint=/sys/fs/cgroup\nConstrainCores=yes\nConstrainRAMSpace=yes\n"
+// cgroupConf constrains cores and memory, so --mem ends OUT_OF_MEMORY; and
+// swap to none where the kernel accounts it, so a job over --mem on a
+// machine with swap ends too instead of paging for minutes.
+func cgroupConf(plugin string, swap bool) string {
+	conf := "CgroupPlugin=" + plugin + "\nCgroupMountpoint=/sys/fs/cgroup\nConstrainCores=yes\nConstrainRAMSpace=yes\n"
+	if swap {
+		conf += "ConstrainSwapSpace=yes\nAllowedSwapSpace=0\n"
+	}
+	return conf
+}
+
+// swapAccounted says whether the kernel accounts swap per cgroup: v1's
+// memory.memsw files (swapaccount=1), v2's memory.swap.max in any child of
+// the root (the root itself has none).
+func swapAccounted(plugin string) bool {
+	if plugin == "cgroup/v1" {
+		_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+		return err == nil
+	}
+	found, err := filepath.Glob("/sys/fs/cgroup/*/memory.swap.max")
+	return err == nil && len(found) > 0
+}
+
+// SwapOn says whether the machine has any swap in use as a device or file
+// (/proc/swaps lists more than its header).
+func SwapOn() bool {
+	b, err := os.ReadFile("/proc/swaps")
+	if err != nil {
+		return false // no /proc/swaps: no swap support
+	}
+	return strings.Count(strings.TrimSpace(string(b)), "\n") > 0
 }
 
 // cpus is the machine's CPU count as slurmd sees it (sched affinity).

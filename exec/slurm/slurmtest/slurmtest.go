@@ -39,6 +39,11 @@ type Cluster struct {
 	// Node is the node's name; Partition is its only partition (the default).
 	Node      string
 	Partition string
+	// SwapLimited says the job's swap is limited too (cgroup.conf
+	// ConstrainSwapSpace=yes): the kernel accounts swap here. Without it, on
+	// a machine with swap, a job over --mem pages out instead of ending
+	// OUT_OF_MEMORY.
+	SwapLimited bool
 
 	mu      sync.Mutex // guards the fields below
 	procs   map[string]*daemon
