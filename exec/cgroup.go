@@ -165,3 +165,10 @@ func removeTree(dir string) error {
 	}
 	return err
 }
+
+// fileExists says whether a cgroup file is there (a controller's optional
+// file, such as swap accounting's).
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

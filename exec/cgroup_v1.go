@@ -156,6 +156,13 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	if err != nil {
 		return nil, err
 	}
+	if res.Memory != nil && c.has(cgroup1.Memory) && fileExists(filepath.Join(c.root, string(cgroup1.Memory), c.base[cgroup1.Memory], "memory.memsw.limit_in_bytes")) {
+		// Memory and swap together at the memory limit: no swap, so a step
+		// over its limit is killed (and its log says out of memory) instead
+		// of paging for minutes. Kernels without swap accounting lack the
+		// file; there the machine's swap, if any, stays open to the step.
+		res.Memory.Swap = res.Memory.Limit
+	}
 	rel = "/" + strings.Trim(rel, "/")
 	g := &groupV1{c: c, paths: map[cgroup1.Name]string{}}
 	for _, n := range c.have {

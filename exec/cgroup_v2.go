@@ -92,6 +92,14 @@ func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
 	}
 	p := "/" + strings.Trim(rel, "/")
 	full := path.Join(c.base, p)
+	if res.Memory != nil && c.swapAccounted() {
+		// No swap for a step with a memory limit: over its limit it is
+		// killed (its log says out of memory) instead of paging for
+		// minutes. Without swap accounting the file is missing and the
+		// machine's swap, if any, stays open to the step.
+		var none int64
+		res.Memory.Swap = &none
+	}
 	m, err := cgroup2.NewManager(c.top(), p, res)
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", full, err)
@@ -181,4 +189,15 @@ func (c cgroupsV2) Clean(parent string) error {
 	killTree(dir)
 	waitTreeEmpty(dir)
 	return removeTree(dir)
+}
+
+// swapAccounted says whether the kernel accounts swap per cgroup here: the
+// daemon's base cgroup has memory.swap.max (the root cgroup has none, so
+// there any child that has one answers).
+func (c cgroupsV2) swapAccounted() bool {
+	if c.base != "/" && c.base != "" {
+		return fileExists(filepath.Join(c.mount, c.base, "memory.swap.max"))
+	}
+	found, err := filepath.Glob(filepath.Join(c.mount, "*", "memory.swap.max"))
+	return err == nil && len(found) > 0
 }
