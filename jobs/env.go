@@ -57,9 +57,9 @@ func decodeEnvs(kv map[string][]byte) (map[string]sealedEnv, error) {
 	return out, nil
 }
 
-// SetEnv seals and stores a secret. One trailing newline is dropped (echo
+// setEnv seals and stores a secret. One trailing newline is dropped (echo
 // adds it). The value is never logged.
-func (m *Manager) SetEnv(jobID, name string, value []byte) error {
+func (m *Manager) setEnv(jobID, name string, value []byte) error {
 	what := "config/env/" + name
 	if err := CheckEnvName(name); err != nil {
 		return m.reject(jobID, what, err)
@@ -83,8 +83,8 @@ func (m *Manager) SetEnv(jobID, name string, value []byte) error {
 	return nil
 }
 
-// CheckEnvValue reports whether a value being written could be stored.
-func (m *Manager) CheckEnvValue(jobID, name string, size int) error {
+// checkEnvValue reports whether a value being written could be stored.
+func (m *Manager) checkEnvValue(jobID, name string, size int) error {
 	what := "config/env/" + name
 	if size > MaxEnvValue+1 {
 		return m.reject(jobID, what, errorf(ErrTooLarge, "%s: %d bytes exceeds the %d byte limit", what, size, MaxEnvValue))

@@ -39,10 +39,10 @@ func TestClearAndRestore(t *testing.T) {
 	m := newTestManager(t, Options{})
 	j := mustCreateJob(t, m, "clear")
 	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "5m"))
-	before := m.SettingState(j.ID, "config/timeout")
+	before := m.settingState(j.ID, "config/timeout")
 	lines := len(jobLogLines(t, m, j.ID))
 
-	changed, err := m.ClearSetting(j.ID, "config/timeout")
+	changed, err := m.clearSetting(j.ID, "config/timeout")
 	if err != nil || !changed {
 		t.Fatalf("ClearSetting = %v, %v; want true, nil", changed, err)
 	}
@@ -52,12 +52,12 @@ func TestClearAndRestore(t *testing.T) {
 	if n := len(jobLogLines(t, m, j.ID)); n != lines {
 		t.Errorf("ClearSetting logged %d lines, want none", n-lines)
 	}
-	if changed, err := m.ClearSetting(j.ID, "config/timeout"); err != nil || changed {
+	if changed, err := m.clearSetting(j.ID, "config/timeout"); err != nil || changed {
 		t.Errorf("ClearSetting of a default = %v, %v; want false, nil", changed, err)
 	}
 
 	time.Sleep(2 * time.Millisecond) // a restore must not look like a change now
-	m.RestoreSetting(j.ID, "config/timeout", before, false)
+	m.restoreSetting(j.ID, "config/timeout", before, false)
 	if got, _ := m.ReadSetting(j.ID, "config/timeout"); got != "5m\n" {
 		t.Errorf("config/timeout after RestoreSetting = %q, want 5m", got)
 	}
@@ -68,11 +68,11 @@ func TestClearAndRestore(t *testing.T) {
 		t.Errorf("an unlogged restore logged %d lines, want none", n-lines)
 	}
 
-	m.LogReset(j.ID, "config/timeout")
+	m.logReset(j.ID, "config/timeout")
 	if line := lastJobLogLine(t, m, j.ID); !strings.HasSuffix(line, "config/timeout reset to its default") {
 		t.Errorf("last job log line %q, want config/timeout reset to its default", line)
 	}
-	if _, err := m.ClearSetting(j.ID, "config/nope"); err == nil {
+	if _, err := m.clearSetting(j.ID, "config/nope"); err == nil {
 		t.Errorf("ClearSetting of no setting: no error")
 	}
 }

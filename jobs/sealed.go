@@ -95,7 +95,7 @@ func (m *Manager) WriteEnv(jobID, name string, written []byte) error {
 	if IsSealedForm(written) {
 		return m.restoreEnv(jobID, name, string(written))
 	}
-	return m.SetEnv(jobID, name, written)
+	return m.setEnv(jobID, name, written)
 }
 
 // CheckEnvWrite refuses a write that would make the file larger than a
@@ -108,7 +108,7 @@ func (m *Manager) CheckEnvWrite(jobID, name string, head []byte, size int) error
 		}
 		return nil
 	}
-	return m.CheckEnvValue(jobID, name, size)
+	return m.checkEnvValue(jobID, name, size)
 }
 
 // CheckSealedForm judges a sealed form as soon as it is complete (it

@@ -39,13 +39,6 @@ func (m *Manager) ReadSetting(jobID, path string) (string, error) {
 	return s.Render(v), nil
 }
 
-// CheckSetting validates raw bytes written to a setting without storing
-// them; a rejection is logged to the job's log.
-func (m *Manager) CheckSetting(jobID, path, raw string) error {
-	_, err := m.checkSetting(jobID, path, raw)
-	return err
-}
-
 // NoteTemp logs that a file created below config/ under a name that is
 // neither a setting nor a tool's usual temporary name is kept as a
 // temporary file, so that a mistyped setting name leaves a trace.
@@ -53,17 +46,17 @@ func (m *Manager) NoteTemp(jobID, path string) {
 	m.event(jobID, "%s is not a setting: kept as a temporary file (in memory, gone when the daemon stops) until it is renamed over a setting or removed", path)
 }
 
-// RefuseTooLarge refuses, and logs, a write that would make a setting
+// refuseTooLarge refuses, and logs, a write that would make a setting
 // size bytes long, past MaxSettingSize.
-func (m *Manager) RefuseTooLarge(jobID, path string, size uint64) error {
+func (m *Manager) refuseTooLarge(jobID, path string, size uint64) error {
 	return m.reject(jobID, path, errorf(ErrTooLarge, "%s: %d bytes exceeds the %d byte limit", path, size, MaxSettingSize))
 }
 
-// CheckPartialSetting checks a value that may still grow (what a write in
+// checkPartialSetting checks a value that may still grow (what a write in
 // the middle of a file has left): an error later lines could cure (see
 // Error.MayComplete) is returned unlogged with mayComplete set; any other
 // is logged like CheckSetting's.
-func (m *Manager) CheckPartialSetting(jobID, path, raw string) (mayComplete bool, err error) {
+func (m *Manager) checkPartialSetting(jobID, path, raw string) (mayComplete bool, err error) {
 	_, invalid, err := m.validSetting(jobID, path, raw)
 	var e *Error
 	switch {
@@ -77,6 +70,9 @@ func (m *Manager) CheckPartialSetting(jobID, path, raw string) (mayComplete bool
 	return false, m.reject(jobID, path, invalid)
 }
 
+// checkSetting validates raw bytes written to a setting without storing
+// them and returns the value to store; a rejection is logged to the
+// job's log.
 func (m *Manager) checkSetting(jobID, path, raw string) (string, error) {
 	v, invalid, err := m.validSetting(jobID, path, raw)
 	if err != nil {
@@ -136,18 +132,18 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 // (It was refused then only so that rm -rf of a busy job changed nothing;
 // a job deleted whole no longer resets its settings one by one.)
 func (m *Manager) ResetSetting(jobID, path string) error {
-	changed, err := m.ClearSetting(jobID, path)
+	changed, err := m.clearSetting(jobID, path)
 	if changed {
-		m.LogReset(jobID, path)
+		m.logReset(jobID, path)
 	}
 	return err
 }
 
-// ClearSetting resets a setting without logging it, and reports whether it
+// clearSetting resets a setting without logging it, and reports whether it
 // was set. A writer that truncated the file (`: > config/timeout`) clears
 // it at once, so a read right after its close sees the default, and logs
 // the reset with LogReset only once it knows no value was written after.
-func (m *Manager) ClearSetting(jobID, path string) (changed bool, err error) {
+func (m *Manager) clearSetting(jobID, path string) (changed bool, err error) {
 	if _, err := m.setting(path); err != nil {
 		return false, err
 	}
@@ -161,8 +157,8 @@ func (m *Manager) ClearSetting(jobID, path string) (changed bool, err error) {
 	return true, nil
 }
 
-// LogReset logs that a setting was reset to its default.
-func (m *Manager) LogReset(jobID, path string) {
+// logReset logs that a setting was reset to its default.
+func (m *Manager) logReset(jobID, path string) {
 	m.event(jobID, "%s reset to its default", path)
 }
 
@@ -175,16 +171,16 @@ type SettingState struct {
 	time  time.Time // when it last changed, zero if never
 }
 
-// SettingState returns the stored state of a setting.
-func (m *Manager) SettingState(jobID, path string) SettingState {
+// settingState returns the stored state of a setting.
+func (m *Manager) settingState(jobID, path string) SettingState {
 	v, ok, _ := m.store.Setting(jobID, path)
 	return SettingState{value: strings.Clone(v), set: ok, time: m.storeTime(jobID, path)}
 }
 
-// RestoreSetting puts back a state from SettingState, without checks, with
+// restoreSetting puts back a state from SettingState, without checks, with
 // the time it had. logged says whether the undone part had been logged:
 // only then is the undoing logged too.
-func (m *Manager) RestoreSetting(jobID, path string, st SettingState, logged bool) {
+func (m *Manager) restoreSetting(jobID, path string, st SettingState, logged bool) {
 	if now, ok, err := m.store.Setting(jobID, path); err == nil && ok == st.set && now == st.value {
 		return // nothing to undo
 	}

@@ -190,10 +190,10 @@ func TestRefusedSettingKeepsOldValue(t *testing.T) {
 	if want := j.Name + ": config/timeout rejected: "; !strings.Contains(m.daemonLog.String(), want) {
 		t.Errorf("daemon log lacks %q:\n%s", want, m.daemonLog.String())
 	}
-	if err := m.CheckSetting(j.ID, "config/timeout", "later"); !errors.Is(err, ErrInvalid) {
+	if _, err := m.checkSetting(j.ID, "config/timeout", "later"); !errors.Is(err, ErrInvalid) {
 		t.Errorf("CheckSetting(later) = %v, want ErrInvalid", err)
 	}
-	if err := m.CheckSetting(j.ID, "config/timeout", "45s\n"); err != nil {
+	if _, err := m.checkSetting(j.ID, "config/timeout", "45s\n"); err != nil {
 		t.Errorf("CheckSetting(45s) = %v", err)
 	}
 	if v, _ := m.ReadSetting(j.ID, "config/timeout"); v != "30s\n" {

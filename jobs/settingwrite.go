@@ -99,7 +99,7 @@ func (w *SettingWrite) Write(data []byte, off int64) error {
 		return errorf(ErrInvalid, "%s: an earlier write to this open file was refused", w.path)
 	}
 	if !fitsAt(off, len(data), MaxSettingSize) {
-		err := w.m.RefuseTooLarge(w.jobID, w.path, uint64(max(off, 0))+uint64(len(data)))
+		err := w.m.refuseTooLarge(w.jobID, w.path, uint64(max(off, 0))+uint64(len(data)))
 		w.fail()
 		return err
 	}
@@ -112,7 +112,7 @@ func (w *SettingWrite) Write(data []byte, off int64) error {
 	if len(data) < BigSettingWrite {
 		// A multi-line value may be written a line at a time: only errors no
 		// further line can cure fail the write; the rest wait for Flush.
-		if mayComplete, err := w.m.CheckPartialSetting(w.jobID, w.path, string(w.buf)); err != nil && !mayComplete {
+		if mayComplete, err := w.m.checkPartialSetting(w.jobID, w.path, string(w.buf)); err != nil && !mayComplete {
 			w.fail()
 			return err
 		}
@@ -157,7 +157,7 @@ func (w *SettingWrite) Flush() error {
 	w.wrote = false
 	var before *SettingState // read once: only the first commit needs it
 	if w.before == nil {
-		st := w.m.SettingState(w.jobID, w.path)
+		st := w.m.settingState(w.jobID, w.path)
 		before = &st
 	}
 	if err := w.m.WriteSetting(w.jobID, w.path, string(w.buf)); err != nil {
@@ -184,7 +184,7 @@ func (w *SettingWrite) Close() error {
 	}
 	if w.unlogged {
 		w.unlogged = false
-		w.m.LogReset(w.jobID, w.path)
+		w.m.logReset(w.jobID, w.path)
 	}
 	return nil
 }
@@ -202,7 +202,7 @@ func (w *SettingWrite) fail() {
 	w.failed = true
 	w.unlogged = false
 	if w.before != nil {
-		w.m.RestoreSetting(w.jobID, w.path, *w.before, w.committed)
+		w.m.restoreSetting(w.jobID, w.path, *w.before, w.committed)
 		w.before = nil
 	}
 }
@@ -221,8 +221,8 @@ func (w *SettingWrite) clear() error {
 	if w.cleared || w.failed {
 		return nil
 	}
-	st := w.m.SettingState(w.jobID, w.path)
-	changed, err := w.m.ClearSetting(w.jobID, w.path)
+	st := w.m.settingState(w.jobID, w.path)
+	changed, err := w.m.clearSetting(w.jobID, w.path)
 	if err != nil {
 		return err
 	}

@@ -140,26 +140,26 @@ func NormalizeRole(content string) (string, error) {
 }
 
 // SetShare grants a share (touch shared/@bob; echo runner > shared/@bob).
-// CreateShare grants a new share as viewer when a share file is created,
+// createShare grants a new share as viewer when a share file is created,
 // before its role is written, and reports whether it was new. It logs
 // nothing: ShareCreated or SetShare does, UndoCreateShare takes it back
 // when the role written next is refused.
-func (m *Manager) CreateShare(jobID, name string) (bool, error) {
+func (m *Manager) createShare(jobID, name string) (bool, error) {
 	if err := CheckShareName(name); err != nil {
 		return false, m.reject(jobID, "shared/"+name, err)
 	}
 	return m.store.PutKV(jobID, bucketShares, name, []byte("viewer"), false)
 }
 
-// ShareCreated logs a share created with no role written (touch).
-func (m *Manager) ShareCreated(jobID, name string) {
+// shareCreated logs a share created with no role written (touch).
+func (m *Manager) shareCreated(jobID, name string) {
 	m.event(jobID, "shared/%s: shared as viewer", name)
 }
 
-// UndoCreateShare removes a share CreateShare made whose role was refused.
+// undoCreateShare removes a share CreateShare made whose role was refused.
 // A share left behind would grant a role the user was told was refused:
 // a failure is written to the job's log, where its owner reads it.
-func (m *Manager) UndoCreateShare(jobID, name string) {
+func (m *Manager) undoCreateShare(jobID, name string) {
 	// ErrNotFound: the job is gone, and its shares with it.
 	if _, err := m.store.DeleteKV(jobID, bucketShares, name); err != nil && !errors.Is(err, ErrNotFound) {
 		m.event(jobID, "shared/%s: the refused share is still there (%v): remove it (rm shared/%s)", name, err, name)

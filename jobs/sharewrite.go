@@ -33,7 +33,7 @@ func (m *Manager) OpenShareWrite(jobID, name string) *ShareWrite {
 // CreateShareWrite grants a new share as viewer at once and starts writing
 // its role. An existing share is kept as it is (and not undone).
 func (m *Manager) CreateShareWrite(jobID, name string) (*ShareWrite, error) {
-	created, err := m.CreateShare(jobID, name)
+	created, err := m.createShare(jobID, name)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (w *ShareWrite) Write(data []byte, off int64) error {
 	if err != nil {
 		w.failed = true
 		if w.created && !w.wrote {
-			w.m.UndoCreateShare(w.jobID, w.name)
+			w.m.undoCreateShare(w.jobID, w.name)
 		}
 		return err
 	}
@@ -71,6 +71,6 @@ func (w *ShareWrite) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.created && !w.wrote && !w.failed {
-		w.m.ShareCreated(w.jobID, w.name)
+		w.m.shareCreated(w.jobID, w.name)
 	}
 }

@@ -233,8 +233,8 @@ func TestCanonicalOfJob(t *testing.T) {
 	m := sigManager(t)
 	j := scriptJob(t, m, "canon", "#!/bin/sh\necho hi\n")
 	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "30s\n"))
-	mustOK(t, m.SetEnv(j.ID, "zeta", []byte("1\n")))
-	mustOK(t, m.SetEnv(j.ID, "alpha", []byte("2\n")))
+	mustOK(t, m.setEnv(j.ID, "zeta", []byte("1\n")))
+	mustOK(t, m.setEnv(j.ID, "alpha", []byte("2\n")))
 	base := sigCanonical(t, m, j.ID)
 
 	// What jobfs sign reads through the mount: each file, normalised.
@@ -258,7 +258,7 @@ func TestCanonicalOfJob(t *testing.T) {
 			t.Errorf("after %s the canonical form changed:\n%q\nwas\n%q", what, got, base)
 		}
 	}
-	mustOK(t, m.SetEnv(j.ID, "alpha", []byte("another value\n")))
+	mustOK(t, m.setEnv(j.ID, "alpha", []byte("another value\n")))
 	unchanged("a new env value")
 	sigSign(t, m, j.ID, sigKey(t))
 	unchanged("signing")
@@ -266,7 +266,7 @@ func TestCanonicalOfJob(t *testing.T) {
 	mustOK(t, m.WriteSetting(j.ID, "description", "not signed\n"))
 	unchanged("changing settings that are not signed")
 
-	mustOK(t, m.SetEnv(j.ID, "beta", []byte("x")))
+	mustOK(t, m.setEnv(j.ID, "beta", []byte("x")))
 	if got := sigCanonical(t, m, j.ID); bytes.Equal(got, base) {
 		t.Error("a new env name did not change the canonical form")
 	}
@@ -461,7 +461,7 @@ func TestRunExecutesItsSnapshot(t *testing.T) {
 	key := sigKey(t)
 	m := sigManager(t, sigPublic(key))
 	j := scriptJob(t, m, "snapshot", "#!/bin/sh\necho signed\n")
-	mustOK(t, m.SetEnv(j.ID, "token", []byte("signed-secret")))
+	mustOK(t, m.setEnv(j.ID, "token", []byte("signed-secret")))
 	sigSign(t, m, j.ID, key)
 	c, err := m.snapshot(j.ID)
 	mustOK(t, err)
@@ -469,8 +469,8 @@ func TestRunExecutesItsSnapshot(t *testing.T) {
 	mustOK(t, m.WriteSetting(j.ID, "config/script", "#!/bin/sh\necho UNSIGNED\n"))
 	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "5s\n"))
 	mustOK(t, m.WriteSetting(j.ID, "config/limits/memory", "64\n"))
-	mustOK(t, m.SetEnv(j.ID, "token", []byte("later-secret")))
-	mustOK(t, m.SetEnv(j.ID, "extra", []byte("later-extra")))
+	mustOK(t, m.setEnv(j.ID, "token", []byte("later-secret")))
+	mustOK(t, m.setEnv(j.ID, "extra", []byte("later-extra")))
 
 	mustOK(t, m.checkSigned(c))
 	nodes, err := m.planRun(c, t.TempDir())

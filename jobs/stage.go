@@ -42,9 +42,9 @@ type StageWriter struct {
 	closed bool
 }
 
-// StageOpen records a staged file (inode ino of job jobID's stage folder)
+// stageOpen records a staged file (inode ino of job jobID's stage folder)
 // opened for writing; the caller reports through the returned writer.
-func (m *Manager) StageOpen(jobID string, ino uint64) *StageWriter {
+func (m *Manager) stageOpen(jobID string, ino uint64) *StageWriter {
 	s := &m.stage
 	s.mu.Lock()
 	defer s.mu.Unlock()

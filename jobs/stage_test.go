@@ -66,7 +66,7 @@ func TestTriggerLeavesBusyStagedFile(t *testing.T) {
 	mustOK(t, os.WriteFile(busy, []byte("half"), 0o644))
 	st, err := os.Stat(busy)
 	mustOK(t, err)
-	w := m.StageOpen(j.ID, inoOf(st))
+	w := m.stageOpen(j.ID, inoOf(st))
 	w.Wrote()
 
 	id := mustTrigger(t, m, j.ID, "{}")

@@ -522,7 +522,7 @@ func (m *Manager) newStagedFile(jobID string, fd int, flags uint32) *StagedFile 
 	if flags&unix.O_ACCMODE != unix.O_RDONLY {
 		var st unix.Stat_t
 		if unix.Fstat(fd, &st) == nil {
-			f.w = m.StageOpen(jobID, stageIno(st.Ino))
+			f.w = m.stageOpen(jobID, stageIno(st.Ino))
 		}
 	}
 	return f
