@@ -30,14 +30,23 @@ import (
 //
 // The shim's folder (Shim.Dir) holds:
 //   - lock: flocked by the shim for its whole life; a daemon that gets a
-//     shared lock knows the shim is gone (pid reuse cannot fool a lock);
+//     shared lock knows the shim is gone (pid reuse cannot fool a lock).
+//     It holds the shim's protocol number (empty: protocol 1), there from
+//     the moment the lock exists (written, locked, then linked in);
 //   - ctl: a FIFO the shim reads lines from: stop, kill, pause, resume;
 //   - exit.json: the ShimRecord, written (temp file, fsync, rename) last.
 
 // ShimProtocol numbers what daemon and shim exchange: the spec on fd 3, the
-// ctl lines and ShimRecord. A shim refuses a spec of a newer protocol; a
-// daemon reads records of its own protocol and every older one.
-const ShimProtocol = 1
+// ctl lines, the lock's content and ShimRecord. A shim refuses a spec of a
+// newer protocol; a daemon reads records of its own protocol and every
+// older one, and lets a newer shim finish without reading its record.
+//
+//  1. the first (the lock is empty; the daemon copies the step's log to
+//     the run's combined log, so a run log misses what was written while
+//     no daemon ran).
+//  2. the lock holds the number; the shim appends the step's lines,
+//     prefixed, to the run's combined log itself (Shim.RunLog, fd 6).
+const ShimProtocol = 2
 
 // shimArg is argv[1] of the jobfs binary started as a step's shim.
 const shimArg = "__jobfs_step_shim"
@@ -46,10 +55,18 @@ const shimArg = "__jobfs_step_shim"
 type Shim struct {
 	Binary string // the jobfs binary (its main calls MaybeInit)
 	Dir    string // the step's shim folder; made here if missing
+	// RunLog, when set, is a combined log the shim appends each line of
+	// the step's log to, after RunLogPrefix, in whole-line writes (so the
+	// lines of steps running at once never mix): it then has every line
+	// exactly once, whether a daemon was there or not. Spec.Tee is not
+	// used then.
+	RunLog       string
+	RunLogPrefix string
 }
 
 // shimSpec is what the shim reads on fd 3; fd 4 is its status pipe, fd 5
-// the step's log opened for appending.
+// the step's log opened for appending, fd 6 the run log when RunLogPrefix
+// is set.
 type shimSpec struct {
 	Protocol  int
 	Dir       string
@@ -64,6 +81,10 @@ type shimSpec struct {
 	Isolation *Isolation // Cgroups is nil on the wire: see UseCgroups
 	// UseCgroups: the shim finds the hierarchy itself (DetectCgroups).
 	UseCgroups bool
+	// RunLog: fd 6 is the run's log; each line goes there after
+	// RunLogPrefix.
+	RunLog       bool   `json:",omitempty"`
+	RunLogPrefix string `json:",omitempty"`
 }
 
 // ShimRecord is how a step ended, as its shim wrote it to exit.json.
@@ -149,6 +170,41 @@ func shimAlive(dir string) (bool, error) {
 	return false, err
 }
 
+// ShimProtocolOf is the protocol of the shim started in dir, as its lock
+// says: 1 for an empty lock (a shim of protocol 1 writes nothing there).
+func ShimProtocolOf(dir string) (int, error) {
+	fd, err := unix.Open(filepath.Join(dir, shimLock), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = unix.Close(fd) }() // read only
+	buf := make([]byte, 16)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return 0, err
+	}
+	text := strings.TrimSpace(string(buf[:max(n, 0)]))
+	if text == "" {
+		return 1, nil
+	}
+	v, err := strconv.Atoi(text)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("%s holds %q, not a shim protocol number", filepath.Join(dir, shimLock), text)
+	}
+	return v, nil
+}
+
+// ErrNewerShim is why a step under a shim of a newer protocol than this
+// jobfs's ends without a status: it was let finish, but its record is
+// not one this jobfs can read.
+var ErrNewerShim = errors.New("its shim speaks a newer protocol than this jobfs")
+
+// newerShim says so for a shim of protocol v.
+func newerShim(dir string, v int) error {
+	return fmt.Errorf("%w (protocol %d; this jobfs knows up to %d): it was let finish, but how it ended cannot be read here (see the step's log and %s; a jobfs as new as the one that started it can)",
+		ErrNewerShim, v, ShimProtocol, filepath.Join(dir, shimRecord))
+}
+
 // readShimRecord reads exit.json; nil without one.
 func readShimRecord(dir string) (*ShimRecord, error) {
 	fd, err := unix.Open(filepath.Join(dir, shimRecord), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -165,7 +221,7 @@ func readShimRecord(dir string) (*ShimRecord, error) {
 		return nil, fmt.Errorf("read %s: %w", f.Name(), err)
 	}
 	if rec.Protocol > ShimProtocol {
-		return nil, fmt.Errorf("%s is of shim protocol %d, newer than this jobfs's %d", filepath.Join(dir, shimRecord), rec.Protocol, ShimProtocol)
+		return nil, newerShim(dir, rec.Protocol)
 	}
 	return &rec, nil
 }
@@ -191,8 +247,15 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	if st, err := logf.Stat(); err == nil {
 		from = st.Size()
 	}
-	cmd, status, err := startShim(s, logf)
-	_ = logf.Close() // the shim has its own copy; nothing written here
+	var runLog *os.File
+	if s.Shim.RunLog != "" {
+		if runLog, err = os.OpenFile(s.Shim.RunLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err != nil {
+			_ = logf.Close() // nothing written here
+			return notStarted(fmt.Errorf("open the run's log: %w", err))
+		}
+	}
+	cmd, status, err := startShim(s, logf, runLog)
+	closeUnused(logf, runLog) // the shim has its own copies; nothing written here
 	if err != nil {
 		return notStarted(err)
 	}
@@ -218,14 +281,19 @@ func runShimmed(ctx context.Context, s Spec) Result {
 		}
 		return notStarted(fmt.Errorf("the step's shim %s ended before starting the step (%s)", s.Shim.Binary, cmd.ProcessState))
 	}
-	return waitShim(ctx, AttachSpec{Dir: dir, LogPath: s.LogPath, Tee: s.Tee, Notify: s.Notify}, from)
+	a := AttachSpec{Dir: dir, LogPath: s.LogPath, Tee: s.Tee, Notify: s.Notify, RunLog: s.Shim.RunLog}
+	if a.RunLog != "" {
+		a.Tee = nil // the shim writes the run log itself
+	}
+	return waitShim(ctx, a, from)
 }
 
 // startShim starts the shim with the spec on a pipe; it returns the read
-// end of its status pipe.
-func startShim(s Spec, logf *os.File) (*osexec.Cmd, *os.File, error) {
+// end of its status pipe. runLog, when not nil, is the run's log.
+func startShim(s Spec, logf, runLog *os.File) (*osexec.Cmd, *os.File, error) {
 	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
-		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace}
+		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace,
+		RunLog: runLog != nil, RunLogPrefix: s.Shim.RunLogPrefix}
 	if s.Isolation != nil {
 		iso := *s.Isolation
 		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
@@ -248,6 +316,9 @@ func startShim(s Spec, logf *os.File) (*osexec.Cmd, *os.File, error) {
 		// daemon's group, and no Pdeathsig: it outlives the daemon.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
+	if runLog != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, runLog)
+	}
 	err = cmd.Start()
 	closeUnused(specR, statusW)
 	if err != nil {
@@ -262,12 +333,39 @@ func startShim(s Spec, logf *os.File) (*osexec.Cmd, *os.File, error) {
 	return cmd, statusR, nil
 }
 
+// ShimSpecJSON is the spec a shim reads on fd 3, for a shim that another
+// program starts (a Slurm batch script on a compute node): s without
+// isolation, its timeout and its secrets (keep the bytes owner-only).
+func ShimSpecJSON(s Spec) ([]byte, error) {
+	return json.Marshal(shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
+		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace})
+}
+
+// KillSwitch is closed once a kill is asked for through WithStop (also
+// after a stop), for a backend that stops steps itself; nil otherwise.
+func KillSwitch(ctx context.Context) <-chan struct{} { return killSwitch(ctx) }
+
+// ShimArg is argv[1] of the jobfs binary started as a step's shim.
+const ShimArg = shimArg
+
+// ReadShimRecord reads a shim's exit.json in dir; nil without one.
+func ReadShimRecord(dir string) (*ShimRecord, error) { return readShimRecord(dir) }
+
+// Result turns the record into a Result.
+func (r ShimRecord) Result() Result { return r.result() }
+
 // AttachSpec says how to follow a step that runs under a shim.
 type AttachSpec struct {
-	Dir     string    // the shim's folder
-	LogPath string    // the step's log, which the shim appends to
-	Tee     io.Writer // also gets every byte appended from here on; may be nil
-	Notify  func()    // called after appends; may be nil
+	Dir     string // the shim's folder
+	LogPath string // the step's log, which the shim appends to
+	// Tee also gets every byte appended from here on; may be nil.
+	Tee    io.Writer
+	Notify func() // called after appends; may be nil
+	// RunLog is the run log the shim was told to write (Shim.RunLog), if
+	// any. A shim of protocol 2 or later writes it itself: Tee is not
+	// used, and Notify is called when it grows too. One of protocol 1
+	// never does: Tee is its run log's copy.
+	RunLog string
 }
 
 // Attach follows the step of a shim started earlier (by this daemon or
@@ -286,7 +384,10 @@ func Attach(ctx context.Context, a AttachSpec) Result {
 // from offset from go to the tee and ring notify; ctx's cancel is sent to
 // the shim as stop or kill. The shim's record is the result.
 func waitShim(ctx context.Context, a AttachSpec, from int64) Result {
-	t := newTail(a.LogPath, from, a.Tee, a.Notify)
+	if proto, err := ShimProtocolOf(a.Dir); err == nil && proto >= 2 && a.RunLog != "" {
+		a.Tee = nil // it writes the run log itself
+	}
+	t := newTail(a.LogPath, from, a.Tee, a.Notify, a.RunLog)
 	defer t.close()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -313,7 +414,7 @@ func waitShim(ctx context.Context, a AttachSpec, from int64) Result {
 			sendShim(a.Dir, "kill")
 			kill = nil
 		case <-t.events:
-			t.drain()
+			t.event()
 		case <-tick.C:
 		}
 	}
@@ -347,8 +448,8 @@ func sendShim(dir, cmd string) {
 func shimMain() int {
 	// Caught, not ignored: an ignored signal would stay ignored in the step.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
-	for fd := 3; fd <= 5; fd++ {
-		syscall.CloseOnExec(fd) // the step must not inherit the spec, status or unmasked log
+	for fd := 3; fd <= 6; fd++ {
+		syscall.CloseOnExec(fd) // the step must not inherit the spec, status or logs; EBADF for no fd 6
 	}
 	status := os.NewFile(4, "status")
 	if len(os.Args) < 3 {
@@ -392,7 +493,13 @@ func shimMain() int {
 		say(status, "ok %d %d\n", pgid, start)
 		_ = status.Close() // a pipe: nothing buffered
 	}
-	log := newLog(os.NewFile(5, "log"), LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets})
+	o := LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets}
+	var runLog *linePrefixer
+	if spec.RunLog {
+		runLog = newLinePrefixer(os.NewFile(6, "runlog"), spec.RunLogPrefix)
+		o.Tee = runLog
+	}
+	log := newLog(os.NewFile(5, "log"), o)
 	res := run(ctx, s, log)
 	clock.stop()
 	if res.Outcome == Cancelled && errors.Is(context.Cause(ctx), errShimTimeout) {
@@ -400,6 +507,9 @@ func shimMain() int {
 	}
 	if err := log.Close(); err != nil && res.Err == nil {
 		res.Err = err
+	}
+	if runLog != nil {
+		runLog.Close() // after the log's last bytes and markers
 	}
 	rec := ShimRecord{Protocol: ShimProtocol, Outcome: res.Outcome, ExitCode: res.ExitCode, OOM: res.OOM, Usage: res.Usage, Ended: time.Now().UTC()}
 	if res.Err != nil {
@@ -416,15 +526,28 @@ func shimMain() int {
 
 func say(w *os.File, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }
 
-// holdLock makes the shim's lock and takes it for the process's life.
+// holdLock makes the shim's lock and takes it for the process's life. The
+// lock is made under a name of its own, locked, given the protocol, and
+// only then linked in as lock: a daemon never sees the lock unlocked while
+// the shim runs, nor without its protocol.
 func holdLock(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, shimLock), os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	tmp := filepath.Join(dir, fmt.Sprintf("%s.%d", shimLock, os.Getpid()))
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("make its lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("another shim holds %s: %w", f.Name(), err)
+	defer func() { _ = os.Remove(tmp) }() // a second name; the lock stays as lock
+	if err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		_, err = fmt.Fprintf(f, "%d\n", ShimProtocol)
+	}
+	if err == nil {
+		if err = os.Link(tmp, filepath.Join(dir, shimLock)); err != nil {
+			err = fmt.Errorf("another shim was started in %s: %w", dir, err)
+		}
+	}
+	if err != nil {
+		_ = f.Close() // the error is the one to report
+		return nil, fmt.Errorf("take its lock: %w", err)
 	}
 	return f, nil
 }

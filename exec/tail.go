@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"syscall"
@@ -19,9 +20,13 @@ type tail struct {
 	notify func()
 	ino    *os.File // the inotify descriptor; nil where there is none
 	events chan struct{}
+	// ringAll: another file is watched too: every event rings notify.
+	ringAll bool
 }
 
-func newTail(path string, from int64, tee io.Writer, notify func()) *tail {
+// also are more files (a run log a shim writes) whose growth rings
+// notify.
+func newTail(path string, from int64, tee io.Writer, notify func(), also ...string) *tail {
 	t := &tail{path: path, off: from, tee: tee, notify: notify, events: make(chan struct{}, 1)}
 	if tee != nil {
 		if f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0); err == nil {
@@ -35,6 +40,14 @@ func newTail(path string, from int64, tee io.Writer, notify func()) *tail {
 	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
 		_ = unix.Close(fd) // nothing was read from it
 		return t
+	}
+	for _, p := range also {
+		if p == "" {
+			continue
+		}
+		if _, err := unix.InotifyAddWatch(fd, p, unix.IN_MODIFY); err == nil {
+			t.ringAll = true
+		}
 	}
 	t.ino = os.NewFile(uintptr(fd), "inotify") // non-blocking: Close ends a Read
 	go t.watch()
@@ -55,11 +68,20 @@ func (t *tail) watch() {
 	}
 }
 
-// drain copies the log's new bytes to the tee and rings notify.
-func (t *tail) drain() {
+// event drains after an inotify event; one of another file rings notify
+// even when the log did not grow.
+func (t *tail) event() {
+	if !t.drain() && t.ringAll && t.notify != nil {
+		t.notify()
+	}
+}
+
+// drain copies the log's new bytes to the tee and rings notify; it reports
+// whether the log grew.
+func (t *tail) drain() bool {
 	st, err := os.Lstat(t.path)
 	if err != nil || st.Size() <= t.off {
-		return
+		return false
 	}
 	if t.f != nil {
 		n, _ := io.Copy(t.tee, io.NewSectionReader(t.f, t.off, st.Size()-t.off)) // the tee reports its own failures
@@ -70,6 +92,7 @@ func (t *tail) drain() {
 	if t.notify != nil {
 		t.notify()
 	}
+	return true
 }
 
 func (t *tail) close() {
@@ -79,4 +102,62 @@ func (t *tail) close() {
 	if t.f != nil {
 		_ = t.f.Close() // read only
 	}
+}
+
+// linePrefixer writes each line it gets to a file after a prefix, whole
+// lines in one write each: appends of several writers (the shims of a
+// run's steps) never mix within a line. A line without its newline is
+// held back, up to maxLinePart bytes, until it comes or Close.
+type linePrefixer struct {
+	f       *os.File
+	prefix  []byte
+	partial []byte
+}
+
+// maxLinePart bounds a line held back waiting for its newline.
+const maxLinePart = 64 << 10
+
+func newLinePrefixer(f *os.File, prefix string) *linePrefixer {
+	return &linePrefixer{f: f, prefix: []byte(prefix)}
+}
+
+// Write takes all of p; a failed write of the file is dropped (the step's
+// own log has every byte, and the step must not block on it).
+func (w *linePrefixer) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	end := bytes.LastIndexByte(w.partial, '\n') + 1
+	if end == 0 && len(w.partial) < maxLinePart {
+		return len(p), nil
+	}
+	if end == 0 {
+		end = len(w.partial)
+	}
+	w.write(w.partial[:end])
+	w.partial = append(w.partial[:0], w.partial[end:]...)
+	return len(p), nil
+}
+
+// write writes lines (the last one given its newline), each after the
+// prefix, in one write.
+func (w *linePrefixer) write(lines []byte) {
+	var out bytes.Buffer
+	for _, line := range bytes.SplitAfter(lines, []byte("\n")) {
+		if len(line) > 0 {
+			out.Write(w.prefix)
+			out.Write(line)
+		}
+	}
+	if out.Len() > 0 && out.Bytes()[out.Len()-1] != '\n' {
+		out.WriteByte('\n')
+	}
+	_, _ = w.f.Write(out.Bytes()) // see Write
+}
+
+// Close writes a last line that had no newline and closes the file.
+func (w *linePrefixer) Close() {
+	if len(w.partial) > 0 {
+		w.write(w.partial)
+		w.partial = nil
+	}
+	_ = w.f.Close() // written with plain writes: nothing buffered
 }
