@@ -1,47 +1,29 @@
 package jobs
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/jobfs/jobfs/jobs/domain"
 
-// Sentinel errors of the domain. Every error returned by this package wraps one
-// of them (with %w and a reason a person can act on), so the FUSE layer can map
-// it to an errno in one place.
+// Sentinel errors of the domain (package domain): every error returned by
+// this package wraps one of them, so the FUSE layer can map it to an errno
+// in one place. They are the domain package's values, so errors.Is matches
+// errors made in jobs and in the packages split off it alike.
 var (
-	ErrNotFound   = errors.New("no such job, run or setting")
-	ErrExists     = errors.New("already exists")
-	ErrInvalid    = errors.New("invalid value")
-	ErrBusy       = errors.New("busy")
-	ErrPermission = errors.New("permission denied")
-	ErrTooLarge   = errors.New("too large")
-	ErrStopped    = errors.New("jobfs is stopping")
+	ErrNotFound   = domain.ErrNotFound
+	ErrExists     = domain.ErrExists
+	ErrInvalid    = domain.ErrInvalid
+	ErrBusy       = domain.ErrBusy
+	ErrPermission = domain.ErrPermission
+	ErrTooLarge   = domain.ErrTooLarge
+	ErrStopped    = domain.ErrStopped
 )
 
 // Error is a domain error: Reason is the whole message a person reads (in
 // the job log and on the daemon's stderr), Kind the sentinel it maps to.
-type Error struct {
-	Kind   error
-	Reason string
-	// MayComplete is set when lines written later could make the value
-	// valid (an empty chains file, an edge to a label bound further down):
-	// a tool that writes a line at a time (bash's echo and printf) is not
-	// refused halfway; the whole value is checked when the file is closed.
-	MayComplete bool
-}
-
-func (e *Error) Error() string { return e.Reason }
-func (e *Error) Unwrap() error { return e.Kind }
+type Error = domain.Error
 
 // mayComplete marks a domain error as curable by further lines.
-func mayComplete(err error) error {
-	if e, ok := err.(*Error); ok {
-		e.MayComplete = true
-	}
-	return err
-}
+func mayComplete(err error) error { return domain.MayComplete(err) }
 
 // errorf makes an *Error of the given kind.
 func errorf(kind error, format string, args ...any) error {
-	return &Error{Kind: kind, Reason: fmt.Sprintf(format, args...)}
+	return domain.Errorf(kind, format, args...)
 }

@@ -12,12 +12,12 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jobfs/jobfs/jobs/chain"
 )
 
 // Image is a resolved repo image: the folder holding its entrypoint.
@@ -28,20 +28,16 @@ type Image struct {
 	Commit     string // for git repos: the commit of the snapshot
 }
 
-var imageRefRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(?:@([a-z_][a-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?::([A-Za-z0-9._/-]{1,128}))?$`)
-})
-
 // ResolvedChain is a chain whose images were found.
 type ResolvedChain struct {
-	Chain
+	chain.Chain
 	Images map[string]Image // by label
 }
 
 // resolveChains parses a chains value for job j and resolves its images
 // (without exporting git snapshots: that waits for a run).
 func (m *Manager) resolveChains(j Job, v string) (ResolvedChain, error) {
-	c, err := ParseChain(v)
+	c, err := chain.Parse(v)
 	if err != nil {
 		return ResolvedChain{}, err
 	}
@@ -61,11 +57,10 @@ func (m *Manager) resolveChains(j Job, v string) (ResolvedChain, error) {
 // a branch, tag or commit, and latest is HEAD; with export set, the commit is
 // exported once to a read-only snapshot under <state>/images.
 func (m *Manager) resolveImage(j Job, ref string, export bool) (Image, error) {
-	sub := imageRefRE().FindStringSubmatch(ref)
-	if sub == nil {
+	owner, name, label, ok := chain.SplitRef(ref)
+	if !ok {
 		return Image{}, errorf(ErrInvalid, "%q is not an image reference (name or @owner/name:label)", ref)
 	}
-	owner, name, label := sub[1], sub[2], sub[3]
 	if owner == "" {
 		owner = userName(j.Owner)
 	}

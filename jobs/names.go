@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -28,3 +30,7 @@ func CheckEnvName(name string) error {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// sortedKeys lists a map's keys in order: env names, image labels and
+// follow-up names are listed and stored sorted.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -1,9 +1,11 @@
-package jobs
+package chain
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 func TestParseChainAccepts(t *testing.T) {
@@ -27,7 +29,7 @@ func TestParseChainAccepts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := ParseChain(tc.src)
+			c, err := Parse(tc.src)
 			if err != nil {
 				t.Fatalf("ParseChain: %v", err)
 			}
@@ -63,12 +65,12 @@ func TestParseChainRefuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseChain(tc.src)
+			_, err := Parse(tc.src)
 			if err == nil {
-				t.Fatalf("ParseChain(%q) accepted it", tc.src)
+				t.Fatalf("Parse(%q) accepted it", tc.src)
 			}
-			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q, want ErrInvalid containing %q", err, tc.want)
+			if !errors.Is(err, domain.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want domain.ErrInvalid containing %q", err, tc.want)
 			}
 		})
 	}
@@ -77,16 +79,16 @@ func TestParseChainRefuses(t *testing.T) {
 // FuzzParseChain: the parser never panics, and what it accepts is a DAG
 // whose edges name bound steps, fan-outs have one predecessor and first
 // steps do not fan out.
-func FuzzParseChain(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{"report_builder", "a <- x\nb <- y\na -> b", "a <- x\nb <- y\na -> .b",
 		"a <- x\nb <- y\nc <- z\na, b -> c", "a -> b -> a", "# c\n\n", "@o/n:v1", "a | b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		c, err := ParseChain(src)
+		c, err := Parse(src)
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error not ErrInvalid: %v", err)
+			if !errors.Is(err, domain.ErrInvalid) {
+				t.Fatalf("error not domain.ErrInvalid: %v", err)
 			}
 			return
 		}

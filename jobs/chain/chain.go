@@ -1,11 +1,17 @@
-package jobs
+// Package chain parses config/chains, novem's pipeline grammar: steps bound
+// to image references and the edges between them. It knows nothing of
+// images, runs or the store: jobs resolves and runs what it returns.
+package chain
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // Chain is a parsed config/chains value: steps (a label bound to an image
@@ -20,11 +26,11 @@ import (
 //
 // OR dependencies (`|`) are reserved and refused.
 type Chain struct {
-	Steps []ChainStep // in order of first appearance
+	Steps []Step // in order of first appearance
 }
 
-// ChainStep is one node of the pipeline.
-type ChainStep struct {
+// Step is one node of the pipeline.
+type Step struct {
 	Label  string
 	Ref    string   // image reference as written
 	Line   int      // where it was bound
@@ -38,14 +44,14 @@ var labelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 
 // chainErr is a parse error with its line.
 func chainErr(line int, format string, args ...any) error {
-	return errorf(ErrInvalid, "config/chains: line %d: %s", line, fmt.Sprintf(format, args...))
+	return domain.Errorf(domain.ErrInvalid, "config/chains: line %d: %s", line, fmt.Sprintf(format, args...))
 }
 
-// ParseChain parses a chains file. It checks the grammar and the graph
+// Parse parses a chains file. It checks the grammar and the graph
 // (unbound or doubly bound labels, cycles, fan-out on a first step); images
 // are resolved separately.
-func ParseChain(src string) (Chain, error) {
-	p := chainParser{bound: map[string]*ChainStep{}, used: map[string]int{}, after: map[string]map[string]bool{}, fan: map[string]bool{}}
+func Parse(src string) (Chain, error) {
+	p := chainParser{bound: map[string]*Step{}, used: map[string]int{}, after: map[string]map[string]bool{}, fan: map[string]bool{}}
 	for i, raw := range strings.Split(src, "\n") {
 		line := raw
 		if k := strings.IndexByte(line, '#'); k >= 0 {
@@ -63,7 +69,7 @@ func ParseChain(src string) (Chain, error) {
 
 type chainParser struct {
 	order []string                   // labels in order of binding
-	bound map[string]*ChainStep      // label -> step
+	bound map[string]*Step           // label -> step
 	used  map[string]int             // label -> first line it is used on in an edge
 	after map[string]map[string]bool // label -> predecessors
 	fan   map[string]bool            // labels marked with a dot
@@ -93,7 +99,7 @@ func (p *chainParser) statement(n int, line string) error {
 		label = m[2]
 	}
 	p.order = append(p.order, label)
-	p.bound[label] = &ChainStep{Label: label, Ref: line, Line: n}
+	p.bound[label] = &Step{Label: label, Ref: line, Line: n}
 	return nil
 }
 
@@ -110,7 +116,7 @@ func (p *chainParser) binding(n int, line string) error {
 		return chainErr(n, "label %q is bound twice (first on line %d)", label, s.Line)
 	}
 	p.order = append(p.order, label)
-	p.bound[label] = &ChainStep{Label: label, Ref: ref, Line: n}
+	p.bound[label] = &Step{Label: label, Ref: ref, Line: n}
 	return nil
 }
 
@@ -151,20 +157,20 @@ func (p *chainParser) edge(n int, line string) error {
 
 func (p *chainParser) finish() (Chain, error) {
 	if len(p.order) == 0 && p.edges == 0 {
-		return Chain{}, mayComplete(errorf(ErrInvalid, "config/chains is empty: write an image name, e.g. report_builder"))
+		return Chain{}, domain.MayComplete(domain.Errorf(domain.ErrInvalid, "config/chains is empty: write an image name, e.g. report_builder"))
 	}
 	if len(p.bare) > 0 && (len(p.order) > 1 || p.edges > 0) {
 		return Chain{}, chainErr(p.bare[0], "a bare image name must be alone in the file; bind it to a label instead: step <- image")
 	}
-	for _, label := range sortedKeys(p.used) {
+	for _, label := range slices.Sorted(maps.Keys(p.used)) {
 		if p.bound[label] == nil {
-			return Chain{}, mayComplete(chainErr(p.used[label], "unbound label %q: bind it first, e.g. %s <- image", label, label))
+			return Chain{}, domain.MayComplete(chainErr(p.used[label], "unbound label %q: bind it first, e.g. %s <- image", label, label))
 		}
 	}
 	var c Chain
 	for _, label := range p.order {
 		s := p.bound[label]
-		s.After = sortedKeys(p.after[label])
+		s.After = slices.Sorted(maps.Keys(p.after[label]))
 		s.FanOut = p.fan[label]
 		if s.FanOut && len(s.After) != 1 {
 			return Chain{}, chainErr(p.used[label], "fan-out .%s needs exactly one step before it, has %d", label, len(s.After))
@@ -175,15 +181,6 @@ func (p *chainParser) finish() (Chain, error) {
 		return Chain{}, chainErr(p.used[cyc[0]], "cycle: %s", strings.Join(cyc, " -> "))
 	}
 	return c, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // findCycle returns a cycle of labels (first label repeated at the end), or nil.
@@ -241,4 +238,19 @@ func quote(s string) string {
 		s = s[:60] + "..."
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// imageRefRE matches an image reference: [@owner/]name[:label].
+var imageRefRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:@([a-z_][a-z0-9_.-]*)/)?([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?::([A-Za-z0-9._/-]{1,128}))?$`)
+})
+
+// SplitRef splits an image reference, [@owner/]name[:label], into its
+// parts; ok is false when ref is not one.
+func SplitRef(ref string) (owner, name, label string, ok bool) {
+	sub := imageRefRE().FindStringSubmatch(ref)
+	if sub == nil {
+		return "", "", "", false
+	}
+	return sub[1], sub[2], sub[3], true
 }
