@@ -1,10 +1,10 @@
 package jobs
 
 import (
-	"os/user"
 	"strconv"
 
 	"github.com/jobfs/jobfs/exec"
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // limits returns a run's limits from the config/limits/* and
@@ -34,37 +34,14 @@ func checkNetwork(_ *Manager, _ Job, v string) error {
 
 // noteIsolation starts a run's log with what of the isolation and limits
 // its steps will run without here, and why (the Backend's Gaps).
-func (m *Manager) noteIsolation(k runKey, lim exec.Limits) {
-	for _, line := range m.backend.Gaps(lim) {
+func (m *Manager) noteIsolation(k runKey, be Backend, lim exec.Limits) {
+	for _, line := range be.Gaps(lim) {
 		m.appendRunLog(k.job, k.id, line)
 	}
 }
 
 // groupsOf returns the supplementary groups of uid.
-func groupsOf(uid Owner) []uint32 {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return nil
-	}
-	ids, _ := u.GroupIds()
-	var out []uint32
-	for _, id := range ids {
-		if g, err := strconv.ParseUint(id, 10, 32); err == nil {
-			out = append(out, uint32(g))
-		}
-	}
-	return out
-}
+func groupsOf(uid Owner) []uint32 { return domain.Groups(uid) }
 
 // primaryGroup returns the primary gid of uid, or uid when unknown.
-func primaryGroup(uid Owner) uint32 {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return uid
-	}
-	g, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return uid
-	}
-	return uint32(g)
-}
+func primaryGroup(uid Owner) uint32 { return domain.PrimaryGroup(uid) }

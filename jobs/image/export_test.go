@@ -1,4 +1,4 @@
-package jobs
+package image
 
 import (
 	"archive/tar"
@@ -124,4 +124,20 @@ func TestReadOnlySkipsSymlinks(t *testing.T) {
 	}
 	mustOK(t, os.Chmod(filepath.Join(dir, "sub"), 0o755)) // for t.TempDir's cleanup when not root
 	mustOK(t, os.Chmod(dir, 0o755))
+}
+
+func mustOK(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
