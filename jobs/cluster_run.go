@@ -80,16 +80,21 @@ func (m *Manager) resyncCluster() {
 }
 
 // watchRuns follows the store's change feed until the Manager closes.
+// Each feed is opened before the active runs are read again: a change
+// committed between that read and the feed's start is in the feed, never
+// in a gap between the two (the read follows a lag, a compaction or a
+// member's loss).
 func (m *Manager) watchRuns() {
 	for m.baseCtx.Err() == nil {
-		for c := range m.store.Watch(m.baseCtx) {
+		feed := m.store.Watch(m.baseCtx)
+		m.resyncCluster()
+		for c := range feed {
 			m.observeChange(c)
 		}
 		if m.baseCtx.Err() != nil {
 			return
 		}
 		m.pause(100 * time.Millisecond) // the feed lagged or etcd is away: read again
-		m.resyncCluster()
 	}
 }
 

@@ -1,8 +1,10 @@
 package etcdstore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -17,7 +19,7 @@ import (
 //
 //	nodes/<name>          -> "" with the node's lease: the node is alive
 //	claims/<job>/<n>      -> node name, with the claimer's lease
-//	ticks/<job>           -> the newest schedule tick fired (RFC 3339 ns)
+//	ticks/<job>           -> the newest schedule tick fired (RFC 3339 ns) and its node
 //	cluster/key           -> the master key's fingerprint
 //
 // The claim is the fence: a node writes a run it executes only while the
@@ -48,7 +50,7 @@ func (s *Store) Join(name string, ttl time.Duration) error {
 	if err != nil {
 		return storeErr("start a lease", err)
 	}
-	r, err := s.txn([]clientv3.Cmp{absent(s.nodeKey(name))},
+	r, err := s.commit(s.leaseIs(s.nodeKey(name), sess.Lease()), []clientv3.Cmp{absent(s.nodeKey(name))},
 		[]clientv3.Op{clientv3.OpPut(s.nodeKey(name), "", clientv3.WithLease(sess.Lease()))})
 	if err != nil || !r.Succeeded {
 		_ = sess.Close() // the join failed: its lease is of no use
@@ -94,7 +96,7 @@ func (s *Store) Claim(id string, n uint64) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		t, err := s.txn([]clientv3.Cmp{unchanged(s.runKey(id, n), mod), absent(s.claimKey(id, n))},
+		t, err := s.commit(s.leaseIs(s.claimKey(id, n), s.sess.Lease()), []clientv3.Cmp{unchanged(s.runKey(id, n), mod), absent(s.claimKey(id, n))},
 			[]clientv3.Op{put, clientv3.OpPut(s.claimKey(id, n), s.node, clientv3.WithLease(s.sess.Lease()))})
 		if err != nil {
 			return false, storeErr("claim run", err)
@@ -154,7 +156,11 @@ func (s *Store) EndLost(id string, n uint64, fn func(*jobs.Run)) (ended bool, er
 		if err != nil {
 			return false, err
 		}
-		t, err := s.txn([]clientv3.Cmp{unchanged(s.runKey(id, n), mod), absent(s.claimKey(id, n))}, ops)
+		b, err := json.Marshal(r) // as runOps wrote it: the applied check compares it
+		if err != nil {
+			return false, err
+		}
+		t, err := s.commit(s.valueIs(s.runKey(id, n), string(b)), []clientv3.Cmp{unchanged(s.runKey(id, n), mod), absent(s.claimKey(id, n))}, ops)
 		if err != nil {
 			return false, storeErr("end a lost run", err)
 		}
@@ -170,21 +176,24 @@ func (s *Store) EndLost(id string, n uint64, fn func(*jobs.Run)) (ended bool, er
 }
 
 // ClaimTick fires job id's schedule tick at once across the cluster: the
-// first node to record a tick newer than the last fired wins it.
+// first node to record a tick newer than the last fired wins it. The value
+// names the node too, so that a node whose reply was lost can tell its own
+// commit from another's of the same tick.
 func (s *Store) ClaimTick(id string, at time.Time) (bool, error) {
-	v := at.UTC().Format(time.RFC3339Nano)
+	v := at.UTC().Format(time.RFC3339Nano) + " " + s.node
 	for range maxTries {
 		rs, _, err := s.read(clientv3.OpGet(s.tickKey(id)))
 		if err != nil {
 			return false, storeErr("read schedule tick", err)
 		}
 		if len(rs[0].Kvs) > 0 {
-			last, err := time.Parse(time.RFC3339Nano, string(rs[0].Kvs[0].Value))
+			stamp, _, _ := strings.Cut(string(rs[0].Kvs[0].Value), " ")
+			last, err := time.Parse(time.RFC3339Nano, stamp)
 			if err == nil && !at.After(last) {
 				return false, nil // fired by another node
 			}
 		}
-		t, err := s.txn([]clientv3.Cmp{unchanged(s.tickKey(id), modOf(rs[0]))}, []clientv3.Op{clientv3.OpPut(s.tickKey(id), v)})
+		t, err := s.commit(s.valueIs(s.tickKey(id), v), []clientv3.Cmp{unchanged(s.tickKey(id), modOf(rs[0]))}, []clientv3.Op{clientv3.OpPut(s.tickKey(id), v)})
 		if err != nil {
 			return false, storeErr("claim schedule tick", err)
 		}

@@ -11,6 +11,7 @@
 //	jobs/<id>/mtimes/<key>         -> when key last changed (8 bytes, ns)
 //	jobs/<id>/runs/<n, 20 digits>  -> jobs.Run (JSON); padded so keys sort as ids
 //	jobs/<id>/runseq               -> the last run id given (decimal)
+//	jobs/<id>/req/<n, 20 digits>   -> the nonce of the commit that made run n
 //	jobs/<id>/kv/<bucket>/<key>    -> env, shares, after
 //	jobs/<id>/afterseq             -> bumped by each AfterDone (its compare)
 //	active/r/<id>/<n, 20 digits>   -> "" while run n has not ended
@@ -145,6 +146,7 @@ func (s *Store) seqKey(id string) string           { return s.jobDir(id) + "runs
 func (s *Store) afterSeqKey(id string) string      { return s.jobDir(id) + "afterseq" }
 func (s *Store) runsDir(id string) string          { return s.jobDir(id) + "runs/" }
 func (s *Store) runKey(id string, n uint64) string { return s.runsDir(id) + pad(n) }
+func (s *Store) reqKey(id string, n uint64) string { return s.jobDir(id) + "req/" + pad(n) }
 func (s *Store) kvDir(id, bucket string) string    { return s.jobDir(id) + "kv/" + bucket + "/" }
 func (s *Store) activeRun(id string, n uint64) string {
 	return s.p + "active/r/" + id + "/" + pad(n)
@@ -180,8 +182,22 @@ func (s *Store) op() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.ctx, s.timeout)
 }
 
-// txn commits ops when every cmp holds; ok says whether it did.
+// txn commits ops when every cmp holds (the response says whether it
+// did), sent again as it is after a transient error (retry.go): only for
+// reads and for commits whose compares make a second application change
+// nothing; the others use commit.
 func (s *Store) txn(cmps []clientv3.Cmp, then []clientv3.Op, orElse ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	rt := s.retrier()
+	for {
+		r, err := s.txnOnce(cmps, then, orElse...)
+		if err == nil || !rt.again(err) {
+			return r, err
+		}
+	}
+}
+
+// txnOnce sends a transaction once.
+func (s *Store) txnOnce(cmps []clientv3.Cmp, then []clientv3.Op, orElse ...clientv3.Op) (*clientv3.TxnResponse, error) {
 	ctx, cancel := s.op()
 	defer cancel()
 	return s.cli.Txn(ctx).If(cmps...).Then(then...).Else(orElse...).Commit()
@@ -235,7 +251,7 @@ func (s *Store) CreateJob(j jobs.Job) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.txn([]clientv3.Cmp{absent(s.nameKey(j.Owner, j.Name))},
+	r, err := s.commit(s.valueIs(s.nameKey(j.Owner, j.Name), j.ID), []clientv3.Cmp{absent(s.nameKey(j.Owner, j.Name))},
 		[]clientv3.Op{clientv3.OpPut(s.nameKey(j.Owner, j.Name), j.ID), meta})
 	if err != nil {
 		return storeErr("create job", err)
@@ -610,14 +626,15 @@ func (s *Store) nextRun(id string) (n uint64, cmps []clientv3.Cmp, err error) {
 	return last + 1, []clientv3.Cmp{exist(s.metaKey(id)), unchanged(s.seqKey(id), modOf(rs[1]))}, nil
 }
 
-// addOps stores r as run n of job id.
-func (s *Store) addOps(id string, n uint64, r jobs.Run) (jobs.Run, []clientv3.Op, error) {
+// addOps stores r as run n of job id, made by the commit named req (its
+// nonce: whether a commit whose reply was lost made the run).
+func (s *Store) addOps(id string, n uint64, r jobs.Run, req string) (jobs.Run, []clientv3.Op, error) {
 	r.ID = n
 	ops, err := s.runOps(id, r)
 	if err != nil {
 		return r, nil, err
 	}
-	return r, append(ops, clientv3.OpPut(s.seqKey(id), strconv.FormatUint(n, 10))), nil
+	return r, append(ops, clientv3.OpPut(s.seqKey(id), strconv.FormatUint(n, 10)), clientv3.OpPut(s.reqKey(id, n), req)), nil
 }
 
 // CreateRun stores r as job id's next run: ids are dense from 1 and never
@@ -628,11 +645,12 @@ func (s *Store) CreateRun(id string, r jobs.Run) (jobs.Run, error) {
 		if err != nil {
 			return r, err
 		}
-		nr, ops, err := s.addOps(id, n, r)
+		req := nonce()
+		nr, ops, err := s.addOps(id, n, r, req)
 		if err != nil {
 			return r, err
 		}
-		t, err := s.txn(cmps, ops)
+		t, err := s.commit(s.valueIs(s.reqKey(id, n), req), cmps, ops)
 		if err != nil {
 			return r, storeErr("create run", err)
 		}
@@ -680,7 +698,11 @@ func (s *Store) UpdateRun(id string, n uint64, fn func(*jobs.Run)) (jobs.Run, er
 				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)), clientv3.OpDelete(s.progressKey(id, n)))
 			}
 		}
-		t, err := s.txn(cmps, ops, clientv3.OpGet(s.claimKey(id, n)))
+		b, err := json.Marshal(r) // as runOps wrote it: the applied check compares it
+		if err != nil {
+			return r, err
+		}
+		t, err := s.commit(s.valueIs(s.runKey(id, n), string(b)), cmps, ops, clientv3.OpGet(s.claimKey(id, n)))
 		if err != nil {
 			return r, storeErr("update run", err)
 		}
@@ -738,7 +760,7 @@ func (s *Store) LatestRun(id string) (uint64, error) {
 // DeleteRun removes run n of job id.
 func (s *Store) DeleteRun(id string, n uint64) error {
 	r, err := s.txn([]clientv3.Cmp{exist(s.runKey(id, n))}, []clientv3.Op{
-		clientv3.OpDelete(s.runKey(id, n)), clientv3.OpDelete(s.activeRun(id, n)),
+		clientv3.OpDelete(s.runKey(id, n)), clientv3.OpDelete(s.activeRun(id, n)), clientv3.OpDelete(s.reqKey(id, n)),
 		clientv3.OpPut(s.timeKey(id, jobs.TimeRuns), timeValue(s.now())),
 	})
 	if err != nil {
@@ -826,7 +848,7 @@ func (s *Store) FollowUp(src jobs.RunID, action, dstJob string, next jobs.Run) (
 		if err != nil {
 			return next, false, err
 		}
-		nr, ops, err := s.addOps(dstJob, n, next)
+		nr, ops, err := s.addOps(dstJob, n, next, nonce())
 		if err != nil {
 			return next, false, err
 		}
@@ -898,7 +920,7 @@ func (s *Store) AfterDone(src jobs.RunID, action, dstJob string, want []string, 
 					return jobs.AfterResult{}, err
 				}
 				var add []clientv3.Op
-				if res.Run, add, err = s.addOps(dstJob, n, nr); err != nil {
+				if res.Run, add, err = s.addOps(dstJob, n, nr, nonce()); err != nil {
 					return jobs.AfterResult{}, err
 				}
 				cmps, ops = append(cmps, more...), append(ops, add...)
