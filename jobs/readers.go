@@ -2,8 +2,9 @@ package jobs
 
 import (
 	"context"
-	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // readerRate bounds, in bytes per second, what the live readers of one
@@ -20,62 +21,46 @@ const readerBurst = 1 << 20
 // readerChunk is the least a reader is granted when it asks for more.
 const readerChunk = 64 << 10
 
-// ReaderBudget is a token bucket shared by the live readers of one active
-// run's log (see readerRate); Follow hands it out.
+// ReaderBudget is the rate shared by the live readers of one active run's
+// log (see readerRate); Follow hands it out. A read is charged for the
+// bytes it returned, after it: a reader of a slow log asking for much and
+// getting a line costs a line. A reader waits its turn while the readers
+// before it are in debt.
 type ReaderBudget struct {
 	done    <-chan struct{} // the run is terminal: no more waiting
 	closing <-chan struct{} // the daemon stops
-	mu      sync.Mutex
-	tokens  float64
-	last    time.Time
+	lim     *rate.Limiter
 }
 
 func newReaderBudget(done, closing <-chan struct{}) *ReaderBudget {
-	return &ReaderBudget{done: done, closing: closing, tokens: readerBurst, last: time.Now()}
+	return &ReaderBudget{done: done, closing: closing, lim: rate.NewLimiter(readerRate, readerBurst)}
 }
 
-// reserve grants n of want bytes and says how long to wait before using
-// them. When the bucket is short it reserves a chunk ahead (tokens go
-// negative): each waiting reader sleeps once, in turn, instead of every
-// reader waking for every chunk that comes free.
-func (b *ReaderBudget) reserve(want int) (int, time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := time.Now()
-	b.tokens = min(readerBurst, b.tokens+now.Sub(b.last).Seconds()*readerRate)
-	b.last = now
-	if b.tokens >= float64(want) || b.tokens >= readerChunk {
-		n := min(want, int(b.tokens))
-		b.tokens -= float64(n)
-		return n, 0
+// grant says how many of want bytes a read at now may return, and how long
+// it waits first: the whole of what is left of the burst when that covers
+// it, else a chunk (readers in debt take turns by chunks, not all at once).
+func (b *ReaderBudget) grant(now time.Time, want int) (int, time.Duration) {
+	n := min(want, readerBurst)
+	if tokens := b.lim.TokensAt(now); tokens < float64(n) {
+		n = min(want, max(int(tokens), readerChunk))
 	}
-	// Grants are whole chunks: slivers would cost a round trip each.
-	n := min(want, readerChunk)
-	b.tokens -= float64(n)
-	if b.tokens >= 0 {
-		return n, 0
-	}
-	return n, time.Duration(-b.tokens / readerRate * float64(time.Second))
+	return n, b.lim.ReserveN(now, 0).DelayFrom(now) // reserving nothing: the wait for the debt
 }
 
-func (b *ReaderBudget) refund(n int) {
-	b.mu.Lock()
-	b.tokens = min(readerBurst, b.tokens+float64(n))
-	b.mu.Unlock()
+// charge counts bytes a read returned (at most the burst: a grant is).
+func (b *ReaderBudget) charge(now time.Time, used int) {
+	if used > 0 {
+		b.lim.ReserveN(now, used) // its delay is the next reader's turn
+	}
 }
 
 // Share is for a reader about to read want bytes: it returns how many it
-// may read, after waiting its turn when the run's readers have used their
-// share, and a function to give back what the read did not use. It returns
-// 0 when ctx is done or the daemon stops; once the run has ended it no
-// longer waits.
+// may read, after waiting its turn when the run's readers are in debt, and
+// a function to call with how many of them the read did not use. It
+// returns 0 when ctx is done or the daemon stops; once the run has ended
+// it no longer waits.
 func (b *ReaderBudget) Share(ctx context.Context, want int) (int, func(unused int)) {
-	n, wait := b.reserve(want)
-	giveBack := func(unused int) {
-		if unused > 0 {
-			b.refund(unused)
-		}
-	}
+	n, wait := b.grant(time.Now(), want)
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
@@ -83,12 +68,10 @@ func (b *ReaderBudget) Share(ctx context.Context, want int) (int, func(unused in
 		case <-t.C:
 		case <-b.done:
 		case <-ctx.Done():
-			giveBack(n)
 			return 0, func(int) {}
 		case <-b.closing:
-			giveBack(n)
 			return 0, func(int) {}
 		}
 	}
-	return n, giveBack
+	return n, func(unused int) { b.charge(time.Now(), n-unused) }
 }
