@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/jobfs/jobfs/exec"
@@ -136,20 +135,6 @@ func (m *Manager) observeChange(c Change) {
 			m.releaseRemote(k)
 		}
 	}
-}
-
-// clusterTick is the tick at as every node names it: a cron line's ticks
-// are the same on every node, but @every counts from when each node set
-// the schedule, so its ticks are named by the period they fall in.
-func (m *Manager) clusterTick(jobID string, at time.Time) time.Time {
-	spec, ok := m.schedule(jobID)
-	if !ok {
-		return at
-	}
-	if every, ok := spec.Schedule.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
-		return at.Truncate(every.Delay)
-	}
-	return at
 }
 
 // applySchedule follows a schedule another node changed (or this one):

@@ -93,6 +93,9 @@ func (m *Manager) Start() {
 	go func() {
 		defer m.wg.Done()
 		for _, id := range ids {
+			if m.cluster != nil && !m.clusterCatchup(id) { // cluster_sched.go
+				continue
+			}
 			m.event(id, "schedule: one catch-up run (# catchup)")
 			m.triggerScheduled(id)
 		}
@@ -105,7 +108,7 @@ func (m *Manager) schedule(jobID string) (scheduler.Spec, bool) {
 	if err != nil {
 		return scheduler.Spec{}, false
 	}
-	return spec, true
+	return m.clusterSpec(spec), true // cluster_sched.go: the same ticks on every node
 }
 
 // reschedule applies a changed config/schedule.
@@ -157,13 +160,8 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		m.sched.Remove(jobID)
 		return
 	}
-	if m.cluster != nil { // one node fires each tick
-		if won, err := m.cluster.c.ClaimTick(jobID, m.clusterTick(jobID, at)); err != nil || !won {
-			if err != nil {
-				m.slog.Warn(fmt.Sprintf("cluster: claim the schedule tick: %v", err), m.jobAttrs(jobID)...)
-			}
-			return
-		}
+	if m.cluster != nil && !m.clusterFires(jobID, at) { // one node fires each tick (cluster_sched.go)
+		return
 	}
 	m.setLastTick(jobID, at)
 	stamp := at.UTC().Format(time.RFC3339)
