@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,6 +122,7 @@ func wait(t *testing.T, c *Client, id string, ok func(Info) bool) Info {
 		}
 		select {
 		case <-ctx.Done():
+			logDiagnosis(t)
 			t.Fatalf("job %s: still %+v", id, last)
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -143,4 +145,27 @@ func gate(t *testing.T) (path string, open func()) {
 // waitGate is the script line that waits for a gate file.
 func waitGate(path string) string {
 	return fmt.Sprintf("while [ ! -e %s ]; do sleep 0.1; done", path)
+}
+
+// logDiagnosis logs what says why a job did not end: the ends of the
+// cluster's logs, the cgroup setup it chose and the kernel's last lines
+// (an OOM kill shows there). CI keeps only the test's output.
+func logDiagnosis(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"cgroup.conf", "log/slurmd.log", "log/slurmctld.log"} {
+		b, err := os.ReadFile(filepath.Join(cluster.Dir, name))
+		if err != nil {
+			t.Logf("%s: %v", name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		t.Logf("%s (last lines):\n%s", name, strings.Join(lines[max(len(lines)-40, 0):], "\n"))
+	}
+	if b, err := os.ReadFile("/proc/swaps"); err == nil {
+		t.Logf("/proc/swaps:\n%s", b)
+	}
+	if out, err := exec.Command("dmesg", "--ctime").CombinedOutput(); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Logf("dmesg (last lines):\n%s", strings.Join(lines[max(len(lines)-20, 0):], "\n"))
+	}
 }
