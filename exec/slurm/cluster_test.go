@@ -45,8 +45,10 @@ func TestOutOfMemory(t *testing.T) {
 	if slurmtest.SwapOn() && !cluster.SwapLimited {
 		t.Skip("this machine has swap and its kernel does not account swap per cgroup: a job over --mem pages out instead of ending OUT_OF_MEMORY")
 	}
-	// tail keeps a whole line in memory: 300 MiB without a newline.
-	id := submit(t, c, Job{Script: script("head -c 300M /dev/zero | tail > /dev/null"), MemMiB: 20, Output: "/dev/null"})
+	// tail keeps a whole line in memory: 400 MiB without a newline.
+	// 100 MiB, not less: on cgroup v2 the job's limit also covers its
+	// slurmstepd, which an OOM kill must not pick.
+	id := submit(t, c, Job{Script: script("head -c 400M /dev/zero | tail > /dev/null"), MemMiB: 100, Output: "/dev/null"})
 	got := wait(t, c, id, ended)
 	if got.State != OutOfMemory {
 		t.Fatalf("got %+v; want OUT_OF_MEMORY", got)
