@@ -3,9 +3,11 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +44,8 @@ func outliveRestart(t *testing.T, how string) {
 	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 1.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
 	d.scriptJob(t, "late", "#!/bin/sh\necho late\nexec sleep 30\n")
 	d.ok(t, `echo 4s > mnt/late/config/timeout`)
-	chainsImage(t, d, "first", "#!/bin/sh\necho ran first\nsleep 3\necho one > \"$2/one.txt\"\n")
+	d.scriptJob(t, "paused", printer)
+	chainsImage(t, d, "first", chainFirst)
 	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\necho two >> \"$2/two.txt\"\n")
 	chainsImage(t, d, "third", "#!/bin/sh\necho ran third\ncp \"$1/two.txt\" \"$2/three.txt\"\n")
 	d.ok(t, `mkdir mnt/chain && cat > mnt/chain/config/chains <<'EOF'
@@ -67,6 +70,7 @@ EOF`)
 	for _, j := range []string{"short", "late"} {
 		waitFor(t, j+" started", func() bool { return d.sh(t, `grep -q "$J" mnt/$J/runs/1/log`, "J="+j).code == 0 })
 	}
+	pausable := outlivePause(t, d)
 
 	switch how {
 	case "kill-9":
@@ -77,7 +81,11 @@ EOF`)
 		}
 	}
 	time.Sleep(2 * time.Second)
+	restarted := time.Now()
 	d.restart(t)
+	if pausable {
+		outliveResume(t, d)
+	}
 
 	var wg sync.WaitGroup
 	var waited string
@@ -112,6 +120,7 @@ EOF`)
 	if u := d.cat(t, "mnt/short/runs/1/usage"); !strings.Contains(u, "cpu") {
 		t.Errorf("short's usage = %q, want what it used", u)
 	}
+	outliveEndedAsRecorded(t, d, "short", restarted)
 	if got := d.waitRun(t, "late", 1); got != "TIMEOUT" {
 		t.Errorf("late ended %s, want TIMEOUT; log:\n%s", got, d.cat(t, "mnt/late/runs/1/log"))
 	}
@@ -121,12 +130,110 @@ EOF`)
 	}
 	for _, s := range []string{"first", "second", "third"} {
 		label := map[string]string{"first": "a", "second": "b", "third": "c"}[s]
-		if got := d.cat(t, "mnt/chain/runs/1/steps/"+label+"/log"); got != "ran "+s+"\n" {
-			t.Errorf("chain step %s log = %q, want it ran once", label, got)
+		want := "ran " + s + "\n"
+		if s == "first" {
+			want += chainFirstLines("")
+		}
+		if got := d.cat(t, "mnt/chain/runs/1/steps/"+label+"/log"); got != want {
+			t.Errorf("chain step %s log = %q, want it ran once, every line once", label, got)
 		}
 		d.wantFile(t, "mnt/chain/runs/1/steps/"+label+"/status", "COMPLETED\n")
 	}
 	d.wantFile(t, "mnt/chain/runs/1/result", "one\ntwo\n")
+	outliveChainRunLog(t, d.cat(t, "mnt/chain/runs/1/log"))
+}
+
+// chainFirst is the chain's first step: 30 numbered lines over 3 s, so
+// that it writes some while the daemon is away.
+const chainFirst = "#!/bin/sh\necho ran first\ni=1\nwhile [ $i -le 30 ]; do echo \"first $i\"; i=$((i+1)); sleep 0.1; done\necho one > \"$2/one.txt\"\n"
+
+// chainFirstLines is what chainFirst prints after its first line, each
+// line after prefix.
+func chainFirstLines(prefix string) string {
+	var b strings.Builder
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&b, "%sfirst %d\n", prefix, i)
+	}
+	return b.String()
+}
+
+// outliveChainRunLog checks that the chain's combined log has every line
+// of its steps once, the ones written while the daemon was away too.
+func outliveChainRunLog(t *testing.T, log string) {
+	t.Helper()
+	want := strings.Split("[a] ran first\n"+chainFirstLines("[a] ")+"[b] ran second\n[c] ran third", "\n")
+	var got []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "[") && !strings.Contains(l, "jobfs: ") {
+			got = append(got, l)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("chain run log's step lines:\n%s\nwant every line of its steps once, in order; whole log:\n%s", strings.Join(got, "\n"), log)
+	}
+}
+
+// outliveEndedAsRecorded checks that a run whose step ended while the
+// daemon was away ended when its shim recorded, not at the restart.
+func outliveEndedAsRecorded(t *testing.T, d *daemon, job string, restarted time.Time) {
+	t.Helper()
+	run := filepath.Join(d.state, "jobs", strings.TrimSpace(d.cat(t, "mnt/"+job+"/shortname")), "runs", "1")
+	recs, _ := filepath.Glob(filepath.Join(run, ".shim", "*", "exit.json"))
+	if len(recs) != 1 {
+		t.Fatalf("%s: %d step records in %s, want 1", job, len(recs), run)
+	}
+	b, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct{ Ended time.Time }
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatalf("%s: %v", recs[0], err)
+	}
+	if !rec.Ended.Before(restarted) {
+		t.Errorf("%s: its step ended at %v, after the restart at %v: the test wants it to end while the daemon is away", job, rec.Ended, restarted)
+	}
+	want := rec.Ended.UTC().Format(time.RFC3339) + "\n"
+	d.wantFile(t, "mnt/"+job+"/runs/1/ended_at", want)
+	d.wantFile(t, "mnt/"+job+"/runs/1/steps/script/ended_at", want)
+}
+
+// outlivePause pauses the "paused" job's run, as the daemon is about to
+// stop; false where the cgroup freezer is missing (said in the log).
+func outlivePause(t *testing.T, d *daemon) bool {
+	t.Helper()
+	d.trigger(t, "paused", "{}")
+	waitFor(t, "paused's run printing", func() bool { return d.sh(t, `grep -q "line 3" mnt/paused/runs/1/log`).code == 0 })
+	if r := d.sh(t, `echo pause > mnt/paused/runs/1/ctl`); r.code != 0 {
+		t.Logf("no pause here (%s): the pause across a restart is not tested", r.out)
+		if r := d.sh(t, `cat mnt/paused/runs/1/wait`); !strings.Contains(r.out, "COMPLETED") {
+			t.Errorf("paused's run ended %q, want COMPLETED", r.out)
+		}
+		return false
+	}
+	d.wantFile(t, "mnt/paused/runs/1/status", "PAUSED\n")
+	return true
+}
+
+// outliveResume checks that the paused run stayed paused across the
+// restart (status, and no line printed while it was), then resumes it.
+func outliveResume(t *testing.T, d *daemon) {
+	t.Helper()
+	d.wantFile(t, "mnt/paused/runs/1/status", "PAUSED\n")
+	before := d.cat(t, "mnt/paused/runs/1/log")
+	d.ok(t, `echo resume > mnt/paused/runs/1/ctl`)
+	if got := d.waitRun(t, "paused", 1); got != "COMPLETED" {
+		t.Errorf("paused's run ended %s after resume, want COMPLETED; log:\n%s", got, d.cat(t, "mnt/paused/runs/1/log"))
+		return
+	}
+	log := d.cat(t, "mnt/paused/runs/1/log")
+	outliveLinesOnce(t, "paused", log)
+	if n := strings.Count(before, "line "); n >= outliveLines {
+		t.Errorf("paused's run printed all its lines (%d) before it was resumed: it ran on while paused", n)
+	}
+	if !strings.Contains(log, "stays paused") {
+		t.Errorf("paused's log does not say it stayed paused:\n%s", log)
+	}
 }
 
 // outliveLinesOnce checks that a printer's log has each numbered line

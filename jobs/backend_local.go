@@ -65,9 +65,15 @@ func shimBinary(o Options) string {
 // Shims: steps run under shims when the daemon has a binary for them.
 func (b *localBackend) Shims() bool { return b.shim != "" }
 
-// AttachStep follows a step's shim to its end.
+// AttachStep follows a step's shim to its end. The tee copies the step's
+// lines to the run log only for a shim of protocol 1: a later one writes
+// them itself (shimRunLog).
 func (b *localBackend) AttachStep(ctx context.Context, s StepSpec) StepResult {
-	res := exec.Attach(ctx, exec.AttachSpec{Dir: s.ShimDir, LogPath: s.LogPath, Tee: s.LogOptions.Tee, Notify: s.LogOptions.Notify})
+	a := exec.AttachSpec{Dir: s.ShimDir, LogPath: s.LogPath, Tee: s.LogOptions.Tee, Notify: s.LogOptions.Notify}
+	if s.LogOptions.Tee != nil {
+		a.RunLog, _ = b.shimRunLog(s)
+	}
+	res := exec.Attach(ctx, a)
 	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
 }
 
@@ -138,9 +144,19 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 		spec.Log, spec.Shim = nil, &exec.Shim{Binary: b.shim, Dir: s.ShimDir}
 		spec.LogPath, spec.MaxLog, spec.Secrets = s.LogPath, s.LogOptions.Max, s.LogOptions.Secrets
 		spec.Tee, spec.Notify, spec.Timeout = s.LogOptions.Tee, s.LogOptions.Notify, s.Timeout
+		if s.LogOptions.Tee != nil { // a multi-step run: its shim writes the combined log
+			spec.Shim.RunLog, spec.Shim.RunLogPrefix = b.shimRunLog(s)
+		}
 	}
 	res := exec.Run(ctx, spec)
 	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
+}
+
+// shimRunLog is the combined log of a multi-step run and the prefix of
+// its step's lines there (as sharedLog's), which the step's shim appends
+// to itself: every line is there once, whether a daemon ran or not.
+func (b *localBackend) shimRunLog(s StepSpec) (path, prefix string) {
+	return filepath.Join(b.runDir(s.Job, s.Run), "log"), "[" + s.Label + "] "
 }
 
 // withHome returns env with HOME set to home (a new slice).

@@ -136,6 +136,9 @@ func (m *Manager) bellOf(k runKey) *bell {
 // finish records a run's end, frees it and wakes its waiters.
 func (m *Manager) finish(k runKey, out Run) {
 	end := m.now().UTC()
+	if !out.EndedAt.IsZero() { // a resumed run whose steps ended while no daemon ran
+		end = out.EndedAt.UTC()
+	}
 	// The commit's real latency, for the metrics: not the injected clock.
 	began := time.Now()
 	followup := m.hasWorkflow(k.job) // workflow.go

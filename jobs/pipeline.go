@@ -47,6 +47,7 @@ const shimFolder = ".shim"
 // file it got).
 type pipeline struct {
 	m      *Manager
+	be     Backend // where the steps run: the job's config/backend
 	k      runKey
 	j      Job
 	dir    string // the run folder
@@ -104,6 +105,11 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}
 	}
+	be, err := m.backendFor(c) // config/backend: backend_slurm.go
+	if err != nil {
+		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
+		return Run{Status: Failed, Error: err.Error()}
+	}
 	timeout := c.timeout()
 	stored, resume := m.resumed(k)
 	clock := timeout
@@ -112,14 +118,14 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	}
 	ctx, cancel := m.runDeadline(ctx, k, clock) // pause.go: the clock stops while paused
 	defer cancel()
-	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c),
+	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c), be: be,
 		state: map[string]*nodeState{}, env: env, secrets: secrets, resume: resume, stored: map[string]Step{}}
 	for _, s := range stored.Steps {
 		p.stored[s.Label] = s
 	}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
 	if !resume {
-		m.noteIsolation(k, p.limits)
+		m.noteIsolation(k, be, p.limits)
 	}
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
@@ -160,7 +166,21 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	case result != "":
 		out.Result, _ = filepath.Rel(dir, result)
 	}
+	if resume { // its steps may have ended while no daemon ran: then it did too
+		out.EndedAt = p.lastEnd()
+	}
 	return out
+}
+
+// lastEnd is when the last of the run's steps ended.
+func (p *pipeline) lastEnd() time.Time {
+	var last time.Time
+	for _, st := range p.state {
+		if st.ended.After(last) {
+			last = st.ended
+		}
+	}
+	return last
 }
 
 // trimSentinel drops the "result too large: " prefix of a wrapped sentinel.
@@ -329,8 +349,8 @@ func (p *pipeline) allEnded() bool {
 // shimStarted reports whether a shim was started for the step (by this
 // daemon or an earlier one).
 func (p *pipeline) shimStarted(label string) bool {
-	sb, ok := p.m.backend.(shimBackend)
-	return ok && sb.Shims() && exec.ShimStarted(filepath.Join(p.dir, shimFolder, label))
+	sb, ok := p.be.(shimBackend)
+	return ok && sb.Shims() && stepSubmitted(filepath.Join(p.dir, shimFolder, label))
 }
 
 // fanOut runs one instance of n per output file of its predecessor, in
@@ -415,10 +435,10 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	if err := os.MkdirAll(output, 0o755); err != nil {
 		return nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err), ended: p.m.now()}
 	}
-	sb, shims := p.m.backend.(shimBackend)
+	sb, shims := p.be.(shimBackend)
 	shims = shims && sb.Shims()
 	shimDir := filepath.Join(p.dir, shimFolder, label)
-	attach := shims && exec.ShimStarted(shimDir)
+	attach := shims && stepSubmitted(shimDir)
 	if !attach && p.resume {
 		if s, ok := p.stored[label]; ok && s.Status == Running {
 			return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: its process ended with the daemon that started it (it ran without a shim, or its shim never started): it is not started again", label)})
@@ -447,7 +467,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	if err != nil {
 		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
 	}
-	res := p.m.backend.RunStep(ctx, StepSpec{
+	res := p.be.RunStep(ctx, StepSpec{
 		Job: p.k.job, Run: p.k.id, Label: label, Owner: p.j.Owner,
 		Program: n.path, Dir: n.dir, Input: input, Output: output,
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
@@ -482,9 +502,10 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 	if err := os.MkdirAll(filepath.Dir(shimDir), 0o700); err != nil {
 		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
 	}
-	sb := p.m.backend.(shimBackend) // checked by runStep
+	sb := p.be.(shimBackend) // checked by runStep
 	var res StepResult
 	if attach {
+		p.noteNewerShim(label, shimDir)
 		res = sb.AttachStep(ctx, spec)
 	} else {
 		res = sb.RunStep(ctx, spec)
@@ -492,12 +513,35 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 	if res.Outcome == exec.Detached {
 		return nodeState{status: Running} // not recorded: it runs on
 	}
-	return p.stepEnded(ctx, label, output, res)
+	return p.stepEndedAt(ctx, label, output, res, shimEnded(shimDir))
+}
+
+// noteNewerShim says in the run log that a step runs under a shim newer
+// than this jobfs (an upgrade undone): it is let finish, unread.
+func (p *pipeline) noteNewerShim(label, shimDir string) {
+	if v, err := exec.ShimProtocolOf(shimDir); err == nil && v > exec.ShimProtocol {
+		p.m.appendRunLog(p.k.job, p.k.id, fmt.Sprintf("jobfs: step %s runs under a shim of protocol %d, newer than this jobfs knows (%d): it is let finish, but how it ended cannot be read here", label, v, exec.ShimProtocol))
+	}
+}
+
+// shimEnded is when the step ended, as its shim recorded it (it may have
+// been while no daemon ran); zero without a record.
+func shimEnded(dir string) time.Time {
+	if _, rec, err := exec.ShimState(dir); err == nil && rec != nil {
+		return rec.Ended
+	}
+	return time.Time{}
 }
 
 // stepEnded records how a step's process ended.
 func (p *pipeline) stepEnded(ctx context.Context, label, output string, res StepResult) nodeState {
+	return p.stepEndedAt(ctx, label, output, res, time.Time{})
+}
+
+// stepEndedAt is stepEnded for a step that ended at ended (zero: now).
+func (p *pipeline) stepEndedAt(ctx context.Context, label, output string, res StepResult, ended time.Time) nodeState {
 	st := p.stepOutcome(ctx, label, res)
+	st.ended = ended
 	st.usage = res.Usage
 	if res.OOM {
 		st.status = Failed
@@ -516,9 +560,12 @@ func (p *pipeline) updateRun(what string, fn func(*Run)) {
 	}
 }
 
-// endStep records a step's end.
+// endStep records a step's end: at st.ended, or now.
 func (p *pipeline) endStep(label string, st nodeState) nodeState {
-	st.ended = p.m.now().UTC()
+	if st.ended.IsZero() {
+		st.ended = p.m.now()
+	}
+	st.ended = st.ended.UTC()
 	p.updateRun("the end of step "+label, func(r *Run) {
 		s, ok := r.Step(label)
 		if !ok {
@@ -547,6 +594,9 @@ func (p *pipeline) stepOutcome(ctx context.Context, label string, res StepResult
 		case errors.Is(cause, errShutdown):
 			return nodeState{status: Failed, code: &code, err: errShutdown.Error()}
 		default:
+			if cause == nil { // stopped outside jobfs (scancel): the backend says so
+				cause = res.Err
+			}
 			return nodeState{status: Cancelled, code: &code, err: cause.Error()}
 		}
 	}

@@ -104,13 +104,21 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	}
 	k := runKey{ref.JobID, ref.Run.ID}
 	done := make(chan struct{})
+	// A paused run stays so: its steps' cgroups stay frozen and their
+	// shims' clocks stopped without a daemon; its own clock starts paused
+	// (runDeadline), and ctl resume thaws it as before.
+	paused := ref.Run.Status == Paused
 	m.mu.Lock()
-	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
+	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing), paused: paused}
 	m.perJob[k.job]++
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
 	m.mu.Unlock()
-	if ref.Run.Status != Pending {
+	switch ref.Run.Status {
+	case Pending:
+	case Paused:
+		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: it stays paused (echo resume > ctl)")
+	default:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: its steps ran on while jobfs was stopped")
 	}
 	m.event(k.job, "run %d resumed", k.id)
