@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Who still holds a file open? FUSE sends FLUSH at every close(2) of every
@@ -65,20 +67,44 @@ func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint6
 }
 
 // procFDWriters adds the matching descriptors of one process to counts.
+// Its fd folder is opened once and each link read relative to it: a path
+// walk through /proc per descriptor cost most of a scan.
 func procFDWriters(dir string, inos map[uint64]bool, match func(string) bool, counts map[uint64]int) {
-	fds, err := os.ReadDir(dir + "/fd")
+	fdDir, err := unix.Open(dir+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return // gone, or not ours to read
 	}
-	for _, fd := range fds {
-		target, err := os.Readlink(dir + "/fd/" + fd.Name())
-		if err != nil || !match(target) {
+	defer func() { _ = unix.Close(fdDir) }() // a folder: nothing to flush
+	names, err := readDirNames(fdDir)
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for _, name := range names {
+		n, err := unix.Readlinkat(fdDir, name, buf)
+		if err != nil || !match(string(buf[:n])) {
 			continue
 		}
-		ino, flags, ok := fdInfo(dir + "/fdinfo/" + fd.Name())
+		ino, flags, ok := fdInfo(dir + "/fdinfo/" + name)
 		if ok && inos[ino] && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 			counts[ino]++
 		}
+	}
+}
+
+// readDirNames lists an open folder's entries but . and ..
+func readDirNames(fd int) ([]string, error) {
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 }
 
