@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -39,14 +41,17 @@ const cliExitCodes = `Exit status:
   2        bad arguments
   125      no jobfs mount found (or several), an I/O error, or the daemon
            stopped while waiting
-  126      refused by the daemon (invalid payload, permission, nothing to
-           stop); the reason is printed from the job's log
-  127      no such job or run (or not one you may see)
+  126      refused by the daemon (invalid payload, permission, a run that
+           already ended); the reason is printed from the job's log
+  127      no such job or run (or not one you may see), or no active run
+           to stop, kill, pause or resume
 `
 
 // cliMountHelp is how every subcommand finds the mount.
-const cliMountHelp = `The mount is --mount DIR, else $JOBFS_MOUNT, else the only fuse.jobfs mount
-in /proc/self/mountinfo (with several or none, the command refuses and says so).
+const cliMountHelp = `The mount is --mount DIR, else $JOBFS_MOUNT, else, from /proc/self/mountinfo:
+the fuse.jobfs mount the working folder is in, the only one, the only one you
+mounted, or the only one you can enter (otherwise the command refuses and says
+so).
 `
 
 // cliError is a failure of a subcommand with the exit code it maps to.
@@ -152,7 +157,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, min, max int) ([]string, er
 		args = rest[1:]
 	}
 	if len(operands) < min || len(operands) > max {
-		return nil, failf(exitUsage, "want %s, got %d arguments (jobfs %s --help)", operandsWanted(min, max), len(operands), c.name)
+		got := fmt.Sprintf("%d arguments", len(operands))
+		if len(operands) == 1 {
+			got = "1 argument"
+		}
+		return nil, failf(exitUsage, "want %s, got %s (jobfs %s --help)", operandsWanted(min, max), got, c.name)
 	}
 	return operands, nil
 }
@@ -162,8 +171,10 @@ func operandsWanted(min, max int) string {
 	switch {
 	case max == 0:
 		return "no arguments"
+	case min == max && min == 1:
+		return "1 argument"
 	case min == max:
-		return fmt.Sprintf("%d argument(s)", min)
+		return fmt.Sprintf("%d arguments", min)
 	}
 	return fmt.Sprintf("%d to %d arguments", min, max)
 }
@@ -184,20 +195,55 @@ func (c *cli) root() (string, error) {
 	return checkMount(dir, from, mounts)
 }
 
-// onlyMount is the mountpoint of the single jobfs mount, or an error that
-// says how to choose.
+// onlyMount picks the mount when none was named: the one the working
+// folder is in, else the only one mounted by the caller (FUSE's user_id),
+// else the only one the caller can enter (a mount of another user without
+// allow_other refuses them), else an error that says how to choose.
 func onlyMount(mounts []*mountinfo.Info) (string, error) {
-	switch len(mounts) {
-	case 1:
-		return mounts[0].Mountpoint, nil
-	case 0:
+	if len(mounts) == 0 {
 		return "", failf(exitTrouble, "no jobfs mount in /proc/self/mountinfo; mount one (jobfs mount DIR) or name it with --mount DIR or JOBFS_MOUNT=DIR")
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if m := mountHolding(mounts, wd); m != "" {
+			return m, nil
+		}
+	}
+	uid := "user_id=" + strconv.Itoa(os.Getuid())
+	for _, pick := range []func(*mountinfo.Info) bool{
+		func(*mountinfo.Info) bool { return true },
+		func(m *mountinfo.Info) bool { return slices.Contains(strings.Split(m.VFSOptions, ","), uid) },
+		func(m *mountinfo.Info) bool { _, err := os.Stat(m.Mountpoint); return err == nil },
+	} {
+		var found []string
+		for _, m := range mounts {
+			if pick(m) {
+				found = append(found, m.Mountpoint)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
 	}
 	var points []string
 	for _, m := range mounts {
 		points = append(points, m.Mountpoint)
 	}
-	return "", failf(exitTrouble, "%d jobfs mounts (%s); choose one with --mount DIR or JOBFS_MOUNT=DIR", len(mounts), strings.Join(points, ", "))
+	return "", failf(exitTrouble, "%d jobfs mounts (%s), none of them holding the working folder, and not one alone mounted by you; choose one with --mount DIR or JOBFS_MOUNT=DIR", len(mounts), strings.Join(points, ", "))
+}
+
+// mountHolding is the deepest mountpoint among mounts that dir is in, or "".
+func mountHolding(mounts []*mountinfo.Info, dir string) string {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	best := ""
+	for _, m := range mounts {
+		p := m.Mountpoint
+		if (dir == p || strings.HasPrefix(dir, strings.TrimSuffix(p, "/")+"/")) && len(p) > len(best) {
+			best = p
+		}
+	}
+	return best
 }
 
 // checkMount makes sure dir, given by from, is a jobfs mountpoint: any

@@ -20,7 +20,7 @@ never ran included, with their newest run:
 
   JOB      the job (@owner/name for another owner's)
   RUN      the newest run's id, - when it never ran
-  STATUS   its status (PENDING RUNNING COMPLETED FAILED TIMEOUT CANCELLED),
+  STATUS   its status (PENDING RUNNING PAUSED COMPLETED FAILED TIMEOUT CANCELLED),
            never-ran when there is none
   EXIT     its exit code, - while it has none
   STARTED  when it started (UTC), - before

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -67,6 +70,20 @@ func TestOnlyMount(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "--mount DIR or JOBFS_MOUNT=DIR") {
 			t.Errorf("onlyMount(%d mounts) = %v, want a refusal naming --mount", len(ms), err)
 		}
+	}
+	// Several: the one mounted by the caller is taken, and the one holding
+	// the working folder before it.
+	uid := strconv.Itoa(os.Getuid())
+	mine := &mountinfo.Info{Mountpoint: "/nonexistent/mine", VFSOptions: "rw,user_id=" + uid + ",group_id=0"}
+	theirs := &mountinfo.Info{Mountpoint: "/nonexistent/theirs", VFSOptions: "rw,user_id=" + uid + "1,group_id=0"}
+	if got, err := onlyMount([]*mountinfo.Info{theirs, mine}); err != nil || got != mine.Mountpoint {
+		t.Errorf("onlyMount(theirs, mine) = %q, %v; want mine", got, err)
+	}
+	wd := t.TempDir()
+	t.Chdir(wd)
+	here := &mountinfo.Info{Mountpoint: filepath.Dir(wd), VFSOptions: "rw,user_id=" + uid + "1"}
+	if got, err := onlyMount([]*mountinfo.Info{mine, here}); err != nil || got != here.Mountpoint {
+		t.Errorf("onlyMount(mine, here) from %s = %q, %v; want the one holding the working folder", wd, got, err)
 	}
 }
 
