@@ -128,11 +128,6 @@ func (c *execCounter) total(job string) int {
 // killed or stopped past its lease loses its runs to the others, fenced; an
 // etcd member lost meanwhile loses nothing; a schedule fires once per tick.
 func TestClusterTree(t *testing.T) {
-	// Under make soak (JOBFS_SOAK=1) until two known failures of the cluster
-	// mode, open in issue 22, are fixed: once here a schedule fired 7 runs in
-	// 6 ticks of three nodes, and once an etcd member killed during 100
-	// triggers left 99 runs. The cluster unit tests in jobs run in make test.
-	relSoak(t)
 	tc := startTeam(t)
 	a, b, c := tc.nodes[0], tc.nodes[1], tc.nodes[2]
 

@@ -29,6 +29,9 @@ type Cluster interface {
 	LostRuns() ([]RunRef, error)
 	// EndLost ends such a run with fn's change, once across the cluster.
 	EndLost(job string, n uint64, fn func(*Run)) (bool, error)
+	// MakerAlive reports whether the node that stored PENDING run n (and
+	// lays out its folder) is alive.
+	MakerAlive(job string, n uint64) (bool, error)
 	// ClaimTick reports whether this node fires job's schedule tick at.
 	ClaimTick(job string, at time.Time) (bool, error)
 	// Progress tells the other nodes that run n's log grew.

@@ -56,7 +56,7 @@ func (m *Manager) startCluster() {
 		return
 	}
 	m.resyncCluster()
-	for _, f := range []func(){m.watchRuns, m.watchProgress, m.sendProgress, m.watchLease, m.endLostRuns} {
+	for _, f := range []func(){m.watchRuns, m.watchProgress, m.sendProgress, m.watchLease, m.sweepCluster} {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -187,10 +187,31 @@ func (m *Manager) trackLocked(k runKey) *activeRun {
 	return a
 }
 
+// installLocked makes fresh run k's entry for a run this node made (a
+// trigger, a retry, a hook) and returns the entry to use: in a cluster the
+// change feed may have tracked k first, as a remote run counted in perJob
+// and maybe offered; that entry is kept (its waiters stay), counted once
+// (the caller counts it) and taken off the queue, so that this node never
+// queues one run twice. m.mu is held.
+func (m *Manager) installLocked(k runKey, fresh *activeRun) *activeRun {
+	a := m.active[k]
+	if a == nil || m.cluster == nil {
+		m.active[k] = fresh
+		return fresh
+	}
+	if m.perJob[k.job]--; m.perJob[k.job] <= 0 {
+		delete(m.perJob, k.job)
+	}
+	a.remote = false
+	m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
+	return a
+}
+
 // offerLocked queues a remote PENDING run for this node to claim, when it
 // executes. m.mu is held.
 func (m *Manager) offerLocked(k runKey, a *activeRun) {
-	if m.opts.NoExecute || !a.remote || !a.claimable || a.stopped || m.stopping || m.cluster.lost.Load() {
+	if m.opts.NoExecute || !a.remote || !a.claimable || a.stopped || a.claimed || a.cancel != nil || m.stopping || m.cluster.lost.Load() ||
+		slices.Contains(m.queue, k) {
 		return
 	}
 	a.remote = false
@@ -244,7 +265,7 @@ func (m *Manager) claimToExecute(k runKey) bool {
 		return true
 	}
 	won := false
-	if !m.cluster.lost.Load() && m.runReady(k) {
+	if !m.opts.NoExecute && !m.cluster.lost.Load() && m.runReady(k) { // --no-execute never claims to run
 		var err error
 		if won, err = m.cluster.c.Claim(k.job, k.id); err != nil {
 			m.slog.Warn(fmt.Sprintf("cluster: claim the run: %v", err), m.runAttrs(k.job, k.id)...)
@@ -256,7 +277,7 @@ func (m *Manager) claimToExecute(k runKey) bool {
 		return false
 	}
 	if won {
-		a.claimed = true
+		a.claimed, a.remote = true, false
 		a.bell.onRing(func() { m.progressed(k) })
 		return true
 	}
@@ -369,9 +390,12 @@ func (m *Manager) watchLease() {
 	}
 }
 
-// endLostRuns ends, once across the cluster, the runs of nodes that lost
-// their lease: FAILED "node <name> lost".
-func (m *Manager) endLostRuns() {
+// sweepCluster looks, every lostCheck, for what no change signals: the
+// runs of nodes that lost their lease (ended once across the cluster,
+// then retried where the job says so) and PENDING runs nobody claimed (a
+// retry whose back-off passed on a node that went away, a run whose
+// ready signal was missed, one whose maker died before laying it out).
+func (m *Manager) sweepCluster() {
 	t := time.NewTicker(lostCheck)
 	defer t.Stop()
 	for {
@@ -391,14 +415,19 @@ func (m *Manager) endLostRuns() {
 		for _, ref := range refs {
 			m.endLost(ref)
 		}
+		m.sweepPending()
 	}
 }
 
+// endLost ends a lost node's run FAILED "node <name> lost", once across
+// the cluster; the node that ended it makes its follow-ups (a retry as
+// config/retries says, hooks), exactly once through the store.
 func (m *Manager) endLost(ref RunRef) {
 	reason := "node " + ref.Run.Node + " lost"
 	now := m.now().UTC()
+	followup := m.hasWorkflow(ref.JobID)
 	ended, err := m.cluster.c.EndLost(ref.JobID, ref.Run.ID, func(r *Run) {
-		r.Status, r.Error, r.EndedAt = Failed, reason, now
+		r.Status, r.Error, r.EndedAt, r.Followup = Failed, reason, now, followup
 		for i := range r.Steps {
 			switch r.Steps[i].Status {
 			case Running:
@@ -412,10 +441,74 @@ func (m *Manager) endLost(ref RunRef) {
 		m.slog.Warn(fmt.Sprintf("cluster: end a lost run: %v", err), m.runAttrs(ref.JobID, ref.Run.ID)...)
 		return
 	}
-	if ended {
-		m.appendRunLog(ref.JobID, ref.Run.ID, "jobfs: "+reason)
-		m.event(ref.JobID, "run %d FAILED: %s", ref.Run.ID, reason)
+	if !ended {
+		return
 	}
+	m.appendRunLog(ref.JobID, ref.Run.ID, "jobfs: "+reason)
+	m.event(ref.JobID, "run %d FAILED: %s", ref.Run.ID, reason)
+	r, err := m.store.Run(ref.JobID, ref.Run.ID)
+	if err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: read a lost run's end: %v", err), m.runAttrs(ref.JobID, ref.Run.ID)...)
+		return
+	}
+	m.onEnded(ref.JobID, r) // its retry, hooks and downstream jobs
+}
+
+// sweepPending offers the due PENDING runs nobody claimed, and ends one
+// whose maker died before laying it out.
+func (m *Manager) sweepPending() {
+	refs, err := m.store.ActiveRuns()
+	if err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: read the active runs: %v", err))
+		return
+	}
+	for _, ref := range refs {
+		r, k := ref.Run, runKey{ref.JobID, ref.Run.ID}
+		if r.Status != Pending || r.Node != "" || r.RetryAt.After(m.now()) {
+			continue
+		}
+		if !m.runReady(k) && m.makerGone(k) {
+			m.endUnmade(k)
+			continue
+		}
+		m.observeRun(k, r, true)
+	}
+}
+
+// makerGone reports whether run k, not laid out, never will be: its
+// maker's lease is gone. Its readiness is read again after the maker: the
+// maker ends the run's wait for it only once its folder is laid out.
+func (m *Manager) makerGone(k runKey) bool {
+	alive, err := m.cluster.c.MakerAlive(k.job, k.id)
+	if err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: %v", err), m.runAttrs(k.job, k.id)...)
+		return false
+	}
+	return !alive && !m.runReady(k)
+}
+
+// errUnmade is the end of a run whose maker was lost before it laid out
+// the run's folder: its payload was on that node only.
+const errUnmade = "the node that stored this run was lost before it wrote the run's input: trigger it again"
+
+// endUnmade claims run k (so that it ends once) and ends it FAILED.
+func (m *Manager) endUnmade(k runKey) {
+	won, err := m.cluster.c.Claim(k.job, k.id)
+	if err != nil || !won {
+		return // another node ends it, or the next sweep
+	}
+	m.mu.Lock()
+	a := m.trackLocked(k)
+	if a != nil {
+		a.remote, a.claimed, a.stopped = false, true, true
+		m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
+	}
+	m.mu.Unlock()
+	if a == nil {
+		return // stopping: the run stays claimed by this node, ended as lost after
+	}
+	m.appendRunLog(k.job, k.id, "jobfs: "+errUnmade)
+	m.finish(k, Run{Status: Failed, Error: errUnmade})
 }
 
 // clusterLost reports whether this node lost its lease: it writes nothing

@@ -16,8 +16,12 @@ func (m *Manager) dispatchLocked() {
 	for !m.stopping && m.running < m.opts.MaxActive && len(m.queue) > 0 {
 		k := m.queue[0]
 		m.queue = m.queue[1:]
+		a := m.active[k]
+		if a == nil || a.cancel != nil {
+			continue // cluster: queued twice, and ended or executing already
+		}
 		ctx, cancel := newRunContext(m.baseCtx)
-		m.active[k].cancel = cancel
+		a.cancel = cancel
 		m.running++
 		m.wg.Add(1)
 		go m.execute(ctx, k)

@@ -188,8 +188,7 @@ func (m *Manager) armRetry(jobID string, r Run) {
 	k := runKey{jobID, r.ID}
 	done := make(chan struct{})
 	m.mu.Lock()
-	a := &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
-	m.active[k] = a
+	a := m.installLocked(k, &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}) // cluster_run.go
 	m.perJob[jobID]++
 	a.timer = time.AfterFunc(max(time.Until(r.RetryAt), 0), func() { m.releaseRetry(k) })
 	m.mu.Unlock()

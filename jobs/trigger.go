@@ -213,7 +213,7 @@ func (m *Manager) publishRun(k runKey) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.doneCommitting(k.job)
-	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
+	m.installLocked(k, &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}) // cluster_run.go
 	return !m.stopping
 }
 

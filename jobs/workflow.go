@@ -240,7 +240,7 @@ func (m *Manager) enqueue(jobID string, r Run, prepare func() error) {
 		m.mu.Unlock()
 		return // stays PENDING in the store; the next start ends it
 	}
-	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}
+	m.installLocked(k, &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing)}) // cluster_run.go
 	m.perJob[jobID]++
 	m.mu.Unlock()
 	if err := prepare(); err != nil {

@@ -222,3 +222,15 @@ func (s *Store) CheckKeyFingerprint(fp string) error {
 	}
 	return fmt.Errorf("this node's master key (fingerprint %s) is not the cluster's: copy the master key every node uses to this one", fp)
 }
+
+// MakerAlive reports whether the node that made run n of job id (the
+// trigger's node, which lays out the run's folder after the commit) is
+// alive, for a run not ended: its maker key carries that node's lease. A
+// run not laid out whose maker is gone never will be.
+func (s *Store) MakerAlive(id string, n uint64) (bool, error) {
+	rs, _, err := s.read(clientv3.OpGet(s.makerKey(id, n), clientv3.WithCountOnly()))
+	if err != nil {
+		return false, storeErr("read the run's maker", err)
+	}
+	return rs[0].Count > 0, nil
+}

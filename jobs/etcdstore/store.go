@@ -12,6 +12,7 @@
 //	jobs/<id>/runs/<n, 20 digits>  -> jobs.Run (JSON); padded so keys sort as ids
 //	jobs/<id>/runseq               -> the last run id given (decimal)
 //	jobs/<id>/req/<n, 20 digits>   -> the nonce of the commit that made run n
+//	jobs/<id>/maker/<n, 20 digits> -> the node that made run n, with its lease, until the run ends
 //	jobs/<id>/kv/<bucket>/<key>    -> env, shares, after
 //	jobs/<id>/afterseq             -> bumped by each AfterDone (its compare)
 //	active/r/<id>/<n, 20 digits>   -> "" while run n has not ended
@@ -147,7 +148,10 @@ func (s *Store) afterSeqKey(id string) string      { return s.jobDir(id) + "afte
 func (s *Store) runsDir(id string) string          { return s.jobDir(id) + "runs/" }
 func (s *Store) runKey(id string, n uint64) string { return s.runsDir(id) + pad(n) }
 func (s *Store) reqKey(id string, n uint64) string { return s.jobDir(id) + "req/" + pad(n) }
-func (s *Store) kvDir(id, bucket string) string    { return s.jobDir(id) + "kv/" + bucket + "/" }
+func (s *Store) makerKey(id string, n uint64) string {
+	return s.jobDir(id) + "maker/" + pad(n)
+}
+func (s *Store) kvDir(id, bucket string) string { return s.jobDir(id) + "kv/" + bucket + "/" }
 func (s *Store) activeRun(id string, n uint64) string {
 	return s.p + "active/r/" + id + "/" + pad(n)
 }
@@ -602,7 +606,7 @@ func (s *Store) runOps(id string, r jobs.Run) ([]clientv3.Op, error) {
 		return nil, err
 	}
 	if r.Status.Terminal() {
-		return []clientv3.Op{put, clientv3.OpDelete(s.activeRun(id, r.ID))}, nil
+		return []clientv3.Op{put, clientv3.OpDelete(s.activeRun(id, r.ID)), clientv3.OpDelete(s.makerKey(id, r.ID))}, nil
 	}
 	return []clientv3.Op{put, clientv3.OpPut(s.activeRun(id, r.ID), "")}, nil
 }
@@ -634,7 +638,11 @@ func (s *Store) addOps(id string, n uint64, r jobs.Run, req string) (jobs.Run, [
 	if err != nil {
 		return r, nil, err
 	}
-	return r, append(ops, clientv3.OpPut(s.seqKey(id), strconv.FormatUint(n, 10)), clientv3.OpPut(s.reqKey(id, n), req)), nil
+	ops = append(ops, clientv3.OpPut(s.seqKey(id), strconv.FormatUint(n, 10)), clientv3.OpPut(s.reqKey(id, n), req))
+	if s.sess != nil && !r.Status.Terminal() {
+		ops = append(ops, clientv3.OpPut(s.makerKey(id, n), s.node, clientv3.WithLease(s.sess.Lease())))
+	}
+	return r, ops, nil
 }
 
 // CreateRun stores r as job id's next run: ids are dense from 1 and never
@@ -761,7 +769,7 @@ func (s *Store) LatestRun(id string) (uint64, error) {
 func (s *Store) DeleteRun(id string, n uint64) error {
 	r, err := s.txn([]clientv3.Cmp{exist(s.runKey(id, n))}, []clientv3.Op{
 		clientv3.OpDelete(s.runKey(id, n)), clientv3.OpDelete(s.activeRun(id, n)), clientv3.OpDelete(s.reqKey(id, n)),
-		clientv3.OpPut(s.timeKey(id, jobs.TimeRuns), timeValue(s.now())),
+		clientv3.OpDelete(s.makerKey(id, n)), clientv3.OpPut(s.timeKey(id, jobs.TimeRuns), timeValue(s.now())),
 	})
 	if err != nil {
 		return storeErr("delete run", err)
