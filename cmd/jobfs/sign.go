@@ -52,7 +52,7 @@ func signCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keyPath := fs.String("k", "", "private key `file` made by jobfs keygen (required)")
 	fs.Usage = func() {
-		sayf(stderr, "Usage: jobfs sign -k KEY MOUNT/JOB\n\nSigns the job's type, chains or script, timeout, limits, retries,\non_failure, on_success, after and env names (not their values) and writes the signature to MOUNT/JOB/config/signatures.\n\nFlags:\n")
+		sayf(stderr, "Usage: jobfs sign -k KEY MOUNT/JOB\n\nSigns the job's type, chains or script, timeout, limits, retries,\non_failure, on_success, after and env names (not their values)\nand writes the signature to MOUNT/JOB/config/signatures.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
