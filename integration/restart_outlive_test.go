@@ -42,9 +42,11 @@ func outliveRestart(t *testing.T, how string) {
 	for i := 0; i < 20; i++ {
 		d.scriptJob(t, fmt.Sprintf("p%d", i), printer)
 	}
-	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 1.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
+	// short ends (exit 3) and late times out while the daemon is away:
+	// it stays away until both recorded their end.
+	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 2.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
 	d.scriptJob(t, "late", "#!/bin/sh\necho late\nexec sleep 30\n")
-	d.ok(t, `echo 4s > mnt/late/config/timeout`)
+	d.ok(t, `echo 3s > mnt/late/config/timeout`)
 	d.scriptJob(t, "paused", printer)
 	chainsImage(t, d, "first", chainFirst)
 	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\necho two >> \"$2/two.txt\"\n")
@@ -67,11 +69,18 @@ EOF`)
 	for _, j := range jobs {
 		d.waitStatus(t, j, 1, "RUNNING")
 	}
+	pausable := outlivePause(t, d)
 	d.ok(t, `for j in short late; do printf '{}\n' > "mnt/$j/data" & done; wait`)
+	ending := map[string]string{} // job: its run's folder on disk
 	for _, j := range []string{"short", "late"} {
 		waitFor(t, j+" started", func() bool { return d.sh(t, `grep -q "$J" mnt/$J/runs/1/log`, "J="+j).code == 0 })
+		ending[j] = filepath.Join(d.state, "jobs", strings.TrimSpace(d.cat(t, "mnt/"+j+"/shortname")), "runs", "1")
 	}
-	pausable := outlivePause(t, d)
+	for j, dir := range ending {
+		if stepRecord(t, dir) != nil {
+			t.Errorf("%s ended before the daemon stopped (a machine too slow for this test?)", j)
+		}
+	}
 
 	switch how {
 	case "kill-9":
@@ -82,19 +91,26 @@ EOF`)
 		}
 	}
 	time.Sleep(2 * time.Second)
+	for j, dir := range ending {
+		waitFor(t, j+" recorded its end while the daemon is away", func() bool { return stepRecord(t, dir) != nil })
+	}
 	restarted := time.Now()
 	d.restart(t)
 	if pausable {
 		outliveResume(t, d)
 	}
 
+	// wait readers after the restart: of a run that goes on, and of two
+	// that ended while the daemon was away.
 	var wg sync.WaitGroup
-	var waited string
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		waited = d.sh(t, `cat mnt/p0/runs/1/wait`).out
-	}()
+	waited := map[string]*string{"p0": new(string), "short": new(string), "late": new(string)}
+	for j, out := range waited {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			*out = d.sh(t, `cat mnt/$J/runs/1/wait`, "J="+j).out
+		}()
+	}
 
 	for i := 0; i < 20; i++ {
 		job := fmt.Sprintf("p%d", i)
@@ -110,20 +126,22 @@ EOF`)
 		}
 	}
 	wg.Wait()
-	if !strings.Contains(waited, "COMPLETED") {
-		t.Errorf("cat runs/1/wait after the restart = %q, want COMPLETED", waited)
+	for j, want := range map[string]string{"p0": "COMPLETED\n", "short": "FAILED\n", "late": "TIMEOUT\n"} {
+		if *waited[j] != want {
+			t.Errorf("cat %s/runs/1/wait after the restart = %q, want %q", j, *waited[j], want)
+		}
 	}
 
 	if got := d.waitRun(t, "short", 1); got != "FAILED" {
 		t.Errorf("short ended %s, want FAILED", got)
 	}
 	d.wantFile(t, "mnt/short/runs/1/exit_code", "3\n")
-	if u := d.cat(t, "mnt/short/runs/1/usage"); !strings.Contains(u, "cpu") {
-		t.Errorf("short's usage = %q, want what it used", u)
-	}
-	outliveEndedAsRecorded(t, d, "short", restarted)
 	if got := d.waitRun(t, "late", 1); got != "TIMEOUT" {
 		t.Errorf("late ended %s, want TIMEOUT; log:\n%s", got, d.cat(t, "mnt/late/runs/1/log"))
+	}
+	d.wantFile(t, "mnt/late/runs/1/exit_code", "124\n")
+	for j, dir := range ending {
+		outliveAsRecorded(t, d, j, stepRecord(t, dir), restarted)
 	}
 
 	if got := d.waitRun(t, "chain", 1); got != "COMPLETED" {
@@ -174,29 +192,53 @@ func outliveChainRunLog(t *testing.T, log string) {
 	}
 }
 
-// outliveEndedAsRecorded checks that a run whose step ended while the
-// daemon was away ended when its shim recorded, not at the restart.
-func outliveEndedAsRecorded(t *testing.T, d *daemon, job string, restarted time.Time) {
+// stepRecord is the record of the one step of the run in dir (its
+// shim's exit.json); nil before there is one.
+func stepRecord(t *testing.T, dir string) *outliveRecord {
 	t.Helper()
-	run := filepath.Join(d.state, "jobs", strings.TrimSpace(d.cat(t, "mnt/"+job+"/shortname")), "runs", "1")
-	recs, _ := filepath.Glob(filepath.Join(run, ".shim", "*", "exit.json"))
-	if len(recs) != 1 {
-		t.Fatalf("%s: %d step records in %s, want 1", job, len(recs), run)
-	}
-	b, err := os.ReadFile(recs[0])
+	b, err := os.ReadFile(filepath.Join(dir, ".shim", "script", "exit.json"))
 	if err != nil {
-		t.Fatal(err)
+		return nil
 	}
-	var rec struct{ Ended time.Time }
+	var rec outliveRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		t.Fatalf("%s: %v", recs[0], err)
+		t.Fatalf("%s: %v", dir, err)
 	}
+	return &rec
+}
+
+// outliveRecord is what the test reads of a shim's exit.json.
+type outliveRecord struct {
+	ExitCode int
+	Ended    time.Time
+	Usage    struct{ CPUNanos, MemoryPeak *uint64 }
+}
+
+// outliveAsRecorded checks that a run whose step ended while the daemon
+// was away shows its step's end, exit code and usage as its shim recorded
+// them, not the restart's time nor nothing.
+func outliveAsRecorded(t *testing.T, d *daemon, job string, rec *outliveRecord, restarted time.Time) {
+	t.Helper()
 	if !rec.Ended.Before(restarted) {
-		t.Errorf("%s: its step ended at %v, after the restart at %v: the test wants it to end while the daemon is away", job, rec.Ended, restarted)
+		t.Errorf("%s: its step ended at %v, after the restart at %v", job, rec.Ended, restarted)
 	}
 	want := rec.Ended.UTC().Format(time.RFC3339) + "\n"
 	d.wantFile(t, "mnt/"+job+"/runs/1/ended_at", want)
 	d.wantFile(t, "mnt/"+job+"/runs/1/steps/script/ended_at", want)
+	d.wantFile(t, "mnt/"+job+"/runs/1/exit_code", fmt.Sprintf("%d\n", rec.ExitCode))
+	if rec.Usage.CPUNanos == nil || rec.Usage.MemoryPeak == nil {
+		t.Errorf("%s: its shim recorded no CPU or memory use: %+v", job, rec.Usage)
+		return
+	}
+	usage := d.cat(t, "mnt/"+job+"/runs/1/usage")
+	for _, l := range []string{
+		fmt.Sprintf("cpu_seconds %.6f\n", float64(*rec.Usage.CPUNanos)/1e9),
+		fmt.Sprintf("memory_peak_bytes %d\n", *rec.Usage.MemoryPeak),
+	} {
+		if !strings.Contains(usage, l) {
+			t.Errorf("%s: usage = %q, want the recorded %q", job, usage, l)
+		}
+	}
 }
 
 // outlivePause pauses the "paused" job's run, as the daemon is about to
