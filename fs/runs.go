@@ -148,7 +148,7 @@ type runDir struct {
 
 // runEntries are listed in a run folder; stream and wait are not (they
 // block), but are reachable by name.
-var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "node", "output", "result", "retry_at", "retry_of", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
+var runEntries = []string{"ctl", "duration", "ended_at", "error", "exit_code", "input", "log", "node", "output", "result", "retry_at", "retry_of", "slurm_job", "started_at", "status", "status.json", "steps", "trigger", "triggered_by", "usage"}
 
 // fill: writable for the owner, whose rm -r of a run passes through it.
 func (d *runDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
@@ -180,6 +180,10 @@ func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			continue
 		case "node":
 			if r.Node == "" { // a single daemon's run: no node to name
+				continue
+			}
+		case "slurm_job":
+			if ids, _ := d.t.m.SlurmJobs(d.jobID, d.id); ids == "" { // no step went to Slurm
 				continue
 			}
 		}
@@ -245,6 +249,8 @@ func (d *runDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*
 		node, mode = &stepsDir{t: d.t, jobID: d.jobID, id: d.id}, syscall.S_IFDIR
 	case "duration":
 		node = d.durationFile()
+	case "slurm_job":
+		node = &textFile{t: d.t, jobID: d.jobID, content: d.slurmJobs}
 	case "status.json":
 		node = d.statusFile()
 	case "result":
@@ -343,4 +349,16 @@ func (d *runDir) noop(ctx context.Context) syscall.Errno {
 		return syscall.EBUSY
 	}
 	return 0
+}
+
+// slurmJobs is runs/<id>/slurm_job: "ID LABEL", a line per step submitted
+// to Slurm (config/backend slurm); empty for a run on this machine. Its
+// mtime is the run's start.
+func (d *runDir) slurmJobs() (string, time.Time, error) {
+	r, err := d.t.m.Run(d.jobID, d.id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	ids, err := d.t.m.SlurmJobs(d.jobID, d.id)
+	return ids, started(r), err
 }

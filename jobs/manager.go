@@ -72,6 +72,9 @@ type Options struct {
 	// node view and trigger only: it never claims a run.
 	Cluster   Cluster
 	NoExecute bool
+	// Slurm, when set, lets jobs run their steps on Slurm
+	// (config/backend slurm; backend_slurm.go).
+	Slurm *SlurmOptions
 }
 
 // Manager owns the store and every run in flight.
@@ -102,6 +105,7 @@ type Manager struct {
 	device    string          // disk of the state folder, where steps write
 	deviceErr error           // why io cannot be limited
 	backend   Backend         // runs the steps (backend.go)
+	slurm     *slurmBackend   // nil without Options.Slurm
 	closeOnce sync.Once
 
 	triggerMu sync.Mutex // one trigger at a time (trigger.go); taken before mu, never under it
@@ -206,6 +210,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if m.backend = opts.Backend; m.backend == nil {
 		m.backend = m.localBackend()
+	}
+	if opts.Slurm != nil {
+		m.slurm = newSlurmBackend(*opts.Slurm)
 	}
 	if err := m.recover(); err != nil {
 		_ = store.Close() // the recover error is the one to report

@@ -17,9 +17,10 @@ type runConfig struct {
 	envs   map[string]sealedEnv // the sealed secrets, by name
 }
 
-// runFields are the settings a run reads: the signed ones, the signatures
-// and config/network (not signed: none only takes away).
-var runFields = append(slices.Clone(SignedFields), "config/signatures", "config/network")
+// runFields are the settings a run reads: the signed ones, the signatures,
+// config/network (not signed: none only takes away), config/backend and
+// config/slurm (where the steps run).
+var runFields = append(slices.Clone(SignedFields), "config/signatures", "config/network", "config/backend", "config/slurm")
 
 // snapshot reads a job's run config in one store transaction.
 func (m *Manager) snapshot(jobID string) (runConfig, error) {

@@ -30,6 +30,7 @@ type Setting struct {
 // Settings lists the writable settings of a job in path order.
 var settingList = []Setting{
 	{Path: "config/after", check: checkAfter},
+	{Path: "config/backend", Default: "local", check: checkBackend},
 	{Path: "config/chains", Lines: true, check: checkChains},
 	{Path: "config/enabled", Default: "true", check: checkBool},
 	{Path: "config/keep", Default: "100", check: checkKeep},
@@ -45,6 +46,7 @@ var settingList = []Setting{
 	{Path: "config/schedule", check: checkSchedule},
 	{Path: "config/script", Lines: true, check: checkScript},
 	{Path: "config/signatures", Lines: true, check: checkSignatures},
+	{Path: "config/slurm", check: checkSlurm},
 	{Path: "config/timeout", Default: "1h", check: checkTimeout},
 	{Path: "config/type", Default: "chains", check: checkType},
 	{Path: "description", Lines: true},

@@ -15,10 +15,10 @@ _jobfs() {
     local mount_flags="--allow-other --debug --grace --max-active --max-log
         --max-result --noexec --read-only --repos --require-isolation --stop-runs-on-exit
         --require-limits --state --trusted-keys --metrics --log-format
-        --max-job-log --store --etcd-ca --etcd-cert --etcd-key --etcd-prefix
+        --max-job-log --slurm --slurm-shim --store --etcd-ca --etcd-cert --etcd-key --etcd-prefix
         --etcd-lease --data --node --no-execute --help"
     local options="allow_other debug grace= max_active= max_log= max_result=
-        noexec read_only repos= require_isolation require_limits state=
+        noexec read_only repos= require_isolation require_limits slurm slurm_shim= state=
         trusted_keys= metrics= log_format= max_job_log= store= etcd_ca=
         etcd_cert= etcd_key= etcd_prefix= etcd_lease= data= node= no_execute
         log= ro rw

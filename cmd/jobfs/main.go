@@ -111,6 +111,8 @@ type mountFlags struct {
 	debug        bool
 	requireLim   bool
 	requireIso   bool
+	slurm        bool   // --slurm: jobs may run their steps on Slurm
+	slurmShim    string // --slurm-shim: the jobfs binary on the compute nodes
 	allowOther   bool
 	trustedKeys  string
 	readOnly     bool
@@ -163,6 +165,8 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&f.trustedKeys, "trusted-keys", "", "`file` of public keys (ed25519:<base64>, one per line): every run needs a valid signature by one of them")
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
+	fs.BoolVar(&f.slurm, "slurm", false, "let jobs run their steps on a Slurm cluster (config/backend slurm): sbatch, squeue and scancel from PATH, SLURM_CONF from the environment; --state (or --data) must be on storage the nodes share")
+	fs.StringVar(&f.slurmShim, "slurm-shim", "", "`path` of the jobfs binary on the Slurm nodes, each step's shim there (default: this binary's own path); where it is missing a step runs plainly, said in its log")
 	fs.BoolVar(&f.requireIso, "require-isolation", false, "fail runs whose steps cannot get their namespaces and private root (a normal user whose user namespaces are refused), instead of running them with a warning in their log")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
 	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
@@ -285,6 +289,9 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		Logger:           logger,
 		Slog:             slogger,
 		MaxJobLog:        int64(f.maxJobLog),
+	}
+	if f.slurm {
+		opts.Slurm = &jobs.SlurmOptions{Shim: f.slurmShim}
 	}
 	if cl != nil { // the run files live in the shared --data folder
 		opts.Store, opts.Cluster, opts.NoExecute, opts.StateDir = cl, cl, f.cluster.noExecute, f.cluster.data

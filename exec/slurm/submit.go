@@ -38,6 +38,9 @@ type Job struct {
 	Array string
 	// Hold submits the job held (--hold); it starts after scontrol release.
 	Hold bool
+	// UID and GID run the job as that user and group (--uid, --gid: root
+	// only); 0 leaves the submitter's.
+	UID, GID uint32
 }
 
 // ErrBadJob is wrapped by Submit's errors for a Job it refuses before
@@ -95,6 +98,10 @@ func (j Job) args() ([]string, error) {
 	add("--array", j.Array)
 	if j.Hold {
 		args = append(args, "--hold")
+	}
+	if j.UID != 0 {
+		add("--uid", strconv.FormatUint(uint64(j.UID), 10))
+		add("--gid", strconv.FormatUint(uint64(j.GID), 10))
 	}
 	return args, nil
 }
