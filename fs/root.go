@@ -122,10 +122,10 @@ func (r *rootDir) ownerChild(ctx context.Context, name string, out *fuse.EntryOu
 	return newChild(ctx, r.EmbeddedInode(), node, syscall.S_IFDIR, ino(name), out)
 }
 
+// Mkdir creates a job; a bad name (an @owner folder's among them) is
+// refused with EINVAL, its reason in MOUNT/.jobfs/events and the daemon's
+// log (there is no job log yet).
 func (r *rootDir) Mkdir(ctx context.Context, name string, _ uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if strings.HasPrefix(name, "@") {
-		return nil, syscall.EINVAL
-	}
 	j, err := r.t.m.CreateJob(r.t.namespace(ctx), name)
 	if err != nil {
 		return nil, toErrno(err)

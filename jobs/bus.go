@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,9 @@ const (
 	EventCreated    = "job.created"
 	EventRenamed    = "job.renamed"
 	EventDeleted    = "job.deleted"
+	// EventRefused is a job not created (mkdir of a bad name): there is no
+	// job log to hold the reason, so the event carries it.
+	EventRefused = "job.refused"
 	// EventMissed stands for Missed events a reader was too slow to take.
 	EventMissed = "missed"
 )
@@ -37,6 +41,7 @@ type Event struct {
 	Setting  string    `json:"setting,omitempty"`
 	NewName  string    `json:"new_name,omitempty"`
 	Missed   uint64    `json:"missed,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
 
 	id       string            // the job's id
 	ownerUID Owner             // whose job: who sees it
@@ -269,6 +274,16 @@ func (m *Manager) emitFor(j Job, e Event) {
 	}
 	e.id, e.ownerUID, e.Owner, e.Job = j.ID, j.Owner, m.ownerName(j.Owner), j.Name
 	m.publish(e)
+}
+
+// refusedJob tells the owner's event readers, and the daemon's log, why a
+// job was not created.
+func (m *Manager) refusedJob(owner Owner, name string, err error) {
+	m.slog.Info(fmt.Sprintf("job %q not created: %v", name, err), "owner", m.ownerName(owner))
+	if m.bus.n.Load() == 0 {
+		return
+	}
+	m.publish(Event{Type: EventRefused, Time: m.now().UTC(), Job: name, Reason: err.Error(), ownerUID: owner, Owner: m.ownerName(owner)})
 }
 
 // onQueued tells readers and metrics that run r was recorded PENDING.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,25 @@ func TestSkippedTicksFold(t *testing.T) {
 	log := strings.Join(jobLogLines(t, m, j.ID), "\n")
 	if strings.Count(log, "schedule: tick T skipped") != 1 || !strings.Contains(log, "schedule: skipped 49 more ticks since ") {
 		t.Errorf("job log:\n%s", log)
+	}
+}
+
+// A mkdir of a bad name has no job log to hold its reason: the owner's
+// event readers get it, and no one else's.
+func TestBusRefusedJob(t *testing.T) {
+	m := newTestManager(t, Options{})
+	user := m.Subscribe(Caller{UID: 4242, GIDs: []uint32{4242}}, false)
+	defer user.Close(m.Manager)
+	other := m.Subscribe(Caller{UID: 4343, GIDs: []uint32{4343}}, false)
+	defer other.Close(m.Manager)
+	if _, err := m.CreateJob(4242, "bad name"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("CreateJob(bad name) = %v, want ErrInvalid", err)
+	}
+	evs := drain(t, m, user)
+	if len(evs) != 1 || evs[0].Type != EventRefused || evs[0].Job != "bad name" || !strings.Contains(evs[0].Reason, "starting with a letter or digit") {
+		t.Errorf("the owner's events: %+v, want one job.refused with the reason", evs)
+	}
+	if evs := drain(t, m, other); len(evs) != 0 {
+		t.Errorf("another user's events: %+v, want none", evs)
 	}
 }

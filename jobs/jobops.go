@@ -9,6 +9,7 @@ import (
 // CreateJob makes a new job called name for owner.
 func (m *Manager) CreateJob(owner Owner, name string) (Job, error) {
 	if err := CheckJobName(name); err != nil {
+		m.refusedJob(owner, name, err)
 		return Job{}, err
 	}
 	j := Job{ID: newID(), Owner: owner, Name: name, Created: m.now().UTC()}
