@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,6 +39,7 @@ func TestRunsOutliveTheDaemon(t *testing.T) {
 
 func outliveRestart(t *testing.T, how string) {
 	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 30})
+	thawAtEnd(t, d)
 	printer := fmt.Sprintf("#!/bin/sh\ni=1\nwhile [ $i -le %d ]; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n", outliveLines)
 	for i := 0; i < 20; i++ {
 		d.scriptJob(t, fmt.Sprintf("p%d", i), printer)
@@ -160,6 +162,57 @@ EOF`)
 	}
 	d.wantFile(t, "mnt/chain/runs/1/result", "one\ntwo\n")
 	outliveChainRunLog(t, d.cat(t, "mnt/chain/runs/1/log"))
+	noCgroupsAfterStop(t, d)
+}
+
+// instance is the name of the daemon's cgroup folder (jobfs/<instance>):
+// its state folder's device and inode.
+func instance(t *testing.T, d *daemon) string {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(d.state, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d-%d", st.Dev, st.Ino)
+}
+
+// thawAtEnd thaws the daemon's step cgroups when the test ends, before
+// the harness kills what is left: a paused run the test could not resume
+// stays frozen, and a frozen process takes no SIGKILL.
+func thawAtEnd(t *testing.T, d *daemon) {
+	inst := instance(t, d)
+	t.Cleanup(func() {
+		v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/freezer/jobfs", inst, "*", "*", "*", "freezer.state"))
+		for _, f := range v1 {
+			_ = os.WriteFile(f, []byte("THAWED"), 0) // gone already: nothing to thaw
+		}
+		v2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/jobfs", inst, "*", "*", "*", "cgroup.freeze"))
+		for _, f := range v2 {
+			_ = os.WriteFile(f, []byte("0"), 0) // as above
+		}
+	})
+}
+
+// noCgroupsAfterStop stops the daemon (every run has ended) and checks
+// that no cgroup folder of it is left in any hierarchy.
+func noCgroupsAfterStop(t *testing.T, d *daemon) {
+	t.Helper()
+	if code := d.stop(t); code != 0 {
+		t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
+	}
+	inst := instance(t, d)
+	left, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "jobfs", inst))
+	if v2 := filepath.Join("/sys/fs/cgroup/jobfs", inst); dirExists(v2) {
+		left = append(left, v2)
+	}
+	if len(left) > 0 {
+		t.Errorf("cgroup folders left after every run ended and jobfs stopped: %v", left)
+	}
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // chainFirst is the chain's first step: 30 numbered lines over 3 s, so
@@ -355,6 +408,7 @@ func TestOutliveSoak(t *testing.T) {
 			}
 		}
 	}
+	noCgroupsAfterStop(t, d)
 }
 
 // outliveOldCommit is an earlier jobfs whose steps already run under shims
@@ -368,6 +422,7 @@ const outliveOldCommit = "ea3d999"
 // under a newer shim finish and its run log says why it cannot read how.
 func TestOutliveUpgrade(t *testing.T) {
 	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 30})
+	thawAtEnd(t, d)
 	old := buildOldJobfs(t)
 	chainsImage(t, d, "first", chainFirst)
 	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\n")
@@ -428,6 +483,7 @@ func TestOutliveUpgrade(t *testing.T) {
 	if !strings.Contains(log, "newer than this jobfs") {
 		t.Errorf("down's log does not say its shim is newer than the older jobfs:\n%s", log)
 	}
+	noCgroupsAfterStop(t, d)
 }
 
 // buildOldJobfs builds jobfs and jobfs-init of outliveOldCommit (without
