@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -34,9 +35,31 @@ type Cluster interface {
 	MakerAlive(job string, n uint64) (bool, error)
 	// ClaimTick reports whether this node fires job's schedule tick at.
 	ClaimTick(job string, at time.Time) (bool, error)
+	// RelayCtl asks the node executing run n to do cmd (stop, kill,
+	// pause, resume) and waits up to wait for its answer: why is its
+	// refusal, acked false when none came in time (the command stays
+	// recorded). ErrNotClaimed when no node executes the run.
+	RelayCtl(job string, n uint64, cmd string, wait time.Duration) (node, why string, acked bool, err error)
+	// WatchCtl returns the commands relayed to this node, until ctx ends
+	// (it may close early when it lags: call it again).
+	WatchCtl(ctx context.Context) <-chan CtlRequest
+	// AnswerCtl records this node's answer to r (why empty: done).
+	AnswerCtl(r CtlRequest, why string) error
 	// Progress tells the other nodes that run n's log grew.
 	Progress(job string, n uint64) error
 	// WatchProgress returns the runs whose log grew on another node, until
 	// ctx ends (then the channel closes; it may close early when it lags).
 	WatchProgress(ctx context.Context) <-chan RunID
 }
+
+// CtlRequest is a ctl command relayed to the node executing run ID of job
+// JobID: Cmd starts with the command's word (more may follow it).
+type CtlRequest struct {
+	JobID string
+	ID    uint64
+	Cmd   string
+}
+
+// ErrNotClaimed says no node executes the run (any more): it ended, or
+// its node was lost.
+var ErrNotClaimed = errors.New("the run is not executing on any node")

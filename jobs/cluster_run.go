@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,7 @@ func (m *Manager) startCluster() {
 		return
 	}
 	m.resyncCluster()
-	for _, f := range []func(){m.watchRuns, m.watchProgress, m.sendProgress, m.watchLease, m.sweepCluster} {
+	for _, f := range []func(){m.watchRuns, m.watchProgress, m.sendProgress, m.watchLease, m.sweepCluster, m.watchCtl} {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -535,8 +536,8 @@ func (m *Manager) claimedOnlyLocked(queued []runKey) []runKey {
 
 // stopRemote is Stop of a run that does not execute here: a PENDING run
 // nobody claimed is claimed and cancelled; one another node executes is
-// that node's to stop.
-func (m *Manager) stopRemote(k runKey) error {
+// stopped by that node, the command relayed through the store.
+func (m *Manager) stopRemote(k runKey, kill bool) error {
 	won, err := m.cluster.c.Claim(k.job, k.id)
 	if err != nil {
 		return err
@@ -551,12 +552,94 @@ func (m *Manager) stopRemote(k runKey) error {
 		m.finish(k, Run{Status: Cancelled, Error: "stopped before it started"})
 		return nil
 	}
-	r, err := m.store.Run(k.job, k.id)
-	if err != nil {
-		return err
+	cmd := "stop"
+	if kill {
+		cmd = "kill"
 	}
+	return m.relayCtl(k, cmd)
+}
+
+// relayWait bounds how long a ctl write for a run on another node waits
+// for that node's answer; past it the command stays recorded for it.
+const relayWait = 5 * time.Second
+
+// relayCtl has the node executing run k do cmd: the write succeeds once
+// that node did it, fails with its refusal, or succeeds once recorded
+// when the node does not answer within relayWait (the job's log says so).
+func (m *Manager) relayCtl(k runKey, cmd string) error {
 	what := "run " + itoa(k.id) + "/ctl"
-	return m.reject(k.job, what, errorf(ErrBusy, "%s: run %d executes on node %s: stop it through a mount of that node", what, k.id, r.Node))
+	node, why, acked, err := m.cluster.c.RelayCtl(k.job, k.id, cmd, relayWait)
+	switch {
+	case errors.Is(err, ErrNotClaimed):
+		r, rerr := m.store.Run(k.job, k.id)
+		if rerr == nil && r.Status.Terminal() {
+			return m.reject(k.job, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to %s", what, k.id, r.Status, cmd))
+		}
+		return m.reject(k.job, what, errorf(ErrBusy, "%s: run %d is between nodes (its node was lost, or it is about to start): %s it again in a moment", what, k.id, cmd))
+	case err != nil:
+		return err
+	case !acked:
+		m.event(k.job, "%s: %s of run %d recorded for node %s, which has not answered within %s: it acts when it sees it", what, cmd, k.id, node, relayWait)
+	case why != "": // the node's refusal is in the job's log already
+		return errorf(ErrInvalid, "node %s: %s", node, why)
+	}
+	return nil
+}
+
+// remoteRun reports whether run k executes (or waits) on another node:
+// its ctl commands are relayed.
+func (m *Manager) remoteRun(k runKey) bool {
+	if m.cluster == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[k]
+	return a != nil && a.remote && !a.claimed && a.cancel == nil
+}
+
+// watchCtl does the ctl commands other nodes relay for the runs this
+// node executes, and answers each.
+func (m *Manager) watchCtl() {
+	for m.baseCtx.Err() == nil {
+		for r := range m.cluster.c.WatchCtl(m.baseCtx) {
+			m.wg.Add(1)
+			go func() { // a stop waits for its grace: the feed goes on
+				defer m.wg.Done()
+				m.doCtl(r)
+			}()
+		}
+		m.pause(100 * time.Millisecond)
+	}
+}
+
+func (m *Manager) doCtl(r CtlRequest) {
+	k := runKey{r.JobID, r.ID}
+	cmd, _, _ := strings.Cut(r.Cmd, " ")
+	m.mu.Lock()
+	a := m.active[k]
+	local := a != nil && (a.claimed || a.cancel != nil)
+	m.mu.Unlock()
+	var err error
+	switch {
+	case !local:
+		err = errors.New("the run does not execute here (any more)")
+	case cmd == "stop" || cmd == "kill":
+		err = m.StopRun(r.JobID, r.ID, cmd == "kill")
+	case cmd == "pause":
+		err = m.Pause(r.JobID, r.ID)
+	case cmd == "resume":
+		err = m.Resume(r.JobID, r.ID)
+	default:
+		err = fmt.Errorf("%q is not a ctl command", cmd)
+	}
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	if err := m.cluster.c.AnswerCtl(r, why); err != nil {
+		m.slog.Warn(fmt.Sprintf("cluster: %v", err), m.runAttrs(r.JobID, r.ID)...)
+	}
 }
 
 // newClusterState is nil without a cluster.

@@ -105,7 +105,7 @@ func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
 	}
 	if m.cluster != nil && a.cancel == nil && !a.claimed && !a.stopped {
 		m.mu.Unlock()
-		return m.stopRemote(k) // cluster_run.go
+		return m.stopRemote(k, kill) // cluster_run.go
 	}
 	if a.cancel == nil { // still queued
 		if a.stopped {

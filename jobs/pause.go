@@ -80,6 +80,9 @@ func (m *Manager) runDeadline(ctx context.Context, k runKey, timeout time.Durati
 // PAUSED, its timeout clock stopped. It needs a Backend that can freeze
 // (the local one: the cgroup freezer).
 func (m *Manager) Pause(jobID string, id uint64) error {
+	if m.remoteRun(runKey{jobID, id}) { // cluster_run.go: its node pauses it
+		return m.relayCtl(runKey{jobID, id}, "pause")
+	}
 	what := "run " + itoa(id) + "/ctl"
 	if err := m.backend.CanFreeze(); err != nil {
 		return m.Refuse(jobID, what, "pause needs the cgroup freezer: "+err.Error())
@@ -108,6 +111,9 @@ func (m *Manager) Pause(jobID string, id uint64) error {
 
 // Resume thaws a paused run and starts its timeout clock again.
 func (m *Manager) Resume(jobID string, id uint64) error {
+	if m.remoteRun(runKey{jobID, id}) { // cluster_run.go: its node resumes it
+		return m.relayCtl(runKey{jobID, id}, "resume")
+	}
 	what := "run " + itoa(id) + "/ctl"
 	if err := m.backend.CanFreeze(); err != nil {
 		return m.Refuse(jobID, what, "resume: "+err.Error())

@@ -703,7 +703,8 @@ func (s *Store) UpdateRun(id string, n uint64, fn func(*jobs.Run)) (jobs.Run, er
 		if mine { // fenced: only while this node's claim holds
 			cmps = append(cmps, s.fence(id, n))
 			if r.Status.Terminal() {
-				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)), clientv3.OpDelete(s.progressKey(id, n)))
+				ops = append(ops, clientv3.OpDelete(s.claimKey(id, n)), clientv3.OpDelete(s.progressKey(id, n)),
+					clientv3.OpDelete(s.ctlKey(s.node, id, n)))
 			}
 		}
 		b, err := json.Marshal(r) // as runOps wrote it: the applied check compares it
