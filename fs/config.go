@@ -90,7 +90,7 @@ func (d *configDir) Rename(ctx context.Context, name string, newParent gofs.Inod
 	if handled, errno := d.temp().rename(name, newName, d.isSetting); handled {
 		return errno
 	}
-	return toErrno(d.t.m.Refuse(d.jobID, d.prefix+name, "settings cannot be renamed"))
+	return renameRefused(d.t.m.Refuse(d.jobID, d.prefix+name, "settings cannot be renamed"))
 }
 
 func (d *configDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -78,7 +78,7 @@ func (d *envDir) Rename(ctx context.Context, name string, newParent gofs.InodeEm
 	if handled, errno := d.temp().rename(name, newName, nil); handled {
 		return errno
 	}
-	return toErrno(d.t.m.Refuse(d.jobID, "config/env/"+name, "secrets cannot be renamed: set the new name, then remove the old one"))
+	return renameRefused(d.t.m.Refuse(d.jobID, "config/env/"+name, "secrets cannot be renamed: set the new name, then remove the old one"))
 }
 
 func (d *envDir) child(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

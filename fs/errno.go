@@ -63,3 +63,13 @@ var domainErrnos = []struct {
 	{jobs.ErrStopped, syscall.ESHUTDOWN},
 	{context.Canceled, syscall.EINTR},
 }
+
+// renameRefused is the errno of a rename the tree does not allow (err, a
+// refusal already in the job's log): EPERM where it would be EINVAL, which
+// mv words as "cannot move ... to a subdirectory of itself".
+func renameRefused(err error) syscall.Errno {
+	if errno := toErrno(err); errno != syscall.EINVAL {
+		return errno
+	}
+	return syscall.EPERM
+}

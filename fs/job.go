@@ -81,7 +81,7 @@ func (d *jobDir) Rename(ctx context.Context, name string, newParent gofs.InodeEm
 		d.changed(errno)
 		return errno
 	}
-	return toErrno(d.t.m.Refuse(d.job.ID, name, "the files of a job folder cannot be renamed"))
+	return renameRefused(d.t.m.Refuse(d.job.ID, name, "the files of a job folder cannot be renamed"))
 }
 
 func (d *jobDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -209,15 +209,25 @@ func (r *rootDir) Unlink(ctx context.Context, name string) syscall.Errno {
 
 // Rename renames a job. Moving a job into another folder is refused.
 func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
-	if newParent.EmbeddedInode() != r.EmbeddedInode() || flags&^uint32(renameNoReplace) != 0 {
+	if flags&^uint32(renameNoReplace) != 0 {
 		return syscall.EINVAL
+	}
+	if newParent.EmbeddedInode() != r.EmbeddedInode() {
+		// A job moves only within the top folder (a rename): EPERM, which
+		// mv words as "Operation not permitted", not EINVAL, which it
+		// words as a move into a subfolder of itself.
+		j, err := r.t.m.Job(r.t.namespace(ctx), name)
+		if err != nil {
+			return toErrno(err)
+		}
+		return renameRefused(r.t.m.Refuse(j.ID, "rename", "a job folder stays at the top of the mount: rename it there (mv "+name+" NEWNAME), it cannot move into another folder"))
 	}
 	if name == dotJobfs || newName == dotJobfs {
 		return syscall.EPERM // the overview is not a job, and no job takes its name
 	}
 	ns := r.t.namespace(ctx)
 	if err := r.t.m.RenameJob(ns, name, newName); err != nil {
-		return toErrno(err)
+		return renameRefused(err) // a bad new name: the reason is in the job's log
 	}
 	r.t.dirs.touch(nsKey(ns))
 	return 0

@@ -471,8 +471,6 @@ func relAbuseCases() []relAbuse {
 		busy  = "Device or resource busy"
 		noent = "No such file or directory"
 		exist = "File exists"
-		// GNU mv's message for EINVAL from rename(2)
-		mvInval = "to a subdirectory of itself"
 	)
 	long := strings.Repeat("a", 65)
 	c := []relAbuse{
@@ -491,9 +489,10 @@ func relAbuseCases() []relAbuse {
 		{"rmdir of no job", "", `rmdir mnt/nosuchjob`, noent, ""},
 		{"trigger of no job", "", `echo '{}' > mnt/nosuchjob/data`, noent, ""},
 		{"upload .. out of the mount's jobs", "", `echo x > mnt/abuse/input/../../escape`, "Operation not permitted", ""},
-		// GNU mv reports EINVAL from rename(2) as "cannot move ... to a
-		// subdirectory of itself".
-		{"rename to a bad name", "abuse", `mv mnt/abuse 'mnt/bad name'`, mvInval, "rename rejected"},
+		// EPERM, not EINVAL: GNU mv words EINVAL from rename(2) as
+		// "cannot move ... to a subdirectory of itself".
+		{"rename to a bad name", "abuse", `mv mnt/abuse 'mnt/bad name'`, "Operation not permitted", "rename rejected"},
+		{"move a job into another", "abuse", `mv mnt/abuse mnt/other/`, "Operation not permitted", "a job folder stays at the top of the mount"},
 		{"rename onto a job", "abuse", `mv -T mnt/abuse mnt/other`, exist, "rename"},
 
 		// Env names and values.
@@ -579,8 +578,8 @@ func relAbuseCases() []relAbuse {
 		{"folder in config", "abuse", `mkdir mnt/abuse/config/sub`, inval, "config/sub rejected"},
 		{"folder in a job", "abuse", `mkdir mnt/abuse/sub`, inval, "sub rejected"},
 		{"file in a job", "abuse", `echo x > mnt/abuse/stray`, inval, "stray rejected"},
-		{"rename of a setting", "abuse", `mv mnt/abuse/config/timeout mnt/abuse/config/other`, mvInval, "config/timeout rejected"},
-		{"rename of description", "abuse", `mv mnt/abuse/description mnt/abuse/desc`, mvInval, "description rejected"},
+		{"rename of a setting", "abuse", `mv mnt/abuse/config/timeout mnt/abuse/config/other`, "Operation not permitted", "config/timeout rejected"},
+		{"rename of description", "abuse", `mv mnt/abuse/description mnt/abuse/desc`, "Operation not permitted", "description rejected"},
 
 		// Shares.
 		{"share without @ or +", "abuse", `touch mnt/abuse/shared/bob`, inval, "shared/bob rejected"},
