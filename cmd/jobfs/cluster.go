@@ -34,7 +34,7 @@ type clusterFlags struct {
 }
 
 func clusterFlagSet(f *clusterFlags, fs *flag.FlagSet) {
-	fs.StringVar(&f.store, "store", "", "keep jobs and runs in etcd: `etcd://host:port,host:port` (every node of a team mounts one tree; needs --data)")
+	fs.StringVar(&f.store, "store", "", "keep jobs and runs in etcd: `etcd://host:port,host:port` (every node of a team mounts one tree; needs --data); + separates endpoints too, as in the -o form: store=etcd://h1:2379+h2:2379")
 	fs.StringVar(&f.ca, "etcd-ca", "", "CA certificate `file` of the etcd servers (with --etcd-cert and --etcd-key: mTLS)")
 	fs.StringVar(&f.cert, "etcd-cert", "", "this node's etcd client certificate `file`")
 	fs.StringVar(&f.key, "etcd-key", "", "this node's etcd client key `file`")
@@ -66,8 +66,9 @@ func openCluster(f clusterFlags, masterKey []byte) (*etcdstore.Store, error) {
 		return nil, nil
 	}
 	eps, ok := strings.CutPrefix(f.store, "etcd://")
-	if !ok || eps == "" {
-		return nil, fmt.Errorf("--store %q: write etcd://host:port[,host:port...]", f.store)
+	endpoints := storeEndpoints(eps)
+	if !ok || len(endpoints) == 0 {
+		return nil, fmt.Errorf("--store %q: write etcd://host:port[,host:port...] (or + between endpoints)", f.store)
 	}
 	if f.data == "" {
 		return nil, errors.New("--store etcd:// needs --data DIR: run files (logs, input, output) live there, on storage every node shares")
@@ -82,7 +83,7 @@ func openCluster(f clusterFlags, masterKey []byte) (*etcdstore.Store, error) {
 	if strings.ContainsAny(f.node, "/ \t\n") {
 		return nil, fmt.Errorf("--node %q: a node name has no slash or space", f.node)
 	}
-	cfg := clientv3.Config{Endpoints: strings.Split(eps, ","), DialTimeout: 5 * time.Second}
+	cfg := clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second}
 	if f.ca != "" || f.cert != "" || f.key != "" {
 		if f.cert == "" || f.key == "" {
 			return nil, errors.New("mTLS needs both --etcd-cert and --etcd-key (and --etcd-ca for the servers' CA)")
@@ -104,6 +105,19 @@ func openCluster(f clusterFlags, masterKey []byte) (*etcdstore.Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// storeEndpoints splits the endpoints of --store at commas or pluses: the
+// mount helper's -o form separates options with commas, so its store=
+// option writes etcd://h1:2379+h2:2379 (a host name has no +).
+func storeEndpoints(eps string) []string {
+	var out []string
+	for _, e := range strings.FieldsFunc(eps, func(r rune) bool { return r == ',' || r == '+' }) {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func joinCluster(s *etcdstore.Store, f clusterFlags, masterKey []byte) error {

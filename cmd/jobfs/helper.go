@@ -26,7 +26,9 @@ umount MOUNTPOINT stops the daemon.
 
 Options:
   every flag of jobfs mount, with _ or - (allow_other, repos=DIR,
-  trusted_keys=FILE, max_active=N, require_limits, grace=10s, ...)
+  trusted_keys=FILE, max_active=N, require_limits, grace=10s, ...);
+  store= separates etcd endpoints with + (store=etcd://h1:2379+h2:2379),
+  as a comma ends the option
   log=FILE          where the background daemon writes its log
   ro, rw            mount read-only, read-write (default)
   noexec, exec      honoured
@@ -190,10 +192,12 @@ func (h *helperArgs) addSource(source, stateOpt string) error {
 func (h *helperArgs) addOptions(lists []string) (string, error) {
 	var f mountFlags
 	known := mountFlagSet(&f, io.Discard)
-	state := ""
+	state, prev := "", ""
 	for _, list := range lists {
 		for _, opt := range strings.Split(list, ",") {
 			name, val, hasVal := strings.Cut(opt, "=")
+			after := prev
+			prev = name
 			switch {
 			case opt == "" || ignoredOptions[opt] || strings.HasPrefix(opt, "x-") || name == "comment":
 				continue
@@ -212,6 +216,9 @@ func (h *helperArgs) addOptions(lists []string) (string, error) {
 				continue
 			}
 			fl := known.Lookup(strings.ReplaceAll(name, "_", "-"))
+			if fl == nil && after == "store" && !hasVal {
+				return "", fmt.Errorf("option %q after store=: a comma ends an option, so store= separates its etcd endpoints with +: store=etcd://h1:2379+h2:2379", opt)
+			}
 			if fl == nil {
 				return "", fmt.Errorf("unknown mount option %q: jobfs takes %s, log=, ro, rw, exec and the generic options mount passes (man jobfs)", opt, optionNames(known))
 			}
