@@ -228,6 +228,20 @@ func TestClusterTree(t *testing.T) {
 		victim.restart(t)
 	})
 
+	t.Run("stop through another node's mount", func(t *testing.T) {
+		args := sleepArgs()
+		a.scriptJob(t, "remote", tc.counter.script("sleep "+args+"\n"))
+		a.trigger(t, "remote", "{}")
+		a.waitStatus(t, "remote", 1, "RUNNING")
+		name := strings.TrimSpace(a.cat(t, "mnt/remote/runs/1/node"))
+		other := tc.other(name)
+		other.ok(t, "echo stop > mnt/remote/runs/1/ctl") // relayed to the executing node through etcd
+		if got := other.waitRun(t, "remote", 1); got != "CANCELLED" {
+			t.Fatalf("run 1 after a stop written on another node: %s", got)
+		}
+		waitFor(t, "the step stopped on its node", func() bool { return tc.node(name).pgrep(t, args) == "" })
+	})
+
 	t.Run("an etcd member lost during 100 triggers", func(t *testing.T) {
 		c.scriptJob(t, "steady", tc.counter.script(""))
 		done := make(chan struct{})

@@ -544,11 +544,15 @@ func (m *Manager) stopRemote(k runKey, kill bool) error {
 	}
 	if won {
 		m.mu.Lock()
-		if a := m.active[k]; a != nil {
+		a := m.trackLocked(k) // counted, if the feed has not shown it yet: finish uncounts it
+		if a != nil {
 			a.remote, a.claimed, a.stopped = false, true, true
 			m.queue = slices.DeleteFunc(m.queue, func(q runKey) bool { return q == k })
 		}
 		m.mu.Unlock()
+		if a == nil { // stopping: the claim goes with this node's lease, the run ends as lost
+			return errorf(ErrStopped, "jobfs is stopping: run %d ends when this node is gone", k.id)
+		}
 		m.finish(k, Run{Status: Cancelled, Error: "stopped before it started"})
 		return nil
 	}

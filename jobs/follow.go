@@ -100,6 +100,9 @@ func (m *Manager) Stop(jobID string, id uint64, kill bool) error {
 		if err != nil {
 			return err
 		}
+		if m.cluster != nil && !r.Status.Terminal() {
+			return m.stopRemote(k, kill) // cluster_run.go: the feed has not shown it here yet
+		}
 		what := "run " + itoa(id) + "/ctl"
 		return m.reject(jobID, what, errorf(ErrInvalid, "%s: run %d has already ended (%s): nothing to stop", what, id, r.Status))
 	}
