@@ -68,7 +68,7 @@ func (d *configDir) temp() tempDir {
 }
 
 func (d *configDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	return dirEntries(append(d.entries(), d.temp().entries()...)...), 0
+	return dirEntries(d, append(d.entries(), d.temp().entries()...)...), 0
 }
 
 func (d *configDir) isSetting(name string) bool {

@@ -80,7 +80,7 @@ func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			ents = append(ents, fuse.DirEntry{Name: e.Name(), Mode: mode, Ino: d.childIno(e.Name())})
 		}
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func shownMode(t os.FileMode) (uint32, bool) {

@@ -43,7 +43,7 @@ func (d *envDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	for i, n := range names {
 		ents[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: ino(d.jobID, "config/env/"+n)}
 	}
-	return dirEntries(append(ents, d.temp().entries()...)...), 0
+	return dirEntries(d, append(ents, d.temp().entries()...)...), 0
 }
 
 // temp gives config/env its temporary files (rsync's .name.XXXXXX, an

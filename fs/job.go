@@ -62,7 +62,7 @@ func (d *jobDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		e.Ino = ino(d.job.ID, e.Name)
 		ents[i] = e
 	}
-	return dirEntries(append(ents, d.temp().entries()...)...), 0
+	return dirEntries(d, append(ents, d.temp().entries()...)...), 0
 }
 
 func (d *jobDir) temp() tempDir { return tempDir{t: d.t, jobID: d.job.ID} }

@@ -49,6 +49,9 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 		AttrTimeout:     &zero,
 		NegativeTimeout: &zero,
 		NullPermissions: true, // a mode of 0 is shown as 0, not go-fuse's 0644 (a staged chmod 0)
+		// The root's inode number, as stat and the .. of a job show it: 0
+		// would be none (ls prints "?"); ino() never gives 1.
+		RootStableAttr: &gofs.StableAttr{Ino: 1},
 		MountOptions: fuse.MountOptions{
 			FsName:        "jobfs",
 			Name:          "jobfs",

@@ -51,9 +51,20 @@ func isWrite(flags uint32) bool {
 	return flags&syscall.O_ACCMODE != syscall.O_RDONLY
 }
 
-// dirEntries turns names and modes into a directory stream.
-func dirEntries(ents ...fuse.DirEntry) gofs.DirStream {
-	return gofs.NewListDirStream(ents)
+// dirEntries turns names and modes into the directory stream of self,
+// led by "." and ".." with their inode numbers, as on a disk folder (ls -a
+// lists them; go-fuse looks neither up).
+func dirEntries(self gofs.InodeEmbedder, ents ...fuse.DirEntry) gofs.DirStream {
+	in := self.EmbeddedInode()
+	up := in
+	if _, parent := in.Parent(); parent != nil {
+		up = parent
+	}
+	all := make([]fuse.DirEntry, 0, len(ents)+2)
+	all = append(all,
+		fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: in.StableAttr().Ino},
+		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: up.StableAttr().Ino})
+	return gofs.NewListDirStream(append(all, ents...))
 }
 
 // fitsAt reports whether a write of n bytes at off ends within limit, with

@@ -89,7 +89,7 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(name)})
 		}
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(r, ents...), 0
 }
 
 // ownerUID is the uid of @<name> as Readdir lists it (jobs.UserName): a
@@ -274,7 +274,7 @@ func (d *ownerDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 	for _, j := range list {
 		ents = append(ents, fuse.DirEntry{Name: j.Name, Mode: syscall.S_IFDIR, Ino: ino(j.ID)})
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func (d *ownerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -43,7 +43,7 @@ func (d *runsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	if len(ids) > 0 {
 		ents = append(ents, fuse.DirEntry{Name: "latest", Mode: syscall.S_IFLNK, Ino: ino(d.jobID, "runs", "latest")})
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func (d *runsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -191,7 +191,7 @@ func (d *runDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: d.ino(name)})
 		}
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 // onDisk reports whether Lookup finds name: input/, output/ and result are

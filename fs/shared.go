@@ -49,7 +49,7 @@ func (d *sharedDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno)
 	for i, n := range names {
 		ents[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFREG, Ino: ino(d.jobID, "shared/"+n)}
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func (d *sharedDir) child(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

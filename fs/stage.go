@@ -301,7 +301,7 @@ func stageReaddir(ctx context.Context, dir stager) (gofs.DirStream, syscall.Errn
 	for _, e := range list {
 		ents = append(ents, fuse.DirEntry{Name: e.Name, Mode: e.Type, Ino: stageIno(e.Ino)})
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(dir, ents...), 0
 }
 
 func stageMkdir(ctx context.Context, dir stager, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

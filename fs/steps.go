@@ -46,7 +46,7 @@ func (d *stepsDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) 
 	for _, s := range r.Steps {
 		ents = append(ents, fuse.DirEntry{Name: s.Label, Mode: syscall.S_IFDIR, Ino: d.seed(s.Label)})
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func (d *stepsDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -128,7 +128,7 @@ func (d *stepDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		}
 		ents = append(ents, fuse.DirEntry{Name: name, Mode: mode, Ino: ino(strconv.FormatUint(d.seed, 16), name)})
 	}
-	return dirEntries(ents...), 0
+	return dirEntries(d, ents...), 0
 }
 
 func (d *stepDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

@@ -143,6 +143,16 @@ func TestTreeWalk(t *testing.T) {
 	}
 	t.Logf("walked %d paths in %v (readdir and lstat of each; measured, not a bound)", len(paths), took)
 
+	// As in a disk folder, every listing starts with . and .., whose
+	// numbers are the folder's and its parent's.
+	for _, dir := range []string{"mnt", "mnt/done", "mnt/done/runs", "mnt/done/runs/1", "mnt/done/config"} {
+		got := d.sh(t, `ls -ai1 `+dir+` | head -2 | awk '{print $1, $2}'; stat -c '%i .' `+dir+`; stat -c '%i ..' `+dir+`/..`)
+		lines := strings.Split(strings.TrimSpace(got.out), "\n")
+		if len(lines) != 4 || lines[0] != lines[2] || lines[1] != lines[3] {
+			t.Errorf("ls -ai %s starts %q; want . and .. with the inode numbers stat gives (%v)", dir, lines, got)
+		}
+	}
+
 	envOK := twEnvReadable(t, d)
 	if !envOK {
 		t.Logf("config/env/* cannot be read yet: tar, rsync, cp -r and grep -r leave env out")
