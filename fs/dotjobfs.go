@@ -33,7 +33,7 @@ func (d *dotDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 // Readdir lists status and metrics; events is left out, like a run's
 // stream, so that find, grep -r, cp -r and rsync never block on it.
 func (d *dotDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	return dirEntries(d, 
+	return dirEntries(d,
 		fuse.DirEntry{Name: "metrics", Mode: syscall.S_IFREG, Ino: ino(dotJobfs, "metrics")},
 		fuse.DirEntry{Name: "status", Mode: syscall.S_IFREG, Ino: ino(dotJobfs, "status")},
 	), 0
