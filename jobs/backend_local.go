@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jobfs/jobfs/exec"
 )
@@ -245,6 +246,13 @@ func (b *localBackend) Freeze(job string, run uint64, frozen bool) error {
 		return err
 	}
 	b.tellShims(job, run, map[bool]string{true: "pause", false: "resume"}[frozen])
+	if b.shim != "" {
+		// Its run may outlive this daemon: the next one needs the time
+		// it spent paused to give its clock what is left.
+		if err := recordPause(b.runDir(job, run), frozen, time.Now()); err != nil {
+			return fmt.Errorf("record the pause for a later jobfs: %w", err)
+		}
+	}
 	return nil
 }
 

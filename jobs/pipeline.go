@@ -114,7 +114,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 	stored, resume := m.resumed(k)
 	clock := timeout
 	if resume && timeout > 0 && !stored.StartedAt.IsZero() { // what is left of it; its steps' shims keep their own
-		clock = max(timeout-m.now().Sub(stored.StartedAt), time.Millisecond)
+		clock = max(timeout-m.now().Sub(stored.StartedAt)+pausedFor(dir, m.now()), time.Millisecond)
 	}
 	ctx, cancel := m.runDeadline(ctx, k, clock) // pause.go: the clock stops while paused
 	defer cancel()
@@ -506,6 +506,11 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 	var res StepResult
 	if attach {
 		p.noteNewerShim(label, shimDir)
+		if st, ok := p.stored[label]; !ok || st.Status == Pending {
+			// Its daemon ended before it recorded the start: recorded
+			// now (no process group: its shim holds the step).
+			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, 0, 0)
+		}
 		res = sb.AttachStep(ctx, spec)
 	} else {
 		res = sb.RunStep(ctx, spec)

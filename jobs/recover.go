@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"encoding/json"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/jobfs/jobfs/exec"
 )
@@ -91,7 +93,7 @@ func (m *Manager) resumable(ref RunRef) bool {
 		return err == nil
 	}
 	started, _ := filepath.Glob(filepath.Join(dir, shimFolder, "*", "lock")) // a bad pattern only
-	return len(started) > 0
+	return len(started) > 0 || slurmSubmitted(dir)
 }
 
 // resumeRun makes an active run an earlier daemon left active here again,
@@ -151,4 +153,60 @@ func (m *Manager) keepCgroups() bool {
 		}
 	}
 	return false
+}
+
+// pausedRecord, in a run folder (.shim/.paused: no step label starts with
+// a dot), is the time the run spent
+// paused: a daemon that resumes the run after a restart gives its
+// config/timeout clock what is left of its running time, not of its life.
+type pausedRecord struct {
+	Total time.Duration // of the pauses that ended
+	Since time.Time     // the pause going on; zero when running
+}
+
+const pausedFile = ".paused"
+
+// recordPause notes a pause (frozen) or its end at now.
+func recordPause(runDir string, frozen bool, now time.Time) error {
+	rec := readPaused(runDir)
+	switch {
+	case frozen && rec.Since.IsZero():
+		rec.Since = now
+	case !frozen && !rec.Since.IsZero():
+		rec.Total += max(now.Sub(rec.Since), 0)
+		rec.Since = time.Time{}
+	default:
+		return nil
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(runDir, shimFolder, pausedFile)
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(file+".tmp", b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(file+".tmp", file)
+}
+
+// pausedFor is how long the run has spent paused up to now.
+func pausedFor(runDir string, now time.Time) time.Duration {
+	rec := readPaused(runDir)
+	if !rec.Since.IsZero() {
+		rec.Total += max(now.Sub(rec.Since), 0)
+	}
+	return rec.Total
+}
+
+// readPaused reads the record; none (never paused) is the zero one.
+func readPaused(runDir string) pausedRecord {
+	var rec pausedRecord
+	b, err := os.ReadFile(filepath.Join(runDir, shimFolder, pausedFile))
+	if err == nil {
+		_ = json.Unmarshal(b, &rec) // a torn record (never: renamed in) counts no pause
+	}
+	return rec
 }
