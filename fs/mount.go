@@ -161,40 +161,40 @@ func lazyUnmount(mountpoint string) error {
 // PrepareMountpoint makes mountpoint ready to mount on: it is created when
 // missing, a stale mount left by a killed daemon ("Transport endpoint is not
 // connected") is detached, and a live mount is refused. It returns the
-// absolute path and whether a stale mount was recovered.
-func PrepareMountpoint(mountpoint string) (string, bool, error) {
-	abs, err := filepath.Abs(mountpoint)
+// absolute path, whether a stale mount was recovered and whether the folder
+// was created (a mount refused later should remove it again).
+func PrepareMountpoint(mountpoint string) (abs string, recovered, created bool, err error) {
+	abs, err = filepath.Abs(mountpoint)
 	if err != nil {
-		return "", false, err
+		return "", false, false, err
 	}
-	recovered := false
 	var st syscall.Stat_t
 	err = syscall.Stat(abs, &st)
 	// ENOTCONN: the daemon is gone; ECONNABORTED: its connection was aborted
 	// (echo 1 > /sys/fs/fuse/connections/N/abort).
 	if errors.Is(err, syscall.ENOTCONN) || errors.Is(err, syscall.ECONNABORTED) {
 		if err := lazyUnmount(abs); err != nil {
-			return "", false, fmt.Errorf("%s: stale mount of a stopped daemon, and unmounting it failed: %w", abs, err)
+			return "", false, false, fmt.Errorf("%s: stale mount of a stopped daemon, and unmounting it failed: %w", abs, err)
 		}
 		recovered = true
 		err = syscall.Stat(abs, &st)
 	}
 	if errors.Is(err, syscall.ENOENT) {
 		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return "", false, err
+			return "", false, false, err
 		}
-		return abs, recovered, nil
+		return abs, recovered, true, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("%s: %w", abs, err)
+		return "", false, false, fmt.Errorf("%s: %w", abs, err)
 	}
 	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-		return "", false, fmt.Errorf("%s is not a folder", abs)
+		return "", false, false, fmt.Errorf("%s is not a folder", abs)
 	}
 	if fstype, ok := mountedAt(abs); ok {
-		return "", false, fmt.Errorf("%s is already mounted (%s); unmount it first: fusermount3 -u %s", abs, fstype, abs)
+		return "", false, false, fmt.Errorf("%s is already mounted (%s); unmount it first: fusermount3 -u %s", abs, fstype, abs)
 	}
-	return abs, recovered, nil
+	return abs, recovered, false, nil
 }
 
 // mountedAt reports whether something is mounted exactly at path, and its

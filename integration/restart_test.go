@@ -178,6 +178,16 @@ func TestMountpointInUse(t *testing.T) {
 	if got := d.ok(t, `ls mnt`); got != "first\n" {
 		t.Errorf("after the refused mount, ls mnt = %q, want first", got)
 	}
+
+	// A second daemon on the same state is refused too; the mountpoint it
+	// made for itself goes with it.
+	r = d.sh(t, `timeout 30 ./jobfs mount --state state --repos repos --grace 1s mnt2`)
+	if r.code == 0 {
+		t.Errorf("second jobfs mount of the same state: want a refusal:\n%s", r)
+	}
+	if got := d.sh(t, `ls -d mnt2`); got.code == 0 {
+		t.Errorf("the refused mount left its mountpoint mnt2 behind:\n%s\n%s", got, r)
+	}
 }
 
 // TestStderrClosed: a daemon whose stderr reader went away (`jobfs mount

@@ -214,7 +214,7 @@ func mountCmd(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Logger, rd *readiness) error {
+func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Logger, rd *readiness) (err error) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// A reader of our stderr that went away (jobfs mount ... | head) must not
@@ -232,9 +232,16 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 			}
 		}
 	}
-	mp, recovered, err := jobfs.PrepareMountpoint(mountpoint)
+	mp, recovered, created, err := jobfs.PrepareMountpoint(mountpoint)
 	if err != nil {
 		return err
+	}
+	if created {
+		defer func() {
+			if err != nil {
+				_ = os.Remove(mp) // made for a mount that did not happen; still mounted or not empty: kept
+			}
+		}()
 	}
 	// Nothing of the daemon may keep the mountpoint busy.
 	if err := os.Chdir("/"); err != nil {
