@@ -378,7 +378,7 @@ func linesOnce(t *testing.T, job, log string, n int) {
 // TestOutliveSoak (make soak: JOBFS_SOAK=1): 20 kill -9 at random moments
 // while 40 script runs and 10 three-step chain runs are triggered and run;
 // every run ends COMPLETED with each of its lines once, and each chain step
-// ran once.
+// ran once, its line once in its log and in the run's.
 func TestOutliveSoak(t *testing.T) {
 	if os.Getenv("JOBFS_SOAK") == "" {
 		t.Skip("a soak: make soak (JOBFS_SOAK=1)")
@@ -425,9 +425,13 @@ func TestOutliveSoak(t *testing.T) {
 			t.Errorf("c run %d ended %s; log:\n%s", id, got, d.cat(t, run+"log"))
 			continue
 		}
+		runLog := d.cat(t, run+"log")
 		for label, s := range map[string]string{"a": "first", "b": "second", "c": "third"} {
 			if got := d.cat(t, run+"steps/"+label+"/log"); got != "ran "+s+"\n" {
 				t.Errorf("c run %d step %s log = %q, want it ran once", id, label, got)
+			}
+			if n := strings.Count(runLog, "["+label+"] ran "+s+"\n"); n != 1 {
+				t.Errorf("c run %d: the run log has step %s's line %d times, want once:\n%s", id, label, n, runLog)
 			}
 		}
 	}
