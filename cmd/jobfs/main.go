@@ -49,7 +49,8 @@ options of the helper form, 'man jobfs' for both. In the mount:
   mkdir MOUNT/hello                              create a job
   echo script > MOUNT/hello/config/type          configure it
   echo '{"n": 1}' > MOUNT/hello/data             start a run
-  cat MOUNT/hello/runs/latest/status             PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT
+  cat MOUNT/hello/runs/latest/status             PENDING, RUNNING, PAUSED, COMPLETED,
+                                                 FAILED, TIMEOUT or CANCELLED
 `
 
 func main() {
