@@ -82,11 +82,18 @@ type appliedCheck func() (bool, error)
 // commit is txn for a commit that must not be applied twice: after a
 // transient error it asks applied before sending the commit again, and
 // answers a commit found applied with a response that Succeeded (and no
-// Responses).
+// Responses). A commit sent again whose compares fail is asked about once
+// more: the first send may have been applied late (a proposal etcd timed
+// out but committed after), which is what made the compares fail.
 func (s *Store) commit(applied appliedCheck, cmps []clientv3.Cmp, then []clientv3.Op, orElse ...clientv3.Op) (*clientv3.TxnResponse, error) {
 	rt := s.retrier()
-	for {
+	for resent := false; ; resent = true {
 		r, err := s.txnOnce(cmps, then, orElse...)
+		if err == nil && !r.Succeeded && resent {
+			if ok, cerr := applied(); cerr == nil && ok {
+				return &clientv3.TxnResponse{Succeeded: true}, nil
+			} // else (unknown) the caller reads again, as after any lost compare
+		}
 		if err == nil || !rt.again(err) {
 			return r, err
 		}
