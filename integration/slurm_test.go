@@ -323,24 +323,34 @@ EOF`)
 	})
 }
 
-// TestSlurmDaemonRestart restarts the daemon while a step runs on Slurm:
-// the new daemon re-attaches to the Slurm job by the id in the run folder.
+// TestSlurmDaemonRestart restarts the daemon while a step runs on Slurm
+// and another waits in Slurm's queue: the new daemon re-attaches to both
+// by the Slurm job ids in their run folders.
 func TestSlurmDaemonRestart(t *testing.T) {
 	_, _ = slurmCluster(t)
 	d := startDaemon(t, daemonOpts{args: []string{"--slurm"}, outlive: true})
 	gate := filepath.Join(d.dir, "restart.gate")
 	slurmJob(t, d, "long", gateScript(gate))
+	d.ok(t, `echo 1900 > mnt/long/config/limits/memory`) // the queued step cannot fit beside it
+	slurmJob(t, d, "queued", "#!/bin/sh\necho ran\n")
 	d.trigger(t, "long", "{}")
 	d.waitStatus(t, "long", 1, "RUNNING")
 	id := slurmID(t, d, "long", 1, "")
-	d.stop(t) // SIGTERM: the daemon leaves its runs to their shims
+	d.trigger(t, "queued", "{}")
+	slurmID(t, d, "queued", 1, "")
+	d.stop(t) // SIGTERM: the daemon leaves its runs to their shims and Slurm
 	d.restart(t)
 	d.wantFile(t, "mnt/long/runs/1/status", "RUNNING\n")
+	d.wantFile(t, "mnt/queued/runs/1/status", "PENDING\n")
 	openGate(t, gate)
 	if got := d.waitRun(t, "long", 1); got != "COMPLETED" {
 		t.Fatalf("long ended %s; log:\n%s", got, d.cat(t, "mnt/long/runs/1/log"))
 	}
+	if got := d.waitRun(t, "queued", 1); got != "COMPLETED" {
+		t.Fatalf("queued ended %s; log:\n%s", got, d.cat(t, "mnt/queued/runs/1/log"))
+	}
 	wantLogEnds(t, d, "long", "started\njobfs: a new jobfs re-attached to this run: its steps ran on while jobfs was stopped\ndone\n")
+	wantLogEnds(t, d, "queued", "ran\n")
 	if got := d.cat(t, "mnt/long/runs/1/slurm_job"); !strings.HasPrefix(got, id+" ") || strings.Count(got, "\n") != 1 {
 		t.Errorf("slurm_job = %q, want one line for job %s", got, id)
 	}

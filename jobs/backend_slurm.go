@@ -323,7 +323,9 @@ func (b *slurmBackend) follow(ctx context.Context, s StepSpec, id string, from i
 	started, stopping := false, false
 	for {
 		info, ok, missing, err := b.poll.state(id)
-		if ok && !started && (info.State == slurm.Running || !info.Started.IsZero()) {
+		// A pending job's start time is Slurm's estimate: only a job that
+		// runs, or ran, started.
+		if ok && !started && (info.State == slurm.Running || (info.State.Terminal() && !info.Started.IsZero())) {
 			started = true
 			if s.Started != nil {
 				s.Started(StepStarted{})
@@ -427,9 +429,28 @@ func (b *slurmBackend) ended(s StepSpec, id string, info slurm.Info, stopping bo
 			r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s failed: %s", id, line)}
 		}
 	case rec == nil && recErr != nil:
-		r.Err = recErr
+		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s: the step's exit.json: %w", id, recErr)}
+	case rec == nil && !plainRun(s.ShimDir):
+		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s ended %s, and the step's shim left no exit.json%s", id, info.SlurmState, outLine(s.ShimDir))}
+	}
+	if r.Outcome == exec.Cancelled && r.Err == nil {
+		r.Err = fmt.Errorf("stopped (Slurm job %s)", id)
 	}
 	return r
+}
+
+// plainRun reports whether the batch script ran the step without its shim.
+func plainRun(shimDir string) bool {
+	_, err := os.Lstat(filepath.Join(shimDir, slurmPlainFile))
+	return err == nil
+}
+
+// outLine is ": " and the last line the batch script printed, or "".
+func outLine(shimDir string) string {
+	if l := lastFileLine(filepath.Join(shimDir, slurmOutFile)); l != "" {
+		return ": " + l
+	}
+	return ""
 }
 
 // fromSlurm is a job's end as Slurm's record says it: its exit code, or
@@ -508,4 +529,32 @@ func (m *Manager) SlurmJobs(job string, run uint64) (string, error) {
 // daemon or an earlier one): the shim started, or Slurm has its job.
 func stepSubmitted(shimDir string) bool {
 	return exec.ShimStarted(shimDir) || slurmStarted(shimDir)
+}
+
+// slurmSubmitted reports whether a step of the run in runDir was submitted
+// to Slurm: a later daemon resumes the run (recover.go), following the step
+// whether Slurm still queues it or runs it.
+func slurmSubmitted(runDir string) bool {
+	found, _ := filepath.Glob(filepath.Join(runDir, shimFolder, "*", slurmJobFile)) // a bad pattern only
+	return len(found) > 0
+}
+
+// cancelSlurmSteps cancels the Slurm jobs of a run a start fails rather
+// than resumes (--stop-runs-on-exit, a crash): nobody would follow them.
+// A job that ended already makes scancel fail, which is logged and dropped.
+func (m *Manager) cancelSlurmSteps(ref RunRef) {
+	lines := strings.Split(strings.TrimSpace(m.slurmJobs(ref.JobID, ref.Run.ID)), "\n")
+	c := &slurm.Client{Timeout: 10 * time.Second}
+	if m.slurm != nil {
+		c = m.slurm.c
+	}
+	for _, l := range lines {
+		id, label, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		if err := c.Cancel(context.Background(), id, 0); err != nil {
+			m.slog.Info(fmt.Sprintf("scancel Slurm job %s of step %s, left by an earlier jobfs: %v", id, label, err), m.runAttrs(ref.JobID, ref.Run.ID)...)
+		}
+	}
 }

@@ -20,6 +20,10 @@ const slurmSpecFile = "spec.json"
 // a later daemon re-attaches by it.
 const slurmJobFile = "slurm_job"
 
+// slurmPlainFile, in a step's shim folder, says the step ran without its
+// shim (none on its node): its end is Slurm's record alone.
+const slurmPlainFile = "plain"
+
 // slurmOutFile, in a step's shim folder, takes what the batch script
 // itself prints (Slurm's --output): why a shim could not start.
 const slurmOutFile = "slurm.out"
@@ -45,7 +49,7 @@ func slurmScript(s StepSpec, shim string) []byte {
 	b.WriteString("\ttrap 'kill -0 $pid 2>/dev/null && echo stop > \"$D/ctl\"' TERM INT\n")
 	b.WriteString("\ttrap 'kill -0 $pid 2>/dev/null && echo kill > \"$D/ctl\"' USR2\n")
 	b.WriteString("\twhile kill -0 $pid 2>/dev/null; do wait $pid; done\n\twait $pid\n\texit $?\nfi\n")
-	b.WriteString("rm -f \"$D/" + slurmSpecFile + "\"\n")
+	b.WriteString("rm -f \"$D/" + slurmSpecFile + "\"\n: >\"$D/" + slurmPlainFile + "\"\n")
 	missing := fmt.Sprintf("jobfs: %s is not installed on $(hostname)", dquoteEscape.Replace(shim))
 	if len(s.Secrets) > 0 {
 		fmt.Fprintf(&b, "echo \"%s: the job has secrets (config/env), which only the shim masks: the step is not run\" >>\"$LOG\"\nexit 125\n", missing)

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -69,6 +70,13 @@ func TestSlurmPlainRun(t *testing.T) {
 func TestSlurmEnded(t *testing.T) {
 	b := &slurmBackend{}
 	s := StepSpec{ShimDir: t.TempDir()}
+	// Without the shim's record nor the plain run's mark, the end is unknown.
+	if got := b.ended(s, "5", slurm.Info{State: slurm.Completed, SlurmState: "COMPLETED"}, false); got.Outcome != exec.NotStarted || !strings.Contains(fmt.Sprint(got.Err), "left no exit.json") {
+		t.Errorf("no record: got %+v", got)
+	}
+	if err := os.WriteFile(filepath.Join(s.ShimDir, slurmPlainFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		info     slurm.Info
 		stopping bool

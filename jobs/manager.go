@@ -265,6 +265,7 @@ func (m *Manager) recover() error {
 			continue
 		}
 		m.killLeftovers(ref)
+		m.cancelSlurmSteps(ref) // backend_slurm.go
 		now := m.now().UTC()
 		r, err := m.store.UpdateRun(ref.JobID, ref.Run.ID, func(r *Run) {
 			r.Status = Failed

@@ -506,7 +506,7 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 	var res StepResult
 	if attach {
 		p.noteNewerShim(label, shimDir)
-		if st, ok := p.stored[label]; !ok || st.Status == Pending {
+		if st, ok := p.stored[label]; (!ok || st.Status == Pending) && exec.ShimStarted(shimDir) { // a Slurm step may wait in its queue
 			// Its daemon ended before it recorded the start: recorded
 			// now (no process group: its shim holds the step).
 			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, 0, 0)

@@ -93,7 +93,7 @@ func (m *Manager) resumable(ref RunRef) bool {
 		return err == nil
 	}
 	started, _ := filepath.Glob(filepath.Join(dir, shimFolder, "*", "lock")) // a bad pattern only
-	return len(started) > 0
+	return len(started) > 0 || slurmSubmitted(dir)
 }
 
 // resumeRun makes an active run an earlier daemon left active here again,
