@@ -46,9 +46,9 @@ func outliveRestart(t *testing.T, how string) {
 	}
 	// short ends (exit 3) and late times out while the daemon is away:
 	// it stays away until both recorded their end.
-	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 2.5\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
+	d.scriptJob(t, "short", "#!/bin/sh\necho short\nsleep 4\nhead -c 1000000 /dev/zero > /dev/null\nexit 3\n")
 	d.scriptJob(t, "late", "#!/bin/sh\necho late\nexec sleep 30\n")
-	d.ok(t, `echo 3s > mnt/late/config/timeout`)
+	d.ok(t, `echo 4s > mnt/late/config/timeout`)
 	d.scriptJob(t, "paused", pausedScript)
 	chainsImage(t, d, "first", chainFirst)
 	chainsImage(t, d, "second", "#!/bin/sh\necho ran second\ncat \"$1/one.txt\" > \"$2/two.txt\"\necho two >> \"$2/two.txt\"\n")
