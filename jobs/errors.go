@@ -20,9 +20,6 @@ var (
 // the job log and on the daemon's stderr), Kind the sentinel it maps to.
 type Error = domain.Error
 
-// mayComplete marks a domain error as curable by further lines.
-func mayComplete(err error) error { return domain.MayComplete(err) }
-
 // errorf makes an *Error of the given kind.
 func errorf(kind error, format string, args ...any) error {
 	return domain.Errorf(kind, format, args...)
