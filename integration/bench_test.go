@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/jobfs/jobfs/jobs"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 )
 
 // The benchmarks of issue 8 (BenchmarkCmp*) drive the real binary on a real
@@ -726,7 +727,7 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.Store().(*jobs.BoltStore).SetNoSync(true) // a seed, not a measure: 1.1 million commits
+	m.Store().(*boltstore.Store).SetNoSync(true) // a seed, not a measure: 1.1 million commits
 	names := make([]string, benchJobs)
 	native := filepath.Join(scratch, "native")
 	if err := os.Mkdir(native, 0o755); err != nil {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // After is the trigger of a run started by config/after.
@@ -17,7 +19,7 @@ const MaxAfter = 32
 // bucketAfter holds, per downstream job, the upstream runs that completed
 // since its last run started by after: jobs/<id>/after/<upstream id> ->
 // run id.
-var bucketAfter = []byte("after")
+var bucketAfter = []byte(domain.BucketAfter)
 
 func checkAfter(m *Manager, j Job, v string) error {
 	refs := strings.Fields(v)
@@ -215,7 +217,7 @@ func (m *Manager) afterCompleted(u Job, r Run, d Job) {
 	}
 	start := m.value(d.ID, "config/enabled") != "false"
 	nr := Run{Status: Pending, Trigger: After, Queued: m.now().UTC(), HookDepth: r.HookDepth}
-	res, err := m.store.AfterDone(RunID{u.ID, r.ID}, "after:"+d.ID, d.ID, sortedKeys(names), func(runs map[string]uint64) (Run, bool) {
+	res, err := m.store.AfterDone(RunID{JobID: u.ID, ID: r.ID}, "after:"+d.ID, d.ID, sortedKeys(names), func(runs map[string]uint64) (Run, bool) {
 		nr.TriggeredBy = afterBy(names, runs)
 		return nr, start
 	})

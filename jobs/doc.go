@@ -1,5 +1,5 @@
 // Package jobs is the domain of jobfs: jobs, their settings, runs and the
-// Store that keeps them (store_iface.go; BoltStore, one bbolt file, is the
+// Store that keeps them (store_iface.go; boltstore.Store, one bbolt file, is the
 // default, and jobs/storetest the contract every Store passes), and the
 // Manager that validates what a user writes, starts runs, queues them under a
 // daemon-wide cap and recovers after a restart.

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // MaxEnvValue bounds one env value.
 const MaxEnvValue = 64 << 10
 
-const bucketEnv = "env" // jobs/<id>/env/<name> -> sealedEnv (JSON)
+const bucketEnv = domain.BucketEnv
 
 // sealedEnv is one stored env value: sealed for the runtime type the job
 // had when it was set, so a type change can name what to set again.

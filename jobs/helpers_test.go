@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobfs/jobfs/jobs/boltstore"
 	"github.com/jobfs/jobfs/jobs/etcdstore/etcdtest"
 )
 
@@ -78,10 +79,10 @@ func alive(pid int) bool {
 
 // newTestStore opens a store in a fresh folder; cleanup checks the bbolt
 // file's consistency, then closes it.
-func newTestStore(t *testing.T) (*BoltStore, string) {
+func newTestStore(t *testing.T) (*boltstore.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "jobfs.db")
-	s, err := OpenStore(path)
+	s, err := boltstore.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func newTestStore(t *testing.T) (*BoltStore, string) {
 // checkStoreFile reopens a closed store and runs bbolt's consistency check.
 func checkStoreFile(t *testing.T, path string) {
 	t.Helper()
-	s, err := OpenStore(path)
+	s, err := boltstore.Open(path)
 	if err != nil {
 		t.Errorf("reopen store: %v", err)
 		return

@@ -9,22 +9,24 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jobfs/jobfs/exec"
+	"github.com/jobfs/jobfs/jobs/boltstore"
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // sameFolder marks the store in dir as last opened from dir, as a daemon
 // that crashed there leaves it (a test's copy of a live store stands in).
 func sameFolder(t *testing.T, dir string) {
 	t.Helper()
-	id, err := folderID(dir)
+	id, err := domain.FolderID(dir)
 	mustOK(t, err)
 	db, err := bolt.Open(filepath.Join(dir, "jobfs.db"), 0o600, nil)
 	mustOK(t, err)
 	mustOK(t, db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketDaemon)
+		b, err := tx.CreateBucketIfNotExists([]byte("daemon")) // boltstore's record of the folder that opened it
 		if err != nil {
 			return err
 		}
-		return b.Put(keyInstance, []byte(id))
+		return b.Put([]byte("instance"), []byte(id))
 	}))
 	mustOK(t, db.Close())
 }
@@ -41,13 +43,13 @@ func copyStore(t *testing.T, from, to string) {
 func TestInstanceFollowsTheFolder(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	open := func(dir string) Instance {
-		s, err := OpenStore(filepath.Join(dir, "jobfs.db"))
+		s, err := boltstore.Open(filepath.Join(dir, "jobfs.db"))
 		mustOK(t, err)
 		defer s.Close()
 		return s.Instance()
 	}
-	idA, _ := folderID(a)
-	idB, _ := folderID(b)
+	idA, _ := domain.FolderID(a)
+	idB, _ := domain.FolderID(b)
 	if got := open(a); got != (Instance{ID: idA, Legacy: true}) {
 		t.Errorf("first open = %+v, want a legacy (fresh) store with id %s", got, idA)
 	}
@@ -70,7 +72,7 @@ func TestInstanceFollowsTheFolder(t *testing.T) {
 func TestRecoverLeavesACopysProcesses(t *testing.T) {
 	orig, cp := t.TempDir(), t.TempDir()
 	pgid, exited, _ := startOrphanGroup(t)
-	s, err := OpenStore(filepath.Join(orig, "jobfs.db"))
+	s, err := boltstore.Open(filepath.Join(orig, "jobfs.db"))
 	mustOK(t, err)
 	j := mustStoreJob(t, s, "copied01", uint32(os.Getuid()), jobName("copied"))
 	r := mustCreateRun(t, s, j.ID, Run{Status: Running, Trigger: Manual, Queued: t0, StartedAt: t0,

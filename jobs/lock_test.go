@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jobfs/jobfs/jobs/boltstore"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -20,7 +21,7 @@ func holdStore(t *testing.T, m testManager) (release func()) {
 	held, free := make(chan struct{}), make(chan struct{})
 	ended := make(chan error, 1)
 	go func() {
-		ended <- m.store.(*BoltStore).db.Update(func(*bolt.Tx) error {
+		ended <- m.store.(*boltstore.Store).DB().Update(func(*bolt.Tx) error {
 			close(held)
 			<-free
 			return nil
@@ -89,8 +90,8 @@ func TestSlowStoreLeavesReadersFree(t *testing.T) {
 		triggered <- result{id, err}
 	}()
 	go func() { deleted <- m.DeleteJob(doomed.Owner, doomed.Name) }()
-	waitInStack(t, "jobs.(*BoltStore).CreateRun")
-	waitInStack(t, "jobs.(*BoltStore).DeleteJob")
+	waitInStack(t, "boltstore.(*Store).CreateRun")
+	waitInStack(t, "boltstore.(*Store).DeleteJob")
 
 	within(t, "Follow", func() {
 		if _, _, _, active := m.Follow(j.ID, id); !active {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jobfs/jobfs/exec"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 	"github.com/jobfs/jobfs/scheduler"
 )
 
@@ -62,7 +63,7 @@ type Options struct {
 	TrustedKeys *KeyRing
 	Now         func() time.Time
 	// Store keeps the jobs and runs; nil opens StateDir/jobfs.db (a
-	// BoltStore). The Manager closes it.
+	// boltstore.Store). The Manager closes it.
 	Store Store
 	// Backend runs the steps; nil runs them on this machine (cgroups,
 	// namespaces and the init of the options above).
@@ -240,7 +241,7 @@ func openStore(opts Options) (Store, error) {
 	if opts.Store != nil {
 		return opts.Store, nil
 	}
-	return OpenStore(filepath.Join(opts.StateDir, "jobfs.db"))
+	return boltstore.Open(filepath.Join(opts.StateDir, "jobfs.db"))
 }
 
 // ReposDir is where images are looked up.

@@ -3,49 +3,15 @@ package jobs
 import (
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
-// Change times the tree shows as mtimes, kept beside the settings' ones in
-// jobs/<id>/mtimes: a key is the path below the job folder, a folder's
-// ends in a slash and changes when an entry is added or removed.
+// Change times the tree shows as mtimes (see domain.TimeRuns).
 const (
-	TimeRuns   = "runs/"       // a run was deleted (an added one has its Queued)
-	TimeShares = "shared/"     // a share was added or revoked; shared/<name>: its role changed
-	TimeEnv    = "config/env/" // a secret was added or removed; config/env/<name>: its value changed
+	TimeRuns   = domain.TimeRuns
+	TimeShares = domain.TimeShares
+	TimeEnv    = domain.TimeEnv
 )
-
-// touch records now as the change time of keys, in the job bucket b of a
-// write transaction, so the time is stored with the change it dates.
-func touch(b *bolt.Bucket, keys ...string) error {
-	now := time.Now()
-	for _, k := range keys {
-		if err := putTime(b, k, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// touchRuns dates a change of the job's list of runs.
-func touchRuns(tx *bolt.Tx, jobID string) error {
-	b, err := jobBucket(tx, jobID)
-	if err != nil {
-		return err
-	}
-	return touch(b, TimeRuns)
-}
-
-// kvTimeKey is the tree path of key in a key/value bucket (kv.go).
-func kvTimeKey(bucket, key string) string {
-	switch bucket {
-	case bucketShares:
-		return TimeShares + key
-	case bucketEnv:
-		return TimeEnv + key
-	}
-	return bucket + "/" + key
-}
 
 // Times returns when each recorded key of a job last changed (see
 // TimeRuns), read in one transaction: a folder's mtime is the newest of

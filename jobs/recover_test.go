@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/jobfs/jobfs/exec"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 )
 
 const stoppedError = "jobfs stopped while the run was active"
@@ -80,7 +81,7 @@ func TestRecoverActiveRuns(t *testing.T) {
 		groups = append(groups, orphans{pgid, groupMembers(pgid), exited, waitErr})
 	}
 
-	s, err := OpenStore(filepath.Join(dir, "jobfs.db"))
+	s, err := boltstore.Open(filepath.Join(dir, "jobfs.db"))
 	mustOK(t, err)
 	j := mustStoreJob(t, s, "crashed1", uint32(os.Getuid()), jobName("crashed"))
 	mustCreateRun(t, s, j.ID, Run{Status: Completed, Queued: t0, ExitCode: intp(0)})
@@ -203,7 +204,7 @@ func TestRecoverKillsWhatACrashLeft(t *testing.T) {
 			})
 
 			crashed := t.TempDir()
-			err := m.store.(*BoltStore).db.View(func(tx *bolt.Tx) error {
+			err := m.store.(*boltstore.Store).DB().View(func(tx *bolt.Tx) error {
 				return tx.CopyFile(filepath.Join(crashed, "jobfs.db"), 0o600)
 			})
 			mustOK(t, err)
@@ -253,7 +254,7 @@ func TestCloseEndsActiveRuns(t *testing.T) {
 		t.Errorf("Trigger after Close = %v, want ErrStopped", err)
 	}
 
-	s, err := OpenStore(filepath.Join(dir, "jobfs.db"))
+	s, err := boltstore.Open(filepath.Join(dir, "jobfs.db"))
 	mustOK(t, err)
 	defer s.Close()
 	for _, id := range []uint64{running, queued} {

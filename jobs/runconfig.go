@@ -3,8 +3,6 @@ package jobs
 import (
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // runConfig is one read of everything a run executes that a signature
@@ -39,29 +37,6 @@ func (m *Manager) snapshot(jobID string) (runConfig, error) {
 	}
 	c.envs, err = decodeEnvs(snap.Env)
 	return c, err
-}
-
-// Snapshot reads a job's record, settings and env in one transaction.
-func (s *BoltStore) Snapshot(jobID string) (JobSnapshot, error) {
-	snap := JobSnapshot{Settings: map[string]string{}, Env: map[string][]byte{}}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := jobBucket(tx, jobID)
-		if err != nil {
-			return err
-		}
-		if snap.Job, err = readJob(b); err != nil {
-			return err
-		}
-		err = b.Bucket(bucketCfg).ForEach(func(k, v []byte) error {
-			snap.Settings[string(k)] = string(v) // string() copies out of the mmap
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		return copyKV(b.Bucket([]byte(bucketEnv)), snap.Env)
-	})
-	return snap, err
 }
 
 // canonical is the canonical form (what a signature signs) of the snapshot.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jobfs/jobfs/scheduler"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // Schedules (DESIGN.md 5). A tick of config/schedule starts a run with
@@ -36,7 +38,7 @@ func checkOverlap(_ *Manager, _ Job, v string) error {
 }
 
 // keyLastTick records when a job's schedule last fired, to count missed ticks.
-const keyLastTick = "internal/last_tick"
+const keyLastTick = domain.KeyLastTick
 
 // startScheduler loads every job's schedule, reports missed ticks and runs
 // the scheduler until the Manager closes.

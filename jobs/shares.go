@@ -5,6 +5,8 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // Role is what a user may do with a job (DESIGN.md 7).
@@ -28,7 +30,7 @@ type Caller struct {
 	GIDs []uint32
 }
 
-const bucketShares = "shares" // jobs/<id>/shares/<name> -> role
+const bucketShares = domain.BucketShares
 
 // RoleOf decides what caller c may do with job j. Root and the owner own it;
 // otherwise the strongest share that names c (public, @user, +group) wins.

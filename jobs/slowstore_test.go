@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ type slowStore struct {
 
 func newSlowStore(t *testing.T, dir string) *slowStore {
 	t.Helper()
-	b, err := OpenStore(filepath.Join(dir, "jobfs.db"))
+	b, err := boltstore.Open(filepath.Join(dir, "jobfs.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

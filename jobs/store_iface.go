@@ -7,7 +7,7 @@ import (
 
 // Store is where the Manager keeps jobs, their settings and their runs:
 // the seam between the Manager and its storage (DESIGN.md section 10).
-// BoltStore, one bbolt file, is the embedded default; a store kept in etcd
+// boltstore.Store, one bbolt file, is the embedded default; a store kept in etcd
 // implements the same methods in another package and passes the same
 // contract suite (package jobs/storetest).
 //
@@ -138,38 +138,4 @@ type Store interface {
 	// (Followup set), among each job's newest runs: what a crash between a
 	// run's end and its follow-ups left.
 	FollowupRuns() ([]RunRef, error)
-}
-
-// RunID names one run of one job.
-type RunID struct {
-	JobID string
-	ID    uint64
-}
-
-// JobSnapshot is one consistent read of a job: its record, its stored
-// settings (no defaults) and its env bucket (raw values).
-type JobSnapshot struct {
-	Job      Job
-	Settings map[string]string
-	Env      map[string][]byte
-}
-
-// AfterResult is what AfterDone did.
-type AfterResult struct {
-	Counted  bool              // the source run was counted now (not before)
-	Complete bool              // every upstream of want has completed
-	Have     int               // how many have
-	Runs     map[string]uint64 // when complete: upstream id -> run id
-	Run      Run               // when complete and next gave one: the new run
-}
-
-// Change is one committed change, named by its key below jobs/<Job>/.
-type Change struct {
-	Job string // the job's id
-	// Key is the path below the job: "meta", "config/<key>",
-	// "runs/<n>", "<bucket>/<key>", "after"; empty when the whole job
-	// was created or deleted.
-	Key     string
-	Run     uint64 // n when Key is runs/<n>, else 0
-	Deleted bool   // the key (or the job) is gone
 }

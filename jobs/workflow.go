@@ -37,7 +37,7 @@ func (m *Manager) followUp(jobID string, r Run) {
 	retry, ok, why := m.retryOf(jobID, r)
 	switch {
 	case ok:
-		nr, made, err := m.store.FollowUp(RunID{jobID, r.ID}, "retry", jobID, retry)
+		nr, made, err := m.store.FollowUp(RunID{JobID: jobID, ID: r.ID}, "retry", jobID, retry)
 		if err != nil {
 			m.event(jobID, "run %d: retry not recorded: %v", r.ID, err)
 			return // still marked: the next start tries again
@@ -104,7 +104,7 @@ func (m *Manager) fireHook(jobID string, r Run) {
 	}
 	by := fmt.Sprintf("%s of %s run %d", hook, hookName(src, target), r.ID)
 	hr := Run{Status: Pending, Trigger: Hook, TriggeredBy: by, Queued: m.now().UTC(), HookDepth: r.HookDepth + 1}
-	nr, made, err := m.store.FollowUp(RunID{jobID, r.ID}, path, target.ID, hr)
+	nr, made, err := m.store.FollowUp(RunID{JobID: jobID, ID: r.ID}, path, target.ID, hr)
 	if err != nil {
 		m.event(jobID, "run %d: %s not recorded: %v", r.ID, hook, err)
 		return

@@ -83,7 +83,7 @@ var _ jobs.Store = (*Store)(nil)
 // contended to make progress and says so instead of spinning.
 const maxTries = 1000
 
-// feedBuffer is how far one watcher may fall behind (as BoltStore's).
+// feedBuffer is how far one watcher may fall behind (as boltstore's).
 const feedBuffer = 1024
 
 // New returns a Store on cfg.Client.
@@ -833,7 +833,7 @@ func (s *Store) ActiveRuns() ([]jobs.RunRef, error) {
 // --- follow-ups
 
 // followupScan is how many of each job's newest runs FollowupRuns reads,
-// as BoltStore's.
+// as boltstore's.
 const followupScan = 64
 
 // followupDue reads run src and whether action is still to be made for it.

@@ -62,7 +62,7 @@ func pump[T any](s *Store, ctx context.Context, dir string, translate func([]*cl
 	return out
 }
 
-// changes turns a watch response's events into Changes as BoltStore names
+// changes turns a watch response's events into Changes as boltstore names
 // them: one per key the tree shows (not the index, sequence or time keys),
 // one for a job created or deleted whole, one "after" per commit.
 func changes(dir string, evs []*clientv3.Event) []jobs.Change {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jobfs/jobfs/jobs"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 )
 
 // TestBoltStoreContract runs the contract on the embedded bbolt store,
@@ -14,7 +15,7 @@ func TestBoltStoreContract(t *testing.T) {
 	var mu sync.Mutex
 	paths := map[jobs.Store]string{}
 	openAt := func(t *testing.T, path string) jobs.Store {
-		s, err := jobs.OpenStore(path)
+		s, err := boltstore.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"slices"
@@ -69,7 +69,7 @@ func (l *jobList) changed() {
 
 // jobsOf returns owner's jobs sorted by name, from memory when kept; the
 // caller gets its own copy.
-func (s *BoltStore) jobsOf(owner Owner) ([]Job, error) {
+func (s *Store) jobsOf(owner Owner) ([]Job, error) {
 	if list, ok := s.jobs.get(owner); ok {
 		return slices.Clone(list), nil
 	}
@@ -84,7 +84,7 @@ func (s *BoltStore) jobsOf(owner Owner) ([]Job, error) {
 
 // keptJob finds owner's job name in the kept list; ok is false when the
 // list is not kept (the store is asked then).
-func (s *BoltStore) keptJob(owner Owner, name string) (j Job, found, ok bool) {
+func (s *Store) keptJob(owner Owner, name string) (j Job, found, ok bool) {
 	list, ok := s.jobs.get(owner)
 	if !ok {
 		return Job{}, false, false

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 // watcher that stopped reading never holds up a commit or grows the daemon.
 const feedBuffer = 1024
 
-// feed is BoltStore's change feed: each commit's changes are handed to every
+// feed is Store's change feed: each commit's changes are handed to every
 // watcher after the commit, in-process.
 type feed struct {
 	mu     sync.Mutex
@@ -81,4 +81,4 @@ func (f *feed) close() {
 }
 
 // Watch returns the changes committed from now on: see Store.
-func (s *BoltStore) Watch(ctx context.Context) <-chan Change { return s.feed.watch(ctx) }
+func (s *Store) Watch(ctx context.Context) <-chan Change { return s.feed.watch(ctx) }

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // FollowUp records, in one commit, run next of job dstJob and the mark
 // action on run src, unless that run has made the action already (made is
 // then false): a follow-up is made exactly once.
-func (s *BoltStore) FollowUp(src RunID, action, dstJob string, next Run) (Run, bool, error) {
+func (s *Store) FollowUp(src RunID, action, dstJob string, next Run) (Run, bool, error) {
 	made := false
 	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		made = false
@@ -53,7 +53,7 @@ const followupScan = 64
 
 // FollowupRuns lists the ended runs whose follow-ups are still to be made,
 // among each job's newest followupScan runs.
-func (s *BoltStore) FollowupRuns() ([]RunRef, error) {
+func (s *Store) FollowupRuns() ([]RunRef, error) {
 	var out []RunRef
 	err := s.db.View(func(tx *bolt.Tx) error {
 		jobs := tx.Bucket(bucketJobs)
@@ -83,7 +83,7 @@ func (s *BoltStore) FollowupRuns() ([]RunRef, error) {
 // dstJob (the mark action on the run, the run in dstJob's after bucket),
 // and when every job of want has a run there, empties the bucket and
 // records the run next gives, if any, in dstJob.
-func (s *BoltStore) AfterDone(src RunID, action, dstJob string, want []string, next func(map[string]uint64) (Run, bool)) (AfterResult, error) {
+func (s *Store) AfterDone(src RunID, action, dstJob string, want []string, next func(map[string]uint64) (Run, bool)) (AfterResult, error) {
 	var res AfterResult
 	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		res = AfterResult{}
@@ -99,7 +99,7 @@ func (s *BoltStore) AfterDone(src RunID, action, dstJob string, want []string, n
 		if err != nil {
 			return err
 		}
-		if err := after.Put([]byte(src.JobID), []byte(itoa(src.ID))); err != nil {
+		if err := after.Put([]byte(src.JobID), []byte(strconv.FormatUint(src.ID, 10))); err != nil {
 			return err
 		}
 		r.FollowedUp = append(r.FollowedUp, action)

@@ -1,14 +1,16 @@
-package jobs
+package boltstore
 
 import (
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // Small per-job key/value buckets (env, shares): jobs/<id>/<bucket>/<key>.
 
 // PutKV stores key, replacing a stored value only when replace is set,
 // and reports whether it stored.
-func (s *BoltStore) PutKV(jobID, bucket, key string, value []byte, replace bool) (bool, error) {
+func (s *Store) PutKV(jobID, bucket, key string, value []byte, replace bool) (bool, error) {
 	stored := false
 	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		b, err := jobBucket(tx, jobID)
@@ -29,15 +31,15 @@ func (s *BoltStore) PutKV(jobID, bucket, key string, value []byte, replace bool)
 			return err
 		}
 		if added { // the folder gains an entry (mtimes.go)
-			return touch(b, kvTimeKey(bucket, key), kvTimeKey(bucket, ""))
+			return touch(b, domain.KVTimeKey(bucket, key), domain.KVTimeKey(bucket, ""))
 		}
-		return touch(b, kvTimeKey(bucket, key))
+		return touch(b, domain.KVTimeKey(bucket, key))
 	})
 	return stored, err
 }
 
 // DeleteKV removes key and reports whether it was there.
-func (s *BoltStore) DeleteKV(jobID, bucket, key string) (bool, error) {
+func (s *Store) DeleteKV(jobID, bucket, key string) (bool, error) {
 	found := false
 	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		b, err := jobBucket(tx, jobID)
@@ -53,13 +55,13 @@ func (s *BoltStore) DeleteKV(jobID, bucket, key string) (bool, error) {
 		if err := kv.Delete([]byte(key)); err != nil {
 			return err
 		}
-		return touch(b, kvTimeKey(bucket, "")) // the folder loses an entry
+		return touch(b, domain.KVTimeKey(bucket, "")) // the folder loses an entry
 	})
 	return found, err
 }
 
 // ListKV returns a copy of the bucket's pairs.
-func (s *BoltStore) ListKV(jobID, bucket string) (map[string][]byte, error) {
+func (s *Store) ListKV(jobID, bucket string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, jobID)

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"encoding/binary"
@@ -120,7 +120,7 @@ func indexSchedule(tx *bolt.Tx, jobID string, set bool) error {
 
 // ScheduledJobs lists the jobs that have config/schedule stored, from the
 // index: the scheduler's start reads no other job.
-func (s *BoltStore) ScheduledJobs() ([]Job, error) {
+func (s *Store) ScheduledJobs() ([]Job, error) {
 	var out []Job
 	err := s.guard(func() error { // read at start: where a damaged file shows
 		return s.db.View(func(tx *bolt.Tx) error {
@@ -265,7 +265,7 @@ func scanActive(tx *bolt.Tx) (out []RunRef, stale [][]byte, dirty bool, err erro
 
 // activeRuns is ActiveRuns through the index: one read, and a write only
 // when runs were written without it (dirty) or names went stale.
-func (s *BoltStore) activeRuns() ([]RunRef, error) {
+func (s *Store) activeRuns() ([]RunRef, error) {
 	var out []RunRef
 	var stale [][]byte
 	dirty := false

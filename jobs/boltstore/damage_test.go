@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 func TestOpenDamagedStore(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jobfs.db")
-	s, err := OpenStore(path)
+	s, err := Open(path)
 	mustOK(t, err)
 	for i := 0; i < 300; i++ {
 		j := mustStoreJob(t, s, "dmg"+itoa(uint64(i)), 1000, jobName("damaged"+itoa(uint64(i))))
@@ -43,7 +43,7 @@ func TestOpenDamagedStore(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "jobfs.db")
 			mustOK(t, os.WriteFile(p, content, 0o600))
 			mustOK(t, os.MkdirAll(filepath.Join(filepath.Dir(p), "jobs", "dmg0"), 0o700))
-			s, err := OpenStore(p)
+			s, err := Open(p)
 			if err == nil {
 				_, err = s.AllJobs()
 				if err == nil {

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"encoding/json"
@@ -13,7 +13,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 
-func mustStoreJob(t *testing.T, s *BoltStore, id string, owner Owner, name string) Job {
+func mustStoreJob(t *testing.T, s *Store, id string, owner Owner, name string) Job {
 	t.Helper()
 	j := Job{ID: id, Owner: owner, Name: name, Created: t0}
 	if err := s.CreateJob(j); err != nil {
@@ -22,7 +22,7 @@ func mustStoreJob(t *testing.T, s *BoltStore, id string, owner Owner, name strin
 	return j
 }
 
-func mustCreateRun(t *testing.T, s *BoltStore, jobID string, r Run) Run {
+func mustCreateRun(t *testing.T, s *Store, jobID string, r Run) Run {
 	t.Helper()
 	r, err := s.CreateRun(jobID, r)
 	if err != nil {
@@ -31,7 +31,7 @@ func mustCreateRun(t *testing.T, s *BoltStore, jobID string, r Run) Run {
 	return r
 }
 
-func runIDs(t *testing.T, s *BoltStore, jobID string) []uint64 {
+func runIDs(t *testing.T, s *Store, jobID string) []uint64 {
 	t.Helper()
 	ids, err := s.RunIDs(jobID)
 	if err != nil {
@@ -41,7 +41,7 @@ func runIDs(t *testing.T, s *BoltStore, jobID string) []uint64 {
 }
 
 // storeTime is when key of job id last changed, zero when never.
-func storeTime(t *testing.T, s Store, id, key string) time.Time {
+func storeTime(t *testing.T, s *Store, id, key string) time.Time {
 	t.Helper()
 	times, err := s.Times(id)
 	if err != nil {
@@ -305,7 +305,7 @@ func TestStoreActiveRuns(t *testing.T) {
 func TestStoreReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jobfs.db")
-	s, err := OpenStore(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestStoreReopen(t *testing.T) {
 	mustOK(t, s.DeleteRun("a", 2))
 	mustOK(t, s.Close())
 
-	s, err = OpenStore(path)
+	s, err = Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,12 +347,12 @@ func TestOpenStoreInUse(t *testing.T) {
 	t.Parallel()
 	_, path := newTestStore(t)
 	type result struct {
-		s   *BoltStore
+		s   *Store
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := OpenStore(path)
+		s, err := Open(path)
 		done <- result{s, err}
 	}()
 	select {

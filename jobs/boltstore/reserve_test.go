@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"errors"
@@ -60,7 +60,7 @@ func TestDeleteOnFullDisk(t *testing.T) {
 	defer func(d time.Duration) { reserveRetry = d }(reserveRetry)
 	reserveRetry = 10 * time.Millisecond
 	dir := smallDisk(t, "8m")
-	s, err := OpenStore(filepath.Join(dir, "jobfs.db"))
+	s, err := Open(filepath.Join(dir, "jobfs.db"))
 	mustOK(t, err)
 	defer s.Close()
 	small := mustStoreJob(t, s, "small001", 1000, jobName("small"))

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"errors"
@@ -130,7 +130,7 @@ func (r *reserve) close() {
 // space is freed): on ENOSPC it releases the reserve and tries once more.
 // Other writes never use the reserve, so a step filling the disk cannot
 // take it from the deletes.
-func (s *BoltStore) updateFreeing(fn func(*bolt.Tx) error) error {
+func (s *Store) updateFreeing(fn func(*bolt.Tx) error) error {
 	err := s.db.Update(fn)
 	if !errors.Is(err, syscall.ENOSPC) || s.reserve == nil || !s.reserve.release() {
 		return err

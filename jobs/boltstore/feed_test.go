@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"context"

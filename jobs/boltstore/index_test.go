@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"encoding/binary"
@@ -14,7 +14,7 @@ import (
 
 // scanAllActive is ActiveRuns the old way, reading every record: what the
 // index must agree with.
-func scanAllActive(t *testing.T, s *BoltStore) []string {
+func scanAllActive(t *testing.T, s *Store) []string {
 	t.Helper()
 	var out []string
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -39,7 +39,7 @@ func scanAllActive(t *testing.T, s *BoltStore) []string {
 	return out
 }
 
-func activeNames(t *testing.T, s *BoltStore) []string {
+func activeNames(t *testing.T, s *Store) []string {
 	t.Helper()
 	refs, err := s.ActiveRuns()
 	if err != nil {
@@ -53,7 +53,7 @@ func activeNames(t *testing.T, s *BoltStore) []string {
 	return out
 }
 
-func wantActive(t *testing.T, s *BoltStore, want ...string) {
+func wantActive(t *testing.T, s *Store, want ...string) {
 	t.Helper()
 	got, all := activeNames(t, s), scanAllActive(t, s)
 	if !slices.Equal(got, want) || !slices.Equal(all, want) {
@@ -135,7 +135,7 @@ func TestIndexWriterWithoutIndex(t *testing.T) {
 // second open reads the index, not the runs.
 func TestIndexBuiltForOldStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jobfs.db")
-	s, err := OpenStore(path)
+	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestIndexBuiltForOldStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	for open := 1; open <= 2; open++ {
-		s, err := OpenStore(path)
+		s, err := Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ var ErrDamaged = errors.New("store damaged")
 
 // damaged is the error for a damaged store: it names the file and says how
 // to get going again.
-func (s *BoltStore) damaged(reason string) error {
+func (s *Store) damaged(reason string) error {
 	return fmt.Errorf("%w: %s is not a readable jobfs store (%s); restore it from a copy, "+
 		"or move it aside (mv %s %s.damaged) and start again with an empty store "+
 		"(the jobs' files in %s/jobs stay, unknown to jobfs)",
@@ -26,7 +26,7 @@ func (s *BoltStore) damaged(reason string) error {
 // make sense of) and a memory fault (a page past the end of a truncated
 // file) into ErrDamaged. Used around the open and the reads of every
 // record at start, which are where a damaged file shows.
-func (s *BoltStore) guard(fn func() error) (err error) {
+func (s *Store) guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -38,7 +38,7 @@ func (s *BoltStore) guard(fn func() error) (err error) {
 
 // checkSize fails when the file is shorter than its own header says: a
 // truncated copy, whose missing pages would fault at the first read.
-func (s *BoltStore) checkSize() error {
+func (s *Store) checkSize() error {
 	st, err := os.Stat(s.path)
 	if err != nil {
 		return fmt.Errorf("open store %s: %w", s.path, err)
@@ -60,7 +60,7 @@ func (s *BoltStore) checkSize() error {
 // checkNotEmptied fails for an empty store file beside job folders: bbolt
 // would make it a new, empty store, and every job would be lost from view
 // (a file truncated to nothing, or replaced by an empty one).
-func (s *BoltStore) checkNotEmptied() error {
+func (s *Store) checkNotEmptied() error {
 	st, err := os.Stat(s.path)
 	if err != nil || st.Size() > 0 {
 		return nil // a new store, or one bbolt checks

@@ -1,4 +1,4 @@
-package jobs
+package boltstore
 
 import (
 	"bytes"
@@ -12,16 +12,18 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
-// BoltStore is the embedded Store: jobs, their settings and their run
+// Store is the embedded Store: jobs, their settings and their run
 // records in one bbolt file, its buckets nested along the paths of Store
 // (a run's key is its id as 8 big-endian bytes; the runs bucket's sequence
 // is jobs/<id>/runseq).
 //
 // Every write is one fsync'd transaction, so what a caller was told succeeded
 // survives a crash; the change feed publishes it after the commit.
-type BoltStore struct {
+type Store struct {
 	db       *bolt.DB
 	path     string
 	instance Instance
@@ -29,8 +31,6 @@ type BoltStore struct {
 	jobs     jobList  // each owner's jobs once listed (index_jobs.go)
 	feed     feed     // Watch (feed.go)
 }
-
-var _ Store = (*BoltStore)(nil)
 
 var (
 	bucketNames = []byte("names")
@@ -62,20 +62,24 @@ func recordStatus(v []byte) (Status, bool) {
 	return Status(rest[:j]), true
 }
 
+// DB is the bbolt file, for tests and tools that look inside it; the
+// daemon goes through the methods.
+func (s *Store) DB() *bolt.DB { return s.db }
+
 // SetNoSync makes commits skip fsync (true) or fsync again (false), for
 // bulk loads such as a benchmark's seed state; a daemon never uses it.
-func (s *BoltStore) SetNoSync(noSync bool) { s.db.NoSync = noSync }
+func (s *Store) SetNoSync(noSync bool) { s.db.NoSync = noSync }
 
-// OpenStore opens (or creates) the store at path. It fails at once when
+// Open opens (or creates) the store at path. It fails at once when
 // another daemon holds the file, and with ErrDamaged (never a panic) when
 // the file is damaged. It records which state folder opened it: see
 // Instance.
-func OpenStore(path string) (*BoltStore, error) {
-	id, err := folderID(filepath.Dir(path))
+func Open(path string) (*Store, error) {
+	id, err := domain.FolderID(filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
-	s := &BoltStore{path: path}
+	s := &Store{path: path}
 	err = s.guard(func() error {
 		if err := s.checkNotEmptied(); err != nil {
 			return err
@@ -107,7 +111,7 @@ func OpenStore(path string) (*BoltStore, error) {
 }
 
 // init creates the top buckets and claims the store for folder id.
-func (s *BoltStore) init(id string) error {
+func (s *Store) init(id string) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketNames, bucketJobs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -136,10 +140,10 @@ func (s *BoltStore) init(id string) error {
 
 // Instance says which state folder opened the store, and whether the
 // previous opener was another one (the folder is a copy).
-func (s *BoltStore) Instance() Instance { return s.instance }
+func (s *Store) Instance() Instance { return s.instance }
 
 // Close ends every Watch and closes the database file.
-func (s *BoltStore) Close() error {
+func (s *Store) Close() error {
 	s.feed.close()
 	s.reserve.close()
 	return s.db.Close()
@@ -147,13 +151,13 @@ func (s *BoltStore) Close() error {
 
 // update commits fn and then publishes what it changed: changes, and
 // what fn added to *more (known only inside the transaction).
-func (s *BoltStore) update(fn func(tx *bolt.Tx, more *[]Change) error, changes ...Change) error {
+func (s *Store) update(fn func(tx *bolt.Tx, more *[]Change) error, changes ...Change) error {
 	return s.publishAfter(s.db.Update, fn, changes)
 }
 
 // publishAfter runs fn in commit (db.Update or updateFreeing) and
 // publishes the changes once it committed.
-func (s *BoltStore) publishAfter(commit func(func(*bolt.Tx) error) error, fn func(*bolt.Tx, *[]Change) error, changes []Change) error {
+func (s *Store) publishAfter(commit func(func(*bolt.Tx) error) error, fn func(*bolt.Tx, *[]Change) error, changes []Change) error {
 	var more []Change
 	err := commit(func(tx *bolt.Tx) error {
 		more = more[:0] // a retried commit (updateFreeing) starts again
@@ -166,7 +170,7 @@ func (s *BoltStore) publishAfter(commit func(func(*bolt.Tx) error) error, fn fun
 }
 
 // Check runs bbolt's consistency check and returns the first problem found.
-func (s *BoltStore) Check() error {
+func (s *Store) Check() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			return err
@@ -187,7 +191,7 @@ func runIDKey(id uint64) []byte {
 func jobBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 	b := tx.Bucket(bucketJobs).Bucket([]byte(id))
 	if b == nil {
-		return nil, errorf(ErrNotFound, "no job %s", id)
+		return nil, domain.Errorf(domain.ErrNotFound, "no job %s", id)
 	}
 	return b, nil
 }
@@ -209,12 +213,12 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 }
 
 // CreateJob stores a new job; ErrExists when its owner has one of that name.
-func (s *BoltStore) CreateJob(j Job) error {
+func (s *Store) CreateJob(j Job) error {
 	defer s.jobs.changed()
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		names := tx.Bucket(bucketNames)
 		if names.Get(nameKey(j.Owner, j.Name)) != nil {
-			return errorf(ErrExists, "job %q exists", j.Name)
+			return domain.Errorf(domain.ErrExists, "job %q exists", j.Name)
 		}
 		b, err := tx.Bucket(bucketJobs).CreateBucket([]byte(j.ID))
 		if err != nil {
@@ -233,10 +237,10 @@ func (s *BoltStore) CreateJob(j Job) error {
 }
 
 // JobByName finds owner's job called name.
-func (s *BoltStore) JobByName(owner Owner, name string) (Job, error) {
+func (s *Store) JobByName(owner Owner, name string) (Job, error) {
 	if j, found, ok := s.keptJob(owner, name); ok {
 		if !found {
-			return j, errorf(ErrNotFound, "no job %q", name)
+			return j, domain.Errorf(domain.ErrNotFound, "no job %q", name)
 		}
 		return j, nil
 	}
@@ -244,7 +248,7 @@ func (s *BoltStore) JobByName(owner Owner, name string) (Job, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketNames).Get(nameKey(owner, name))
 		if id == nil {
-			return errorf(ErrNotFound, "no job %q", name)
+			return domain.Errorf(domain.ErrNotFound, "no job %q", name)
 		}
 		b, err := jobBucket(tx, string(id))
 		if err != nil {
@@ -257,7 +261,7 @@ func (s *BoltStore) JobByName(owner Owner, name string) (Job, error) {
 }
 
 // Job returns the job with the given id.
-func (s *BoltStore) Job(id string) (Job, error) {
+func (s *Store) Job(id string) (Job, error) {
 	if j, ok := s.jobs.job(id); ok { // index_jobs.go
 		return j, nil
 	}
@@ -274,10 +278,10 @@ func (s *BoltStore) Job(id string) (Job, error) {
 }
 
 // Jobs lists owner's jobs sorted by name.
-func (s *BoltStore) Jobs(owner Owner) ([]Job, error) { return s.jobsOf(owner) }
+func (s *Store) Jobs(owner Owner) ([]Job, error) { return s.jobsOf(owner) }
 
 // readJobs is Jobs from the records.
-func (s *BoltStore) readJobs(owner Owner) ([]Job, error) {
+func (s *Store) readJobs(owner Owner) ([]Job, error) {
 	var out []Job
 	prefix := nameKey(owner, "")
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -299,7 +303,7 @@ func (s *BoltStore) readJobs(owner Owner) ([]Job, error) {
 }
 
 // AllJobs lists every job of every owner.
-func (s *BoltStore) AllJobs() ([]Job, error) {
+func (s *Store) AllJobs() ([]Job, error) {
 	var out []Job
 	err := s.guard(func() error { // read at start: where a damaged file shows
 		return s.db.View(func(tx *bolt.Tx) error {
@@ -318,7 +322,7 @@ func hasPrefix(k, p []byte) bool {
 }
 
 // RenameJob gives job id a new name; ErrExists when the owner has one.
-func (s *BoltStore) RenameJob(id, newName string) error {
+func (s *Store) RenameJob(id, newName string) error {
 	defer s.jobs.changed()
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
@@ -331,7 +335,7 @@ func (s *BoltStore) RenameJob(id, newName string) error {
 		}
 		names := tx.Bucket(bucketNames)
 		if names.Get(nameKey(j.Owner, newName)) != nil {
-			return errorf(ErrExists, "job %q exists", newName)
+			return domain.Errorf(domain.ErrExists, "job %q exists", newName)
 		}
 		if err := names.Delete(nameKey(j.Owner, j.Name)); err != nil {
 			return err
@@ -345,7 +349,7 @@ func (s *BoltStore) RenameJob(id, newName string) error {
 }
 
 // DeleteJob removes job id with its settings and run records.
-func (s *BoltStore) DeleteJob(id string) error {
+func (s *Store) DeleteJob(id string) error {
 	defer s.jobs.changed()
 	return s.publishAfter(s.updateFreeing, func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
@@ -367,7 +371,7 @@ func (s *BoltStore) DeleteJob(id string) error {
 }
 
 // Setting returns the stored value of key and whether one is stored.
-func (s *BoltStore) Setting(id, key string) (string, bool, error) {
+func (s *Store) Setting(id, key string) (string, bool, error) {
 	var v string
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -383,7 +387,7 @@ func (s *BoltStore) Setting(id, key string) (string, bool, error) {
 }
 
 // SetSetting stores value under key, changed at t.
-func (s *BoltStore) SetSetting(id, key, value string, t time.Time) error {
+func (s *Store) SetSetting(id, key, value string, t time.Time) error {
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
@@ -402,7 +406,7 @@ func (s *BoltStore) SetSetting(id, key, value string, t time.Time) error {
 }
 
 // DeleteSetting removes key, so it reads as its default again (changed at t).
-func (s *BoltStore) DeleteSetting(id, key string, t time.Time) error {
+func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		b, err := jobBucket(tx, id)
 		if err != nil {
@@ -429,7 +433,7 @@ func putTime(job *bolt.Bucket, key string, t time.Time) error {
 }
 
 // Times returns when each recorded key of job id last changed.
-func (s *BoltStore) Times(id string) (map[string]time.Time, error) {
+func (s *Store) Times(id string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := jobBucket(tx, id)
@@ -452,7 +456,7 @@ func (s *BoltStore) Times(id string) (map[string]time.Time, error) {
 
 // CreateRun stores r as the job's next run and returns it with its id. Ids
 // count up from 1 per job and are never reused.
-func (s *BoltStore) CreateRun(jobID string, r Run) (Run, error) {
+func (s *Store) CreateRun(jobID string, r Run) (Run, error) {
 	err := s.update(func(tx *bolt.Tx, more *[]Change) error {
 		var err error
 		r, err = addRun(tx, jobID, r)
@@ -483,7 +487,7 @@ func runChange(jobID string, n uint64, deleted bool) Change {
 }
 
 // UpdateRun applies fn to the stored run and stores the result.
-func (s *BoltStore) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
+func (s *Store) UpdateRun(jobID string, id uint64, fn func(*Run)) (Run, error) {
 	var r Run
 	err := s.update(func(tx *bolt.Tx, _ *[]Change) error {
 		runs, err := runsBucketIndexed(tx, jobID)
@@ -526,7 +530,7 @@ func readRun(runs *bolt.Bucket, id uint64) (Run, error) {
 	var r Run
 	v := runs.Get(runIDKey(id))
 	if v == nil {
-		return r, errorf(ErrNotFound, "no run %d", id)
+		return r, domain.Errorf(domain.ErrNotFound, "no run %d", id)
 	}
 	if err := json.Unmarshal(v, &r); err != nil {
 		return r, fmt.Errorf("decode run %d: %w", id, err)
@@ -535,7 +539,7 @@ func readRun(runs *bolt.Bucket, id uint64) (Run, error) {
 }
 
 // Run returns one run of a job.
-func (s *BoltStore) Run(jobID string, id uint64) (Run, error) {
+func (s *Store) Run(jobID string, id uint64) (Run, error) {
 	var r Run
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -549,7 +553,7 @@ func (s *BoltStore) Run(jobID string, id uint64) (Run, error) {
 }
 
 // RunIDs lists the ids of a job's runs, oldest first.
-func (s *BoltStore) RunIDs(jobID string) ([]uint64, error) {
+func (s *Store) RunIDs(jobID string) ([]uint64, error) {
 	var ids []uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -565,7 +569,7 @@ func (s *BoltStore) RunIDs(jobID string) ([]uint64, error) {
 }
 
 // LatestRun returns the id of the job's newest run, or 0 when it has none.
-func (s *BoltStore) LatestRun(jobID string) (uint64, error) {
+func (s *Store) LatestRun(jobID string) (uint64, error) {
 	var id uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		runs, err := runsBucket(tx, jobID)
@@ -581,14 +585,14 @@ func (s *BoltStore) LatestRun(jobID string) (uint64, error) {
 }
 
 // DeleteRun removes a run record.
-func (s *BoltStore) DeleteRun(jobID string, id uint64) error {
+func (s *Store) DeleteRun(jobID string, id uint64) error {
 	return s.publishAfter(s.updateFreeing, func(tx *bolt.Tx, _ *[]Change) error {
 		runs, err := runsBucketIndexed(tx, jobID)
 		if err != nil {
 			return err
 		}
 		if runs.Get(runIDKey(id)) == nil {
-			return errorf(ErrNotFound, "no run %d", id)
+			return domain.Errorf(domain.ErrNotFound, "no run %d", id)
 		}
 		if err := unindexRun(tx, jobID, id); err != nil {
 			return err
@@ -600,16 +604,10 @@ func (s *BoltStore) DeleteRun(jobID string, id uint64) error {
 	}, []Change{runChange(jobID, id, true)})
 }
 
-// RunRef names one run of one job.
-type RunRef struct {
-	JobID string
-	Run   Run
-}
-
 // ActiveRuns lists every run, of any job, that has not ended, oldest first
 // per job, from the index of active runs (index.go): the daemon's start
 // reads none of the ended runs.
-func (s *BoltStore) ActiveRuns() ([]RunRef, error) {
+func (s *Store) ActiveRuns() ([]RunRef, error) {
 	var out []RunRef
 	err := s.guard(func() error { // read at start: where a damaged file shows
 		var err error
