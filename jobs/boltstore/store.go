@@ -45,21 +45,31 @@ var (
 )
 
 // recordStatus reads the status of an encoded Run without decoding the
-// rest: recovery looks at every run of every job at start. Run's first
-// fields are the numeric id and the status, so the first "status" key is
-// the run's own (not a step's).
+// rest: rebuilding the index looks at every run of every job. It walks the
+// record's top-level keys as tokens and stops at "status" (the second
+// field as Run is encoded, so a few tokens), whatever order the fields are
+// in and whatever a step's status says.
 func recordStatus(v []byte) (Status, bool) {
-	const key = `"status":"`
-	i := bytes.Index(v, []byte(key))
-	if i < 0 {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return "", false
 	}
-	rest := v[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return "", false
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		if key == "status" {
+			st, err := dec.Token()
+			s, ok := st.(string)
+			return Status(s), err == nil && ok
+		}
+		var skip json.RawMessage // a value that is not the status: passed over whole
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
 	}
-	return Status(rest[:j]), true
+	return "", false
 }
 
 // DB is the bbolt file, for tests and tools that look inside it; the

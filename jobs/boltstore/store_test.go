@@ -382,4 +382,9 @@ func TestRecordStatusReadsTheRunsOwn(t *testing.T) {
 	if _, ok := recordStatus([]byte(`{"id":1}`)); ok {
 		t.Errorf("recordStatus of a record with no status reported one")
 	}
+	// Field order is not relied on: a step's status before the run's.
+	other := `{"steps":[{"label":"a","status":"RUNNING"}],"id":7,"status":"COMPLETED"}`
+	if st, ok := recordStatus([]byte(other)); !ok || st != Completed {
+		t.Errorf("recordStatus(%s) = %q, %v; want COMPLETED", other, st, ok)
+	}
 }
