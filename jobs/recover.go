@@ -123,7 +123,7 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	default:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: its steps ran on while jobfs was stopped")
 	}
-	m.event(k.job, "run %d resumed", k.id)
+	m.event(k.job, "run %d re-attached after a restart of jobfs", k.id)
 	return true
 }
 
