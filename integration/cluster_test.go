@@ -175,10 +175,11 @@ func TestClusterTree(t *testing.T) {
 			t.Fatalf("run ids: %s, want 1..%d", ids, n)
 		}
 		// A step's report may be read just after its run ended.
-		waitFor(t, "every execution reported", func() bool { return tc.counter.total("many") >= n })
+		eventually(runTimeout, func() bool { return tc.counter.total("many") >= n })
 		for id := 1; id <= n; id++ {
 			if k := tc.counter.count(clusterJob(t, a, "many"), id); k != 1 {
-				t.Errorf("run %d executed %d times, want once", id, k)
+				t.Errorf("run %d executed %d times, want once; on %s, its log:\n%s", id, k,
+					a.cat(t, fmt.Sprintf("mnt/many/runs/%d/node", id)), a.cat(t, fmt.Sprintf("mnt/many/runs/%d/log", id)))
 			}
 		}
 		if s := a.ok(t, "cat mnt/many/runs/[0-9]*/status | sort | uniq -c"); strings.TrimSpace(s) != fmt.Sprintf("%d COMPLETED", n) {
@@ -355,4 +356,57 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestClusterSoak (make soak): 600 triggers spread over three mounts while
+// each etcd member in turn is killed and restarted: ids 1..600, each run
+// executed once and COMPLETED.
+func TestClusterSoak(t *testing.T) {
+	relSoak(t)
+	tc := startTeam(t)
+	a := tc.nodes[0]
+	a.scriptJob(t, "soak", tc.counter.script(""))
+	a.ok(t, "echo 1000 > mnt/soak/config/keep")
+	const n = 600
+	stop := make(chan struct{})
+	var killer sync.WaitGroup
+	killer.Go(func() {
+		for i := 0; ; i = (i + 1) % 3 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			tc.etcd.Kill(i)
+			time.Sleep(time.Second)
+			tc.etcd.Restart(t, i)
+		}
+	})
+	var wg sync.WaitGroup
+	for _, d := range tc.nodes {
+		wg.Go(func() {
+			for range n / 3 / 20 {
+				if r := d.sh(t, `for i in $(seq 20); do echo '{}' > mnt/soak/data || exit 1; done`); r.code != 0 {
+					t.Errorf("triggers through %s:\n%s", d.mnt, r)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	killer.Wait()
+	waitAllEnded(t, a, "soak", n)
+	if ids := a.ok(t, "ls mnt/soak/runs | grep -x '[0-9]*' | sort -n | tr '\\n' ' '"); ids != seqLine(n) {
+		t.Fatalf("run ids: %s, want 1..%d", ids, n)
+	}
+	waitFor(t, "every execution reported", func() bool { return tc.counter.total("soak") >= n })
+	for id := 1; id <= n; id++ {
+		if k := tc.counter.count("soak", id); k != 1 {
+			t.Errorf("run %d executed %d times, want once", id, k)
+		}
+	}
+	if s := a.ok(t, "cat mnt/soak/runs/[0-9]*/status | sort | uniq -c"); strings.TrimSpace(s) != fmt.Sprintf("%d COMPLETED", n) {
+		t.Errorf("statuses: %s", s)
+	}
 }
