@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -74,11 +75,14 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 // judged once: it starts one run or is refused. It is judged at the
 // earliest point that is known to end it:
 //
-//   - a FLUSH (some close(2)) after which no process holds a descriptor of
-//     it open for writing (jobs.ProcWriters): the last close, whose caller sees a
+//   - a FLUSH (some close(2)) of a payload that is a whole object or array
+//     (only white space may follow one: later white space is accepted and
+//     changes nothing, anything else is refused as after any judgment);
+//   - a FLUSH after which no process holds a descriptor of it open for
+//     writing (jobs.ProcWriters): the last close, whose caller sees a
 //     refusal as the error of close(2). A close by a forked child, or by a
-//     parent whose child still writes, only flushes: a payload that is
-//     valid so far, even complete ({} or a blank line), waits for the rest;
+//     parent whose child still writes, only flushes: a payload that may
+//     still grow ({"a": so far, a blank line, a number) waits for the rest;
 //   - a read on the handle (the clone pattern: open read-write, write, read
 //     back the run id): the writer asks for the verdict, so the payload ends;
 //   - fsync of a payload that is a complete value: it returns once the run
@@ -114,6 +118,12 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, syscall.EINVAL
 	}
 	if h.judged {
+		if isJSONSpace(data) {
+			// After an object or array judged at a close (Flush), only white
+			// space can follow it in valid JSON: a trailing newline from the
+			// process that still holds the file changes nothing.
+			return uint32(len(data)), 0
+		}
 		return 0, toErrno(m.Refuse(h.f.jobID, "data", fmt.Sprintf("this open file already started run %d; open data again for another run", h.runID)))
 	}
 	if !h.checked {
@@ -150,13 +160,37 @@ func (h *dataHandle) waiting() bool {
 	return h.pending && !h.failed && !h.judged
 }
 
-// Flush judges the payload when this close(2) was the last one.
+// Flush judges the payload when this close(2) was the last one, or when
+// it already is a whole object or array: nothing but white space can
+// follow one, so who else still holds the file no longer matters, and the
+// scan of every process's descriptors (stillOpen) is skipped. A bare
+// trigger (only white space) or another value may still grow, and waits
+// for the last close.
 func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
-	if !h.waiting() || h.f.stillOpen() {
+	if !h.waiting() {
 		return 0
 	}
+	if !h.wholeObject() && h.f.stillOpen() {
+		return 0
+	}
+	// Found closed, or judged before the last close: either way, for the
+	// counting of concurrent writers (stillOpen), as if it held none.
 	h.lastClosed.Store(true)
 	return h.judge()
+}
+
+// wholeObject says whether the payload is already one whole JSON object
+// or array (self-delimiting: unlike a number, no byte can extend it).
+func (h *dataHandle) wholeObject() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := bytes.TrimLeft(h.buf.data, " \t\r\n")
+	return len(p) > 0 && (p[0] == '{' || p[0] == '[') && jobs.PayloadComplete(h.buf.data)
+}
+
+// isJSONSpace says whether p holds only JSON's white space.
+func isJSONSpace(p []byte) bool {
+	return len(bytes.Trim(p, " \t\r\n")) == 0
 }
 
 // Fsync ends a payload that is a complete value: it returns once its run

@@ -46,6 +46,9 @@ func TestDataForkingWriters(t *testing.T) {
 		{"bash script", `bash gen.sh > mnt/fork/data`, "{\n\"a\": 1,\n\"b\": 2}\n"},
 		{"command group", `{ /bin/echo '{'; echo '"c": 3}'; } > mnt/fork/data`, "{\n\"c\": 3}\n"},
 		{"blank line first", `{ echo; /bin/echo '{"d":'; sleep 0.2; echo '4}'; } > mnt/fork/data`, "\n{\"d\":\n4}\n"},
+		// A whole object is judged at the child's close; the shell's
+		// newline after it is white space, taken and left out.
+		{"object from a child, newline after", `{ /bin/echo -n '{"f": 6}'; echo; } > mnt/fork/data`, `{"f": 6}`},
 		{"python subprocess", `python3 -c '
 import subprocess
 with open("mnt/fork/data", "w") as f:
@@ -197,4 +200,32 @@ func currentUser(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return u.Username
+}
+
+// TestDataWholeObjectStartsAtOnce: a writer whose child still holds data
+// (a daemon it started, a sleeper) does not hold back a payload that is
+// already a whole object: the run starts at the writer's close, not at the
+// child's.
+func TestDataWholeObjectStartsAtOnce(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "held")
+	d.ok(t, `python3 -c '
+import subprocess
+with open("mnt/held/data", "w") as f:
+    f.write("{\"h\": 8}")
+    f.flush()
+    p = subprocess.Popen(["sleep", "20"], stdout=f, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(p.pid)
+' > sleeper.pid`)
+	defer d.sh(t, `kill $(cat sleeper.pid) 2>/dev/null`)
+	if got := d.waitRun(t, "held", 1); got != "COMPLETED" {
+		t.Fatalf("run 1 ended %s", got)
+	}
+	if r := d.sh(t, `kill -0 $(cat sleeper.pid)`); r.code != 0 {
+		t.Errorf("the child that holds data was gone before the run ended: it should not have had to end first")
+	}
+	if got := d.cat(t, "mnt/held/runs/1/input/input.json"); got != `{"h": 8}` {
+		t.Errorf("payload %q", got)
+	}
 }
