@@ -97,3 +97,25 @@ func TestClusterUnmadeRunFails(t *testing.T) {
 		t.Fatalf("run %d after its maker died: %s %q", r.ID, got.Status, got.Error)
 	}
 }
+
+// TestClusterFencedNodeStillTriggers: a node whose lease is gone executes
+// nothing more, but a trigger through it is stored (not lost: a writer's
+// close may not read the error) and run by a live node.
+func TestClusterFencedNodeStillTriggers(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	state := t.TempDir()
+	a := clusterNode(t, c, state, "a", false)
+	b := clusterNode(t, c, state, "b", false)
+	j := scriptJobOn(t, a, "fenced", "#!/bin/sh\nexit 0\n")
+	revokeNode(t, c, "b")
+	for i := range 3 { // the first may be made before b learned of it, the last after
+		id, err := b.Trigger(j.ID, []byte("{}"), jobs.Manual)
+		if err != nil {
+			t.Fatalf("trigger %d through the fenced node: %v", i, err)
+		}
+		if r := waitEnd(t, a, j.ID, id); r.Status != jobs.Completed || r.Node != "a" {
+			t.Fatalf("run %d: %s on %q (%s), want COMPLETED on a", id, r.Status, r.Node, r.Error)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}

@@ -234,3 +234,19 @@ func (s *Store) MakerAlive(id string, n uint64) (bool, error) {
 	}
 	return rs[0].Count > 0, nil
 }
+
+// makerOp records this node as the maker of run n of job id, with its
+// lease. A node that lost its lease is fenced from the runs it executed,
+// yet still stores the triggers made through its mount (the other nodes
+// run them): their maker key has no lease then, and goes when the run
+// ends.
+func (s *Store) makerOp(id string, n uint64) clientv3.Op {
+	select {
+	case <-s.sess.Done():
+	default:
+		if !s.leaseGone.Load() {
+			return clientv3.OpPut(s.makerKey(id, n), s.node, clientv3.WithLease(s.sess.Lease()))
+		}
+	}
+	return clientv3.OpPut(s.makerKey(id, n), s.node)
+}

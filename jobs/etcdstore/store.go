@@ -36,8 +36,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
@@ -68,8 +70,9 @@ type Store struct {
 	timeout  time.Duration
 	now      func() time.Time
 
-	node string               // Join's name, empty when not a node
-	sess *concurrency.Session // the node's lease, nil when not a node
+	node      string               // Join's name, empty when not a node
+	sess      *concurrency.Session // the node's lease, nil when not a node
+	leaseGone atomic.Bool          // etcd said the lease is gone before sess did
 
 	ctx    context.Context // ends at Close: every watch with it
 	cancel context.CancelFunc
@@ -640,7 +643,7 @@ func (s *Store) addOps(id string, n uint64, r jobs.Run, req string) (jobs.Run, [
 	}
 	ops = append(ops, clientv3.OpPut(s.seqKey(id), strconv.FormatUint(n, 10)), clientv3.OpPut(s.reqKey(id, n), req))
 	if s.sess != nil && !r.Status.Terminal() {
-		ops = append(ops, clientv3.OpPut(s.makerKey(id, n), s.node, clientv3.WithLease(s.sess.Lease())))
+		ops = append(ops, s.makerOp(id, n))
 	}
 	return r, ops, nil
 }
@@ -659,6 +662,9 @@ func (s *Store) CreateRun(id string, r jobs.Run) (jobs.Run, error) {
 			return r, err
 		}
 		t, err := s.commit(s.valueIs(s.reqKey(id, n), req), cmps, ops)
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) && s.sess != nil && !s.leaseGone.Swap(true) {
+			continue // this node's lease expired before it learned so: made again without it
+		}
 		if err != nil {
 			return r, storeErr("create run", err)
 		}
