@@ -555,3 +555,43 @@ func useBinaries(t *testing.T, d *daemon, bin string) {
 		t.Fatal(err)
 	}
 }
+
+// TestOutliveMissedTicks: the missed-tick rules hold while runs outlive the
+// daemon. A run re-attached after a restart counts as active, so the
+// schedule's catch-up (# catchup) and its next ticks follow config/overlap
+// (skip): nothing starts beside it; the job log counts the missed ticks;
+// once it ends, the ticks start runs again.
+func TestOutliveMissedTicks(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{outlive: true})
+	d.scriptJob(t, "ticker", "#!/bin/sh\necho tick\nsleep 8\n")
+	d.ok(t, `echo '@every 2s # catchup' > mnt/ticker/config/schedule`)
+	d.waitStatus(t, "ticker", 1, "RUNNING")
+	d.kill9(t)
+	time.Sleep(3 * time.Second) // a tick or two missed while no daemon runs
+	d.restart(t)
+	if got := d.waitRun(t, "ticker", 1); got != "COMPLETED" {
+		t.Fatalf("run 1 ended %s, want COMPLETED", got)
+	}
+	d.waitStatus(t, "ticker", 2, "RUNNING", "COMPLETED")
+	d.ok(t, `echo false > mnt/ticker/config/enabled`)
+	defer func() { // run 2 would outlive this test's daemon
+		d.sh(t, `echo kill > mnt/ticker/runs/2/ctl`)
+		d.waitRun(t, "ticker", 2)
+	}()
+	ended, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(d.cat(t, "mnt/ticker/runs/1/ended_at")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(d.cat(t, "mnt/ticker/runs/2/started_at")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if started.Before(ended) {
+		t.Errorf("run 2 started at %v, before the re-attached run 1 ended (%v): a tick or the catch-up ignored config/overlap skip", started, ended)
+	}
+	log := d.cat(t, "mnt/ticker/log")
+	if !strings.Contains(log, "while jobfs was down; not replayed") {
+		t.Errorf("the job log does not count the missed ticks:\n%s", log)
+	}
+}

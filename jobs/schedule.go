@@ -99,7 +99,7 @@ func (m *Manager) Start() {
 				continue
 			}
 			m.event(id, "schedule: one catch-up run (# catchup)")
-			m.triggerScheduled(id)
+			m.fire(id, "catch-up")
 		}
 	}()
 }
@@ -171,6 +171,13 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		m.skippedTick(jobID, stamp, "config/enabled is false")
 		return
 	}
+	m.fire(jobID, stamp)
+}
+
+// fire starts the run of a tick (or of the catch-up, stamp "catch-up"), as
+// config/overlap says while a run of the job is active: a run re-attached
+// after a restart counts as active too.
+func (m *Manager) fire(jobID, stamp string) {
 	policy := m.value(jobID, "config/overlap") // a store read: before the lock
 	m.mu.Lock()
 	busy := m.perJob[jobID] > 0
