@@ -192,7 +192,7 @@ func TestCLIMount(t *testing.T) {
 	if !strings.Contains(r.out, "JOB ") || !strings.Contains(r.out, "\na ") || !strings.Contains(r.out, "one: 0") {
 		t.Errorf("the only jobfs mount was not used:\n%s", r)
 	}
-	for _, want := range []string{"two: 125", "none: 125", "2 jobfs mounts (" + d.mnt + ", " + d.dir + "/mnt2); choose one with --mount DIR", "no jobfs mount in /proc/self/mountinfo"} {
+	for _, want := range []string{"two: 125", "none: 125", "2 jobfs mounts (" + d.mnt + ", " + d.dir + "/mnt2), none of them holding the working folder", "choose one with --mount DIR", "no jobfs mount in /proc/self/mountinfo"} {
 		if !strings.Contains(r.out+r.err, want) {
 			t.Errorf("want %q:\n%s", want, r)
 		}

@@ -157,13 +157,14 @@ var (
 	markerN  int
 )
 
-// sleepArgs returns arguments for sleep(1) that add up to about 300 s and
+// sleepArgs returns arguments for sleep(1) that add up to about an hour (a
+// loaded machine has taken more than 300 s over a test that holds one) and
 // make the process unique on this machine: pgrep -f finds exactly it.
 func sleepArgs() string {
 	markerMu.Lock()
 	defer markerMu.Unlock()
 	markerN++
-	return fmt.Sprintf("300 0.%05d%03d", os.Getpid()%100000, markerN)
+	return fmt.Sprintf("3600 0.%05d%03d", os.Getpid()%100000, markerN)
 }
 
 // pgrep lists the processes whose command line contains `sleep <args>`.
