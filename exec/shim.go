@@ -334,11 +334,18 @@ func startShim(s Spec, logf, runLog *os.File) (*osexec.Cmd, *os.File, error) {
 }
 
 // ShimSpecJSON is the spec a shim reads on fd 3, for a shim that another
-// program starts (a Slurm batch script on a compute node): s without
-// isolation, its timeout and its secrets (keep the bytes owner-only).
+// program starts (a Slurm batch script on a compute node): s with its
+// timeout, its secrets (keep the bytes owner-only) and its isolation but no
+// cgroup (the scheduler's holds the step there).
 func ShimSpecJSON(s Spec) ([]byte, error) {
-	return json.Marshal(shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
-		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace})
+	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
+		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace}
+	if s.Isolation != nil {
+		iso := *s.Isolation
+		iso.Cgroups = nil
+		spec.Isolation = &iso
+	}
+	return json.Marshal(spec)
 }
 
 // KillSwitch is closed once a kill is asked for through WithStop (also

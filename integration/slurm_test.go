@@ -64,15 +64,16 @@ func slurmID(t *testing.T, d *daemon, job string, run int, label string) string 
 	return id
 }
 
-// gateScript is a script that prints started, waits for the gate file,
-// and prints done.
-func gateScript(gate string) string {
-	return fmt.Sprintf("#!/bin/sh\necho started\nwhile [ ! -e %s ]; do sleep 0.1; done\necho done\n", gate)
-}
+// gateScript prints started, waits for a gate file in its output folder
+// (which the test writes on the host: the step's /tmp is its own), and
+// prints done.
+const gateScript = "#!/bin/sh\necho started\nwhile [ ! -e \"$2/gate\" ]; do sleep 0.1; done\nrm -f \"$2/gate\"\necho done\n"
 
-func openGate(t *testing.T, gate string) {
+// openGate lets run 1 of job go on (gateScript).
+func openGate(t *testing.T, d *daemon, job string) {
 	t.Helper()
-	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+	short := strings.TrimSpace(d.cat(t, "mnt/"+job+"/shortname"))
+	if err := os.WriteFile(filepath.Join(d.state, "jobs", short, "runs", "1", "output", "gate"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -99,8 +100,7 @@ func TestSlurm(t *testing.T) {
 	t.Run("pending while queued", func(t *testing.T) {
 		// A step that takes most of the node's memory, then one that cannot
 		// fit beside it: PENDING until the first ends.
-		gate := filepath.Join(d.dir, "pending.gate")
-		slurmJob(t, d, "big", gateScript(gate))
+		slurmJob(t, d, "big", gateScript)
 		d.ok(t, `echo 1900 > mnt/big/config/limits/memory`)
 		slurmJob(t, d, "queued", "#!/bin/sh\necho ran\n")
 		d.trigger(t, "big", "{}")
@@ -111,7 +111,7 @@ func TestSlurm(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 			d.wantFile(t, "mnt/queued/runs/1/status", "PENDING\n")
 		}
-		openGate(t, gate)
+		openGate(t, d, "big")
 		if got := d.waitRun(t, "queued", 1); got != "COMPLETED" {
 			t.Fatalf("queued ended %s; log:\n%s", got, d.cat(t, "mnt/queued/runs/1/log"))
 		}
@@ -148,7 +148,7 @@ EOF`)
 				t.Errorf("slurm_job = %q, want 5 lines (split, page.1-3, merge)", ids)
 			}
 			runLog := d.cat(t, "mnt/fan/runs/1/log")
-			for _, want := range []string{"[split] split into 3\n", "[merge] merged\n", "isolation not applied: on Slurm"} {
+			for _, want := range []string{"[split] split into 3\n", "[merge] merged\n", "limits not enforced: pids (Slurm has no per-job process limit)"} {
 				if !strings.Contains(runLog, want) {
 					t.Errorf("runs/1/log lacks %q:\n%s", want, runLog)
 				}
@@ -293,8 +293,7 @@ EOF`)
 	})
 
 	t.Run("slurmctld restarted during a run", func(t *testing.T) {
-		gate := filepath.Join(d.dir, "ctld.gate")
-		slurmJob(t, d, "ctld", gateScript(gate))
+		slurmJob(t, d, "ctld", gateScript)
 		d.trigger(t, "ctld", "{}")
 		d.waitStatus(t, "ctld", 1, "RUNNING")
 		id := slurmID(t, d, "ctld", 1, "")
@@ -310,7 +309,7 @@ EOF`)
 			time.Sleep(time.Second)
 			d.wantFile(t, "mnt/ctld/runs/1/status", "RUNNING\n")
 		}
-		openGate(t, gate) // the step ends while slurmctld is down
+		openGate(t, d, "ctld") // the step ends while slurmctld is down
 		time.Sleep(time.Second)
 		d.wantFile(t, "mnt/ctld/runs/1/status", "RUNNING\n")
 		if err := cl.StartController(); err != nil {
@@ -329,8 +328,7 @@ EOF`)
 func TestSlurmDaemonRestart(t *testing.T) {
 	_, _ = slurmCluster(t)
 	d := startDaemon(t, daemonOpts{args: []string{"--slurm"}, outlive: true})
-	gate := filepath.Join(d.dir, "restart.gate")
-	slurmJob(t, d, "long", gateScript(gate))
+	slurmJob(t, d, "long", gateScript)
 	d.ok(t, `echo 1900 > mnt/long/config/limits/memory`) // the queued step cannot fit beside it
 	slurmJob(t, d, "queued", "#!/bin/sh\necho ran\n")
 	d.trigger(t, "long", "{}")
@@ -342,7 +340,7 @@ func TestSlurmDaemonRestart(t *testing.T) {
 	d.restart(t)
 	d.wantFile(t, "mnt/long/runs/1/status", "RUNNING\n")
 	d.wantFile(t, "mnt/queued/runs/1/status", "PENDING\n")
-	openGate(t, gate)
+	openGate(t, d, "long")
 	if got := d.waitRun(t, "long", 1); got != "COMPLETED" {
 		t.Fatalf("long ended %s; log:\n%s", got, d.cat(t, "mnt/long/runs/1/log"))
 	}
@@ -356,12 +354,41 @@ func TestSlurmDaemonRestart(t *testing.T) {
 	}
 }
 
-// wantLogEnds checks run 1's log: the lines that say what Slurm does not
-// enforce, then exactly the step's output.
+// wantLogEnds checks run 1's log: the line that says what Slurm does not
+// enforce (the step gets jobfs-init's isolation on the node), then exactly
+// the step's output.
 func wantLogEnds(t *testing.T, d *daemon, job, output string) {
 	t.Helper()
 	got := d.cat(t, "mnt/"+job+"/runs/1/log")
-	if !strings.HasPrefix(got, "isolation not applied: on Slurm") || !strings.HasSuffix(got, "\n"+output) {
-		t.Errorf("%s: runs/1/log = %q, want the isolation line first and the output %q last", job, got, output)
+	if !strings.HasPrefix(got, "limits not enforced: pids") || !strings.HasSuffix(got, "\n"+output) {
+		t.Errorf("%s: runs/1/log = %q, want the limits line first and the output %q last", job, got, output)
+	}
+}
+
+// TestSlurmOwner runs a throwaway user's job on Slurm from a root daemon:
+// the step starts from jobfs-init on the node as its owner, in its own
+// namespaces (its folders out of other users' reach as locally), its
+// secret masked, its output the owner's.
+func TestSlurmOwner(t *testing.T) {
+	shareSkip(t)
+	_, sc := slurmCluster(t)
+	users, _ := shareUsers(t, 1, false)
+	u := users[0]
+	A := shareAs(u)
+	d := shareDaemon(t, "--slurm")
+	A.ok(t, d, `mkdir mnt/mine && echo script > mnt/mine/config/type && printf '#!/bin/sh\necho "uid $(id -u) token $t"\necho out > "$2/out.txt"\n' > mnt/mine/config/script`)
+	A.ok(t, d, `echo slurm > mnt/mine/config/backend && echo 200 > mnt/mine/config/limits/memory && printf 'own-9d1c7e52a0b4' > mnt/mine/config/env/t`)
+	A.ok(t, d, `echo '{}' > mnt/mine/data`)
+	if got := A.ok(t, d, `cat mnt/mine/runs/1/wait`); got != "COMPLETED\n" {
+		t.Fatalf("run ended %q; log:\n%s", got, A.ok(t, d, `cat mnt/mine/runs/1/log`))
+	}
+	if log := A.ok(t, d, `cat mnt/mine/runs/1/log`); !strings.HasSuffix(log, "\nuid "+u.uid+" token ***\n") || strings.Contains(log, "isolation not applied") {
+		t.Errorf("log = %q, want the step as uid %s with its token masked", log, u.uid)
+	}
+	A.want(t, d, `stat -c %u mnt/mine/runs/1/result`, u.uid+"\n")
+	id := strings.Fields(A.ok(t, d, `cat mnt/mine/runs/1/slurm_job`))[0]
+	got, err := sc.Query(context.Background(), []string{id})
+	if err != nil || got[id].State != slurm.Completed {
+		t.Errorf("Slurm's record of job %s: %+v, %v", id, got[id], err)
 	}
 }

@@ -23,6 +23,10 @@ type SlurmOptions struct {
 	// Shim is the path of the jobfs binary on the compute nodes, each
 	// step's shim there; "" is this daemon's own path.
 	Shim string
+	// Init is the path of the step init (jobfs-init) on the nodes; "" is
+	// the daemon's own (Options.Init). A root daemon's steps start from it
+	// there: private root, /input /output /app, the owner's uid.
+	Init string
 	// Poll is the time between two squeue of all of the daemon's jobs;
 	// 0 is defaultSlurmPoll.
 	Poll time.Duration
@@ -40,11 +44,12 @@ const defaultSlurmPoll = 500 * time.Millisecond
 type slurmBackend struct {
 	c     *slurm.Client
 	shim  string
+	init  string // "" or not root: steps run as plain processes of their owner's job
 	poll  *slurmPoller
 	grace time.Duration // retry interval of a scancel while slurmctld is down
 }
 
-func newSlurmBackend(o SlurmOptions) *slurmBackend {
+func newSlurmBackend(o SlurmOptions, init string) *slurmBackend {
 	c := o.Client
 	if c == nil {
 		c = &slurm.Client{}
@@ -57,7 +62,13 @@ func newSlurmBackend(o SlurmOptions) *slurmBackend {
 	if poll <= 0 {
 		poll = defaultSlurmPoll
 	}
-	return &slurmBackend{c: c, shim: shim, poll: newSlurmPoller(c, poll), grace: poll}
+	if o.Init != "" {
+		init = o.Init
+	}
+	if os.Geteuid() != 0 {
+		init = "" // only root starts steps as their owners in namespaces
+	}
+	return &slurmBackend{c: c, shim: shim, init: init, poll: newSlurmPoller(c, poll), grace: poll}
 }
 
 // slurmRun is the Slurm backend for one run: the job's config/slurm
@@ -109,8 +120,11 @@ func (r *slurmRun) Shims() bool { return true }
 
 // Gaps says what Slurm does not enforce or isolate.
 func (r *slurmRun) Gaps(lim exec.Limits) []string {
-	out := []string{"isolation not applied: on Slurm a step runs in its job's cgroup on the node, as its owner, without jobfs's namespaces and private root" +
-		map[bool]string{true: " (config/network none not applied)", false: ""}[lim.NoNetwork]}
+	var out []string
+	if r.b.init == "" {
+		out = append(out, "isolation not applied: on Slurm a step runs in its job's cgroup on the node, as its owner, without jobfs's namespaces and private root"+
+			map[bool]string{true: " (config/network none not applied)", false: ""}[lim.NoNetwork])
+	}
 	var not []string
 	if lim.Pids > 0 {
 		not = append(not, "pids (Slurm has no per-job process limit)")
@@ -178,15 +192,23 @@ func slurmStarted(shimDir string) bool {
 // submit prepares the step's folders and spec and submits its batch job;
 // it returns the job id and the log's size before the step.
 func (r *slurmRun) submit(ctx context.Context, s StepSpec) (string, int64, error) {
-	uid, gid, err := slurmUser(s.Owner)
-	if err != nil {
-		return "", 0, err
+	var uid, gid uint32 // the Slurm job's user: root, whose init starts the step as its owner
+	iso := r.b.isolation(s)
+	if iso == nil {
+		var err error
+		if uid, gid, err = slurmUser(s.Owner); err != nil {
+			return "", 0, err
+		}
 	}
 	from, err := prepareSlurmStep(s, uid, gid)
 	if err != nil {
 		return "", 0, err
 	}
-	spec, err := exec.ShimSpecJSON(exec.Spec{Path: s.Program, Args: []string{s.Input, s.Output}, Env: s.Env, Dir: s.Dir,
+	env := s.Env
+	if iso != nil {
+		env = withHome(env, "/tmp") // the private /tmp
+	}
+	spec, err := exec.ShimSpecJSON(exec.Spec{Path: s.Program, Args: []string{s.Input, s.Output}, Env: env, Dir: s.Dir, Isolation: iso,
 		MaxLog: s.LogOptions.Max, Secrets: s.LogOptions.Secrets, Timeout: s.Timeout, Grace: s.Grace, Shim: &exec.Shim{Dir: s.ShimDir}})
 	if err != nil {
 		return "", 0, err
@@ -197,7 +219,7 @@ func (r *slurmRun) submit(ctx context.Context, s StepSpec) (string, int64, error
 	}
 	job := slurm.Job{
 		Options: r.opts, Name: fmt.Sprintf("jobfs-%s-%d-%s", s.Job, s.Run, s.Label),
-		Script: slurmScript(s, r.b.shim), MemMiB: s.Limits.MemoryMiB, CPUsPerTask: cpusPerTask(s.Limits),
+		Script: slurmScript(s, r.b.shim, r.b.init), MemMiB: s.Limits.MemoryMiB, CPUsPerTask: cpusPerTask(s.Limits),
 		Output: filepath.Join(s.ShimDir, slurmOutFile), Workdir: s.ShimDir, UID: uid, GID: gid,
 	}
 	if s.Timeout > 0 { // Slurm's --time in whole minutes, past the shim's exact timeout and its grace
@@ -213,6 +235,20 @@ func (r *slurmRun) submit(ctx context.Context, s StepSpec) (string, int64, error
 		return "", 0, fmt.Errorf("record Slurm job %s: %w", id, err)
 	}
 	return id, from, nil
+}
+
+// isolation is how the shim on the node starts the step: through the init,
+// in its own namespaces on a private root, as its owner; nil (a plain
+// process of the job's user) without an init or root.
+func (b *slurmBackend) isolation(s StepSpec) *exec.Isolation {
+	if b.init == "" {
+		return nil
+	}
+	return &exec.Isolation{
+		Init: b.init, Limits: s.Limits, Namespaces: true, NoNetwork: s.Limits.NoNetwork,
+		Input: s.Input, Output: s.Output, App: s.Dir,
+		UID: uint32(s.Owner), GID: primaryGroup(s.Owner), Groups: groupsOf(s.Owner),
+	}
 }
 
 // slurmUser is the uid and gid the step's Slurm job runs as: the owner's
@@ -258,8 +294,10 @@ func prepareSlurmStep(s StepSpec, uid, gid uint32) (int64, error) {
 		from = st.Size()
 	}
 	if uid != 0 {
-		err = errors.Join(os.Chown(s.ShimDir, int(uid), int(gid)), os.Chown(ctl, int(uid), int(gid)),
-			logf.Chown(int(uid), int(gid)), giveToOwner(Owner(uid), s.Output))
+		err = errors.Join(os.Chown(s.ShimDir, int(uid), int(gid)), os.Chown(ctl, int(uid), int(gid)), logf.Chown(int(uid), int(gid)))
+	}
+	if err == nil {
+		err = giveToOwner(s.Owner, s.Output)
 	}
 	if cerr := logf.Close(); err == nil {
 		err = cerr

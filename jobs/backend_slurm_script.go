@@ -33,12 +33,16 @@ const slurmOutFile = "slurm.out"
 // masking before a byte reaches the log on shared storage, the exact
 // timeout, exit.json. Elsewhere it runs plainly, which its log's first
 // line says; a job with secrets is then refused rather than unmasked.
-func slurmScript(s StepSpec, shim string) []byte {
+func slurmScript(s StepSpec, shim, init string) []byte {
 	var b bytes.Buffer
 	q := shellQuote
 	fmt.Fprintf(&b, "#!/bin/sh\n# jobfs: job %s, run %d, step %s\n", q(s.Job), s.Run, q(s.Label))
 	fmt.Fprintf(&b, "D=%s\nLOG=%s\n", q(s.ShimDir), q(s.LogPath))
-	fmt.Fprintf(&b, "if [ -x %s ]; then\n", q(shim))
+	if init != "" {
+		fmt.Fprintf(&b, "if [ -x %s ] && [ -x %s ]; then\n", q(shim), q(init))
+	} else {
+		fmt.Fprintf(&b, "if [ -x %s ]; then\n", q(shim))
+	}
 	b.WriteString("\texec 3<\"$D/" + slurmSpecFile + "\" 4>/dev/null 5>>\"$LOG\" || exit 125\n")
 	b.WriteString("\trm -f \"$D/" + slurmSpecFile + "\"\n")
 	fmt.Fprintf(&b, "\t%s %s \"$D\" &\n", q(shim), exec.ShimArg)
@@ -50,9 +54,20 @@ func slurmScript(s StepSpec, shim string) []byte {
 	b.WriteString("\ttrap 'kill -0 $pid 2>/dev/null && echo kill > \"$D/ctl\"' USR2\n")
 	b.WriteString("\twhile kill -0 $pid 2>/dev/null; do wait $pid; done\n\twait $pid\n\texit $?\nfi\n")
 	b.WriteString("rm -f \"$D/" + slurmSpecFile + "\"\n: >\"$D/" + slurmPlainFile + "\"\n")
-	missing := fmt.Sprintf("jobfs: %s is not installed on $(hostname)", dquoteEscape.Replace(shim))
-	if len(s.Secrets) > 0 {
-		fmt.Fprintf(&b, "echo \"%s: the job has secrets (config/env), which only the shim masks: the step is not run\" >>\"$LOG\"\nexit 125\n", missing)
+	what := shim
+	if init != "" {
+		what += " or " + init
+	}
+	missing := fmt.Sprintf("jobfs: %s is not installed on $(hostname)", dquoteEscape.Replace(what))
+	refuse := ""
+	switch {
+	case len(s.Secrets) > 0:
+		refuse = "the job has secrets (config/env), which only the shim masks"
+	case init != "" && s.Owner != 0:
+		refuse = fmt.Sprintf("the step runs as uid %d, which only jobfs-init does here", s.Owner)
+	}
+	if refuse != "" {
+		fmt.Fprintf(&b, "echo \"%s: %s: the step is not run\" >>\"$LOG\"\nexit 125\n", missing, refuse)
 		return b.Bytes()
 	}
 	fmt.Fprintf(&b, "echo \"%s: the step runs plainly under Slurm's cgroup, without its shim (no masking, no exact timeout)\" >>\"$LOG\"\n", missing)

@@ -23,7 +23,7 @@ func TestSlurmScript(t *testing.T) {
 		if secrets != nil {
 			s.Env = append(s.Env, "token=s3cr3t-value")
 		}
-		script := slurmScript(s, "/opt/jobfs bin/jobfs")
+		script := slurmScript(s, "/opt/jobfs bin/jobfs", "/opt/jobfs bin/jobfs-init")
 		if strings.Contains(string(script), "s3cr3t-value") {
 			t.Errorf("the script holds a secret:\n%s", script)
 		}
@@ -51,7 +51,7 @@ func TestSlurmPlainRun(t *testing.T) {
 		Env: []string{"PATH=/bin:/usr/bin", "JOBFS_JOB=it's"}, Job: "j", Label: "s"}
 	run := func() (string, error) {
 		_ = os.Remove(log) // a fresh log for each case
-		err := osexec.Command("sh", "-c", string(slurmScript(s, filepath.Join(dir, "no-jobfs")))).Run()
+		err := osexec.Command("sh", "-c", string(slurmScript(s, filepath.Join(dir, "no-jobfs"), ""))).Run()
 		b, _ := os.ReadFile(log)
 		return string(b), err
 	}
@@ -106,7 +106,7 @@ func TestSlurmEnded(t *testing.T) {
 
 // TestSlurmGaps says what Slurm does not enforce.
 func TestSlurmGaps(t *testing.T) {
-	r := &slurmRun{}
+	r := &slurmRun{b: &slurmBackend{}}
 	got := strings.Join(r.Gaps(exec.Limits{CPUPercent: 150, MemoryMiB: 100, Pids: 10, IOBps: 5}), "\n")
 	for _, want := range []string{"isolation not applied: on Slurm", "pids", "io", "--cpus-per-task=2"} {
 		if !strings.Contains(got, want) {

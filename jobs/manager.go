@@ -213,7 +213,7 @@ func New(opts Options) (*Manager, error) {
 		m.backend = m.localBackend()
 	}
 	if opts.Slurm != nil {
-		m.slurm = newSlurmBackend(*opts.Slurm)
+		m.slurm = newSlurmBackend(*opts.Slurm, opts.Init)
 	}
 	if err := m.recover(); err != nil {
 		_ = store.Close() // the recover error is the one to report
