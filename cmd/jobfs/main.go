@@ -167,7 +167,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.allowOther, "allow-other", false, "serve every local user (as root): each sees their own jobs at MOUNT/<job> and jobs shared with them at MOUNT/@<owner>/<job>")
 	fs.BoolVar(&f.requireLim, "require-limits", false, "fail runs whose cgroup limits cannot be enforced, instead of running them with a warning in their log")
 	fs.BoolVar(&f.slurm, "slurm", false, "let jobs run their steps on a Slurm cluster (config/backend slurm): sbatch, squeue and scancel from PATH, SLURM_CONF from the environment; --state (or --data) must be on storage the nodes share")
-	fs.StringVar(&f.slurmShim, "slurm-shim", "", "`path` of the jobfs binary on the Slurm nodes, each step's shim there (default: this binary's own path); where it is missing a step runs plainly, said in its log")
+	fs.StringVar(&f.slurmShim, "slurm-shim", "", "`path` of the jobfs binary on the Slurm nodes, each step's shim there (default: this binary's own path; jobfs-init is expected at the daemon's init path); where either is missing, root's steps run plainly, said in their log, and other users' are refused")
 	fs.BoolVar(&f.requireIso, "require-isolation", false, "fail runs whose steps cannot get their namespaces and private root (a normal user whose user namespaces are refused), instead of running them with a warning in their log")
 	fs.BoolVar(&f.readOnly, "read-only", false, "mount read-only: jobs and runs can be read, nothing changed through the mount (schedules still run)")
 	fs.BoolVar(&f.noExec, "noexec", false, "mount noexec: nothing in the mount can be executed")
