@@ -392,3 +392,28 @@ func TestSlurmOwner(t *testing.T) {
 		t.Errorf("Slurm's record of job %s: %+v, %v", id, got[id], err)
 	}
 }
+
+// TestSlurmCrashCancels kills a daemon that stops runs on exit
+// (--stop-runs-on-exit, the harness's default) while a step runs on Slurm:
+// the next start fails the run, as locally, and cancels its Slurm job,
+// which nobody would follow.
+func TestSlurmCrashCancels(t *testing.T) {
+	_, sc := slurmCluster(t)
+	d := startDaemon(t, daemonOpts{args: []string{"--slurm"}})
+	slurmJob(t, d, "crash", gateScript)
+	d.trigger(t, "crash", "{}")
+	d.waitStatus(t, "crash", 1, "RUNNING")
+	id := slurmID(t, d, "crash", 1, "")
+	d.kill9(t)
+	d.restart(t)
+	d.wantFile(t, "mnt/crash/runs/1/status", "FAILED\n")
+	var last slurm.Info
+	waitFor(t, "Slurm job "+id+" cancelled", func() bool {
+		got, err := sc.Query(context.Background(), []string{id})
+		last = got[id]
+		return err == nil && last.State.Terminal()
+	})
+	if last.State != slurm.Cancelled {
+		t.Errorf("Slurm job %s ended %+v, want CANCELLED", id, last)
+	}
+}
