@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -147,5 +146,5 @@ func slurmBenchWaitEnded(b *testing.B, sc *slurm.Client, ids []string) {
 			return
 		}
 	}
-	b.Fatal(fmt.Sprintf("%d plain jobs not ended within 5 minutes", len(ids)))
+	b.Fatalf("%d plain jobs not ended within 5 minutes", len(ids))
 }

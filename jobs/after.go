@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // After is the trigger of a run started by config/after.
@@ -15,11 +13,6 @@ const After Trigger = "after"
 
 // MaxAfter bounds the jobs config/after may name.
 const MaxAfter = 32
-
-// bucketAfter holds, per downstream job, the upstream runs that completed
-// since its last run started by after: jobs/<id>/after/<upstream id> ->
-// run id.
-var bucketAfter = []byte(domain.BucketAfter)
 
 func checkAfter(m *Manager, j Job, v string) error {
 	refs := strings.Fields(v)

@@ -461,15 +461,15 @@ func (b *slurmBackend) ended(s StepSpec, id string, info slurm.Info, stopping bo
 	case info.State == slurm.Timeout && r.Outcome != exec.TimedOut:
 		r.Outcome, r.ExitCode = exec.TimedOut, 124
 	case info.State == slurm.NodeFail:
-		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s: its node failed", id)}
+		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("the Slurm job %s: its node failed", id)}
 	case rec == nil && info.State == slurm.Failed:
 		if line := lastFileLine(filepath.Join(s.ShimDir, slurmOutFile)); line != "" {
-			r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s failed: %s", id, line)}
+			r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("the Slurm job %s failed: %s", id, line)}
 		}
 	case rec == nil && recErr != nil:
-		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s: the step's exit.json: %w", id, recErr)}
+		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("the Slurm job %s: the step's exit.json: %w", id, recErr)}
 	case rec == nil && !plainRun(s.ShimDir):
-		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm job %s ended %s, and the step's shim left no exit.json%s", id, info.SlurmState, outLine(s.ShimDir))}
+		r = StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("the Slurm job %s ended %s, and the step's shim left no exit.json%s", id, info.SlurmState, outLine(s.ShimDir))}
 	}
 	if r.Outcome == exec.Cancelled && r.Err == nil {
 		r.Err = fmt.Errorf("stopped (Slurm job %s)", id)
@@ -518,7 +518,7 @@ func (b *slurmBackend) forgotten(s StepSpec, id string, stopping bool) StepResul
 	if err == nil {
 		err = errors.New("and its shim left no exit.json")
 	}
-	return StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("Slurm no longer knows job %s (ended long ago, no accounting) %v", id, err)}
+	return StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("the Slurm cluster no longer knows job %s (ended long ago, no accounting) %v", id, err)}
 }
 
 // lastFileLine is the last non-empty line of a small file, at most 512

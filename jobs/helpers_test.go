@@ -77,24 +77,6 @@ func alive(pid int) bool {
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
 
-// newTestStore opens a store in a fresh folder; cleanup checks the bbolt
-// file's consistency, then closes it.
-func newTestStore(t *testing.T) (*boltstore.Store, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "jobfs.db")
-	s, err := boltstore.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
-			t.Errorf("store check: %v", err)
-		}
-		s.Close()
-	})
-	return s, path
-}
-
 // checkStoreFile reopens a closed store and runs bbolt's consistency check.
 func checkStoreFile(t *testing.T, path string) {
 	t.Helper()

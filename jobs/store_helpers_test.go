@@ -27,13 +27,4 @@ func mustCreateRun(t *testing.T, s Store, jobID string, r Run) Run {
 	return r
 }
 
-func runIDs(t *testing.T, s Store, jobID string) []uint64 {
-	t.Helper()
-	ids, err := s.RunIDs(jobID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids
-}
-
 // storeTime is when key of job id last changed, zero when never.
