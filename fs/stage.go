@@ -113,7 +113,7 @@ func stageAttr(st *unix.Stat_t, a *fuse.Attr) {
 // fill shows input/ as the job's own folder (on disk it is root's), with
 // its true times and link count.
 func (d *stageDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	st, err := d.t.m.StageStat(d.jobID, "")
+	st, err := d.t.m.Staging(d.jobID).Stat("")
 	if err != nil {
 		return toErrno(err)
 	}
@@ -139,7 +139,7 @@ func (d *stageDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetA
 			return errno
 		}
 		a := stageTimes(in)
-		if _, err := d.t.m.StageSetattr(d.jobID, "", nil, a); err != nil {
+		if _, err := d.t.m.Staging(d.jobID).Setattr("", nil, a); err != nil {
 			return toErrno(err)
 		}
 	}
@@ -151,7 +151,7 @@ func (n *stagedFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	st, err := n.t.m.StageStat(r.jobID, r.rel)
+	st, err := n.t.m.Staging(r.jobID).Stat(r.rel)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -281,7 +281,7 @@ func stageLookup(ctx context.Context, dir stager, name string, out *fuse.EntryOu
 	if errno != 0 {
 		return nil, errno
 	}
-	st, err := r.t.m.StageStat(r.jobID, r.at(name))
+	st, err := r.t.m.Staging(r.jobID).Stat(r.at(name))
 	return made(ctx, dir, r, st, err, out)
 }
 
@@ -293,7 +293,7 @@ func stageReaddir(ctx context.Context, dir stager) (gofs.DirStream, syscall.Errn
 	if errno != 0 {
 		return nil, errno
 	}
-	list, err := r.t.m.StageReadDir(r.jobID, r.rel)
+	list, err := r.t.m.Staging(r.jobID).ReadDir(r.rel)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -309,7 +309,7 @@ func stageMkdir(ctx context.Context, dir stager, name string, mode uint32, out *
 	if errno != 0 {
 		return nil, errno
 	}
-	st, err := r.t.m.StageMkdir(r.jobID, r.rel, name, mode)
+	st, err := r.t.m.Staging(r.jobID).Mkdir(r.rel, name, mode)
 	return made(ctx, dir, r, st, err, out)
 }
 
@@ -318,7 +318,7 @@ func stageMknod(ctx context.Context, dir stager, name string, mode uint32, out *
 	if errno != 0 {
 		return nil, errno
 	}
-	st, err := r.t.m.StageMknod(r.jobID, r.rel, name, mode)
+	st, err := r.t.m.Staging(r.jobID).Mknod(r.rel, name, mode)
 	return made(ctx, dir, r, st, err, out)
 }
 
@@ -328,7 +328,7 @@ func stageSymlink(ctx context.Context, dir stager, target, name string, out *fus
 	if errno != 0 {
 		return nil, errno
 	}
-	st, err := r.t.m.StageSymlink(r.jobID, r.rel, target, name)
+	st, err := r.t.m.Staging(r.jobID).Symlink(r.rel, target, name)
 	return made(ctx, dir, r, st, err, out)
 }
 
@@ -341,7 +341,7 @@ func stageLink(ctx context.Context, dir stager, target gofs.InodeEmbedder, name 
 	if errno != 0 {
 		return nil, errno
 	}
-	st, err := r.t.m.StageLink(r.jobID, tr.rel, r.rel, name)
+	st, err := r.t.m.Staging(r.jobID).Link(tr.rel, r.rel, name)
 	return made(ctx, dir, r, st, err, out)
 }
 
@@ -350,7 +350,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
-	f, st, err := r.t.m.StageCreate(r.jobID, r.rel, name, flags, mode)
+	f, st, err := r.t.m.Staging(r.jobID).Create(r.rel, name, flags, mode)
 	if err != nil {
 		return nil, nil, 0, toErrno(err)
 	}
@@ -368,7 +368,7 @@ func stageRemove(ctx context.Context, dir stager, name string, isDir bool) sysca
 	if r.t.walking(ctx, r.jobID) {
 		return 0 // the job is being deleted whole (walk.go)
 	}
-	return toErrno(r.t.m.StageRemove(r.jobID, r.rel, name, isDir))
+	return toErrno(r.t.m.Staging(r.jobID).Remove(r.rel, name, isDir))
 }
 
 func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
@@ -380,7 +380,7 @@ func stageRename(ctx context.Context, dir stager, name string, np gofs.InodeEmbe
 	if errno != 0 {
 		return errno
 	}
-	return toErrno(r.t.m.StageRename(r.jobID, r.rel, name, nr.rel, newName, flags))
+	return toErrno(r.t.m.Staging(r.jobID).Rename(r.rel, name, nr.rel, newName, flags))
 }
 
 // Readlink returns a symlink's target, read without following it.
@@ -392,7 +392,7 @@ func (n *stagedFile) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if errno != 0 {
 		return nil, errno
 	}
-	target, err := n.t.m.StageReadlink(r.jobID, r.rel)
+	target, err := n.t.m.Staging(r.jobID).Readlink(r.rel)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -414,7 +414,7 @@ func (n *stagedFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 	if h != nil {
 		f = h.f
 	}
-	st, err := n.t.m.StageSetattr(n.jobID, r.rel, f, stageSetattr(ctx, in))
+	st, err := n.t.m.Staging(n.jobID).Setattr(r.rel, f, stageSetattr(ctx, in))
 	if err != nil {
 		return toErrno(err)
 	}
@@ -468,7 +468,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
-	f, err := n.t.m.OpenStaged(r.jobID, r.rel, flags)
+	f, err := n.t.m.Staging(r.jobID).Open(r.rel, flags)
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}

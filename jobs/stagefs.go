@@ -69,8 +69,20 @@ func (m *Manager) stageParentFD(jobID, rel string) (int, string, error) {
 	return fd, filepath.Base(rel), err
 }
 
-// StageStat describes the staged entry rel itself, a symlink not followed.
-func (m *Manager) StageStat(jobID, rel string) (unix.Stat_t, error) {
+// Staging is the staged input of one job (MOUNT/<job>/input), as fs
+// works on it: each call opens what it names beneath the job's input
+// folder through no symlink, as the caller's request says.
+type Staging struct {
+	m     *Manager
+	jobID string
+}
+
+// Staging returns the staged input of job jobID.
+func (m *Manager) Staging(jobID string) Staging { return Staging{m: m, jobID: jobID} }
+
+// Stat describes the staged entry rel itself, a symlink not followed.
+func (s Staging) Stat(rel string) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	var st unix.Stat_t
 	if rel == "" {
 		fd, err := m.stageDirFD(jobID, "")
@@ -88,9 +100,10 @@ func (m *Manager) StageStat(jobID, rel string) (unix.Stat_t, error) {
 	return st, unix.Fstatat(pfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// StageReadDir lists the staged folder rel, sorted by name; an entry
+// ReadDir lists the staged folder rel, sorted by name; an entry
 // removed meanwhile is left out (a lookup would not find it).
-func (m *Manager) StageReadDir(jobID, rel string) ([]StageEntry, error) {
+func (s Staging) ReadDir(rel string) ([]StageEntry, error) {
+	m, jobID := s.m, s.jobID
 	pfd, err := m.stageDirFD(jobID, rel)
 	if err != nil {
 		return nil, err
@@ -119,15 +132,17 @@ func (m *Manager) stageNameFree(jobID, dir, name string) error {
 	return nil
 }
 
-// StageMkdir makes the folder name in the staged folder dir with mode (the
+// Mkdir makes the folder name in the staged folder dir with mode (the
 // daemon's umask does not apply), owned by the job's owner.
-func (m *Manager) StageMkdir(jobID, dir, name string, mode uint32) (unix.Stat_t, error) {
+func (s Staging) Mkdir(dir, name string, mode uint32) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	return m.stageMake(jobID, dir, name, mode, func(fd int) error { return unix.Mkdirat(fd, name, mode&0o7777) })
 }
 
-// StageMknod makes a FIFO, socket or empty file; a device node is refused
+// Mknod makes a FIFO, socket or empty file; a device node is refused
 // (EPERM, the reason in the job's log).
-func (m *Manager) StageMknod(jobID, dir, name string, mode uint32) (unix.Stat_t, error) {
+func (s Staging) Mknod(dir, name string, mode uint32) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	switch mode & unix.S_IFMT {
 	case unix.S_IFIFO, unix.S_IFSOCK, unix.S_IFREG:
 	default:
@@ -160,9 +175,10 @@ func (m *Manager) stageMake(jobID, dir, name string, mode uint32, mk func(pfd in
 	return statAt(pfd, name)
 }
 
-// StageSymlink makes a symlink whose target stays inside input/; another
+// Symlink makes a symlink whose target stays inside input/; another
 // is refused (EPERM, the reason in the job's log).
-func (m *Manager) StageSymlink(jobID, dir, target, name string) (unix.Stat_t, error) {
+func (s Staging) Symlink(dir, target, name string) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	if err := m.stageNameFree(jobID, dir, name); err != nil {
 		return unix.Stat_t{}, err
 	}
@@ -198,8 +214,9 @@ func insideStage(dir, target string) bool {
 	return p == "/"+q || (q == "." && p == "/")
 }
 
-// StageLink makes name in dir a hard link to the staged entry target.
-func (m *Manager) StageLink(jobID, target, dir, name string) (unix.Stat_t, error) {
+// Link makes name in dir a hard link to the staged entry target.
+func (s Staging) Link(target, dir, name string) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	if err := m.stageNameFree(jobID, dir, name); err != nil {
 		return unix.Stat_t{}, err
 	}
@@ -222,9 +239,10 @@ func (m *Manager) StageLink(jobID, target, dir, name string) (unix.Stat_t, error
 	return statAt(pfd, name)
 }
 
-// StageCreate opens name in dir with the open flags, creating it with mode
+// Create opens name in dir with the open flags, creating it with mode
 // (owned by the job's owner) unless it is there and O_EXCL is not asked.
-func (m *Manager) StageCreate(jobID, dir, name string, flags, mode uint32) (*StagedFile, unix.Stat_t, error) {
+func (s Staging) Create(dir, name string, flags, mode uint32) (*StagedFile, unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	if err := m.stageNameFree(jobID, dir, name); err != nil {
 		return nil, unix.Stat_t{}, err
 	}
@@ -257,8 +275,9 @@ func (m *Manager) StageCreate(jobID, dir, name string, flags, mode uint32) (*Sta
 	return m.newStagedFile(jobID, fd, flags), st, nil
 }
 
-// StageRemove removes name from the staged folder dir (isDir: rmdir).
-func (m *Manager) StageRemove(jobID, dir, name string, isDir bool) error {
+// Remove removes name from the staged folder dir (isDir: rmdir).
+func (s Staging) Remove(dir, name string, isDir bool) error {
+	m, jobID := s.m, s.jobID
 	pfd, err := m.stageDirFD(jobID, dir)
 	if err != nil {
 		return err
@@ -271,11 +290,12 @@ func (m *Manager) StageRemove(jobID, dir, name string, isDir bool) error {
 	return unix.Unlinkat(pfd, name, flags)
 }
 
-// StageRename renames dir/name to newDir/newName (renameat2 flags). The
+// Rename renames dir/name to newDir/newName (renameat2 flags). The
 // name input/input.json is the data payload's: a plain rename onto it is
 // refused with the reason, one with flags is EXDEV (mv then copies, and its
 // create is refused with the reason).
-func (m *Manager) StageRename(jobID, dir, name, newDir, newName string, flags uint32) error {
+func (s Staging) Rename(dir, name, newDir, newName string, flags uint32) error {
+	m, jobID := s.m, s.jobID
 	if err := m.stageNameFree(jobID, dir, name); err != nil {
 		return err
 	}
@@ -298,9 +318,10 @@ func (m *Manager) StageRename(jobID, dir, name, newDir, newName string, flags ui
 	return unix.Renameat2(pfd, name, npfd, newName, uint(flags))
 }
 
-// StageReadlink returns a staged symlink's target, read without following
+// Readlink returns a staged symlink's target, read without following
 // it.
-func (m *Manager) StageReadlink(jobID, rel string) ([]byte, error) {
+func (s Staging) Readlink(rel string) ([]byte, error) {
+	m, jobID := s.m, s.jobID
 	pfd, name, err := m.stageParentFD(jobID, rel)
 	if err != nil {
 		return nil, err
@@ -314,10 +335,11 @@ func (m *Manager) StageReadlink(jobID, rel string) ([]byte, error) {
 	return buf[:k], nil
 }
 
-// StageSetattr applies mode, owner, size and times to the open file f when
+// Setattr applies mode, owner, size and times to the open file f when
 // there is one, else to the entry rel (never through a symlink), and
 // returns the attributes after.
-func (m *Manager) StageSetattr(jobID, rel string, f *StagedFile, a StageAttr) (unix.Stat_t, error) {
+func (s Staging) Setattr(rel string, f *StagedFile, a StageAttr) (unix.Stat_t, error) {
+	m, jobID := s.m, s.jobID
 	fd, name, done, err := m.stageTarget(jobID, rel, f)
 	if err != nil {
 		return unix.Stat_t{}, err
@@ -352,10 +374,11 @@ func (m *Manager) stageTarget(jobID, rel string, f *StagedFile) (fd int, name st
 	return pfd, name, func() { beneath.CloseFd(pfd) }, nil
 }
 
-// OpenStaged opens the staged file rel with the open flags (O_CREAT and
+// Open opens the staged file rel with the open flags (O_CREAT and
 // O_EXCL are dropped). A FIFO does not hang the daemon: it is opened
 // non-blocking, then made blocking unless the caller asked otherwise.
-func (m *Manager) OpenStaged(jobID, rel string, flags uint32) (*StagedFile, error) {
+func (s Staging) Open(rel string, flags uint32) (*StagedFile, error) {
+	m, jobID := s.m, s.jobID
 	pfd, name, err := m.stageParentFD(jobID, rel)
 	if err != nil {
 		return nil, err
