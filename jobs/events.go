@@ -104,7 +104,7 @@ func (m *Manager) appendJobLog(jobID, text string) error {
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 && st.Size()+int64(len(text)) > m.opts.MaxJobLog {
 		if err := os.Rename(path, path+".1"); err != nil {
 			// Keep logging into the full log rather than lose the line.
-			text += time.Now().UTC().Format(time.RFC3339) + " jobfs: cannot rotate this log to log.1: " + err.Error() + "\n"
+			text += m.now().UTC().Format(time.RFC3339) + " jobfs: cannot rotate this log to log.1: " + err.Error() + "\n"
 		}
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
