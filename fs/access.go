@@ -100,6 +100,10 @@ func (f *diskFile) Access(ctx context.Context, mask uint32) syscall.Errno {
 	return f.t.access(ctx, f, mask)
 }
 
+func (o *diskOther) Access(ctx context.Context, mask uint32) syscall.Errno {
+	return o.t.access(ctx, o, mask)
+}
+
 func (d *sharedDir) Access(ctx context.Context, mask uint32) syscall.Errno {
 	return d.t.access(ctx, d, mask)
 }

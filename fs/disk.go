@@ -83,12 +83,20 @@ func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	return dirEntries(d, ents...), 0
 }
 
+// shownMode is the type a run folder's entry is listed with: folders,
+// files, symlinks (read, never followed) and FIFOs (a FIFO node of a FUSE
+// mount is the kernel's own: opening it never reaches this daemon or the
+// FIFO on disk). Devices and sockets a step left are not shown.
 func shownMode(t os.FileMode) (uint32, bool) {
 	switch {
 	case t.IsDir():
 		return syscall.S_IFDIR, true
 	case t.IsRegular():
 		return syscall.S_IFREG, true
+	case t&os.ModeSymlink != 0:
+		return syscall.S_IFLNK, true
+	case t&os.ModeNamedPipe != 0:
+		return syscall.S_IFIFO, true
 	}
 	return 0, false
 }
@@ -104,12 +112,16 @@ func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 		return nil, toErrno(err)
 	}
 	mode := st.Mode & syscall.S_IFMT
-	if mode != syscall.S_IFDIR && mode != syscall.S_IFREG {
-		return nil, syscall.ENOENT // symlinks, FIFOs, devices: not shown
-	}
-	var node attrFiller = &diskFile{t: d.t, jobID: d.jobID, run: d.run, rel: rel}
-	if mode == syscall.S_IFDIR {
+	var node attrFiller
+	switch mode {
+	case syscall.S_IFREG:
+		node = &diskFile{t: d.t, jobID: d.jobID, run: d.run, rel: rel}
+	case syscall.S_IFDIR:
 		node = &diskDir{t: d.t, jobID: d.jobID, run: d.run, rel: rel, seed: d.childIno(name)}
+	case syscall.S_IFLNK, syscall.S_IFIFO:
+		node = &diskOther{t: d.t, jobID: d.jobID, run: d.run, rel: rel, typ: mode}
+	default:
+		return nil, syscall.ENOENT // devices, sockets: not shown
 	}
 	return newChild(ctx, d.EmbeddedInode(), node, mode, d.childIno(name), out)
 }
@@ -155,4 +167,37 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, toErrno(err)
 	}
 	return &readHandle{f: rf}, 0, 0
+}
+
+// diskOther is a symlink or a FIFO below a run's folder: its attributes,
+// and a symlink's target as text. Neither is ever followed or opened here.
+type diskOther struct {
+	gofs.Inode
+	t     *tree
+	jobID string
+	run   uint64
+	rel   string
+	typ   uint32 // S_IFLNK or S_IFIFO
+}
+
+func (o *diskOther) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	return o.t.lookRunFile(ctx, a, o.jobID, o.run, o.rel, o.typ)
+}
+
+func (o *diskOther) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return o.fill(ctx, &out.Attr)
+}
+
+func (o *diskOther) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if errno := current(ctx, o.EmbeddedInode()); errno != 0 {
+		return nil, errno
+	}
+	if o.typ != syscall.S_IFLNK {
+		return nil, syscall.EINVAL
+	}
+	target, err := o.t.m.ReadRunLink(o.jobID, o.run, o.rel)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return target, 0
 }

@@ -70,6 +70,11 @@ var (
 	_ gofs.NodeAccesser  = (*diskFile)(nil)
 	_ gofs.NodeGetattrer = (*diskFile)(nil)
 	_ gofs.NodeOpener    = (*diskFile)(nil)
+
+	_ gofs.NodeStatfser   = (*diskOther)(nil)
+	_ gofs.NodeAccesser   = (*diskOther)(nil)
+	_ gofs.NodeGetattrer  = (*diskOther)(nil)
+	_ gofs.NodeReadlinker = (*diskOther)(nil)
 )
 
 var (

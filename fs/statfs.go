@@ -89,6 +89,9 @@ func (d *diskDir) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
 func (f *diskFile) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return f.t.statfs(out)
 }
+func (o *diskOther) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
+	return o.t.statfs(out)
+}
 func (d *sharedDir) Statfs(_ context.Context, out *fuse.StatfsOut) syscall.Errno {
 	return d.t.statfs(out)
 }

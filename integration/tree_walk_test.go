@@ -16,7 +16,7 @@ import (
 
 // twTree is a tree holding every run state and every kind of node: a
 // COMPLETED script run with staged input, a share and a secret; one whose
-// result was swapped for a symlink; a FAILED
+// result was swapped for a symlink (listed as one, never followed); a FAILED
 // pipeline with a SKIPPED step; CANCELLED; TIMEOUT; a RUNNING run; a
 // PENDING one queued behind it (--max-active 1). It returns a function
 // that ends the active runs.
@@ -136,12 +136,19 @@ func TestTreeWalk(t *testing.T) {
 		}
 	}
 	for _, never := range []string{"pipe/runs/1/steps/c/output", "active/runs/1/stream", "active/runs/1/wait",
-		"swapped/runs/1/result", "swapped/runs/1/output/out.txt"} {
+		"swapped/runs/1/result"} {
 		if slices.Contains(paths, never) {
 			t.Errorf("the walk listed %s", never)
 		}
 	}
 	t.Logf("walked %d paths in %v (readdir and lstat of each; measured, not a bound)", len(paths), took)
+	// The swapped result is listed as the symlink it is (its target is text,
+	// never followed by the daemon); runs/1/result, which names it, is not.
+	if !slices.Contains(paths, "swapped/runs/1/output/out.txt") {
+		t.Errorf("the walk did not list swapped/runs/1/output/out.txt, now a symlink")
+	} else if got := d.ok(t, `readlink mnt/swapped/runs/1/output/out.txt`); got != "/etc/hostname\n" {
+		t.Errorf("readlink of the swapped result = %q", got)
+	}
 
 	// As in a disk folder, every listing starts with . and .., whose
 	// numbers are the folder's and its parent's.

@@ -51,6 +51,13 @@ func (m *Manager) ReadRunDir(jobID string, run uint64, rel string) ([]os.DirEntr
 	return ents, beneathErr(err)
 }
 
+// ReadRunLink returns the target of the symlink rel below run's folder (a
+// step's output may hold one); it is never followed.
+func (m *Manager) ReadRunLink(jobID string, run uint64, rel string) ([]byte, error) {
+	target, err := beneath.Readlink(m.RunDir(jobID, run), rel)
+	return target, beneathErr(err)
+}
+
 // OpenRunFile opens the regular file rel below run's folder for reading;
 // anything else in its place (a FIFO a step left, a device) is ENOENT.
 func (m *Manager) OpenRunFile(jobID string, run uint64, rel string) (ReadFile, error) {

@@ -114,3 +114,19 @@ func Walk(root, rel string, fn func(rel string, d os.DirEntry) error) error {
 	}
 	return nil
 }
+
+// Readlink returns the target of the symlink rel below root, read from
+// the link itself: nothing is followed, the target is only text.
+func Readlink(root, rel string) ([]byte, error) {
+	fd, err := Open(root, rel, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return nil, err
+	}
+	defer CloseFd(fd)
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, "", buf)
+	if err != nil {
+		return nil, &os.PathError{Op: "readlink", Path: rel, Err: err}
+	}
+	return buf[:n], nil
+}
