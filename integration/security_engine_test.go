@@ -185,10 +185,19 @@ func TestFullStateDisk(t *testing.T) {
 	// A step fills the disk, then writes more than a pipe holds (the daemon
 	// must have tried to log most of it while the disk was full), frees
 	// the disk and writes one more line.
-	alice.job(t, d, "note", "#!/bin/sh\necho start\ndd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null\n"+
+	// It fills the disk only once its run is recorded RUNNING (the test
+	// opens the gate): a commit that meets a full disk frees the store's
+	// reserve, and a late RUNNING commit made room for the log that way.
+	alice.job(t, d, "note", "#!/bin/sh\necho start\nwhile [ ! -e \"$2/go\" ]; do sleep 0.05; done\nrm -f \"$2/go\"\n"+
+		"dd if=/dev/zero of=\"$2/fill\" bs=64k 2>/dev/null\n"+
 		"i=0; while [ $i -lt 4000 ]; do echo \"line $i, written while the state disk is full\"; i=$((i+1)); done\n"+
 		"rm -f \"$2/fill\"\necho room again\n")
 	alice.ok(t, d, `echo '{}' > mnt/note/data`)
+	d.waitStatus(t, owner+"note", 1, "RUNNING")
+	short := strings.TrimSpace(alice.ok(t, d, `cat mnt/note/shortname`))
+	if err := os.WriteFile(filepath.Join(runFolder(d, short, 1), "output", "go"), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	if got := d.waitRun(t, owner+"note", 1); got != "COMPLETED" {
 		t.Errorf("run 1 of note = %s, want COMPLETED", got)
 	}

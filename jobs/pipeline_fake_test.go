@@ -282,18 +282,20 @@ func TestFakeTimeout(t *testing.T) {
 	t.Parallel()
 	b := newFakeBackend(map[string]fakeAction{"a": hang, "b": exits(0, "b", nil)})
 	m, j := fakeChainJob(t, b, "timeout", "a <- ia\nb <- ib\na -> b\n", "ia", "ib")
-	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "50ms\n"))
+	// 1 s, not less: the clock runs from the run's start, and on a loaded
+	// machine a 50 ms one ran out before step a reached the backend.
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "1s\n"))
 	id := mustTrigger(t, m, j.ID, "{}")
 	r := waitRun(t, m, j.ID, id)
-	want := "timed out after 50ms (config/timeout)"
+	want := "timed out after 1s (config/timeout)"
 	if r.Status != Timeout || codeString(r.ExitCode) != "124" || r.Error != want {
 		t.Errorf("run = %s exit %s %q, want TIMEOUT exit 124 %q", r.Status, codeString(r.ExitCode), r.Error, want)
 	}
 	if sa, sb := stepStatus(r, "a"), stepStatus(r, "b"); sa != Timeout || sb != Skipped {
 		t.Errorf("steps a %s, b %s; want TIMEOUT, SKIPPED", sa, sb)
 	}
-	if spec := b.spec(t, "a"); spec.Timeout.String() != "50ms" {
-		t.Errorf("the step's spec has timeout %s, want 50ms", spec.Timeout)
+	if spec := b.spec(t, "a"); spec.Timeout.String() != "1s" {
+		t.Errorf("the step's spec has timeout %s, want 1s", spec.Timeout)
 	}
 }
 
