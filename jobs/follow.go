@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/jobfs/jobfs/exec"
 )
@@ -70,9 +71,7 @@ func (m *Manager) BeginClose() {
 // Wait blocks until the run is terminal, ctx is done (ctx.Err()) or the
 // daemon is stopping (the run as it is now), and returns the run.
 func (m *Manager) Wait(ctx context.Context, jobID string, id uint64) (Run, error) {
-	m.mu.Lock()
-	a := m.active[runKey{jobID, id}]
-	m.mu.Unlock()
+	a := m.activeOrPublished(ctx, runKey{jobID, id})
 	if a == nil && m.cluster != nil { // running elsewhere: the feed ends it
 		a = m.trackRun(runKey{jobID, id})
 	}
@@ -85,6 +84,37 @@ func (m *Manager) Wait(ctx context.Context, jobID string, id uint64) (Run, error
 		}
 	}
 	return m.store.Run(jobID, id)
+}
+
+// publishWait bounds how long Wait waits for a run the store holds as not
+// ended to be published (made active) by the trigger that committed it.
+const publishWait = 2 * time.Second
+
+// activeOrPublished returns the active entry of run k. A trigger commits a
+// run before it publishes it (so that no lock is held across the fsync):
+// a reader that learned its id in between (runs/latest, another process)
+// found no entry and took PENDING for the verdict. A run the store holds
+// as not ended is given publishWait to appear.
+func (m *Manager) activeOrPublished(ctx context.Context, k runKey) *activeRun {
+	deadline := time.Now().Add(publishWait)
+	for {
+		m.mu.Lock()
+		a := m.active[k]
+		m.mu.Unlock()
+		if a != nil || m.cluster != nil || time.Now().After(deadline) {
+			return a
+		}
+		if r, err := m.store.Run(k.job, k.id); err != nil || r.Status.Terminal() {
+			return nil // gone, or ended: the store's record is the answer
+		}
+		select {
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return nil
+		case <-m.closing:
+			return nil
+		}
+	}
 }
 
 // Stop ends an active run: SIGTERM to all its processes, the grace period,
