@@ -91,8 +91,13 @@ func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
 	first := false
 	began := time.Now() // the commit's real latency, for the metrics: not the injected clock
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		if r.Status == Pending {
-			r.Status, r.StartedAt, first = Running, now, true
+		if r.StartedAt.IsZero() && !r.Status.Terminal() {
+			// A run paused in the instant before its start was recorded
+			// stays PAUSED: it started, frozen.
+			if r.Status == Pending {
+				r.Status = Running
+			}
+			r.StartedAt, first = now, true
 		}
 		s, ok := r.Step(step.Label)
 		if !ok { // a single-step run records its step when it starts

@@ -170,7 +170,9 @@ func (m *Manager) markPaused(jobID string, id uint64, paused bool) {
 		from, to, verb = Paused, Running, "resumed"
 	}
 	if _, err := m.store.UpdateRun(jobID, id, func(r *Run) {
-		if r.Status == from {
+		// A pause can come before the start is recorded (PENDING still):
+		// the run is frozen all the same, and a restart must see PAUSED.
+		if r.Status == from || paused && r.Status == Pending {
 			r.Status = to
 		}
 	}); err != nil {
