@@ -70,18 +70,18 @@ func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint6
 // Its fd folder is opened once and each link read relative to it: a path
 // walk through /proc per descriptor cost most of a scan.
 func procFDWriters(dir string, inos map[uint64]bool, match func(string) bool, counts map[uint64]int) {
-	fdDir, err := unix.Open(dir+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	f, err := os.Open(dir + "/fd")
 	if err != nil {
 		return // gone, or not ours to read
 	}
-	defer func() { _ = unix.Close(fdDir) }() // a folder: nothing to flush
-	names, err := readDirNames(fdDir)
+	defer func() { _ = f.Close() }() // a folder: nothing to flush
+	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return
 	}
 	buf := make([]byte, 4096)
 	for _, name := range names {
-		n, err := unix.Readlinkat(fdDir, name, buf)
+		n, err := unix.Readlinkat(int(f.Fd()), name, buf)
 		if err != nil || !match(string(buf[:n])) {
 			continue
 		}
@@ -89,22 +89,6 @@ func procFDWriters(dir string, inos map[uint64]bool, match func(string) bool, co
 		if ok && inos[ino] && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 			counts[ino]++
 		}
-	}
-}
-
-// readDirNames lists an open folder's entries but . and ..
-func readDirNames(fd int) ([]string, error) {
-	var names []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 }
 
