@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -118,7 +117,7 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 		return 0, syscall.EINVAL
 	}
 	if h.judged {
-		if isJSONSpace(data) {
+		if jobs.OnlyJSONSpace(data) {
 			// After an object or array judged at a close (Flush), only white
 			// space can follow it in valid JSON: a trailing newline from the
 			// process that still holds the file changes nothing.
@@ -180,17 +179,11 @@ func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
 }
 
 // wholeObject says whether the payload is already one whole JSON object
-// or array (self-delimiting: unlike a number, no byte can extend it).
+// or array (jobs.PayloadWhole).
 func (h *dataHandle) wholeObject() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := bytes.TrimLeft(h.buf.data, " \t\r\n")
-	return len(p) > 0 && (p[0] == '{' || p[0] == '[') && jobs.PayloadComplete(h.buf.data)
-}
-
-// isJSONSpace says whether p holds only JSON's white space.
-func isJSONSpace(p []byte) bool {
-	return len(bytes.Trim(p, " \t\r\n")) == 0
+	return jobs.PayloadWhole(h.buf.data)
 }
 
 // Fsync ends a payload that is a complete value: it returns once its run

@@ -35,6 +35,18 @@ func PayloadComplete(p []byte) bool {
 	return complete && err == nil
 }
 
+// PayloadWhole reports whether p already is one whole JSON object or
+// array: self-delimiting (unlike a number, no byte can extend it), so only
+// white space may follow it and its run can start before the last close.
+func PayloadWhole(p []byte) bool {
+	v := trimJSONSpace(p)
+	return len(v) > 0 && (v[0] == '{' || v[0] == '[') && PayloadComplete(p)
+}
+
+// OnlyJSONSpace reports whether p holds nothing but JSON's white space:
+// what may follow a whole payload and change nothing.
+func OnlyJSONSpace(p []byte) bool { return len(trimJSONSpace(p)) == 0 }
+
 // CheckPayloadPrefix is CheckPayload for a payload that may still be
 // arriving: it fails only when no more bytes could make p valid.
 func CheckPayloadPrefix(p []byte) error {
