@@ -96,19 +96,37 @@ const publishWait = 2 * time.Second
 // found no entry and took PENDING for the verdict. A run the store holds
 // as not ended is given publishWait to appear.
 func (m *Manager) activeOrPublished(ctx context.Context, k runKey) *activeRun {
-	deadline := time.Now().Add(publishWait)
-	for {
+	active := func() *activeRun {
 		m.mu.Lock()
-		a := m.active[k]
-		m.mu.Unlock()
-		if a != nil || m.cluster != nil || time.Now().After(deadline) {
-			return a
-		}
-		if r, err := m.store.Run(k.job, k.id); err != nil || r.Status.Terminal() {
-			return nil // gone, or ended: the store's record is the answer
-		}
+		defer m.mu.Unlock()
+		return m.active[k]
+	}
+	if a := active(); a != nil || m.cluster != nil {
+		return a
+	}
+	if r, err := m.store.Run(k.job, k.id); err != nil || r.Status.Terminal() {
+		return nil // gone, or ended: the store's record is the answer
+	}
+	// Not ended and not active: its trigger is between commit and publish.
+	// The active map is looked at every 5 ms, the store (a run published
+	// and ended between two looks) every 100 ms.
+	deadline := time.NewTimer(publishWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for n := 1; ; n++ {
 		select {
-		case <-time.After(5 * time.Millisecond):
+		case <-tick.C:
+			if a := active(); a != nil {
+				return a
+			}
+			if n%20 == 0 {
+				if r, err := m.store.Run(k.job, k.id); err != nil || r.Status.Terminal() {
+					return nil
+				}
+			}
+		case <-deadline.C:
+			return nil
 		case <-ctx.Done():
 			return nil
 		case <-m.closing:
