@@ -36,6 +36,8 @@ func mustOK(t *testing.T, err error) {
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 
+type Step = domain.Step
+
 const (
 	Pending   = domain.Pending
 	Running   = domain.Running

@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // The index of active runs (issue 20): a daemon's start finds the runs a
@@ -249,7 +251,7 @@ func scanActive(tx *bolt.Tx) (out []RunRef, stale [][]byte, dirty bool, err erro
 			return nil
 		}
 		r, err := readRun(runs, id)
-		if errors.Is(err, ErrNotFound) || err == nil && r.Status.Terminal() {
+		if errors.Is(err, domain.ErrNotFound) || err == nil && r.Status.Terminal() {
 			stale = append(stale, k)
 			return nil
 		}

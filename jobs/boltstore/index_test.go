@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // scanAllActive is ActiveRuns the old way, reading every record: what the
@@ -254,7 +256,7 @@ func TestJobListFollowsChanges(t *testing.T) {
 	lookup := func(name string) string {
 		t.Helper()
 		j, err := s.JobByName(1000, name)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return ""
 		}
 		if err != nil {
@@ -292,8 +294,8 @@ func TestJobListFollowsChanges(t *testing.T) {
 	if got := lookup("alpha"); got != "" {
 		t.Errorf("after delete: JobByName(alpha) = %q, want none", got)
 	}
-	if _, err := s.Job("a"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("after delete: Job(a) = %v, want ErrNotFound", err)
+	if _, err := s.Job("a"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("after delete: Job(a) = %v, want domain.ErrNotFound", err)
 	}
 	if j, err := s.Job("b"); err != nil || j.Name != "gamma" {
 		t.Errorf("after rename: Job(b) = %+v, %v; want gamma", j, err)

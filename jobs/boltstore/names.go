@@ -14,14 +14,8 @@ type (
 	Change      = domain.Change
 	Instance    = domain.Instance
 	Status      = domain.Status
-	Step        = domain.Step
-	Usage       = domain.Usage
 )
 
-var (
-	ErrNotFound = domain.ErrNotFound
-	ErrExists   = domain.ErrExists
-	bucketAfter = []byte(domain.BucketAfter)
-	bucketEnv   = domain.BucketEnv
-	TimeRuns    = domain.TimeRuns
-)
+var bucketAfter = []byte(domain.BucketAfter)
+
+const bucketEnv = domain.BucketEnv

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // Snapshot reads a job's record, settings and env in one transaction.
@@ -47,5 +49,5 @@ func touchRuns(tx *bolt.Tx, jobID string) error {
 	if err != nil {
 		return err
 	}
-	return touch(b, TimeRuns)
+	return touch(b, domain.TimeRuns)
 }

@@ -197,7 +197,7 @@ func runIDKey(id uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, id)
 }
 
-// jobBucket returns the bucket of job id or ErrNotFound.
+// jobBucket returns the bucket of job id or domain.ErrNotFound.
 func jobBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 	b := tx.Bucket(bucketJobs).Bucket([]byte(id))
 	if b == nil {
@@ -222,7 +222,7 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, buf)
 }
 
-// CreateJob stores a new job; ErrExists when its owner has one of that name.
+// CreateJob stores a new job; domain.ErrExists when its owner has one of that name.
 func (s *Store) CreateJob(j Job) error {
 	defer s.jobs.changed()
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
@@ -331,7 +331,7 @@ func hasPrefix(k, p []byte) bool {
 	return len(k) >= len(p) && string(k[:len(p)]) == string(p)
 }
 
-// RenameJob gives job id a new name; ErrExists when the owner has one.
+// RenameJob gives job id a new name; domain.ErrExists when the owner has one.
 func (s *Store) RenameJob(id, newName string) error {
 	defer s.jobs.changed()
 	return s.update(func(tx *bolt.Tx, _ *[]Change) error {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
@@ -78,10 +80,10 @@ func TestStoreJobs(t *testing.T) {
 	}
 
 	err = s.CreateJob(Job{ID: "id-d", Owner: 1000, Name: "report"})
-	if !errors.Is(err, ErrExists) {
-		t.Errorf("CreateJob of a taken name = %v, want ErrExists", err)
+	if !errors.Is(err, domain.ErrExists) {
+		t.Errorf("CreateJob of a taken name = %v, want domain.ErrExists", err)
 	}
-	if _, err := s.Job("id-d"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Job("id-d"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("a refused CreateJob left job id-d behind: %v", err)
 	}
 	for _, lookup := range []func() error{
@@ -89,8 +91,8 @@ func TestStoreJobs(t *testing.T) {
 		func() error { _, err := s.JobByName(1002, "report"); return err },
 		func() error { _, err := s.Job("nope"); return err },
 	} {
-		if err := lookup(); !errors.Is(err, ErrNotFound) {
-			t.Errorf("lookup of a missing job = %v, want ErrNotFound", err)
+		if err := lookup(); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("lookup of a missing job = %v, want domain.ErrNotFound", err)
 		}
 	}
 }
@@ -100,11 +102,11 @@ func TestStoreRenameJob(t *testing.T) {
 	mustStoreJob(t, s, "id-a", 1000, "old")
 	mustStoreJob(t, s, "id-b", 1000, "taken")
 
-	if err := s.RenameJob("id-a", "taken"); !errors.Is(err, ErrExists) {
-		t.Errorf("rename onto a taken name = %v, want ErrExists", err)
+	if err := s.RenameJob("id-a", "taken"); !errors.Is(err, domain.ErrExists) {
+		t.Errorf("rename onto a taken name = %v, want domain.ErrExists", err)
 	}
-	if err := s.RenameJob("nope", "x"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("rename of a missing job = %v, want ErrNotFound", err)
+	if err := s.RenameJob("nope", "x"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("rename of a missing job = %v, want domain.ErrNotFound", err)
 	}
 	if err := s.RenameJob("id-a", "new"); err != nil {
 		t.Fatal(err)
@@ -112,7 +114,7 @@ func TestStoreRenameJob(t *testing.T) {
 	if j, err := s.JobByName(1000, "new"); err != nil || j.ID != "id-a" || j.Name != "new" {
 		t.Errorf("JobByName(new) = %+v, %v", j, err)
 	}
-	if _, err := s.JobByName(1000, "old"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.JobByName(1000, "old"); !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("old name still resolves: %v", err)
 	}
 	if j, _ := s.Job("id-a"); j.Name != "new" {
@@ -129,17 +131,17 @@ func TestStoreDeleteJob(t *testing.T) {
 	mustCreateRun(t, s, "id-a", Run{Status: Completed})
 
 	mustOK(t, s.DeleteJob("id-a"))
-	if _, err := s.Job("id-a"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Job after delete = %v, want ErrNotFound", err)
+	if _, err := s.Job("id-a"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("Job after delete = %v, want domain.ErrNotFound", err)
 	}
-	if _, err := s.JobByName(1000, "doomed"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("JobByName after delete = %v, want ErrNotFound", err)
+	if _, err := s.JobByName(1000, "doomed"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("JobByName after delete = %v, want domain.ErrNotFound", err)
 	}
-	if _, err := s.RunIDs("id-a"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("RunIDs after delete = %v, want ErrNotFound", err)
+	if _, err := s.RunIDs("id-a"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("RunIDs after delete = %v, want domain.ErrNotFound", err)
 	}
-	if err := s.DeleteJob("id-a"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second DeleteJob = %v, want ErrNotFound", err)
+	if err := s.DeleteJob("id-a"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("second DeleteJob = %v, want domain.ErrNotFound", err)
 	}
 	// Same id and name again: nothing of the old job comes back.
 	mustStoreJob(t, s, "id-a", 1000, "doomed")
@@ -175,11 +177,11 @@ func TestStoreSettings(t *testing.T) {
 	if got := storeTime(t, s, "id-a", "config/timeout"); !got.Equal(deleted) {
 		t.Errorf("SettingTime after delete = %v, want %v (a reset is a change)", got, deleted)
 	}
-	if err := s.SetSetting("nope", "k", "v", t0); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SetSetting on a missing job = %v, want ErrNotFound", err)
+	if err := s.SetSetting("nope", "k", "v", t0); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("SetSetting on a missing job = %v, want domain.ErrNotFound", err)
 	}
-	if _, _, err := s.Setting("nope", "k"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Setting on a missing job = %v, want ErrNotFound", err)
+	if _, _, err := s.Setting("nope", "k"); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("Setting on a missing job = %v, want domain.ErrNotFound", err)
 	}
 }
 
@@ -225,14 +227,14 @@ func TestStoreRunIDs(t *testing.T) {
 	if id, _ := s.LatestRun("a"); id != 4 {
 		t.Errorf("LatestRun = %d, want 4", id)
 	}
-	if err := s.DeleteRun("a", 2); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second DeleteRun = %v, want ErrNotFound", err)
+	if err := s.DeleteRun("a", 2); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("second DeleteRun = %v, want domain.ErrNotFound", err)
 	}
-	if _, err := s.Run("a", 2); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Run of a deleted run = %v, want ErrNotFound", err)
+	if _, err := s.Run("a", 2); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("Run of a deleted run = %v, want domain.ErrNotFound", err)
 	}
-	if _, err := s.CreateRun("nope", Run{}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("CreateRun on a missing job = %v, want ErrNotFound", err)
+	if _, err := s.CreateRun("nope", Run{}); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("CreateRun on a missing job = %v, want domain.ErrNotFound", err)
 	}
 }
 
@@ -270,8 +272,8 @@ func TestStoreUpdateRun(t *testing.T) {
 	if !reflect.DeepEqual(got, stored) || stored.Status != Completed || *stored.ExitCode != 0 || stored.Trigger != Manual {
 		t.Errorf("UpdateRun returned %+v, stored %+v", got, stored)
 	}
-	if _, err := s.UpdateRun("a", 99, func(*Run) {}); !errors.Is(err, ErrNotFound) {
-		t.Errorf("UpdateRun of a missing run = %v, want ErrNotFound", err)
+	if _, err := s.UpdateRun("a", 99, func(*Run) {}); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("UpdateRun of a missing run = %v, want domain.ErrNotFound", err)
 	}
 }
 
