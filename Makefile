@@ -23,9 +23,10 @@ deps: ## install what is missing (fuse3 for fusermount3), as root through apt
 	  else echo "jobfs needs fusermount3: sudo apt-get install fuse3" >&2; exit 1; fi; }
 	@test -e /dev/fuse || { echo "jobfs needs /dev/fuse (modprobe fuse)" >&2; exit 1; }
 
-build: ## build bin/jobfs and bin/jobfs-init (the small program each step starts from)
+build: ## build bin/jobfs, bin/jobfs-init and bin/jobfs-shim (the small programs each step starts from)
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobfs
 	$(GO) build -o $(BIN)-init ./cmd/jobfs-init
+	$(GO) build -o $(BIN)-shim ./cmd/jobfs-shim
 
 run: deps build ## mount the job tree at ./mnt in the foreground (Ctrl-C unmounts)
 	./$(BIN) mount $(MOUNT)
@@ -82,10 +83,11 @@ soak: deps ## long crash, leak and fuzz runs (not part of make test): JOBFS_SOAK
 	  done; \
 	done; exit $$rc; }
 
-install: build ## install jobfs and jobfs-init, the system and user units, man page, bash completion (PREFIX, DESTDIR)
+install: build ## install jobfs, jobfs-init and jobfs-shim, the system and user units, man page, bash completion (PREFIX, DESTDIR)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/jobfs
 	install -m 0755 $(BIN)-init $(DESTDIR)$(BINDIR)/jobfs-init
+	install -m 0755 $(BIN)-shim $(DESTDIR)$(BINDIR)/jobfs-shim
 	sed 's|/usr/local/bin/jobfs|$(BINDIR)/jobfs|' cmd/jobfs/jobfs.service > $(DESTDIR)$(UNITDIR)/jobfs.service
 	sed 's|/usr/local/bin/jobfs|$(BINDIR)/jobfs|' cmd/jobfs/jobfs-user.service > $(DESTDIR)$(USERUNITDIR)/jobfs.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/jobfs.service $(DESTDIR)$(USERUNITDIR)/jobfs.service
@@ -95,7 +97,7 @@ install: build ## install jobfs and jobfs-init, the system and user units, man p
 	  *) echo "note: mount -t fuse.jobfs and fstab find jobfs only in /usr/local/bin, /usr/bin and the like (mount.fuse3 runs it without PATH): ln -s $(BINDIR)/jobfs /usr/local/bin/jobfs" >&2 ;; esac
 
 uninstall: ## remove what make install installed (same PREFIX, DESTDIR)
-	rm -f $(DESTDIR)$(BINDIR)/jobfs $(DESTDIR)$(BINDIR)/jobfs-init $(DESTDIR)$(UNITDIR)/jobfs.service \
+	rm -f $(DESTDIR)$(BINDIR)/jobfs $(DESTDIR)$(BINDIR)/jobfs-init $(DESTDIR)$(BINDIR)/jobfs-shim $(DESTDIR)$(UNITDIR)/jobfs.service \
 	  $(DESTDIR)$(USERUNITDIR)/jobfs.service $(DESTDIR)$(MANDIR)/man8/jobfs.8 $(DESTDIR)$(BASHCOMPDIR)/jobfs
 
 clean: ## remove build output

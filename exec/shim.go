@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	osexec "os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -62,6 +61,9 @@ type Shim struct {
 	// used then.
 	RunLog       string
 	RunLogPrefix string
+	// Pool, when its binary is Binary, hands the step to an idle shim
+	// started ahead (ShimPool); nil starts one for the step.
+	Pool *ShimPool
 }
 
 // shimSpec is what the shim reads on fd 3; fd 4 is its status pipe, fd 5
@@ -85,6 +87,11 @@ type shimSpec struct {
 	// RunLogPrefix.
 	RunLog       bool   `json:",omitempty"`
 	RunLogPrefix string `json:",omitempty"`
+	// LogPath and RunLogPath, for a shim started ahead (pooledShimArg),
+	// are the step's log and the run log, which it opens itself (another
+	// shim gets them open, on fds 5 and 6).
+	LogPath    string `json:",omitempty"`
+	RunLogPath string `json:",omitempty"`
 }
 
 // ShimRecord is how a step ended, as its shim wrote it to exit.json.
@@ -275,13 +282,12 @@ func runShimmed(ctx context.Context, s Spec) Result {
 			return notStarted(fmt.Errorf("open the run's log: %w", err))
 		}
 	}
-	cmd, status, err := startShim(s, logf, runLog)
+	proc, err := startShim(s, logf, runLog)
 	closeUnused(logf, runLog) // the shim has its own copies; nothing written here
 	if err != nil {
 		return notStarted(err)
 	}
-	reaped := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(reaped) }() // the shim's end is told by its lock and record
+	cmd, status, reaped := proc.cmd, proc.status, proc.reaped
 	line, _ := bufio.NewReader(status).ReadString('\n')
 	_ = status.Close() // read end: nothing to flush
 	line = strings.TrimSpace(line)
@@ -309,9 +315,10 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	return waitShim(ctx, a, from)
 }
 
-// startShim starts the shim with the spec on a pipe; it returns the read
-// end of its status pipe. runLog, when not nil, is the run's log.
-func startShim(s Spec, logf, runLog *os.File) (*osexec.Cmd, *os.File, error) {
+// startShim starts the step's shim, or hands the step to an idle one of
+// the pool, with the spec on a pipe; runLog, when not nil, is the run's
+// log.
+func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
 	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
 		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace,
 		RunLog: runLog != nil, RunLogPrefix: s.Shim.RunLogPrefix}
@@ -320,38 +327,29 @@ func startShim(s Spec, logf, runLog *os.File) (*osexec.Cmd, *os.File, error) {
 		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
 		spec.Isolation = &iso
 	}
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, err
+	if s.Shim.Pool != nil && s.Shim.Pool.binary == s.Shim.Binary {
+		if p := s.Shim.Pool.take(); p != nil {
+			pooled := spec
+			pooled.LogPath = logf.Name()
+			if runLog != nil {
+				pooled.RunLogPath = runLog.Name()
+			}
+			if err := p.send(pooled); err == nil {
+				return p, nil
+			}
+			closeUnused(p.status) // it died idle: a shim of its own, below
+		}
 	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		closeUnused(specR, specW)
-		return nil, nil, err
-	}
-	cmd := &osexec.Cmd{
-		Path: s.Shim.Binary, Args: []string{s.Shim.Binary, shimArg, s.Shim.Dir},
-		Env:        []string{"GOMAXPROCS=2", "GORACE=atexit_sleep_ms=0"},
-		ExtraFiles: []*os.File{specR, statusW, logf},
-		// A session of its own: no terminal's ^C, no signal to the
-		// daemon's group, and no Pdeathsig: it outlives the daemon.
-		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
-	}
+	extra := []*os.File{logf}
 	if runLog != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, runLog)
+		extra = append(extra, runLog)
 	}
-	err = cmd.Start()
-	closeUnused(specR, statusW)
+	p, err := startShimProc(s.Shim.Binary, s.Shim.Dir, extra...)
 	if err != nil {
-		closeUnused(specW, statusR)
-		return nil, nil, fmt.Errorf("start the step's shim %s: %w", s.Shim.Binary, err)
+		return nil, fmt.Errorf("start the step's shim %s: %w", s.Shim.Binary, err)
 	}
-	sendErr := json.NewEncoder(specW).Encode(spec)
-	if err := specW.Close(); sendErr == nil {
-		sendErr = err
-	}
-	_ = sendErr // a shim that could not read its spec says so on its status pipe
-	return cmd, statusR, nil
+	_ = p.send(spec) // a shim that could not read its spec says so on its status pipe
+	return p, nil
 }
 
 // ShimSpecJSON is the spec a shim reads on fd 3, for a shim that another
@@ -478,6 +476,17 @@ func sendShim(dir, cmd string) {
 // ---- the shim's side ----
 
 // shimMain runs as the shim: it returns the process's exit code.
+// ShimMain is the main of a program that is only a shim (cmd/jobfs-shim):
+// it runs the shim when started as one and returns its exit code; started
+// any other way it says what it is and returns 2.
+func ShimMain() int {
+	if len(os.Args) >= 2 && os.Args[1] == shimArg {
+		return shimMain()
+	}
+	fmt.Fprintf(os.Stderr, "%s: the shim jobfs starts for each step; not for use by hand\n", filepath.Base(os.Args[0]))
+	return 2
+}
+
 func shimMain() int {
 	// Caught, not ignored: an ignored signal would stay ignored in the step.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
@@ -490,26 +499,54 @@ func shimMain() int {
 		return 125
 	}
 	dir := os.Args[2]
+	pooled := dir == pooledShimArg
+	var spec shimSpec
+	if pooled { // started ahead: the step, its folder and its logs come with the spec
+		if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+			return 0 // the pool closed (or the daemon ended) before handing a step over
+		}
+		if dir = spec.Dir; !filepath.IsAbs(dir) {
+			say(status, "error: jobfs shim: the spec names no folder\n")
+			return 125
+		}
+	}
 	lock, err := holdLock(dir)
 	if err != nil {
 		say(status, "error: jobfs shim: %v\n", err)
 		return 125
 	}
 	defer func() { _ = lock.Close() }() // released at exit anyway
-	var spec shimSpec
 	refuse := func(format string, args ...any) int {
 		reason := fmt.Sprintf(format, args...)
 		say(status, "error: %s\n", reason)
 		_ = writeRecord(dir, ShimRecord{Protocol: ShimProtocol, Outcome: NotStarted, ExitCode: -1, Err: reason, Ended: time.Now().UTC()}) // else: no record, said so too
 		return 125
 	}
-	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
-		return refuse("jobfs shim: read its spec (the daemon ended before handing the step over?): %v", err)
+	if !pooled {
+		if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+			return refuse("jobfs shim: read its spec (the daemon ended before handing the step over?): %v", err)
+		}
 	}
 	if spec.Protocol > ShimProtocol {
 		return refuse("jobfs shim: the spec is of protocol %d, this shim (%s) knows %d: rebuild both", spec.Protocol, os.Args[0], ShimProtocol)
 	}
 	spec.Dir = dir
+	var logFile, runLogFile *os.File
+	if !pooled {
+		logFile = os.NewFile(5, "log")
+		if spec.RunLog { // else fd 6 is not open: a File for it would close a later one's fd 6
+			runLogFile = os.NewFile(6, "runlog")
+		}
+	} else {
+		if logFile, err = openAppend(spec.LogPath); err != nil {
+			return refuse("jobfs shim: open the step's log: %v", err)
+		}
+		if spec.RunLog {
+			if runLogFile, err = openAppend(spec.RunLogPath); err != nil {
+				return refuse("jobfs shim: open the run's log: %v", err)
+			}
+		}
+	}
 	ctx, stop := WithStop(context.Background())
 	clock := newShimClock(spec.Timeout, func() { stop(errShimTimeout) })
 	go readCtl(spec.Dir, stop, clock)
@@ -529,10 +566,10 @@ func shimMain() int {
 	o := LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets}
 	var runLog *linePrefixer
 	if spec.RunLog {
-		runLog = newLinePrefixer(os.NewFile(6, "runlog"), spec.RunLogPrefix)
+		runLog = newLinePrefixer(runLogFile, spec.RunLogPrefix)
 		o.Tee = runLog
 	}
-	log := newLog(os.NewFile(5, "log"), o)
+	log := newLog(logFile, o)
 	res := run(ctx, s, log)
 	clock.stop()
 	if res.Outcome == Cancelled && errors.Is(context.Cause(ctx), errShimTimeout) {
@@ -555,6 +592,12 @@ func shimMain() int {
 		return 125 // the daemon says the shim left no record
 	}
 	return 0
+}
+
+// openAppend opens a log the daemon made (the last component is never
+// followed) for appending.
+func openAppend(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 }
 
 func say(w *os.File, format string, args ...any) { _, _ = fmt.Fprintf(w, format, args...) }

@@ -2,9 +2,10 @@
 // way a person uses it: a shell and its tools (echo, printf, cat, ls, mv,
 // rm -rf, tail, cp, df).
 //
-// TestMain builds cmd/jobfs and cmd/jobfs-init once, with -race, into a
-// temporary folder (JOBFS_BIN=/path/to/jobfs uses a prebuilt binary and the
-// jobfs-init beside it instead); each daemon gets links to both. Every test
+// TestMain builds cmd/jobfs, cmd/jobfs-init and cmd/jobfs-shim once, with
+// -race, into a temporary folder (JOBFS_BIN=/path/to/jobfs uses a prebuilt
+// binary and the jobfs-init and jobfs-shim beside it instead); each daemon
+// gets links to all three. Every test
 // starts its own daemon through startDaemon, which mounts on a t.TempDir(),
 // waits for the daemon's "ready:" line and, in t.Cleanup, stops it with
 // SIGTERM, lazily unmounts what is left, kills what survived and fails the

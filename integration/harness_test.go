@@ -95,9 +95,9 @@ func hostProblem() string {
 	return ""
 }
 
-// buildJobfs builds cmd/jobfs and cmd/jobfs-init into dir, with -race
-// where the toolchain can, or returns $JOBFS_BIN (whose jobfs-init, if
-// beside it, is used too).
+// buildJobfs builds cmd/jobfs, cmd/jobfs-init and cmd/jobfs-shim into
+// dir, with -race where the toolchain can, or returns $JOBFS_BIN (whose
+// jobfs-init and jobfs-shim, if beside it, are used too).
 func buildJobfs(dir string) (string, error) {
 	if bin := os.Getenv("JOBFS_BIN"); bin != "" {
 		return filepath.Abs(bin)
@@ -113,7 +113,8 @@ func buildJobfs(dir string) (string, error) {
 	return bin, nil
 }
 
-// buildInto builds jobfs and jobfs-init into dir and returns jobfs's path.
+// buildInto builds jobfs, jobfs-init and jobfs-shim into dir and returns
+// jobfs's path.
 func buildInto(dir string, flags ...string) (string, []byte, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -122,7 +123,7 @@ func buildInto(dir string, flags ...string) (string, []byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	for _, name := range []string{"jobfs", "jobfs-init"} {
+	for _, name := range stepBinaries {
 		args := append(append([]string{"build"}, flags...), "-o", filepath.Join(dir, name), "../cmd/"+name)
 		if out, err := exec.Command(goTool, args...).CombinedOutput(); err != nil {
 			return "", out, err
@@ -147,18 +148,28 @@ func plainJobfs() (string, error) {
 	return plainBin, plainErr
 }
 
-// linkBinaries links bin into dir as jobfs, and the jobfs-init beside it,
-// if any, as dir/jobfs-init: the daemon finds its step init beside itself,
-// and a test tells a daemon's processes apart by /proc/PID/exe.
+// stepBinaries are the programs make build makes: the daemon, and the
+// step init and shim it finds beside itself.
+var stepBinaries = []string{"jobfs", "jobfs-init", "jobfs-shim"}
+
+// linkBinaries links bin into dir as jobfs, and the jobfs-init and
+// jobfs-shim beside it, if any, into dir: the daemon finds its step init
+// and shim beside itself, and a test tells a daemon's processes apart by
+// /proc/PID/exe.
 func linkBinaries(bin, dir string) error {
 	if err := linkOrCopy(bin, filepath.Join(dir, "jobfs")); err != nil {
 		return err
 	}
-	init := filepath.Join(filepath.Dir(bin), "jobfs-init")
-	if _, err := os.Stat(init); err != nil {
-		return nil
+	for _, name := range stepBinaries[1:] {
+		p := filepath.Join(filepath.Dir(bin), name)
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		if err := linkOrCopy(p, filepath.Join(dir, name)); err != nil {
+			return err
+		}
 	}
-	return linkOrCopy(init, filepath.Join(dir, "jobfs-init"))
+	return nil
 }
 
 // suiteLeaks reports mounts of this suite that outlived their test, and
@@ -522,7 +533,7 @@ func (d *daemon) leftovers() map[int]string {
 		}
 		exe, _ := os.Readlink(p + "/exe")
 		cg, _ := os.ReadFile(p + "/cgroup")
-		if exe == d.bin || exe == filepath.Join(d.dir, "jobfs-init") || inJobCgroup(string(cg), jobIDs) {
+		if exe == d.bin || exe == filepath.Join(d.dir, "jobfs-init") || exe == filepath.Join(d.dir, "jobfs-shim") || inJobCgroup(string(cg), jobIDs) {
 			left[pid] = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
 		}
 	}

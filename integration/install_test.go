@@ -313,6 +313,7 @@ func TestInstallMakeInstall(t *testing.T) {
 	want := map[string]os.FileMode{
 		"/usr/local/bin/jobfs":                               0o755,
 		"/usr/local/bin/jobfs-init":                          0o755,
+		"/usr/local/bin/jobfs-shim":                          0o755,
 		"/usr/local/lib/systemd/system/jobfs.service":        0o644,
 		"/usr/local/lib/systemd/user/jobfs.service":          0o644,
 		"/usr/local/share/man/man8/jobfs.8":                  0o644,

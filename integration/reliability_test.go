@@ -707,8 +707,8 @@ func TestAbuse(t *testing.T) {
 		}
 	})
 	// The outside folder: nothing escaped the mount.
-	if got := d.ok(t, `ls`); got != "jobfs\njobfs-init\nmnt\nrepos\nstate\n" {
-		t.Errorf("the daemon's folder holds %q, want jobfs jobfs-init mnt repos state", got)
+	if got := d.ok(t, `ls`); got != "jobfs\njobfs-init\njobfs-shim\nmnt\nrepos\nstate\n" {
+		t.Errorf("the daemon's folder holds %q, want jobfs jobfs-init jobfs-shim mnt repos state", got)
 	}
 	if p := d.pgrep(t, sleep); p == "" {
 		t.Errorf("the busy job's run is gone")

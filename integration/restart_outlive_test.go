@@ -543,10 +543,11 @@ func buildOldJobfs(t *testing.T) string {
 }
 
 // useBinaries makes the daemon's next start run bin (and the jobfs-init
-// beside it); processes of the binaries it replaces run on.
+// and jobfs-shim beside it, where there); processes of the binaries it
+// replaces run on.
 func useBinaries(t *testing.T, d *daemon, bin string) {
 	t.Helper()
-	for _, name := range []string{"jobfs", "jobfs-init"} {
+	for _, name := range stepBinaries {
 		if err := os.Remove(filepath.Join(d.dir, name)); err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}

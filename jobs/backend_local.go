@@ -34,27 +34,40 @@ type localBackend struct {
 	// shim is the jobfs binary each step's shim runs (exec.Shim); "" runs
 	// steps inside the daemon, ending with it.
 	shim   string
+	pool   *exec.ShimPool // idle shims of shim, started ahead; nil without shims
 	runDir func(job string, run uint64) string
 }
+
+// warmShims is how many idle shims a daemon keeps started ahead: two, so
+// that two triggers at once (or a run and the next) do not wait for a
+// program's start.
+const warmShims = 2
 
 // localBackend is the Backend of the Manager's options.
 func (m *Manager) localBackend() *localBackend {
 	o := m.opts
-	return &localBackend{
+	b := &localBackend{
 		init: o.Init, cgroups: o.Cgroups, noLimits: o.NoLimits, requireLimits: o.RequireLimits,
 		namespaces: o.Namespaces, userNS: o.UserNS, noIsolation: o.NoIsolation, requireIsolation: o.RequireIsolation,
 		device: m.device, deviceErr: m.deviceErr, parent: m.cgroupParent(),
 		shim: shimBinary(o), runDir: m.RunDir,
 	}
+	if b.shim != "" {
+		b.pool = exec.NewShimPool(b.shim, warmShims)
+	}
+	return b
 }
 
-// shimBinary is the jobfs binary that runs as each step's shim: the
-// daemon's own (an init may be the small jobfs-init), when steps run
+// shimBinary is the program that runs as each step's shim: Options.Shim
+// (the small jobfs-shim) or the daemon's own binary, when steps run
 // through an init; "" keeps them inside the daemon, ending with it
 // (StopRunsOnExit, or no init: tests of this package, embedding).
 func shimBinary(o Options) string {
 	if o.Init == "" || o.StopRunsOnExit {
 		return ""
+	}
+	if o.Shim != "" {
+		return o.Shim
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -142,7 +155,7 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 		},
 	}
 	if b.shim != "" && s.ShimDir != "" {
-		spec.Log, spec.Shim = nil, &exec.Shim{Binary: b.shim, Dir: s.ShimDir}
+		spec.Log, spec.Shim = nil, &exec.Shim{Binary: b.shim, Dir: s.ShimDir, Pool: b.pool}
 		spec.LogPath, spec.MaxLog, spec.Secrets = s.LogPath, s.LogOptions.Max, s.LogOptions.Secrets
 		spec.Tee, spec.Notify, spec.Timeout = s.LogOptions.Tee, s.LogOptions.Notify, s.Timeout
 		if s.LogOptions.Tee != nil { // a multi-step run: its shim writes the combined log
@@ -286,4 +299,11 @@ func (b *localBackend) EndJob(job string) {
 // runCgroup is the folder of a run's step cgroups.
 func (b *localBackend) runCgroup(job string, run uint64) string {
 	return path.Join(b.parent, job, strconv.FormatUint(run, 10))
+}
+
+// closePool ends the idle shims of the Manager's local backend, if any.
+func (m *Manager) closePool() {
+	if b, ok := m.backend.(*localBackend); ok && b.pool != nil {
+		b.pool.Close()
+	}
 }

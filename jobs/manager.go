@@ -42,6 +42,9 @@ type Options struct {
 	// Init is the jobfs binary, re-executed as each step's init; empty runs
 	// steps as plain processes (tests of this package, embedding).
 	Init string
+	// Shim is the program each step's shim runs (jobfs-shim, or a binary
+	// whose main calls exec.MaybeInit); "" is the daemon's own binary.
+	Shim string
 	// Cgroups gives every step a cgroup with the job's limits; nil means
 	// limits cannot be enforced here, and NoLimits says why.
 	Cgroups  exec.Cgroups
@@ -315,6 +318,7 @@ func (m *Manager) Close() error {
 	}
 	m.cancel() // ends the scheduler; runs were cancelled with errShutdown above
 	m.wg.Wait()
+	m.closePool()
 	m.flushFolds()
 	if cause == errDetach {
 		if m.opts.Cgroups != nil {

@@ -278,6 +278,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 	}
 	opts := jobs.Options{
 		Init:             iso.Init,
+		Shim:             iso.Shim,
 		Cgroups:          iso.Cgroups,
 		NoLimits:         iso.NoLimits,
 		RequireLimits:    f.requireLim,
@@ -364,8 +365,15 @@ func probeUserNS(init, state string) error {
 
 // stepInit is the program started as each step's init: jobfs-init beside
 // the jobfs binary (small, so it starts in half the time), else jobfs itself.
-func stepInit(self string) string {
-	small := filepath.Join(filepath.Dir(self), "jobfs-init")
+func stepInit(self string) string { return besideOrSelf(self, "jobfs-init") }
+
+// stepShim is the program started as each step's shim: jobfs-shim beside
+// the jobfs binary (it starts in a third of jobfs's time), else jobfs.
+func stepShim(self string) string { return besideOrSelf(self, "jobfs-shim") }
+
+// besideOrSelf is the executable name in self's folder, or self.
+func besideOrSelf(self, name string) string {
+	small := filepath.Join(filepath.Dir(self), name)
 	if st, err := os.Stat(small); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 		return small
 	}
@@ -382,7 +390,7 @@ func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
 	if err != nil {
 		return o, fmt.Errorf("find the jobfs binary for the step init: %w", err)
 	}
-	o.Init = stepInit(self)
+	o.Init, o.Shim = stepInit(self), stepShim(self)
 	o.RequireIsolation = f.requireIso
 	ns := "mount, pid, ipc and uts namespaces"
 	if os.Geteuid() == 0 {
@@ -402,13 +410,13 @@ func isolation(f mountFlags, logger *log.Logger) (jobs.Options, error) {
 			o.NoLimits = fmt.Sprintf("%v; run jobfs on a host with cgroups, or pass --require-limits to refuse such runs", err)
 		}
 		logger.Printf("limits not enforced: %s", o.NoLimits)
-		logger.Printf("steps run with %s, without limits; init %s", ns, o.Init)
+		logger.Printf("steps run with %s, without limits; init %s, shim %s", ns, o.Init, o.Shim)
 		return o, nil
 	}
 	o.Cgroups = cg
 	if gaps := exec.Unenforced(cg, exec.Limits{CPUPercent: 1, MemoryMiB: 1, IOBps: 1, Pids: 1}); gaps != "" {
 		logger.Printf("limits not enforced: %s", gaps)
 	}
-	logger.Printf("steps run in cgroup v%d with limits, %s; init %s", cg.Version(), ns, o.Init)
+	logger.Printf("steps run in cgroup v%d with limits, %s; init %s, shim %s", cg.Version(), ns, o.Init, o.Shim)
 	return o, nil
 }

@@ -1,0 +1,114 @@
+package exec
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestShimPool: steps handed to shims started ahead run as under a shim of
+// their own: masked log, run log with its prefix, exit code, exit.json;
+// the pool refills, and Close ends its idle shims.
+func TestShimPool(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewShimPool(bin, 2)
+	closed := false
+	defer func() {
+		if !closed {
+			pool.Close()
+		}
+	}()
+	for i := 0; i < 4; i++ { // the first starts its own shim; the next ones find idle ones
+		s := newStep(t, "#!/bin/sh\necho \"token=$TOKEN\"\nexit 3\n")
+		sp := s.shimmed(t)
+		sp.Shim.Pool = pool
+		sp.Shim.RunLog, sp.Shim.RunLogPrefix = filepath.Join(s.dir, "run.log"), "[a] "
+		sp.Env = append(sp.Env, "TOKEN=hunter2secret")
+		sp.Secrets = [][]byte{[]byte("hunter2secret")}
+		r := runBounded(t, context.Background(), sp)
+		if r.Outcome != Exited || r.ExitCode != 3 || r.Err != nil {
+			t.Fatalf("step %d: Run = %+v, want Exited with code 3", i, r)
+		}
+		if got := s.readLog(t); got != "token=***\n" {
+			t.Errorf("step %d: log = %q", i, got)
+		}
+		if b, err := os.ReadFile(sp.Shim.RunLog); err != nil || string(b) != "[a] token=***\n" {
+			t.Errorf("step %d: run log = %q, %v", i, b, err)
+		}
+		if _, rec, err := ShimState(sp.Shim.Dir); err != nil || rec == nil || rec.ExitCode != 3 {
+			t.Errorf("step %d: ShimState = %+v %v", i, rec, err)
+		}
+		if i == 0 { // let the pool start its shims
+			deadline := time.Now().Add(10 * time.Second)
+			for idleCount(pool) < 2 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	pool.mu.Lock()
+	idle := append([]*shimProc(nil), pool.idle...)
+	pool.mu.Unlock()
+	if len(idle) == 0 {
+		t.Fatal("the pool has no idle shim after four steps")
+	}
+	pool.Close()
+	closed = true
+	for _, s := range idle {
+		select {
+		case <-s.reaped:
+		case <-time.After(5 * time.Second):
+			t.Errorf("idle shim %d still runs after Close", s.cmd.Process.Pid)
+			_ = s.cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
+}
+
+// TestShimPoolIdleKilled: an idle shim killed while it waits is skipped;
+// the step starts its own.
+func TestShimPoolIdleKilled(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewShimPool(bin, 1)
+	defer pool.Close()
+	pool.mu.Lock()
+	pool.refillLocked()
+	pool.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for idleCount(pool) < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	pool.mu.Lock()
+	if len(pool.idle) != 1 {
+		pool.mu.Unlock()
+		t.Fatal("no idle shim")
+	}
+	victim := pool.idle[0]
+	pool.mu.Unlock()
+	_ = victim.cmd.Process.Kill()
+	<-victim.reaped
+	s := newStep(t, "#!/bin/sh\necho hello\n")
+	sp := s.shimmed(t)
+	sp.Shim.Pool = pool
+	r := runBounded(t, context.Background(), sp)
+	if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
+		t.Fatalf("Run = %+v, want Exited 0", r)
+	}
+	if got := s.readLog(t); !strings.Contains(got, "hello") {
+		t.Errorf("log = %q", got)
+	}
+}
+
+func idleCount(p *ShimPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
