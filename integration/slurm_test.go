@@ -365,31 +365,71 @@ func wantLogEnds(t *testing.T, d *daemon, job, output string) {
 	}
 }
 
-// TestSlurmOwner runs a throwaway user's job on Slurm from a root daemon:
-// the step starts from jobfs-init on the node as its owner, in its own
-// namespaces (its folders out of other users' reach as locally), its
-// secret masked, its output the owner's.
+// TestSlurmOwner runs two throwaway users' jobs on Slurm from a root
+// daemon: each step's batch job is its owner's in Slurm's record (its
+// accounting, fair share and associations see the user, not root); on the
+// node the step starts from jobfs-init in a user namespace that maps only
+// the owner, with the private root, /input /output /app and network none;
+// its secret is masked and its output is the owner's. On disk each owner
+// reaches its own run folder (traverse-only ACLs on jobs/ and its job's
+// folder) and nothing of the other's.
 func TestSlurmOwner(t *testing.T) {
 	shareSkip(t)
 	_, sc := slurmCluster(t)
-	users, _ := shareUsers(t, 1, false)
-	u := users[0]
-	A := shareAs(u)
+	users, _ := shareUsers(t, 2, false)
 	d := shareDaemon(t, "--slurm")
-	A.ok(t, d, `mkdir mnt/mine && echo script > mnt/mine/config/type && printf '#!/bin/sh\necho "uid $(id -u) token $t"\necho out > "$2/out.txt"\n' > mnt/mine/config/script`)
-	A.ok(t, d, `echo slurm > mnt/mine/config/backend && echo 200 > mnt/mine/config/limits/memory && printf 'own-9d1c7e52a0b4' > mnt/mine/config/env/t`)
-	A.ok(t, d, `echo '{}' > mnt/mine/data`)
-	if got := A.ok(t, d, `cat mnt/mine/runs/1/wait`); got != "COMPLETED\n" {
-		t.Fatalf("run ended %q; log:\n%s", got, A.ok(t, d, `cat mnt/mine/runs/1/log`))
+	script := `#!/bin/sh
+echo "uid $(id -u) token $t"
+echo "map $(tr -s ' ' < /proc/self/uid_map | sed 's/^ //')"
+echo "host $(hostname) app $(ls /app) in $(ls /input) ifaces $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
+echo out > "$2/out.txt"
+`
+	for _, u := range users {
+		A := shareAs(u)
+		A.job(t, d, "mine", script)
+		A.ok(t, d, `echo slurm > mnt/mine/config/backend && echo 200 > mnt/mine/config/limits/memory && echo none > mnt/mine/config/network && printf 'own-9d1c7e52a0b4' > mnt/mine/config/env/t`)
+		A.ok(t, d, `echo '{}' > mnt/mine/data`)
 	}
-	if log := A.ok(t, d, `cat mnt/mine/runs/1/log`); !strings.HasSuffix(log, "\nuid "+u.uid+" token ***\n") || strings.Contains(log, "isolation not applied") {
-		t.Errorf("log = %q, want the step as uid %s with its token masked", log, u.uid)
+	runDir := map[string]string{} // each user's run folder on disk
+	for _, u := range users {
+		A := shareAs(u)
+		if got := A.ok(t, d, `cat mnt/mine/runs/1/wait`); got != "COMPLETED\n" {
+			t.Fatalf("%s's run ended %q; log:\n%s", u.name, got, A.ok(t, d, `cat mnt/mine/runs/1/log`))
+		}
+		log := A.ok(t, d, `cat mnt/mine/runs/1/log`)
+		t.Logf("%s's run log:\n%s", u.name, log)
+		for _, want := range []string{
+			"uid " + u.uid + " token ***\n",                    // the owner's uid, the secret masked
+			"map " + u.uid + " " + u.uid + " 1\n",              // a user namespace mapping only the owner
+			"host jobfs app script in input.json ifaces lo \n", // the init's namespaces, private root, network none
+		} {
+			if !strings.Contains(log, want) {
+				t.Errorf("%s: log lacks %q:\n%s", u.name, want, log)
+			}
+		}
+		if strings.Contains(log, "isolation not applied") || strings.Contains(log, "Slurm sees root") {
+			t.Errorf("%s: log = %q, want the step isolated and submitted as its owner", u.name, log)
+		}
+		A.want(t, d, `stat -c %u mnt/mine/runs/1/result`, u.uid+"\n")
+		id := strings.Fields(A.ok(t, d, `cat mnt/mine/runs/1/slurm_job`))[0]
+		got, err := sc.Query(context.Background(), []string{id})
+		if err != nil || got[id].State != slurm.Completed || got[id].User != u.name {
+			t.Errorf("Slurm's record of %s's job %s: %+v, %v; want COMPLETED as %s", u.name, id, got[id], err, u.name)
+		}
+		short := strings.TrimSpace(A.ok(t, d, `cat mnt/mine/shortname`))
+		runDir[u.name] = filepath.Join(d.state, "jobs", short, "runs", "1")
 	}
-	A.want(t, d, `stat -c %u mnt/mine/runs/1/result`, u.uid+"\n")
-	id := strings.Fields(A.ok(t, d, `cat mnt/mine/runs/1/slurm_job`))[0]
-	got, err := sc.Query(context.Background(), []string{id})
-	if err != nil || got[id].State != slurm.Completed {
-		t.Errorf("Slurm's record of job %s: %+v, %v", id, got[id], err)
+	jobs := filepath.Join(d.state, "jobs")
+	for i, u := range users {
+		A, other := shareAs(u), users[1-i]
+		// Its own run folder, through jobs/ and its job's folder, which it
+		// may pass but not list.
+		A.want(t, d, `cat "$R/output/out.txt"`, "out\n", "R="+runDir[u.name])
+		A.fails(t, d, `ls "$J"`, "Permission denied", "J="+jobs)
+		A.fails(t, d, `ls "$J"`, "Permission denied", "J="+filepath.Dir(filepath.Dir(runDir[u.name])))
+		// Nothing of the other user's.
+		A.fails(t, d, `cat "$R/log"`, "Permission denied", "R="+runDir[other.name])
+		A.fails(t, d, `ls "$R/output"`, "Permission denied", "R="+runDir[other.name])
 	}
 }
 

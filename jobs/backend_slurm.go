@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jobfs/jobfs/exec"
 	"github.com/jobfs/jobfs/exec/slurm"
+	"github.com/jobfs/jobfs/jobs/acl"
 )
 
 // SlurmOptions turns on the Slurm backend (jobfs mount --slurm): a job
@@ -47,6 +49,9 @@ type slurmBackend struct {
 	init  string // "" or not root: steps run as plain processes of their owner's job
 	poll  *slurmPoller
 	grace time.Duration // retry interval of a scancel while slurmctld is down
+
+	aclOnce sync.Once
+	aclErr  error // why the state folder takes no ACLs (set once, by acls); nil: it does
 }
 
 func newSlurmBackend(o SlurmOptions, init string) *slurmBackend {
@@ -74,8 +79,10 @@ func newSlurmBackend(o SlurmOptions, init string) *slurmBackend {
 // slurmRun is the Slurm backend for one run: the job's config/slurm
 // options travel with it.
 type slurmRun struct {
-	b    *slurmBackend
-	opts slurm.Options
+	b     *slurmBackend
+	opts  slurm.Options
+	owner Owner  // the job's owner, as whom a root daemon submits its steps
+	state string // the state folder: jobs/ and images/ are in it
 }
 
 // backendFor is the Backend a run's steps run on: its config/backend.
@@ -90,7 +97,7 @@ func (m *Manager) backendFor(c runConfig) (Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config/slurm: %w", err)
 	}
-	return &slurmRun{b: m.slurm, opts: o}, nil
+	return &slurmRun{b: m.slurm, opts: o, owner: c.job.Owner, state: m.state}, nil
 }
 
 // checkBackend accepts config/backend: local, or slurm on a daemon started
@@ -121,6 +128,9 @@ func (r *slurmRun) Shims() bool { return true }
 // Gaps says what Slurm does not enforce or isolate.
 func (r *slurmRun) Gaps(lim exec.Limits) []string {
 	var out []string
+	if r.b.init != "" && r.owner != 0 && r.b.acls(r.state) != nil {
+		out = append(out, fmt.Sprintf("Slurm sees root, not uid %d: the state folder's file system takes no ACLs (%v), so the owner's batch jobs could not reach their run folders", r.owner, r.b.aclErr))
+	}
 	if r.b.init == "" {
 		out = append(out, "isolation not applied: on Slurm a step runs in its job's cgroup on the node, as its owner, without jobfs's namespaces and private root"+
 			map[bool]string{true: " (config/network none not applied)", false: ""}[lim.NoNetwork])
@@ -170,10 +180,17 @@ func (r *slurmRun) RunStep(ctx context.Context, s StepSpec) StepResult {
 // AttachStep follows a step an earlier daemon submitted, by the Slurm job
 // id it recorded.
 func (r *slurmRun) AttachStep(ctx context.Context, s StepSpec) StepResult {
-	b, err := os.ReadFile(filepath.Join(s.ShimDir, slurmJobFile))
+	b, err := readSmall(filepath.Join(s.ShimDir, slurmJobFile))
 	id := strings.TrimSpace(string(b))
 	if err != nil || id == "" {
 		return StepResult{Outcome: exec.NotStarted, ExitCode: -1, Err: fmt.Errorf("no Slurm job id recorded for the step (%v): it is not submitted again", err)}
+	}
+	// This daemon's start tightened jobs/ (a chmod resets an ACL's mask): a
+	// step still queued must find its way to its run folder when it starts.
+	if r.asOwner() {
+		if err := r.grant(s); err != nil {
+			r.b.note(s, fmt.Sprintf("jobfs: the step's batch job runs as uid %d, which may not reach its run folder: %v", r.owner, err))
+		}
 	}
 	var from int64
 	if st, err := os.Lstat(s.LogPath); err == nil {
@@ -192,17 +209,16 @@ func slurmStarted(shimDir string) bool {
 // submit prepares the step's folders and spec and submits its batch job;
 // it returns the job id and the log's size before the step.
 func (r *slurmRun) submit(ctx context.Context, s StepSpec) (string, int64, error) {
-	var uid, gid uint32 // the Slurm job's user: root, whose init starts the step as its owner
-	iso := r.b.isolation(s)
-	if iso == nil {
-		var err error
-		if uid, gid, err = slurmUser(s.Owner); err != nil {
-			return "", 0, err
-		}
+	uid, gid, iso, note, err := r.user(s)
+	if err != nil {
+		return "", 0, err
 	}
 	from, err := prepareSlurmStep(s, uid, gid)
 	if err != nil {
 		return "", 0, err
+	}
+	if note != "" { // after from: the follower copies it to the run log
+		r.b.note(s, note)
 	}
 	env := s.Env
 	if iso != nil {
@@ -237,18 +253,101 @@ func (r *slurmRun) submit(ctx context.Context, s StepSpec) (string, int64, error
 	return id, from, nil
 }
 
-// isolation is how the shim on the node starts the step: through the init,
-// in its own namespaces on a private root, as its owner; nil (a plain
-// process of the job's user) without an init or root.
-func (b *slurmBackend) isolation(s StepSpec) *exec.Isolation {
+// user is who the step's batch job runs as (uid, gid) and how the shim on
+// the node starts the step (iso; nil: as a plain process of the job's
+// user), with a line for the step's log when that is not what the job
+// asked for.
+//
+//   - A root daemon with an init submits a job of a user as that user
+//     (sbatch --uid, so Slurm's accounting, fair share and associations
+//     see the owner): the shim there runs as the owner and starts the init
+//     in a user namespace, the rootless path of a normal user's daemon.
+//     The owner reaches its own run folder through ACL entries that let
+//     it traverse jobs/ and its job's folder (grant).
+//   - Root's own jobs, and every job where the state's file system takes
+//     no ACLs: root's batch job, whose shim starts the init as root, which
+//     starts the step as its owner (Gaps says so in the run log).
+//   - Without an init (or not root): a plain process of the job's user.
+func (r *slurmRun) user(s StepSpec) (uid, gid uint32, iso *exec.Isolation, note string, err error) {
+	b := r.b
 	if b.init == "" {
-		return nil
+		uid, gid, err = slurmUser(s.Owner)
+		return uid, gid, nil, "", err
 	}
-	return &exec.Isolation{
+	iso = &exec.Isolation{
 		Init: b.init, Limits: s.Limits, Namespaces: true, NoNetwork: s.Limits.NoNetwork,
 		Input: s.Input, Output: s.Output, App: s.Dir,
 		UID: uint32(s.Owner), GID: primaryGroup(s.Owner), Groups: groupsOf(s.Owner),
 	}
+	if !r.asOwner() {
+		return 0, 0, iso, "", nil
+	}
+	if err := r.grant(s); err != nil {
+		// Not ACLs on images/ only, or an ACL full (ext4 holds some 500
+		// entries): the step still runs isolated, as its owner, from root's
+		// batch job.
+		return 0, 0, iso, fmt.Sprintf("jobfs: Slurm sees root, not uid %d: the owner could not be let through to its run folder: %v", s.Owner, err), nil
+	}
+	// In a user namespace that maps only the owner, the init cannot set
+	// groups: the step keeps those Slurm gave the batch job (the owner's).
+	iso.UserNS, iso.Groups = true, nil
+	return uint32(s.Owner), iso.GID, iso, "", nil
+}
+
+// asOwner reports whether the run's steps are submitted as their owner
+// (see user): a root daemon with an init, a job that is not root's, a
+// state folder that takes ACLs.
+func (r *slurmRun) asOwner() bool {
+	return r.b.init != "" && r.owner != 0 && r.b.acls(r.state) == nil
+}
+
+// acls probes, once, whether the state's jobs/ folder takes POSIX ACLs,
+// and returns why not.
+func (b *slurmBackend) acls(state string) error {
+	b.aclOnce.Do(func() {
+		if _, err := acl.Get(filepath.Join(state, "jobs")); errors.Is(err, acl.ErrNotSupported) {
+			b.aclErr = err
+		}
+	})
+	return b.aclErr
+}
+
+// grant lets the step's owner traverse (not list) the closed folders on
+// the way to its run folder: jobs/ (0700) and its job's folder (0700),
+// and images/ (0700) for a chain's image, whose own folder is 0555 like
+// the repos it comes from. Nothing is granted on a folder that holds
+// another user's files: the run folder and what is in it are reached by
+// their own modes (the output and the shim folder are the owner's). It is
+// applied at every submit, as a chmod of a folder (prepareStateDirs)
+// resets its ACL's mask.
+func (r *slurmRun) grant(s StepSpec) error {
+	jobs := filepath.Join(r.state, "jobs")
+	jobDir := filepath.Join(jobs, s.Job)
+	if err := tighten(jobDir, 0o700); err != nil { // made 0755 elsewhere (a cluster node's MkdirAll of a run)
+		return err
+	}
+	paths := []string{jobs, jobDir}
+	images := filepath.Join(r.state, "images")
+	if strings.HasPrefix(s.Dir, images+string(filepath.Separator)) {
+		paths = append(paths, images)
+	}
+	for _, p := range paths {
+		if err := acl.Grant(p, uint32(r.owner), acl.Execute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// note appends a line to the step's log on disk, which the daemon follows
+// into the run's log.
+func (b *slurmBackend) note(s StepSpec, line string) {
+	f, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return // no log yet: the step's own error says what went wrong
+	}
+	_, _ = f.WriteString(line + "\n") // a note: the step's outcome does not depend on it
+	_ = f.Close()                     // appended without buffering: nothing to flush
 }
 
 // slurmUser is the uid and gid the step's Slurm job runs as: the owner's
@@ -294,7 +393,9 @@ func prepareSlurmStep(s StepSpec, uid, gid uint32) (int64, error) {
 		from = st.Size()
 	}
 	if uid != 0 {
-		err = errors.Join(os.Chown(s.ShimDir, int(uid), int(gid)), os.Chown(ctl, int(uid), int(gid)), logf.Chown(int(uid), int(gid)))
+		// The ctl first, and not following a link: once the folder is the
+		// owner's, the owner could swap the ctl for a link to any file.
+		err = errors.Join(os.Lchown(ctl, int(uid), int(gid)), logf.Chown(int(uid), int(gid)), os.Chown(s.ShimDir, int(uid), int(gid)))
 	}
 	if err == nil {
 		err = giveToOwner(s.Owner, s.Output)
@@ -327,10 +428,15 @@ func writeOwnerOnly(path string, b []byte, uid, gid uint32) error {
 	return err
 }
 
-// writeFileSync writes a small file durably: temp file, fsync, rename.
+// writeFileSync writes a small file durably: temp file, fsync, rename. The
+// temp file is made new (O_EXCL after removing a leftover): in a folder
+// its step's owner writes, a file the owner put there is never written to.
 func writeFileSync(path string, b []byte, mode os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
 	if err != nil {
 		return err
 	}
@@ -524,12 +630,15 @@ func (b *slurmBackend) forgotten(s StepSpec, id string, stopping bool) StepResul
 // lastFileLine is the last non-empty line of a small file, at most 512
 // bytes of it; "" when there is none.
 func lastFileLine(path string) string {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0) // the owner's folder: no link, no FIFO
 	if err != nil {
 		return ""
 	}
 	defer func() { _ = f.Close() }() // read only
 	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return ""
+	}
 	if err != nil {
 		return ""
 	}
@@ -545,9 +654,9 @@ func (m *Manager) slurmJobs(job string, run uint64) string {
 	dirs, _ := filepath.Glob(filepath.Join(m.RunDir(job, run), shimFolder, "*", slurmJobFile)) // a bad pattern only
 	var b strings.Builder
 	for _, p := range dirs {
-		id, err := os.ReadFile(p)
+		id, err := readSmall(p)
 		if err != nil {
-			continue // removed with its run meanwhile
+			continue // removed with its run meanwhile, or not a file the daemon wrote
 		}
 		b.WriteString(strings.TrimSpace(string(id)) + " " + filepath.Base(filepath.Dir(p)) + "\n")
 	}
@@ -595,4 +704,24 @@ func (m *Manager) cancelSlurmSteps(ref RunRef) {
 			m.slog.Info(fmt.Sprintf("scancel Slurm job %s of step %s, left by an earlier jobfs: %v", id, label, err), m.runAttrs(ref.JobID, ref.Run.ID)...)
 		}
 	}
+}
+
+// readSmall reads a small regular file the daemon wrote in a folder a
+// step's owner may write: not following a link, not opening a FIFO, at
+// most 4 KiB.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }() // read only
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b := make([]byte, 4096)
+	n, err := f.Read(b)
+	if err != nil && n == 0 {
+		return nil, err
+	}
+	return b[:n], nil
 }

@@ -13,8 +13,13 @@ func (m *Manager) CreateJob(owner Owner, name string) (Job, error) {
 		return Job{}, err
 	}
 	j := Job{ID: newID(), Owner: owner, Name: name, Created: m.now().UTC()}
-	for _, d := range []string{m.jobDir(j.ID), m.StageDir(j.ID)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	// The job's folder is 0700: a Slurm step's owner may be let through
+	// jobs/ (backend_slurm.go grant), and must find every other job closed.
+	for _, d := range []struct {
+		path string
+		mode os.FileMode
+	}{{m.jobDir(j.ID), 0o700}, {m.StageDir(j.ID), 0o755}} {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return Job{}, fmt.Errorf("create job folder: %w", err)
 		}
 	}

@@ -371,7 +371,10 @@ func (m *Manager) StateDir() string { return m.state }
 // outputs, staged files) and images/ (exported git commits) are 0700, the
 // state folder itself 0711 so that a repos folder inside it (the default)
 // stays reachable while nothing in the state folder can be listed. Folders
-// an older jobfs made 0755 are tightened.
+// an older jobfs made 0755 are tightened, and so is each job's folder
+// (0700): a Slurm step's owner may be let through jobs/ to its own job
+// (backend_slurm.go grant). A folder whose group bits are only x (an ACL's
+// traverse-only mask) is left as it is: a chmod would reset the mask.
 func prepareStateDirs(state, repos string) error {
 	dirs := []struct {
 		path string
@@ -389,9 +392,36 @@ func prepareStateDirs(state, repos string) error {
 		if d.path == repos {
 			continue // the administrator's folder: its mode is theirs to choose
 		}
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return fmt.Errorf("restrict %s to mode %o: %w", d.path, d.mode, err)
+		if err := tighten(d.path, d.mode); err != nil {
+			return err
 		}
+	}
+	jobs, err := os.ReadDir(filepath.Join(state, "jobs"))
+	if err != nil {
+		return fmt.Errorf("list %s: %w", filepath.Join(state, "jobs"), err)
+	}
+	for _, j := range jobs {
+		if j.IsDir() {
+			if err := tighten(filepath.Join(state, "jobs", j.Name()), 0o700); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// tighten sets a folder's mode unless it has it already, or has it with a
+// traverse-only ACL mask in its group bits.
+func tighten(path string, mode os.FileMode) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("restrict %s to mode %o: %w", path, mode, err)
+	}
+	if p := st.Mode().Perm(); p == mode || p == mode|0o010 {
+		return nil
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("restrict %s to mode %o: %w", path, mode, err)
 	}
 	return nil
 }

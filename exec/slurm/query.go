@@ -29,6 +29,9 @@ type Info struct {
 	Partition   string
 	Gres        string // the job's per-node TRES request, e.g. "gres:gpu:1"
 	Dependency  string // e.g. "afterok:5(unfulfilled)"
+	// User is the job's user by name, as slurmctld resolved it: whose
+	// associations, fair share and accounting the job counts against.
+	User string
 	// Tasks are an array's tasks, by index, when the array's own id was
 	// asked; State is then the array's as a whole.
 	Tasks []Info `json:",omitempty"`
@@ -151,6 +154,7 @@ type squeueJob struct {
 	Partition   string     `json:"partition"`
 	Gres        string     `json:"tres_per_node"`
 	Dependency  string     `json:"dependency"`
+	UserName    string     `json:"user_name"`
 }
 
 // apiErrors is the "errors" list of Slurm's JSON output.
@@ -212,6 +216,7 @@ func (j squeueJob) info() Info {
 		Partition:  j.Partition,
 		Gres:       j.Gres,
 		Dependency: j.Dependency,
+		User:       j.UserName,
 	}
 	i.ArrayJobID, i.ArrayTaskID = arrayIDs(j.ArrayJobID, j.ArrayTaskID)
 	i.ID = i.JobID

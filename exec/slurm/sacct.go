@@ -29,6 +29,7 @@ type sacctJob struct {
 		Limit      number `json:"limit"` // minutes
 	} `json:"time"`
 	Partition string `json:"partition"`
+	User      string `json:"user"`
 }
 
 // errNoAccounting is sacct's message where there is no slurmdbd.
@@ -77,6 +78,7 @@ func (j sacctJob) info() Info {
 		Ended:      unix(j.Time.End),
 		TimeLimit:  limit(j.Time.Limit),
 		Partition:  j.Partition,
+		User:       j.User,
 	}
 	i.ArrayJobID, i.ArrayTaskID = arrayIDs(j.Array.JobID, j.Array.TaskID)
 	i.ID = i.JobID
