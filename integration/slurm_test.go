@@ -430,6 +430,13 @@ echo out > "$2/out.txt"
 		// Nothing of the other user's.
 		A.fails(t, d, `cat "$R/log"`, "Permission denied", "R="+runDir[other.name])
 		A.fails(t, d, `ls "$R/output"`, "Permission denied", "R="+runDir[other.name])
+		// Its output folder is now reachable outside the step's private
+		// root: the kernel's protected_hardlinks (the default) keeps a
+		// file of root's (the store) from being linked in for the daemon
+		// to read back as the result.
+		if b, err := os.ReadFile("/proc/sys/fs/protected_hardlinks"); err == nil && strings.TrimSpace(string(b)) == "1" {
+			A.fails(t, d, `ln "$S/jobfs.db" "$R/output/db"`, "Operation not permitted", "S="+d.state, "R="+runDir[u.name])
+		}
 	}
 }
 
