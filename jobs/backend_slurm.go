@@ -52,6 +52,10 @@ type slurmBackend struct {
 
 	aclOnce sync.Once
 	aclErr  error // why the state folder takes no ACLs (set once, by acls); nil: it does
+	// grantMu orders grants: each reads a folder's ACL and writes it back
+	// with one more entry, so two owners' steps submitted at once would
+	// otherwise lose one's entry on jobs/.
+	grantMu sync.Mutex
 }
 
 func newSlurmBackend(o SlurmOptions, init string) *slurmBackend {
@@ -321,6 +325,8 @@ func (b *slurmBackend) acls(state string) error {
 // applied at every submit, as a chmod of a folder (prepareStateDirs)
 // resets its ACL's mask.
 func (r *slurmRun) grant(s StepSpec) error {
+	r.b.grantMu.Lock()
+	defer r.b.grantMu.Unlock()
 	jobs := filepath.Join(r.state, "jobs")
 	jobDir := filepath.Join(jobs, s.Job)
 	if err := tighten(jobDir, 0o700); err != nil { // made 0755 elsewhere (a cluster node's MkdirAll of a run)

@@ -7,6 +7,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -273,5 +274,44 @@ func TestSlurmReadSmall(t *testing.T) {
 	}
 	if b, err := readSmall(link); err != nil || string(b) != "12\n" {
 		t.Errorf("readSmall = %q %v", b, err)
+	}
+}
+
+// TestSlurmGrantConcurrent: owners whose steps are submitted at once all
+// keep their entry on jobs/ (each grant reads the ACL and writes it back).
+func TestSlurmGrantConcurrent(t *testing.T) {
+	state := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(state, "jobs", "j1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &slurmBackend{init: "/opt/jobfs-init"}
+	if err := b.acls(state); err != nil {
+		t.Skipf("the temporary folder takes no ACLs: %v", err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &slurmRun{b: b, owner: Owner(60000 + i), state: state}
+			errs <- r.grant(StepSpec{Job: "j1", Owner: r.owner})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := acl.Get(filepath.Join(state, "jobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if !aclGrants(a, uint32(60000+i)) {
+			t.Errorf("uid %d lost its entry on jobs/: %v", 60000+i, a)
+		}
 	}
 }
