@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"hash/fnv"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -15,12 +14,16 @@ import (
 // inside the job), so the kernel and go-fuse see one inode per file however
 // often it is looked up.
 func ino(parts ...string) uint64 {
-	h := fnv.New64a()
+	// FNV-1a (hash/fnv's New64a) by hand: no hasher or byte slice to
+	// allocate, 100,000 times for a listing of the top folder.
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	n := uint64(offset64)
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		for i := 0; i < len(p); i++ {
+			n = (n ^ uint64(p[i])) * prime64
+		}
+		n *= prime64 // the 0 after each part: n ^ 0 is n
 	}
-	n := h.Sum64()
 	if n <= 1 || n == ^uint64(0) {
 		n = 2
 	}
@@ -55,16 +58,21 @@ func isWrite(flags uint32) bool {
 // led by "." and ".." with their inode numbers, as on a disk folder (ls -a
 // lists them; go-fuse looks neither up).
 func dirEntries(self gofs.InodeEmbedder, ents ...fuse.DirEntry) gofs.DirStream {
+	return gofs.NewListDirStream(append(dotEntries(self, len(ents)), ents...))
+}
+
+// dotEntries returns the . and .. entries of self's listing, with room for
+// n more.
+func dotEntries(self gofs.InodeEmbedder, n int) []fuse.DirEntry {
 	in := self.EmbeddedInode()
 	up := in
 	if _, parent := in.Parent(); parent != nil {
 		up = parent
 	}
-	all := make([]fuse.DirEntry, 0, len(ents)+2)
-	all = append(all,
+	all := make([]fuse.DirEntry, 0, n+2)
+	return append(all,
 		fuse.DirEntry{Name: ".", Mode: syscall.S_IFDIR, Ino: in.StableAttr().Ino},
 		fuse.DirEntry{Name: "..", Mode: syscall.S_IFDIR, Ino: up.StableAttr().Ino})
-	return gofs.NewListDirStream(append(all, ents...))
 }
 
 // fitsAt reports whether a write of n bytes at off ends within limit, with

@@ -70,14 +70,15 @@ func (r *rootDir) jobChild(ctx context.Context, j jobs.Job, out *fuse.EntryOut) 
 }
 
 func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, err := r.t.m.Jobs(r.t.namespace(ctx))
+	names, ids, err := r.t.m.JobNames(r.t.namespace(ctx))
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	ents := make([]fuse.DirEntry, 0, len(list)+1)
+	// One slice for . and .. and 100,000 jobs (dirEntries would copy it).
+	ents := dotEntries(r, len(names)+1)
 	ents = append(ents, fuse.DirEntry{Name: dotJobfs, Mode: syscall.S_IFDIR, Ino: ino(dotJobfs)})
-	for _, j := range list {
-		ents = append(ents, fuse.DirEntry{Name: j.Name, Mode: syscall.S_IFDIR, Ino: ino(j.ID)})
+	for i, name := range names {
+		ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(ids[i])})
 	}
 	if r.t.multi {
 		owners, err := r.t.m.OwnersVisibleTo(r.t.caller(ctx))
@@ -89,7 +90,7 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(name)})
 		}
 	}
-	return dirEntries(r, ents...), 0
+	return gofs.NewListDirStream(ents), 0
 }
 
 // ownerUID is the uid of @<name> as Readdir lists it (jobs.UserName): a
@@ -146,10 +147,8 @@ func (r *rootDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (t *tree) rootChanged(ctx context.Context) time.Time {
 	ns := t.namespace(ctx)
 	mtime := t.dirs.get(nsKey(ns))
-	if list, err := t.m.Jobs(ns); err == nil {
-		for _, j := range list {
-			mtime = jobs.Latest(mtime, j.Created)
-		}
+	if newest, err := t.m.NewestJob(ns); err == nil { // not a listing: the mount's first stat
+		mtime = jobs.Latest(mtime, newest)
 	}
 	return mtime
 }

@@ -710,6 +710,65 @@ func benchStats(b *testing.B, dir string, names []string) []time.Duration {
 	return out
 }
 
+// benchManyJobsState returns a state of benchJobs jobs with benchRunsPerJob
+// finished runs each, a native folder of as many sub-folders, and the jobs'
+// names. The seed takes minutes, so $JOBFS_BENCH_SEED, when set, names a
+// folder where it is made once and kept to be mounted again by later runs
+// (profiling the mount of a big history); the caller removes it. Otherwise
+// it is made in benchScratch and removed when b ends.
+func benchManyJobsState(b *testing.B) (state, native string, names []string) {
+	b.Helper()
+	names = make([]string, benchJobs)
+	for i := range names {
+		names[i] = fmt.Sprintf("job%05d", i)
+	}
+	scratch := os.Getenv("JOBFS_BENCH_SEED")
+	if scratch == "" {
+		scratch = benchScratch(b)
+	}
+	state, native = filepath.Join(scratch, "state"), filepath.Join(scratch, "native")
+	done := filepath.Join(scratch, "seeded")
+	if _, err := os.Stat(done); err == nil {
+		return state, native, names
+	}
+	for _, p := range []string{state, native} {
+		if err := os.RemoveAll(p); err != nil { // a seed that did not finish
+			b.Fatal(err)
+		}
+	}
+	m, err := jobs.New(jobs.Options{StateDir: state})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Store().(*boltstore.Store).SetNoSync(true) // a seed, not a measure: 1.1 million commits
+	if err := os.Mkdir(native, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range names {
+		j, err := m.CreateJob(0, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r := 0; r < benchRunsPerJob; r++ {
+			now, code := time.Now().UTC(), 0
+			run := jobs.Run{Status: jobs.Completed, Trigger: jobs.Manual, Queued: now, StartedAt: now, EndedAt: now, ExitCode: &code}
+			if _, err := m.Store().CreateRun(j.ID, run); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(filepath.Join(native, name), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return state, native, names
+}
+
 // BenchmarkCmpManyJobs: a state of benchJobs jobs with benchRunsPerJob
 // finished runs each, made with the jobs package (jobs.New, CreateJob,
 // Store.CreateRun) on tmpfs, then mounted: time from exec to ready and the
@@ -721,38 +780,7 @@ func benchStats(b *testing.B, dir string, names []string) []time.Duration {
 // GETATTR through the daemon).
 func BenchmarkCmpManyJobs(b *testing.B) {
 	benchBinary(b)
-	scratch := benchScratch(b)
-	state := filepath.Join(scratch, "state")
-	m, err := jobs.New(jobs.Options{StateDir: state})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m.Store().(*boltstore.Store).SetNoSync(true) // a seed, not a measure: 1.1 million commits
-	names := make([]string, benchJobs)
-	native := filepath.Join(scratch, "native")
-	if err := os.Mkdir(native, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	for i := range names {
-		names[i] = fmt.Sprintf("job%05d", i)
-		j, err := m.CreateJob(0, names[i])
-		if err != nil {
-			b.Fatal(err)
-		}
-		for r := 0; r < benchRunsPerJob; r++ {
-			now, code := time.Now().UTC(), 0
-			run := jobs.Run{Status: jobs.Completed, Trigger: jobs.Manual, Queued: now, StartedAt: now, EndedAt: now, ExitCode: &code}
-			if _, err := m.Store().CreateRun(j.ID, run); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := os.Mkdir(filepath.Join(native, names[i]), 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := m.Close(); err != nil {
-		b.Fatal(err)
-	}
+	state, native, names := benchManyJobsState(b)
 
 	empty, emptyReady := benchDaemon(b, "")
 	emptyRSS := benchRSS(b, empty)

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -22,16 +23,24 @@ import (
 //	                                    whole at the next start
 //	active/s/<job id> -> ""             a job with config/schedule stored:
 //	                                    the scheduler's start reads only these
+//	active/f/<job id>/<be64 run> -> ""  a run recorded with Followup set: its
+//	                                    follow-ups may still be due (the
+//	                                    start's recoverFollowups reads these)
 //	daemon/index -> indexVersion        the index is complete
+//	daemon/followups -> "1"             active/f is complete
 //
 // A store without daemon/index (made by an older jobfs) gets its index
-// built from every run the first time it is opened.
+// built from every run the first time it is opened; one with the index but
+// without daemon/followups gets active/f from each job's newest
+// followupScan runs (where an older jobfs looked for them at every start).
 var (
 	bucketActive = []byte("active")
 	subActive    = []byte("r")
 	subDirty     = []byte("d")
 	subSchedule  = []byte("s")
+	subFollowup  = []byte("f")
 	keyIndex     = []byte("index")
+	keyFollowups = []byte("followups")
 )
 
 // indexVersion is stored at daemon/index once the index is complete.
@@ -64,37 +73,66 @@ func indexSub(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 	return a.CreateBucketIfNotExists(name)
 }
 
-// indexRun records in tx whether run r of job jobID is active.
+// indexRun records in tx whether run r of job jobID is active, and
+// whether it has its Followup mark.
 func indexRun(tx *bolt.Tx, jobID string, r Run) error {
 	active, err := indexSub(tx, subActive)
 	if err != nil {
 		return err
 	}
+	k := activeKey(jobID, r.ID)
 	if r.Status.Terminal() {
-		return active.Delete(activeKey(jobID, r.ID))
+		err = active.Delete(k)
+	} else {
+		err = active.Put(k, nil)
 	}
-	return active.Put(activeKey(jobID, r.ID), nil)
+	if err != nil {
+		return err
+	}
+	follow, err := indexSub(tx, subFollowup)
+	if err != nil {
+		return err
+	}
+	if r.Followup {
+		return follow.Put(k, nil)
+	}
+	return follow.Delete(k) // a key not there: nothing is written
 }
 
 // unindexRun forgets run id of job jobID (deleted).
 func unindexRun(tx *bolt.Tx, jobID string, id uint64) error {
-	active, err := indexSub(tx, subActive)
-	if err != nil {
-		return err
+	for _, sub := range [][]byte{subActive, subFollowup} {
+		b, err := indexSub(tx, sub)
+		if err != nil {
+			return err
+		}
+		if err := b.Delete(activeKey(jobID, id)); err != nil {
+			return err
+		}
 	}
-	return active.Delete(activeKey(jobID, id))
+	return nil
 }
 
-// unindexJob forgets every run of job jobID (deleted whole).
-func unindexJob(tx *bolt.Tx, jobID string) error {
-	active, err := indexSub(tx, subActive)
+// unindexRuns forgets every run of job jobID in index sub (active/r or f).
+func unindexRuns(tx *bolt.Tx, sub []byte, jobID string) error {
+	b, err := indexSub(tx, sub)
 	if err != nil {
 		return err
 	}
 	prefix := append([]byte(jobID), '/')
-	c := active.Cursor()
+	c := b.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Seek(prefix) {
 		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unindexJob forgets every run of job jobID (deleted whole).
+func unindexJob(tx *bolt.Tx, jobID string) error {
+	for _, sub := range [][]byte{subActive, subFollowup} {
+		if err := unindexRuns(tx, sub, jobID); err != nil {
 			return err
 		}
 	}
@@ -178,33 +216,93 @@ func ensureIndex(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, sub := range [][]byte{subActive, subDirty, subSchedule} {
+	for _, sub := range [][]byte{subActive, subDirty, subSchedule, subFollowup} {
 		if _, err := indexSub(tx, sub); err != nil {
 			return err
 		}
 	}
+	if err := d.Put(keyFollowups, []byte("1")); err != nil {
+		return err
+	}
 	return d.Put(keyIndex, []byte(indexVersion))
 }
 
-// indexJobRuns reads every run of one job into the index.
+// markFollowup is how a run record with its Followup mark set reads.
+var markFollowup = []byte(`"followup":true`)
+
+// indexJobRuns reads every run of one job into the index (its follow-up
+// marks anew: a dirty job's may have been cleared without the index).
 func indexJobRuns(tx *bolt.Tx, jobID string, runs *bolt.Bucket) error {
 	active, err := indexSub(tx, subActive)
 	if err != nil {
 		return err
 	}
+	if err := unindexRuns(tx, subFollowup, jobID); err != nil {
+		return err
+	}
+	follow, err := indexSub(tx, subFollowup)
+	if err != nil {
+		return err
+	}
 	return runs.ForEach(func(k, v []byte) error {
-		if st, ok := recordStatus(v); ok && st.Terminal() {
+		st, ok := recordStatus(v)
+		if ok && st.Terminal() && !bytes.Contains(v, markFollowup) {
 			return nil // most runs: not decoded at all
 		}
 		var r Run
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
+		key := activeKey(jobID, binary.BigEndian.Uint64(k))
+		if r.Followup {
+			if err := follow.Put(key, nil); err != nil {
+				return err
+			}
+		}
 		if r.Status.Terminal() {
 			return nil
 		}
-		return active.Put(activeKey(jobID, binary.BigEndian.Uint64(k)), nil)
+		return active.Put(key, nil)
 	})
+}
+
+// ensureFollowups builds active/f, for a store whose index was made by a
+// jobfs without it, from each job's newest followupScan runs: where that
+// jobfs looked for them (a run's follow-ups are made moments after its end).
+func ensureFollowups(tx *bolt.Tx) error {
+	d := tx.Bucket(bucketDaemon)
+	if d.Get(keyFollowups) != nil {
+		return nil
+	}
+	follow, err := indexSub(tx, subFollowup)
+	if err != nil {
+		return err
+	}
+	jobs := tx.Bucket(bucketJobs)
+	err = jobs.ForEachBucket(func(id []byte) error {
+		c := jobs.Bucket(id).Bucket(bucketRuns).Cursor()
+		n := 0
+		for k, v := c.Last(); k != nil && n < followupScan; k, v = c.Prev() {
+			n++
+			if !bytes.Contains(v, markFollowup) {
+				continue // most runs: not decoded at all
+			}
+			var r Run
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			if r.Followup {
+				if err := follow.Put(activeKey(string(id), binary.BigEndian.Uint64(k)), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return d.Put(keyFollowups, []byte("1"))
 }
 
 // cleanDirty reads the runs of every job marked dirty into the index and

@@ -17,7 +17,19 @@ type jobList struct {
 	mu      sync.Mutex
 	gen     uint64
 	byOwner map[Owner][]Job
-	byID    map[string]Job // the jobs of every kept list
+	// byID finds a job of a kept list by id; made at the first such
+	// lookup, not with the list (100,000 inserts that a listing does not
+	// need).
+	byID map[string]jobAt
+	// sizes is the length of each owner's last list, kept across changes:
+	// the next read allocates once.
+	sizes map[Owner]int
+}
+
+// jobAt is where a job is in the kept lists.
+type jobAt struct {
+	owner Owner
+	i     int
 }
 
 // generation is read before a list is read from the store.
@@ -39,24 +51,61 @@ func (l *jobList) get(owner Owner) ([]Job, bool) {
 func (l *jobList) put(owner Owner, gen uint64, list []Job) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.sizes == nil {
+		l.sizes = map[Owner]int{}
+	}
+	l.sizes[owner] = len(list)
 	if l.gen != gen {
 		return
 	}
 	if l.byOwner == nil {
-		l.byOwner, l.byID = map[Owner][]Job{}, map[string]Job{}
+		l.byOwner = map[Owner][]Job{}
 	}
 	l.byOwner[owner] = list
-	for _, j := range list {
-		l.byID[j.ID] = j
+	l.byID = nil // made again, with this list, when asked
+}
+
+// sized notes the length of a list of owner's jobs read.
+func (l *jobList) sized(owner Owner, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sizes == nil {
+		l.sizes = map[Owner]int{}
 	}
+	l.sizes[owner] = n
+}
+
+// size is the length of owner's last list read (0: none yet).
+func (l *jobList) size(owner Owner) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sizes[owner]
 }
 
 // job returns job id when a kept list holds it.
 func (l *jobList) job(id string) (Job, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	j, ok := l.byID[id]
-	return j, ok
+	if len(l.byOwner) == 0 {
+		return Job{}, false
+	}
+	if l.byID == nil {
+		n := 0
+		for _, list := range l.byOwner {
+			n += len(list)
+		}
+		l.byID = make(map[string]jobAt, n)
+		for o, list := range l.byOwner {
+			for i, j := range list {
+				l.byID[j.ID] = jobAt{o, i}
+			}
+		}
+	}
+	at, ok := l.byID[id]
+	if !ok {
+		return Job{}, false
+	}
+	return l.byOwner[at.owner][at.i], true
 }
 
 // changed drops every kept list: called after a commit that changed jobs.
@@ -74,7 +123,7 @@ func (s *Store) jobsOf(owner Owner) ([]Job, error) {
 		return slices.Clone(list), nil
 	}
 	gen := s.jobs.generation()
-	list, err := s.readJobs(owner)
+	list, err := s.readJobs(owner, s.jobs.size(owner))
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,15 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/jobfs/jobfs/jobs/domain"
 )
 
 // FollowUp records, in one commit, run next of job dstJob and the mark
@@ -46,34 +50,71 @@ func followupDue(tx *bolt.Tx, src RunID, action string) (*bolt.Bucket, Run, bool
 	return runs, r, r.Followup && !slices.Contains(r.FollowedUp, action), nil
 }
 
-// followupScan is how many of each job's newest runs followupRuns reads:
-// a run's follow-ups are made moments after its end, so only runs that
-// ended just before a crash can still have some.
+// followupScan is how many of each job's newest runs an older jobfs read
+// for follow-ups at every start, and ensureFollowups reads once: a run's
+// follow-ups are made moments after its end, so only runs that ended just
+// before a crash can still have some.
 const followupScan = 64
 
-// FollowupRuns lists the ended runs whose follow-ups are still to be made,
-// among each job's newest followupScan runs.
+// FollowupRuns lists the ended runs whose follow-ups may still be due, from
+// the index (active/f, index.go): a start reads those records only, not
+// each job's newest runs. A job marked dirty (runs written without the
+// index) has its newest followupScan runs read too.
 func (s *Store) FollowupRuns() ([]RunRef, error) {
 	var out []RunRef
-	err := s.db.View(func(tx *bolt.Tx) error {
-		jobs := tx.Bucket(bucketJobs)
-		return jobs.ForEachBucket(func(id []byte) error {
-			c := jobs.Bucket(id).Bucket(bucketRuns).Cursor()
-			n := 0
-			for k, v := c.Last(); k != nil && n < followupScan; k, v = c.Prev() {
-				n++
-				if !bytes.Contains(v, []byte(`"followup":true`)) {
-					continue // most runs: not decoded at all
-				}
-				var r Run
-				if err := json.Unmarshal(v, &r); err != nil {
-					return err
-				}
-				if r.Followup && r.Status.Terminal() {
-					out = append(out, RunRef{JobID: string(id), Run: r})
+	err := s.guard(func() error { // read at start: where a damaged file shows
+		return s.db.View(func(tx *bolt.Tx) error {
+			a := tx.Bucket(bucketActive)
+			seen := map[string]bool{}
+			add := func(jobID string, id uint64, r Run) {
+				k := string(activeKey(jobID, id))
+				if r.Followup && r.Status.Terminal() && !seen[k] {
+					seen[k] = true
+					out = append(out, RunRef{JobID: jobID, Run: r})
 				}
 			}
-			return nil
+			err := a.Bucket(subFollowup).ForEach(func(k, _ []byte) error {
+				jobID, id, ok := splitActiveKey(k)
+				if !ok {
+					return nil // not a name the index writes
+				}
+				runs, err := runsBucketIndexed(tx, jobID)
+				if err != nil {
+					return nil // the job is gone: nothing is due
+				}
+				r, err := readRun(runs, id)
+				if errors.Is(err, domain.ErrNotFound) {
+					return nil // deleted
+				}
+				if err != nil {
+					return err
+				}
+				add(jobID, id, r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return a.Bucket(subDirty).ForEach(func(k, _ []byte) error {
+				b := tx.Bucket(bucketJobs).Bucket(k)
+				if b == nil {
+					return nil
+				}
+				c := b.Bucket(bucketRuns).Cursor()
+				n := 0
+				for rk, v := c.Last(); rk != nil && n < followupScan; rk, v = c.Prev() {
+					n++
+					if !bytes.Contains(v, markFollowup) {
+						continue // most runs: not decoded at all
+					}
+					var r Run
+					if err := json.Unmarshal(v, &r); err != nil {
+						return err
+					}
+					add(string(k), binary.BigEndian.Uint64(rk), r)
+				}
+				return nil
+			})
 		})
 	})
 	return out, err
