@@ -713,16 +713,23 @@ func (m *Manager) cancelSlurmSteps(ref RunRef) {
 }
 
 // readSmall reads a small regular file the daemon wrote in a folder a
-// step's owner may write: not following a link, not opening a FIFO, at
-// most 4 KiB.
+// step's owner may write (slurm_job): not following a link, not opening a
+// FIFO, at most 4 KiB, and only a file of the daemon's own uid. The owner
+// may remove the file and make another, which is then its own: a Slurm
+// job id it wrote there (another user's job) is never followed, let
+// alone cancelled, by the daemon.
 func readSmall(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = f.Close() }() // read only
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || sys.Uid != uint32(os.Geteuid()) {
+		return nil, fmt.Errorf("%s is not jobfs's own file: its step's owner made it", path)
 	}
 	b := make([]byte, 4096)
 	n, err := f.Read(b)

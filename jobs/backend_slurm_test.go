@@ -275,6 +275,16 @@ func TestSlurmReadSmall(t *testing.T) {
 	if b, err := readSmall(link); err != nil || string(b) != "12\n" {
 		t.Errorf("readSmall = %q %v", b, err)
 	}
+	// A slurm_job the step's owner made (another user's Slurm job id in
+	// it) is not the daemon's record.
+	if os.Geteuid() == 0 {
+		if err := os.Chown(link, 54321, 54321); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := readSmall(link); err == nil {
+			t.Errorf("readSmall of the owner's file = %q, want refused", b)
+		}
+	}
 }
 
 // TestSlurmGrantConcurrent: owners whose steps are submitted at once all
