@@ -287,9 +287,9 @@ func (r *slurmRun) user(s StepSpec) (uid, gid uint32, iso *exec.Isolation, note 
 		return 0, 0, iso, "", nil
 	}
 	if err := r.grant(s); err != nil {
-		// Not ACLs on images/ only, or an ACL full (ext4 holds some 500
-		// entries): the step still runs isolated, as its owner, from root's
-		// batch job.
+		// images/ on a file system without ACLs, an ACL that is full (ext4
+		// holds some 500 entries), ...: the step still runs isolated, as
+		// its owner, from root's batch job.
 		return 0, 0, iso, fmt.Sprintf("jobfs: Slurm sees root, not uid %d: the owner could not be let through to its run folder: %v", s.Owner, err), nil
 	}
 	// In a user namespace that maps only the owner, the init cannot set
@@ -319,11 +319,11 @@ func (b *slurmBackend) acls(state string) error {
 // grant lets the step's owner traverse (not list) the closed folders on
 // the way to its run folder: jobs/ (0700) and its job's folder (0700),
 // and images/ (0700) for a chain's image, whose own folder is 0555 like
-// the repos it comes from. Nothing is granted on a folder that holds
-// another user's files: the run folder and what is in it are reached by
-// their own modes (the output and the shim folder are the owner's). It is
-// applied at every submit, as a chmod of a folder (prepareStateDirs)
-// resets its ACL's mask.
+// the repos it comes from. Traverse only: the owner can list none of
+// them, and every other job's folder is 0700 with no entry for it; the
+// run folder and what is in it are reached by their own modes (the output,
+// log, spec and shim folder are the owner's). It is applied at every
+// submit, as a chmod of a folder resets its ACL's mask.
 func (r *slurmRun) grant(s StepSpec) error {
 	r.b.grantMu.Lock()
 	defer r.b.grantMu.Unlock()
