@@ -81,7 +81,7 @@ func TestJobArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"--parsable", "--no-requeue", "--gres=gpu:1", "--partition=gpu", "--job-name=train step",
+	want := []string{"--parsable", "--no-requeue", "--export=PATH", "--gres=gpu:1", "--partition=gpu", "--job-name=train step",
 		"--mem=512", "--cpus-per-task=2", "--time=2", "--output=/shared/run/%j.log", "--chdir=/shared/run",
 		"--dependency=afterok:5:6_1", "--kill-on-invalid-dep=yes", "--array=0-9%2", "--hold"}
 	if !reflect.DeepEqual(got, want) {

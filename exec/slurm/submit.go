@@ -49,7 +49,9 @@ var ErrBadJob = errors.New("bad slurm job")
 
 // Submit submits the job with sbatch --parsable and returns its id. Jobs are
 // never requeued (--no-requeue): a node failure ends the job as NODE_FAIL
-// rather than running it a second time.
+// rather than running it a second time. The job's environment is PATH and
+// Slurm's own variables (--export=PATH), never the rest of the submitter's:
+// a root daemon's environment is not for the users whose jobs it submits.
 func (c *Client) Submit(ctx context.Context, j Job) (string, error) {
 	args, err := j.args()
 	if err != nil {
@@ -72,7 +74,7 @@ func (j Job) args() ([]string, error) {
 	if err := j.check(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadJob, err)
 	}
-	args := []string{"--parsable", "--no-requeue"}
+	args := []string{"--parsable", "--no-requeue", "--export=PATH"}
 	args = append(args, j.Options.args()...)
 	add := func(flag, v string) {
 		if v != "" {
