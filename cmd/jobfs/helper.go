@@ -22,7 +22,9 @@ mount.fuse3, which needs jobfs on PATH. STATE is the state folder ("jobfs"
 or "none": the default one, or state=DIR). It returns once the mount
 answers, with the daemon in the background, logging to LOG (default
 STATE/jobfs.log); -f keeps it in the foreground, logging to stderr.
-umount MOUNTPOINT stops the daemon.
+umount MOUNTPOINT stops the daemon. Typed by hand, it needs -o, a STATE
+path with a slash (./state) or an absolute MOUNTPOINT: two bare words
+(jobfs pause job) are an unknown command, not a mount.
 
 Options:
   every flag of jobfs mount, with _ or - (allow_other, repos=DIR,
@@ -67,21 +69,32 @@ type helperArgs struct {
 }
 
 // isHelperForm tells `jobfs STATE MOUNTPOINT ...` from a mistyped command:
-// it has two operands besides its flags.
+// it has two operands besides its flags, and looks like a mount: -o
+// options (mount.fuse3 passes them), a STATE that is "jobfs", "none" or a
+// path with a slash, or an absolute MOUNTPOINT. So `jobfs pause job` is an
+// unknown command, not a new mount at ./job with its state in ./pause.
 func isHelperForm(args []string) bool {
-	n := 0
+	var ops []string
+	options := false
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
-		case a == "-o":
-			i++
+		case a == "-o" || strings.HasPrefix(a, "-o") && len(a) > 2:
+			options = true
+			if a == "-o" {
+				i++
+			}
 		case a == "--":
-			n += len(args) - i - 1
+			ops = append(ops, args[i+1:]...)
 			i = len(args)
 		case !strings.HasPrefix(a, "-") || a == "-":
-			n++
+			ops = append(ops, a)
 		}
 	}
-	return n == 2
+	if len(ops) != 2 {
+		return false
+	}
+	state, mnt := ops[0], ops[1]
+	return options || state == "jobfs" || state == "none" || strings.Contains(state, "/") || filepath.IsAbs(mnt)
 }
 
 // errHelp is -h or --help in the helper form.

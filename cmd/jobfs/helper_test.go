@@ -83,8 +83,11 @@ func TestParseHelperForms(t *testing.T) {
 		t.Errorf("none /m: flags %q, %v; want none", h.flags, err)
 	}
 	for args, want := range map[string]bool{
-		"state mnt": true, "state mnt -o allow_other -f": true, "-f state -- -mnt": true,
+		"./state mnt": true, "state /mnt": true, "jobfs mnt": true, "none mnt": true,
+		"state mnt -o allow_other -f": true, "state mnt -oro": true, "-f ./state -- -mnt": true,
 		"frobnicate": false, "state -o mnt": false, "a b c": false,
+		// a mistyped command is not a mount of ./job with its state in ./pause
+		"pause job": false, "status job": false, "-f state mnt": false,
 	} {
 		if got := isHelperForm(strings.Fields(args)); got != want {
 			t.Errorf("isHelperForm(%s) = %v, want %v", args, got, want)
