@@ -551,6 +551,12 @@ func (p *pipeline) stepEndedAt(ctx context.Context, label, output string, res St
 	if res.OOM {
 		st.status = Failed
 		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, p.limits.MemoryMiB)
+		if st.code == nil || *st.code == 0 {
+			// The OOM killer's SIGKILL ended a child and the step's own
+			// process exited 0: a FAILED run's exit_code is never 0.
+			killed := 128 + int(syscall.SIGKILL)
+			st.code = &killed
+		}
 	}
 	st.outputs, st.instances = []string{output}, []string{label}
 	return p.endStep(label, st)

@@ -311,3 +311,23 @@ func TestFakeNotStarted(t *testing.T) {
 		t.Errorf("run = %s %q, want FAILED %q", r.Status, r.Error, want)
 	}
 }
+
+// TestFakeOOMExitCode: a step the OOM killer hit whose own process exited
+// 0 (a shell whose child was killed) fails with the OOM killer's code,
+// never 0; one that died of it keeps its own.
+func TestFakeOOMExitCode(t *testing.T) {
+	t.Parallel()
+	b := newFakeBackend(map[string]fakeAction{
+		"a": func(context.Context, StepSpec) StepResult { return StepResult{Outcome: exec.Exited, OOM: true} },
+		"b": func(context.Context, StepSpec) StepResult {
+			return StepResult{Outcome: exec.Exited, ExitCode: 2, OOM: true}
+		},
+	})
+	for chain, want := range map[string]string{"a <- ia\n": "137", "b <- ib\n": "2"} {
+		m, j := fakeChainJob(t, b, "oom"+chain[:1], chain, "i"+chain[:1])
+		r := waitRun(t, m, j.ID, mustTrigger(t, m, j.ID, "{}"))
+		if r.Status != Failed || codeString(r.ExitCode) != want || !strings.Contains(r.Error, "out of memory") {
+			t.Errorf("%s: run = %s exit %s %q, want FAILED exit %s, out of memory", chain, r.Status, codeString(r.ExitCode), r.Error, want)
+		}
+	}
+}
