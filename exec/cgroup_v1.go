@@ -297,7 +297,25 @@ func (g *groupV1) Delete() error {
 		_ = g.Kill() // the delete below fails if processes are left
 		waitEmpty(g.procsFile(), 2e9)
 	}
+	// A step's group is a leaf, and empty now: one rmdir per hierarchy
+	// removes it. The library's Delete walks each hierarchy's subtree for
+	// processes and stats every file before removing (measured with perf:
+	// 7% of all the CPU a run of /bin/true costs); it stays the fallback.
+	if g.rmdirs() == nil {
+		return nil
+	}
 	return g.cg.Delete()
+}
+
+// rmdirs removes the group's folder in every usable hierarchy (a folder
+// already gone, as where two controllers share one, is fine).
+func (g *groupV1) rmdirs() error {
+	for _, n := range g.c.have {
+		if err := syscall.Rmdir(g.dir(n)); err != nil && err != syscall.ENOENT {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c cgroupsV1) Prune(dir string) {
