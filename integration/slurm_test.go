@@ -333,6 +333,13 @@ func TestSlurmDaemonRestart(t *testing.T) {
 	slurmJob(t, d, "queued", "#!/bin/sh\necho ran\n")
 	d.trigger(t, "long", "{}")
 	d.waitStatus(t, "long", 1, "RUNNING")
+	// Slurm says RUNNING when the batch script starts: the step's first
+	// line comes a moment later, and must be in the log before the new
+	// daemon's re-attach line.
+	waitFor(t, "long's first line", func() bool {
+		b, err := os.ReadFile(filepath.Join(d.mnt, "long", "runs", "1", "log"))
+		return err == nil && strings.Contains(string(b), "\nstarted\n")
+	})
 	id := slurmID(t, d, "long", 1, "")
 	d.trigger(t, "queued", "{}")
 	slurmID(t, d, "queued", 1, "")
