@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"log/slog"
 	"os"
@@ -346,6 +347,16 @@ func newID() string {
 }
 
 func (m *Manager) jobDir(id string) string { return filepath.Join(m.state, "jobs", id) }
+
+// makeJobDir makes a job's folder 0700 where it is missing (a cluster node
+// meets a job another node created): the MkdirAll of a run folder below it
+// would make it 0755, open to every user until the next start.
+func (m *Manager) makeJobDir(id string) error {
+	if err := os.Mkdir(m.jobDir(id), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
 
 // JobLogPath is the job's event log file.
 func (m *Manager) JobLogPath(id string) string { return filepath.Join(m.jobDir(id), "log") }

@@ -243,6 +243,9 @@ func pendingRetry(r Run) bool {
 // have left some); what is neither a file nor a folder is skipped.
 func (m *Manager) copyRunInput(jobID string, from, to uint64) error {
 	dst := m.RunDir(jobID, to)
+	if err := m.makeJobDir(jobID); err != nil {
+		return fmt.Errorf("create run folder: %w", err)
+	}
 	for _, d := range []string{"input", "output", "work"} {
 		if err := os.MkdirAll(filepath.Join(dst, d), 0o755); err != nil {
 			return fmt.Errorf("create run folder: %w", err)

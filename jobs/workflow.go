@@ -216,6 +216,9 @@ func checkHook(path string) func(*Manager, Job, string) error {
 // (no staged files: those wait for the job's own next trigger).
 func (m *Manager) writeInput(jobID string, id uint64, payload []byte) error {
 	dir := m.RunDir(jobID, id)
+	if err := m.makeJobDir(jobID); err != nil {
+		return fmt.Errorf("create run folder: %w", err)
+	}
 	for _, d := range []string{"input", "output", "work"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return fmt.Errorf("create run folder: %w", err)
