@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,16 +14,27 @@ import (
 // tail follows a log file another process (a step's shim) appends to:
 // inotify says when it grew; drain copies what is new to the tee and rings
 // notify, so live readers wake up without the output passing through here.
+//
+// The inotify events are handled by the goroutine that reads them (watch),
+// not handed to the caller's loop: a line's way to a stream reader is one
+// goroutine wake-up shorter (issue 20: child write -> stream p99). events
+// then only fires where there is no inotify (never: the caller's ticker
+// drains) and stays for the callers that select on it.
 type tail struct {
 	path   string
-	f      *os.File // the log, read from off; nil without a tee
+	mu     sync.Mutex // serialises drain: watch and the caller's last drain
+	f      *os.File   // the log, read from off; nil without a tee
 	off    int64
 	tee    io.Writer
 	notify func()
 	ino    *os.File // the inotify descriptor; nil where there is none
 	events chan struct{}
-	// ringAll: another file is watched too: every event rings notify.
+	// ringAll: another file is watched too (the run log the shim writes
+	// itself, which the stream readers read): its events ring notify, and
+	// the log's own do not, since the shim writes the log's bytes before
+	// the run log's and a reader woken then finds nothing yet.
 	ringAll bool
+	logWD   int32 // the log's watch
 }
 
 // also are more files (a run log a shim writes) whose growth rings
@@ -37,10 +50,12 @@ func newTail(path string, from int64, tee io.Writer, notify func(), also ...stri
 	if err != nil {
 		return t // the caller's ticker drains: slower, still complete
 	}
-	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY); err != nil {
+	wd, err := unix.InotifyAddWatch(fd, path, unix.IN_MODIFY)
+	if err != nil {
 		_ = unix.Close(fd) // nothing was read from it
 		return t
 	}
+	t.logWD = int32(wd)
 	for _, p := range also {
 		if p == "" {
 			continue
@@ -54,17 +69,34 @@ func newTail(path string, from int64, tee io.Writer, notify func(), also ...stri
 	return t
 }
 
-// watch turns inotify events into one pending wake-up on events.
+// watch handles the inotify events as they come (see the type's comment).
 func (t *tail) watch() {
 	buf := make([]byte, 4096)
 	for {
-		if _, err := t.ino.Read(buf); err != nil {
+		n, err := t.ino.Read(buf)
+		if err != nil {
 			return // closed
 		}
-		select {
-		case t.events <- struct{}{}:
-		default:
-		}
+		t.handle(buf[:n])
+	}
+}
+
+// handle drains after a batch of inotify events; in ringAll mode it rings
+// notify for an event of the other file (the run log) only.
+func (t *tail) handle(evs []byte) {
+	if !t.ringAll {
+		t.drain()
+		return
+	}
+	other := false
+	for len(evs) >= unix.SizeofInotifyEvent {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&evs[0]))
+		other = other || ev.Wd != t.logWD
+		evs = evs[min(len(evs), unix.SizeofInotifyEvent+int(ev.Len)):]
+	}
+	t.drainQuiet()
+	if other && t.notify != nil {
+		t.notify()
 	}
 }
 
@@ -76,9 +108,29 @@ func (t *tail) event() {
 	}
 }
 
+// drainQuiet is drain without the ring (ringAll: the run log's events
+// ring).
+func (t *tail) drainQuiet() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.copyNew()
+}
+
 // drain copies the log's new bytes to the tee and rings notify; it reports
 // whether the log grew.
 func (t *tail) drain() bool {
+	t.mu.Lock()
+	grew := t.copyNew()
+	t.mu.Unlock()
+	if grew && t.notify != nil {
+		t.notify()
+	}
+	return grew
+}
+
+// copyNew copies the log's new bytes to the tee (with t.mu held) and
+// reports whether the log grew.
+func (t *tail) copyNew() bool {
 	st, err := os.Lstat(t.path)
 	if err != nil || st.Size() <= t.off {
 		return false
@@ -88,9 +140,6 @@ func (t *tail) drain() bool {
 		t.off += n
 	} else {
 		t.off = st.Size()
-	}
-	if t.notify != nil {
-		t.notify()
 	}
 	return true
 }
@@ -102,8 +151,11 @@ func (t *tail) close() {
 		// paid before its status was recorded: closed aside instead.
 		go func() { _ = t.ino.Close() }() // ends watch; nothing to flush
 	}
+	t.mu.Lock() // watch may still drain: it finds no file, so copies nothing
+	defer t.mu.Unlock()
 	if t.f != nil {
 		_ = t.f.Close() // read only
+		t.f = nil
 	}
 }
 
