@@ -66,7 +66,7 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 }
 
 func (r *rootDir) jobChild(ctx context.Context, j jobs.Job, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return newChild(ctx, r.EmbeddedInode(), &jobDir{t: r.t, job: j}, syscall.S_IFDIR, ino(j.ID), out)
+	return newChild(ctx, r.EmbeddedInode(), &jobDir{t: r.t, job: j, fresh: true}, syscall.S_IFDIR, ino(j.ID), out)
 }
 
 func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -284,7 +284,7 @@ func (d *ownerDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 	if d.t.m.RoleOf(j, d.t.caller(ctx)) == jobs.NoRole {
 		return nil, syscall.ENOENT
 	}
-	return newChild(ctx, d.EmbeddedInode(), &jobDir{t: d.t, job: j}, syscall.S_IFDIR, ino(j.ID), out)
+	return newChild(ctx, d.EmbeddedInode(), &jobDir{t: d.t, job: j, fresh: true}, syscall.S_IFDIR, ino(j.ID), out)
 }
 
 // Rmdir deletes another owner's job: root only (the owner does it in

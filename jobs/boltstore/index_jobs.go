@@ -24,6 +24,8 @@ type jobList struct {
 	// sizes is the length of each owner's last list, kept across changes:
 	// the next read allocates once.
 	sizes map[Owner]int
+	// warming: owners whose list is being read in the background (warm).
+	warming map[Owner]bool
 }
 
 // jobAt is where a job is in the kept lists.
@@ -63,6 +65,43 @@ func (l *jobList) put(owner Owner, gen uint64, list []Job) {
 	}
 	l.byOwner[owner] = list
 	l.byID = nil // made again, with this list, when asked
+}
+
+// startWarm reports whether owner's list is to be warmed now: not kept,
+// and no warm of it under way.
+func (l *jobList) startWarm(owner Owner) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, kept := l.byOwner[owner]; kept || l.warming[owner] {
+		return false
+	}
+	if l.warming == nil {
+		l.warming = map[Owner]bool{}
+	}
+	l.warming[owner] = true
+	return true
+}
+
+func (l *jobList) endWarm(owner Owner) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.warming, owner)
+}
+
+// warm reads owner's list (and its index by id) in the background: after
+// JobNames served a listing without it, the stats and lookups that follow
+// (ls -l, a shell's completion) find their jobs in memory, not on pages of
+// the store file not touched since the daemon started (a page fault each).
+func (s *Store) warm(owner Owner) {
+	if !s.jobs.startWarm(owner) {
+		return
+	}
+	go func() {
+		defer s.jobs.endWarm(owner)
+		if _, err := s.jobsOf(owner); err == nil { // an error: the next Jobs reports it
+			s.jobs.job("") // makes the index by id
+		}
+	}()
 }
 
 // sized notes the length of a list of owner's jobs read.

@@ -219,6 +219,7 @@ func (s *Store) JobNames(owner Owner) (names, ids []string, err error) {
 		return nil, nil, err
 	}
 	s.jobs.sized(owner, len(cuts))
+	s.warm(owner)
 	all := string(text)
 	names, ids = make([]string, len(cuts)), make([]string, len(cuts))
 	for i, c := range cuts {
