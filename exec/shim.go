@@ -501,7 +501,15 @@ func shimMain() int {
 	dir := os.Args[2]
 	pooled := dir == pooledShimArg
 	var spec shimSpec
+	var cg Cgroups
+	var cgErr error
 	if pooled { // started ahead: the step, its folder and its logs come with the spec
+		// Work that does not depend on the step is done while idle: the
+		// cgroup hierarchy, and os's one-time pidfd check (a fork).
+		cg, cgErr = DetectCgroups()
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Release() // only the check was wanted
+		}
 		if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
 			return 0 // the pool closed (or the daemon ended) before handing a step over
 		}
@@ -552,9 +560,11 @@ func shimMain() int {
 	go readCtl(spec.Dir, stop, clock)
 	s := Spec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.WorkDir, Grace: spec.Grace, Isolation: spec.Isolation}
 	if s.Isolation != nil && spec.UseCgroups {
-		cg, err := DetectCgroups()
-		if err != nil {
-			say(status, "error: jobfs shim: cannot apply the limits: %v\n", err)
+		if !pooled {
+			cg, cgErr = DetectCgroups()
+		}
+		if cgErr != nil {
+			say(status, "error: jobfs shim: cannot apply the limits: %v\n", cgErr)
 			return 125
 		}
 		s.Isolation.Cgroups = cg
