@@ -121,7 +121,11 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	if err != nil {
 		closeUnused(specW)
 		p.finish()
-		return nil, fmt.Errorf("start the step init %s: %w", iso.Init, err)
+		hint := ""
+		if iso.UserNS && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOSPC)) {
+			hint = userNSHint() // a node of a Slurm site, say, that refuses user namespaces
+		}
+		return nil, fmt.Errorf("start the step init %s: %w%s", iso.Init, err, hint)
 	}
 	p.pgid = p.cmd.Process.Pid
 	sendErr := json.NewEncoder(specW).Encode(spec)
