@@ -280,29 +280,38 @@ func ensureFollowups(tx *bolt.Tx) error {
 	}
 	jobs := tx.Bucket(bucketJobs)
 	err = jobs.ForEachBucket(func(id []byte) error {
-		c := jobs.Bucket(id).Bucket(bucketRuns).Cursor()
-		n := 0
-		for k, v := c.Last(); k != nil && n < followupScan; k, v = c.Prev() {
-			n++
-			if !bytes.Contains(v, markFollowup) {
-				continue // most runs: not decoded at all
+		return newestMarked(jobs.Bucket(id).Bucket(bucketRuns), func(run uint64, r Run) error {
+			if !r.Followup {
+				return nil
 			}
-			var r Run
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			if r.Followup {
-				if err := follow.Put(activeKey(string(id), binary.BigEndian.Uint64(k)), nil); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+			return follow.Put(activeKey(string(id), run), nil)
+		})
 	})
 	if err != nil {
 		return err
 	}
 	return d.Put(keyFollowups, []byte("1"))
+}
+
+// newestMarked calls fn with each of a job's newest followupScan runs whose
+// record has its Followup mark; the others are not decoded at all.
+func newestMarked(runs *bolt.Bucket, fn func(run uint64, r Run) error) error {
+	c := runs.Cursor()
+	n := 0
+	for k, v := c.Last(); k != nil && n < followupScan; k, v = c.Prev() {
+		n++
+		if !bytes.Contains(v, markFollowup) {
+			continue
+		}
+		var r Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if err := fn(binary.BigEndian.Uint64(k), r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cleanDirty reads the runs of every job marked dirty into the index and

@@ -136,15 +136,7 @@ func TestListingBuiltForOldStore(t *testing.T) {
 func followupNames(t *testing.T, s *Store) []string {
 	t.Helper()
 	refs, err := s.FollowupRuns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, r := range refs {
-		out = append(out, r.JobID+"/"+itoa(r.Run.ID))
-	}
-	slices.Sort(out)
-	return out
+	return refNames(t, refs, err)
 }
 
 // TestFollowupIndex: FollowupRuns lists exactly the ended runs whose

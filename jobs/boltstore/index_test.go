@@ -44,6 +44,12 @@ func scanAllActive(t *testing.T, s *Store) []string {
 func activeNames(t *testing.T, s *Store) []string {
 	t.Helper()
 	refs, err := s.ActiveRuns()
+	return refNames(t, refs, err)
+}
+
+// refNames is a list of runs as job/run names, sorted; err fails the test.
+func refNames(t *testing.T, refs []RunRef, err error) []string {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -100,20 +97,10 @@ func (s *Store) FollowupRuns() ([]RunRef, error) {
 				if b == nil {
 					return nil
 				}
-				c := b.Bucket(bucketRuns).Cursor()
-				n := 0
-				for rk, v := c.Last(); rk != nil && n < followupScan; rk, v = c.Prev() {
-					n++
-					if !bytes.Contains(v, markFollowup) {
-						continue // most runs: not decoded at all
-					}
-					var r Run
-					if err := json.Unmarshal(v, &r); err != nil {
-						return err
-					}
-					add(string(k), binary.BigEndian.Uint64(rk), r)
-				}
-				return nil
+				return newestMarked(b.Bucket(bucketRuns), func(run uint64, r Run) error {
+					add(string(k), run, r)
+					return nil
+				})
 			})
 		})
 	})
