@@ -164,7 +164,7 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 		res.Memory.Swap = res.Memory.Limit
 	}
 	rel = "/" + strings.Trim(rel, "/")
-	g := &groupV1{c: c, paths: map[cgroup1.Name]string{}}
+	g := &groupV1{c: c, rel: rel, paths: map[cgroup1.Name]string{}}
 	for _, n := range c.have {
 		g.paths[n] = filepath.Join(c.base[n], rel)
 	}
@@ -185,6 +185,7 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 type groupV1 struct {
 	c     cgroupsV1
 	cg    cgroup1.Cgroup
+	rel   string                  // below the daemon's base, as Create was given it
 	paths map[cgroup1.Name]string // per usable controller
 	path  string                  // of the first, for messages
 }
@@ -301,25 +302,15 @@ func (g *groupV1) Delete() error {
 	// removes it. The library's Delete walks each hierarchy's subtree for
 	// processes and stats every file before removing (measured with perf:
 	// 7% of all the CPU a run of /bin/true costs); it stays the fallback.
-	if g.rmdirs() == nil {
+	if g.c.rmdirs(g.rel) == nil {
 		return nil
 	}
 	return g.cg.Delete()
 }
 
-// rmdirs removes the group's folder in every usable hierarchy (a folder
-// already gone, as where two controllers share one, is fine).
-func (g *groupV1) rmdirs() error {
-	for _, n := range g.c.have {
-		if err := syscall.Rmdir(g.dir(n)); err != nil && err != syscall.ENOENT {
-			return err
-		}
-	}
-	return nil
-}
-
 // rmdirs removes parent in every usable hierarchy, where it is an empty
-// leaf; an error (a group or process left below it) leaves the rest.
+// leaf (a folder already gone, as where two controllers share one, is
+// fine); an error (a group or process left below it) leaves the rest.
 func (c cgroupsV1) rmdirs(parent string) error {
 	for _, n := range c.have {
 		if err := syscall.Rmdir(c.dir(n, parent)); err != nil && err != syscall.ENOENT {
