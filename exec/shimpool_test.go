@@ -32,6 +32,17 @@ func TestShimPool(t *testing.T) {
 		sp.Shim.RunLog, sp.Shim.RunLogPrefix = filepath.Join(s.dir, "run.log"), "[a] "
 		sp.Env = append(sp.Env, "TOKEN=hunter2secret")
 		sp.Secrets = [][]byte{[]byte("hunter2secret")}
+		var next *shimProc // the idle shim the step must be handed to
+		if i > 0 {
+			pool.mu.Lock()
+			if len(pool.idle) > 0 {
+				next = pool.idle[0]
+			}
+			pool.mu.Unlock()
+			if next == nil {
+				t.Fatalf("step %d: no idle shim to hand it to", i)
+			}
+		}
 		r := runBounded(t, context.Background(), sp)
 		if r.Outcome != Exited || r.ExitCode != 3 || r.Err != nil {
 			t.Fatalf("step %d: Run = %+v, want Exited with code 3", i, r)
@@ -44,6 +55,13 @@ func TestShimPool(t *testing.T) {
 		}
 		if _, rec, err := ShimState(sp.Shim.Dir); err != nil || rec == nil || rec.ExitCode != 3 {
 			t.Errorf("step %d: ShimState = %+v %v", i, rec, err)
+		}
+		if next != nil { // it ran the step, so it has ended; an unused idle shim would not
+			select {
+			case <-next.reaped:
+			case <-time.After(5 * time.Second):
+				t.Errorf("step %d: the idle shim %d it was to be handed to still waits", i, next.cmd.Process.Pid)
+			}
 		}
 		if i == 0 { // let the pool start its shims
 			deadline := time.Now().Add(10 * time.Second)
