@@ -325,20 +325,3 @@ func TestSlurmGrantConcurrent(t *testing.T) {
 		}
 	}
 }
-
-// TestRunMakesJobDir0700: a run of a job whose folder is missing (a
-// cluster node meets a job another node created) makes it 0700, not the
-// 0755 of the run folder's MkdirAll.
-func TestRunMakesJobDir0700(t *testing.T) {
-	m := newTestManager(t, Options{})
-	j := mustCreateJob(t, m, "nodir")
-	mustOK(t, m.WriteSetting(j.ID, "config/type", "script"))
-	mustOK(t, m.WriteSetting(j.ID, "config/script", "#!/bin/sh\ntrue\n"))
-	if err := os.RemoveAll(m.jobDir(j.ID)); err != nil {
-		t.Fatal(err)
-	}
-	waitRun(t, m, j.ID, mustTrigger(t, m, j.ID, "{}"))
-	if st, err := os.Stat(m.jobDir(j.ID)); err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("the job's folder made by its run: %v (%v), want 0700", st.Mode().Perm(), err)
-	}
-}

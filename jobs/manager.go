@@ -349,12 +349,21 @@ func newID() string {
 
 func (m *Manager) jobDir(id string) string { return filepath.Join(m.state, "jobs", id) }
 
-// makeJobDir makes a job's folder 0700 where it is missing (a cluster node
-// meets a job another node created): the MkdirAll of a run folder below it
-// would make it 0755, open to every user until the next start.
-func (m *Manager) makeJobDir(id string) error {
+// makeRunDir lays out a new run's folder dir of job id: input/, output/,
+// work/ and an empty log. A missing job folder (a cluster node meets a job
+// another node created) is made 0700 first: the MkdirAll of the run
+// folder would make it 0755, open to every user until the next start.
+func (m *Manager) makeRunDir(id, dir string) error {
 	if err := os.Mkdir(m.jobDir(id), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+		return fmt.Errorf("create run folder: %w", err)
+	}
+	for _, d := range []string{"input", "output", "work"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("create run folder: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o644); err != nil {
+		return fmt.Errorf("create run log: %w", err)
 	}
 	return nil
 }

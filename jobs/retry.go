@@ -243,16 +243,8 @@ func pendingRetry(r Run) bool {
 // have left some); what is neither a file nor a folder is skipped.
 func (m *Manager) copyRunInput(jobID string, from, to uint64) error {
 	dst := m.RunDir(jobID, to)
-	if err := m.makeJobDir(jobID); err != nil {
-		return fmt.Errorf("create run folder: %w", err)
-	}
-	for _, d := range []string{"input", "output", "work"} {
-		if err := os.MkdirAll(filepath.Join(dst, d), 0o755); err != nil {
-			return fmt.Errorf("create run folder: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dst, "log"), nil, 0o644); err != nil {
-		return fmt.Errorf("create run log: %w", err)
+	if err := m.makeRunDir(jobID, dst); err != nil {
+		return err
 	}
 	src := m.RunDir(jobID, from)
 	err := beneath.Walk(src, "input", func(rel string, d os.DirEntry) error {

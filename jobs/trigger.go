@@ -262,16 +262,8 @@ func (m *Manager) queueRun(k runKey) bool {
 // the run's log names it), an empty output/ and a work/ folder.
 func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
 	dir := m.RunDir(jobID, id)
-	if err := m.makeJobDir(jobID); err != nil {
-		return fmt.Errorf("create run folder: %w", err)
-	}
-	for _, d := range []string{"input", "output", "work"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("create run folder: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o644); err != nil {
-		return fmt.Errorf("create run log: %w", err)
+	if err := m.makeRunDir(jobID, dir); err != nil {
+		return err
 	}
 	left, err := m.moveStaged(jobID, filepath.Join(dir, "input"))
 	for _, p := range left {

@@ -216,16 +216,8 @@ func checkHook(path string) func(*Manager, Job, string) error {
 // (no staged files: those wait for the job's own next trigger).
 func (m *Manager) writeInput(jobID string, id uint64, payload []byte) error {
 	dir := m.RunDir(jobID, id)
-	if err := m.makeJobDir(jobID); err != nil {
-		return fmt.Errorf("create run folder: %w", err)
-	}
-	for _, d := range []string{"input", "output", "work"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("create run folder: %w", err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "log"), nil, 0o644); err != nil {
-		return fmt.Errorf("create run log: %w", err)
+	if err := m.makeRunDir(jobID, dir); err != nil {
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "input", "input.json"), payload, 0o644); err != nil {
 		return fmt.Errorf("write input.json: %w", err)
