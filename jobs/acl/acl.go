@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -193,7 +194,7 @@ func Grant(path string, uid uint32, p Perm) error {
 		return err
 	}
 	want := a.WithUser(uid, p)
-	if equal(a.sorted(), want) {
+	if slices.Equal(a.sorted(), want) {
 		return nil
 	}
 	if err := unix.Fsetxattr(fd, xattr, want.Encode(), 0); err != nil {
@@ -244,16 +245,4 @@ func wrap(what, path string, err error) error {
 		return fmt.Errorf("%s %s: %w (%v)", what, path, ErrNotSupported, err)
 	}
 	return fmt.Errorf("%s %s: %w", what, path, err)
-}
-
-func equal(a, b ACL) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,7 +38,7 @@ func TestEncodeDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(back, a.sorted()) {
+	if !slices.Equal(back, a.sorted()) {
 		t.Errorf("Decode(Encode(a)) = %v, want %v", back, a.sorted())
 	}
 	for _, bad := range [][]byte{nil, {2, 0, 0}, {1, 0, 0, 0}, append([]byte{2, 0, 0, 0}, 0x40, 0, 0, 0, 0, 0, 0, 0), {2, 0, 0, 0, 1, 0}} {
