@@ -319,14 +319,8 @@ func runShimmed(ctx context.Context, s Spec) Result {
 // the pool, with the spec on a pipe; runLog, when not nil, is the run's
 // log.
 func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
-	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
-		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace,
-		RunLog: runLog != nil, RunLogPrefix: s.Shim.RunLogPrefix}
-	if s.Isolation != nil {
-		iso := *s.Isolation
-		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
-		spec.Isolation = &iso
-	}
+	spec := newShimSpec(s)
+	spec.RunLog, spec.RunLogPrefix = runLog != nil, s.Shim.RunLogPrefix
 	if s.Shim.Pool != nil && s.Shim.Pool.binary == s.Shim.Binary {
 		if p := s.Shim.Pool.take(); p != nil {
 			pooled := spec
@@ -357,14 +351,22 @@ func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
 // timeout, its secrets (keep the bytes owner-only) and its isolation but no
 // cgroup (the scheduler's holds the step there).
 func ShimSpecJSON(s Spec) ([]byte, error) {
+	spec := newShimSpec(s)
+	spec.UseCgroups = false
+	return json.Marshal(spec)
+}
+
+// newShimSpec is the spec of s's shim: its isolation without the cgroups
+// (not on the wire: UseCgroups has the shim find them).
+func newShimSpec(s Spec) shimSpec {
 	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
 		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace}
 	if s.Isolation != nil {
 		iso := *s.Isolation
-		iso.Cgroups = nil
+		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
 		spec.Isolation = &iso
 	}
-	return json.Marshal(spec)
+	return spec
 }
 
 // KillSwitch is closed once a kill is asked for through WithStop (also
