@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bufio"
 	"os"
 	"strconv"
 	"strings"
@@ -49,64 +48,93 @@ func ProcWriters(inos map[uint64]bool, match func(target string) bool) (counts m
 	}
 }
 
-// procWriters is ProcWriters' scan, unbounded.
+// procWriters is ProcWriters' scan, unbounded. It works with raw
+// descriptors and buffers reused across processes: os.Open's poller
+// registration, finalizers and sorted listings were most of the user CPU
+// of a scan (BenchmarkProcWriters).
 func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint64]int {
 	counts := map[uint64]int{}
-	procs, err := os.ReadDir("/proc")
+	proc, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return counts // no /proc: nothing can be seen
 	}
+	defer func() { _ = unix.Close(proc) }() // a folder: nothing to flush
+	sc := procScan{dirBuf: make([]byte, 16<<10), link: make([]byte, 4096), info: make([]byte, 1024)}
 	self := strconv.Itoa(os.Getpid())
-	for _, p := range procs {
-		if p.Name() == self || !isPID(p.Name()) {
+	for _, pid := range sc.names(proc, nil) {
+		if pid == self || !isPID(pid) {
 			continue
 		}
-		procFDWriters("/proc/"+p.Name(), inos, match, counts)
+		sc.fdWriters(proc, pid, inos, match, counts)
 	}
 	return counts
 }
 
-// procFDWriters adds the matching descriptors of one process to counts.
-// Its fd folder is opened once and each link read relative to it: a path
-// walk through /proc per descriptor cost most of a scan.
-func procFDWriters(dir string, inos map[uint64]bool, match func(string) bool, counts map[uint64]int) {
-	f, err := os.Open(dir + "/fd")
+// procScan holds the buffers one scan reuses.
+type procScan struct {
+	dirBuf, link, info []byte
+	fds                []string
+}
+
+// names lists the entries of the open folder fd, appended to into.
+func (sc *procScan) names(fd int, into []string) []string {
+	for {
+		n, err := unix.Getdents(fd, sc.dirBuf)
+		if err != nil || n <= 0 {
+			return into // an error ends the listing: what was read is used
+		}
+		_, _, into = unix.ParseDirent(sc.dirBuf[:n], -1, into)
+	}
+}
+
+// fdWriters adds the matching descriptors of process pid to counts. Its fd
+// folder is opened once and each link read relative to it: a path walk
+// through /proc per descriptor cost most of a scan.
+func (sc *procScan) fdWriters(proc int, pid string, inos map[uint64]bool, match func(string) bool, counts map[uint64]int) {
+	dir, err := unix.Openat(proc, pid+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return // gone, or not ours to read
 	}
-	defer func() { _ = f.Close() }() // a folder: nothing to flush
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return
-	}
-	buf := make([]byte, 4096)
-	for _, name := range names {
-		n, err := unix.Readlinkat(int(f.Fd()), name, buf)
-		if err != nil || !match(string(buf[:n])) {
+	defer func() { _ = unix.Close(dir) }() // a folder: nothing to flush
+	sc.fds = sc.names(dir, sc.fds[:0])
+	for _, name := range sc.fds {
+		n, err := unix.Readlinkat(dir, name, sc.link)
+		if err != nil || !match(string(sc.link[:n])) {
 			continue
 		}
-		ino, flags, ok := fdInfo(dir + "/fdinfo/" + name)
+		ino, flags, ok := sc.fdInfo(proc, pid+"/fdinfo/"+name)
 		if ok && inos[ino] && flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 			counts[ino]++
 		}
 	}
 }
 
-// fdInfo reads the inode number and open flags of one descriptor.
-func fdInfo(path string) (ino uint64, flags int64, ok bool) {
-	f, err := os.Open(path)
+// fdInfo reads the inode number and open flags of one descriptor from its
+// fdinfo file (rel below /proc).
+func (sc *procScan) fdInfo(proc int, rel string) (ino uint64, flags int64, ok bool) {
+	fd, err := unix.Openat(proc, rel, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, 0, false
 	}
-	defer func() { _ = f.Close() }() // read only: nothing to flush
+	n, err := unix.Read(fd, sc.info)
+	_ = unix.Close(fd) // read only: nothing to flush
+	if err != nil || n <= 0 {
+		return 0, 0, false
+	}
+	return parseFdInfo(string(sc.info[:n]))
+}
+
+// parseFdInfo takes the ino and flags fields of an fdinfo file's text
+// (its first lines; the rest, such as a lock list, is not needed).
+func parseFdInfo(text string) (ino uint64, flags int64, ok bool) {
 	var haveIno, haveFlags bool
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, found := strings.Cut(sc.Text(), ":")
+	for _, line := range strings.Split(text, "\n") {
+		k, v, found := strings.Cut(line, ":")
 		if !found {
 			continue
 		}
 		v = strings.TrimSpace(v)
+		var err error
 		switch k {
 		case "ino":
 			ino, err = strconv.ParseUint(v, 10, 64)
