@@ -42,6 +42,9 @@ type Spec struct {
 	Secrets [][]byte
 	// Isolation, when set, runs the step in a cgroup and namespaces.
 	Isolation *Isolation
+	// ready, in a shim, is an init started ahead that matches Isolation:
+	// the step is handed to it (its output pipe is the step's).
+	ready *readyInit
 	// Shim, when set, runs the step under a shim that outlives the daemon
 	// (shim.go): it needs LogPath (Log is not used); MaxLog, Secrets,
 	// Timeout and Grace go to the shim, Tee and Notify are served here.
@@ -126,9 +129,14 @@ func Run(ctx context.Context, s Spec) (res Result) {
 
 // run runs the step with its output copied into log.
 func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
+	var pr, pw *os.File
+	if s.ready != nil {
+		pr, pw = s.ready.outR, s.ready.outW
+	} else {
+		var err error
+		if pr, pw, err = os.Pipe(); err != nil {
+			return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
+		}
 	}
 	copied := make(chan struct{})
 	go func() {

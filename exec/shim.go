@@ -338,7 +338,7 @@ func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
 	if runLog != nil {
 		extra = append(extra, runLog)
 	}
-	p, err := startShimProc(s.Shim.Binary, s.Shim.Dir, extra...)
+	p, err := startShimProc(s.Shim.Binary, []string{s.Shim.Dir}, extra...)
 	if err != nil {
 		return nil, fmt.Errorf("start the step's shim %s: %w", s.Shim.Binary, err)
 	}
@@ -505,12 +505,23 @@ func shimMain() int {
 	var spec shimSpec
 	var cg Cgroups
 	var cgErr error
+	var ready *readyInit // an init started ahead, until the step takes it
+	defer func() {
+		if ready != nil {
+			ready.discard()
+		}
+	}()
 	if pooled { // started ahead: the step, its folder and its logs come with the spec
 		// Work that does not depend on the step is done while idle: the
-		// cgroup hierarchy, and os's one-time pidfd check (a fork).
+		// cgroup hierarchy, os's one-time pidfd check (a fork) and, when the
+		// pool says how steps are isolated, the step's init.
 		cg, cgErr = DetectCgroups()
 		if p, err := os.FindProcess(os.Getpid()); err == nil {
 			_ = p.Release() // only the check was wanted
+		}
+		var ahead InitAhead
+		if len(os.Args) > 3 && json.Unmarshal([]byte(os.Args[3]), &ahead) == nil && ahead.Init != "" && canStartAhead(cg) {
+			ready, _ = startReadyInit(ahead) // none: the step starts its init itself, which reports the error
 		}
 		if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
 			return 0 // the pool closed (or the daemon ended) before handing a step over
@@ -570,6 +581,9 @@ func shimMain() int {
 			return 125
 		}
 		s.Isolation.Cgroups = cg
+	}
+	if ready != nil && s.Isolation != nil && aheadKey(s.Isolation) == ready.key {
+		s.ready, ready = ready, nil // the step's now
 	}
 	s.Started = func(pgid int, start uint64) {
 		say(status, "ok %d %d\n", pgid, start)

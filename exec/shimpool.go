@@ -22,6 +22,7 @@ const pooledShimArg = "-"
 type ShimPool struct {
 	binary string
 	size   int
+	ahead  string // InitAhead as JSON for the shims' argv; empty: none
 
 	mu       sync.Mutex
 	idle     []*shimProc
@@ -36,6 +37,17 @@ func NewShimPool(binary string, size int) *ShimPool {
 	return &ShimPool{binary: binary, size: size}
 }
 
+// StartInitsAhead has each idle shim start the init of its coming step
+// too, for steps isolated as k says (a step isolated otherwise gets an init
+// of its own). Call it before the first step.
+func (p *ShimPool) StartInitsAhead(k InitAhead) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return // a struct of strings and bools: cannot fail
+	}
+	p.ahead = string(b)
+}
+
 // shimProc is a started shim: its process, the write end of its spec pipe
 // (nil once the spec is sent) and the read end of its status pipe.
 type shimProc struct {
@@ -47,7 +59,7 @@ type shimProc struct {
 
 // startShimProc starts binary as a shim with the given folder argument
 // and extra descriptors after the spec and status pipes.
-func startShimProc(binary, dirArg string, extra ...*os.File) (*shimProc, error) {
+func startShimProc(binary string, args []string, extra ...*os.File) (*shimProc, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -58,7 +70,7 @@ func startShimProc(binary, dirArg string, extra ...*os.File) (*shimProc, error) 
 		return nil, err
 	}
 	cmd := &osexec.Cmd{
-		Path: binary, Args: []string{binary, shimArg, dirArg},
+		Path: binary, Args: append([]string{binary, shimArg}, args...),
 		Env:        []string{"GOMAXPROCS=2", "GORACE=atexit_sleep_ms=0"},
 		ExtraFiles: append([]*os.File{specR, statusW}, extra...),
 		// A session of its own: no terminal's ^C, no signal to the
@@ -115,7 +127,11 @@ func (p *ShimPool) refillLocked() {
 }
 
 func (p *ShimPool) startOne() {
-	s, err := startShimProc(p.binary, pooledShimArg)
+	args := []string{pooledShimArg}
+	if p.ahead != "" {
+		args = append(args, p.ahead)
+	}
+	s, err := startShimProc(p.binary, args)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starting--

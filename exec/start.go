@@ -63,30 +63,31 @@ func start(s Spec, out *os.File) (*process, error) {
 
 func startIsolated(s Spec, out *os.File) (*process, error) {
 	iso := s.Isolation
+	ready := s.ready
 	p := &process{}
 	var err error
 	if iso.Cgroups != nil {
 		if p.group, err = iso.Cgroups.Create(iso.Group, iso.Limits); err != nil {
+			if ready != nil {
+				ready.discard()
+			}
 			return nil, fmt.Errorf("cannot apply the limits: %w", err)
 		}
 	}
 	spec := initSpec{Protocol: stepinit.Protocol, Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
 		Path: s.Path, Args: s.Args, Dir: s.Dir}
-	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	attr := initAttr(aheadKey(iso))
 	if iso.Namespaces {
 		spec.Input, spec.Output, spec.App = iso.Input, iso.Output, iso.App
 		spec.Path, spec.Args, spec.Dir = "/app/"+filepath.Base(s.Path), []string{"/input", "/output"}, "/app"
-		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
-		if iso.NoNetwork {
-			attr.Cloneflags |= syscall.CLONE_NEWNET
-		}
-		if iso.UserNS {
-			userNSAttr(attr)
-		}
 	}
 	if p.group != nil {
 		spec.Join, spec.Verify = p.group.JoinFiles(), p.group.Paths()
-		if len(spec.Join) == 0 { // v2: clone straight into the cgroup
+		switch {
+		case len(spec.Join) > 0: // v1: the init joins by writing the tasks files
+		case ready != nil: // v2, an init started ahead (as root): it moves itself
+			spec.Join = []string{filepath.Join(p.group.Dir(), "cgroup.procs")}
+		default: // v2: clone straight into the cgroup
 			fd, err := syscall.Open(p.group.Dir(), syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 			if err != nil {
 				p.finish()
@@ -95,6 +96,15 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 			defer beneath.CloseFd(fd)
 			attr.UseCgroupFD, attr.CgroupFD = true, fd
 		}
+	}
+	if ready != nil {
+		p.cmd = ready.cmd
+		p.pgid = p.cmd.Process.Pid
+		defer closeUnused(ready.status)
+		if err := p.handOver(ready.spec, ready.status, spec); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -108,14 +118,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		return nil, err
 	}
 	defer closeUnused(statusR)
-	p.cmd = &osexec.Cmd{
-		Path: iso.Init, Args: []string{iso.Init, initArg},
-		// One OS thread suffices for the init: its threads count in pids.max.
-		// GORACE: a -race build (the tests) would sleep 1 s at the init's exit.
-		Env:    []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0"},
-		Stdout: out, Stderr: out, ExtraFiles: []*os.File{specR, statusW},
-		SysProcAttr: attr,
-	}
+	p.cmd = initCmd(iso.Init, out, specR, statusW, attr)
 	err = p.cmd.Start()
 	closeUnused(specR, statusW) // the init has its own copies
 	if err != nil {
@@ -128,26 +131,35 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		return nil, fmt.Errorf("start the step init %s: %w%s", iso.Init, err, hint)
 	}
 	p.pgid = p.cmd.Process.Pid
+	if err := p.handOver(specW, statusR, spec); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// handOver sends the spec to the started init and reads whether it started
+// the step; on failure the init is waited for and the cgroup removed.
+func (p *process) handOver(specW, statusR *os.File, spec initSpec) error {
 	sendErr := json.NewEncoder(specW).Encode(spec)
 	if err := specW.Close(); sendErr == nil {
 		sendErr = err
 	}
 	line, _ := bufio.NewReader(statusR).ReadString('\n')
-	if line = strings.TrimSpace(line); line != "ok" {
-		_ = p.cmd.Wait() // its end is told by ProcessState below
-		p.finish()
-		if reason, ok := strings.CutPrefix(line, "error: "); ok {
-			return nil, errors.New(reason)
-		}
-		if line != "" { // the init's runtime died: its stderr is the status pipe, line the first of its report
-			return nil, fmt.Errorf("the step init ended before starting the step (%s): jobfs-init: %s", p.cmd.ProcessState, line)
-		}
-		if sendErr != nil {
-			return nil, fmt.Errorf("the step init ended before starting the step (%s): send the spec: %w", p.cmd.ProcessState, sendErr)
-		}
-		return nil, fmt.Errorf("the step init ended before starting the step (%s)", p.cmd.ProcessState)
+	if line = strings.TrimSpace(line); line == "ok" {
+		return nil
 	}
-	return p, nil
+	_ = p.cmd.Wait() // its end is told by ProcessState below
+	p.finish()
+	if reason, ok := strings.CutPrefix(line, "error: "); ok {
+		return errors.New(reason)
+	}
+	if line != "" { // the init's runtime died: its stderr is the status pipe, line the first of its report
+		return fmt.Errorf("the step init ended before starting the step (%s): jobfs-init: %s", p.cmd.ProcessState, line)
+	}
+	if sendErr != nil {
+		return fmt.Errorf("the step init ended before starting the step (%s): send the spec: %w", p.cmd.ProcessState, sendErr)
+	}
+	return fmt.Errorf("the step init ended before starting the step (%s)", p.cmd.ProcessState)
 }
 
 // stop sends SIGTERM to every process of the step, waits up to grace for

@@ -54,6 +54,11 @@ func (m *Manager) localBackend() *localBackend {
 	}
 	if b.shim != "" {
 		b.pool = exec.NewShimPool(b.shim, warmShims)
+		if b.init != "" {
+			// The idle shims start the init of a step isolated as most are
+			// (config/network none is not: its steps start their own).
+			b.pool.StartInitsAhead(exec.InitAhead{Init: b.init, Namespaces: b.namespaces, UserNS: b.namespaces && b.userNS})
+		}
 	}
 	return b
 }

@@ -1,0 +1,167 @@
+package exec
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestShimPoolInitAhead: an idle shim of a pool told how steps are
+// isolated starts the step's init before the step exists; a step isolated
+// that way is handed to that very init (its pgid), one isolated otherwise
+// gets an init of its own and the one started ahead is ended. As root the
+// step also runs in namespaces and a cgroup the init moved itself into.
+func TestShimPoolInitAhead(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another path to the same init: a step isolated with it does not match.
+	other := filepath.Join(t.TempDir(), "other-init")
+	if err := os.Symlink(bin, other); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	cases := []struct {
+		name  string
+		ahead InitAhead
+		iso   func(s step) *Isolation
+		used  bool
+	}{
+		{"match", InitAhead{Init: bin}, func(step) *Isolation { return &Isolation{Init: bin, UID: uid, GID: gid} }, true},
+		{"other", InitAhead{Init: bin}, func(step) *Isolation { return &Isolation{Init: other, UID: uid, GID: gid} }, false},
+	}
+	if os.Geteuid() == 0 {
+		if cg, err := DetectCgroups(); err == nil {
+			parent := fmt.Sprintf("jobfs-test-ahead-%d", os.Getpid())
+			t.Cleanup(func() {
+				if err := cg.Clean(parent); err != nil {
+					t.Errorf("remove the test's cgroups: %v", err)
+				}
+			})
+			cases = append(cases, struct {
+				name  string
+				ahead InitAhead
+				iso   func(s step) *Isolation
+				used  bool
+			}{"namespaces and cgroup", InitAhead{Init: bin, Namespaces: true}, func(s step) *Isolation {
+				for _, d := range []string{"in", "out"} {
+					if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return &Isolation{Init: bin, UID: uid, GID: gid, Namespaces: true, Cgroups: cg, Group: parent + "/step",
+					Limits: Limits{Pids: 64}, Input: filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+			}, true})
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := NewShimPool(bin, 1)
+			defer pool.Close()
+			pool.StartInitsAhead(c.ahead)
+			pool.mu.Lock()
+			pool.refillLocked()
+			pool.mu.Unlock()
+			ready := readyInitOf(t, pool)
+			s := newStep(t, "#!/bin/sh\necho \"pid=$$\"\necho \"ns=$(readlink /proc/self/ns/pid)\"\ncat /proc/self/cgroup\n")
+			sp := s.shimmed(t)
+			sp.Shim.Pool = pool
+			sp.Isolation = c.iso(s)
+			var pgid int
+			sp.Started = func(p int, _ uint64) { pgid = p }
+			r := runBounded(t, context.Background(), sp)
+			if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
+				t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
+			}
+			log := s.readLog(t)
+			if !strings.Contains(log, "pid=") {
+				t.Errorf("log = %q", log)
+			}
+			if used := pgid == ready; used != c.used {
+				t.Errorf("the step's init is %d, the one started ahead %d: handed to it = %v, want %v", pgid, ready, used, c.used)
+			}
+			own, err := os.Readlink("/proc/self/ns/pid")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inOwn := strings.Contains(log, "ns="+own+"\n"); inOwn == sp.Isolation.Namespaces {
+				t.Errorf("the step in the test's pid namespace (%s) = %v, want %v: %q", own, inOwn, !sp.Isolation.Namespaces, log)
+			}
+			if sp.Isolation.Cgroups != nil && !strings.Contains(log, sp.Isolation.Group) {
+				t.Errorf("the step is not in its cgroup %s: %q", sp.Isolation.Group, log)
+			}
+			if !c.used { // the one started ahead was ended, not left behind
+				deadline := time.Now().Add(5 * time.Second)
+				for syscall.Kill(ready, 0) == nil && !isZombie(ready) {
+					if time.Now().After(deadline) {
+						t.Fatalf("the init started ahead (%d) still runs", ready)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+}
+
+// readyInitOf waits for the pool's idle shim and the init it starts ahead,
+// and returns the init's pid.
+func readyInitOf(t *testing.T, pool *ShimPool) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		pool.mu.Lock()
+		var shim int
+		if len(pool.idle) > 0 {
+			shim = pool.idle[0].cmd.Process.Pid
+		}
+		pool.mu.Unlock()
+		if shim != 0 {
+			if pid := childWithArg(shim, initArg); pid != 0 {
+				return pid
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no idle shim with an init started ahead")
+	return 0
+}
+
+// childWithArg is a child of pid whose argv[1] is arg, or 0.
+func childWithArg(pid int, arg string) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid)) // a bad pattern only
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, c := range strings.Fields(string(b)) {
+			cmdline, err := os.ReadFile("/proc/" + c + "/cmdline")
+			if err != nil {
+				continue
+			}
+			if args := strings.Split(string(cmdline), "\x00"); len(args) > 1 && args[1] == arg {
+				n, _ := strconv.Atoi(c)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+// isZombie says whether pid has ended and waits to be reaped.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
