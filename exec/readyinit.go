@@ -28,11 +28,17 @@ type readyInit struct {
 	outR, outW   *os.File
 }
 
-// initAttr is the process attributes of an init for these namespaces.
-func initAttr(k InitAhead) *syscall.SysProcAttr {
+// initAttr is the process attributes of an init for these namespaces. An
+// init started ahead gets no mount namespace (mountNS false): it makes it
+// once it has its step (stepinit.Spec.Unshare), so that while it waits it
+// holds no copy of the host's mounts, which would keep them busy.
+func initAttr(k InitAhead, mountNS bool) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if k.Namespaces {
-		attr.Cloneflags = syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+		attr.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+		if mountNS {
+			attr.Cloneflags |= syscall.CLONE_NEWNS
+		}
 		if k.NoNetwork {
 			attr.Cloneflags |= syscall.CLONE_NEWNET
 		}
@@ -75,7 +81,7 @@ func startReadyInit(k InitAhead) (*readyInit, error) {
 		return nil, err
 	}
 	r := &readyInit{key: k, spec: specW, status: statusR, outR: outR, outW: outW}
-	r.cmd = initCmd(k.Init, outW, specR, statusW, initAttr(k))
+	r.cmd = initCmd(k.Init, outW, specR, statusW, initAttr(k, false))
 	err = r.cmd.Start()
 	closeUnused(specR, statusW) // the init has its own copies
 	if err != nil {

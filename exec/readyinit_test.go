@@ -70,7 +70,12 @@ func TestShimPoolInitAhead(t *testing.T) {
 			pool.refillLocked()
 			pool.mu.Unlock()
 			ready := readyInitOf(t, pool)
-			s := newStep(t, "#!/bin/sh\necho \"pid=$$\"\necho \"ns=$(readlink /proc/self/ns/pid)\"\ncat /proc/self/cgroup\n")
+			// While it waits it holds no copy of the host's mounts (which
+			// would keep them busy: a daemon's unmount of its own mount hung).
+			if a, b := mountNS(t, os.Getpid()), mountNS(t, ready); a != b {
+				t.Errorf("the waiting init is in mount namespace %s, not the host's %s", b, a)
+			}
+			s := newStep(t, "#!/bin/sh\necho \"pid=$$\"\necho \"ns=$(readlink /proc/self/ns/pid)\"\necho \"mnt=$(readlink /proc/self/ns/mnt)\"\ncat /proc/self/cgroup\n")
 			sp := s.shimmed(t)
 			sp.Shim.Pool = pool
 			sp.Isolation = c.iso(s)
@@ -94,6 +99,9 @@ func TestShimPoolInitAhead(t *testing.T) {
 			if inOwn := strings.Contains(log, "ns="+own+"\n"); inOwn == sp.Isolation.Namespaces {
 				t.Errorf("the step in the test's pid namespace (%s) = %v, want %v: %q", own, inOwn, !sp.Isolation.Namespaces, log)
 			}
+			if inHost := strings.Contains(log, "mnt="+mountNS(t, os.Getpid())+"\n"); inHost == sp.Isolation.Namespaces {
+				t.Errorf("the step in the host's mount namespace = %v, want %v: %q", inHost, !sp.Isolation.Namespaces, log)
+			}
 			if sp.Isolation.Cgroups != nil && !strings.Contains(log, sp.Isolation.Group) {
 				t.Errorf("the step is not in its cgroup %s: %q", sp.Isolation.Group, log)
 			}
@@ -108,6 +116,15 @@ func TestShimPoolInitAhead(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mountNS(t *testing.T, pid int) string {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }
 
 // readyInitOf waits for the pool's idle shim and the init it starts ahead,

@@ -76,8 +76,9 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	}
 	spec := initSpec{Protocol: stepinit.Protocol, Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
 		Path: s.Path, Args: s.Args, Dir: s.Dir}
-	attr := initAttr(aheadKey(iso))
+	attr := initAttr(aheadKey(iso), true)
 	if iso.Namespaces {
+		spec.Unshare = ready != nil
 		spec.Input, spec.Output, spec.App = iso.Input, iso.Output, iso.App
 		spec.Path, spec.Args, spec.Dir = "/app/"+filepath.Base(s.Path), []string{"/input", "/output"}, "/app"
 	}

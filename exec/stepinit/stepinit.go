@@ -29,7 +29,7 @@ const Arg = "__jobfs_step_init"
 
 // Protocol numbers the shape of Spec: a jobfs-init from another build is
 // refused with a reason rather than misreading it. Change it with Spec.
-const Protocol = 2
+const Protocol = 3
 
 // Spec is what the daemon tells the step init, as JSON on fd 3.
 type Spec struct {
@@ -37,6 +37,11 @@ type Spec struct {
 	Join     []string          // v1: cgroup.procs files to write "0" to
 	Verify   map[string]string // controller -> path /proc/self/cgroup must show
 	Root     bool              // build a private root with /input /output /app
+	// Unshare: the init was started ahead of its step, without a mount
+	// namespace (a copy of the host's mounts held while it waits would keep
+	// every file system mounted then busy, the daemon's own FUSE mount
+	// too): it makes its own, on its locked thread, before the root.
+	Unshare  bool
 	Input    string
 	Output   string
 	App      string
@@ -158,6 +163,11 @@ func (st *initState) run() int {
 		return st.fail("%v", err)
 	}
 	if spec.Root {
+		if spec.Unshare {
+			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+				return st.fail("make the step's mount namespace: %v", err)
+			}
+		}
 		if err := buildRoot(spec); err != nil {
 			return st.fail("build the step's root: %v", err)
 		}
