@@ -34,8 +34,8 @@ func (m *Manager) execute(ctx context.Context, k runKey) {
 	if m.cluster == nil || m.claimToExecute(k) { // cluster: another node may have it
 		// No status: the daemon stopped and left the run to its steps'
 		// shims; the next daemon resumes it (recover.go).
-		if out := m.runPipeline(ctx, k); out.Status != "" {
-			m.finish(k, out)
+		if out, stepEnd := m.runPipeline(ctx, k); out.Status != "" {
+			m.finishWith(k, out, stepEnd)
 		}
 	}
 	m.mu.Lock()
@@ -143,7 +143,11 @@ func (m *Manager) bellOf(k runKey) *bell {
 }
 
 // finish records a run's end, frees it and wakes its waiters.
-func (m *Manager) finish(k runKey, out Run) {
+func (m *Manager) finish(k runKey, out Run) { m.finishWith(k, out, nil) }
+
+// finishWith is finish; stepEnd, when set, is the end of the run's last
+// step, recorded in the same commit.
+func (m *Manager) finishWith(k runKey, out Run, stepEnd func(*Run)) {
 	end := m.now().UTC()
 	if !out.EndedAt.IsZero() { // a resumed run whose steps ended while no daemon ran
 		end = out.EndedAt.UTC()
@@ -154,6 +158,9 @@ func (m *Manager) finish(k runKey, out Run) {
 	r, err := Run{}, errFencedOut
 	if !m.clusterLost() { // a node that lost its lease writes nothing more
 		r, err = m.store.UpdateRun(k.job, k.id, func(r *Run) {
+			if stepEnd != nil {
+				stepEnd(r)
+			}
 			r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
 			r.EndedAt = end
 			r.Followup = followup

@@ -65,6 +65,10 @@ type pipeline struct {
 
 	mu    sync.Mutex
 	state map[string]*nodeState
+	// endLast, for a single step, records its end: the run's end commit
+	// applies it (one commit fewer per run; until then the step's shim
+	// record, exit.json, holds that end durably for a restart).
+	endLast func(*Run)
 }
 
 type nodeState struct {
@@ -82,8 +86,22 @@ type stepResult struct {
 	st    nodeState
 }
 
-// runPipeline runs the run's steps and returns its terminal record fields.
-func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
+// runPipeline runs the run's steps and returns its terminal record fields
+// and, for a single step, its end to be recorded with them (nil if none).
+func (m *Manager) runPipeline(ctx context.Context, k runKey) (Run, func(*Run)) {
+	var p *pipeline
+	out := m.pipelineRun(ctx, k, &p)
+	if p == nil || out.Status == "" {
+		if p != nil && p.endLast != nil {
+			p.updateRun("the end of its step", p.endLast) // not the run's end: record it now
+		}
+		return out, nil
+	}
+	return out, p.endLast
+}
+
+// pipelineRun is runPipeline; *pp is set to the pipeline once made.
+func (m *Manager) pipelineRun(ctx context.Context, k runKey, pp **pipeline) Run {
 	dir := m.RunDir(k.job, k.id)
 	// One snapshot of the config: checked, then run; nothing below reads
 	// the settings again.
@@ -124,6 +142,7 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) Run {
 		p.stored[s.Label] = s
 	}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
+	*pp = p
 	if !resume {
 		m.noteIsolation(k, be, p.limits)
 	}
@@ -577,7 +596,7 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 		st.ended = p.m.now()
 	}
 	st.ended = st.ended.UTC()
-	p.updateRun("the end of step "+label, func(r *Run) {
+	record := func(r *Run) {
 		s, ok := r.Step(label)
 		if !ok {
 			log, out := p.stepPaths(label)
@@ -585,7 +604,12 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 			s = &r.Steps[len(r.Steps)-1]
 		}
 		s.Status, s.ExitCode, s.Error, s.EndedAt, s.Usage = st.status, st.code, st.err, st.ended, st.usage
-	})
+	}
+	if p.single {
+		p.endLast = record // the run ends with it: recorded in the run's end commit
+		return st
+	}
+	p.updateRun("the end of step "+label, record)
 	return st
 }
 
