@@ -247,7 +247,12 @@ func (p *pipeline) run(ctx context.Context) {
 			switch {
 			case !ready || detached(ctx):
 				continue // detached: the next daemon starts it
-			case !ok || ctx.Err() != nil:
+			case !ok || ctx.Err() != nil && !p.shimStarted(n.label):
+				// A step whose shim was started (a resumed run's) is
+				// followed even past the run's end: ctx's cause reaches it as
+				// a stop, and its record says how and when it ended (a run
+				// whose timeout passed while no daemon ran lost the end and
+				// usage its step recorded).
 				p.skip(n.label)
 			default:
 				p.setState(n.label, nodeState{status: Running})
