@@ -31,16 +31,21 @@
 // status) when the daemon begins to stop (Manager.Closing), so the mount
 // can be unmounted. Nothing else blocks on a run.
 //
-// Caching: the mount's entry and attribute timeouts are 0, because jobs,
-// runs and their files change behind the kernel's back (a run ending, a job
-// renamed by another shell). Computed files are opened with FOPEN_DIRECT_IO,
-// so a read always sees the current content and reads past a stale size work
-// (tail -f polls st_size, which Getattr reports exactly).
+// Caching (cache.go): entry and attribute timeouts are 0, because runs and
+// their files change behind the kernel's back (a run ending, a log
+// growing), except for what nothing but this mount changes: on a
+// single-user mount of a store no other daemon shares, a job's entry in the
+// top folder and its folder's attributes are kept by the kernel, and every
+// change of them is invalidated (cache.go says how). Negative entries are
+// never kept. Computed files are opened with FOPEN_DIRECT_IO, so a read
+// always sees the current content and reads past a stale size work (tail -f
+// polls st_size, which Getattr reports exactly).
 //
 // Attributes (owner.go, mtime.go, statfs.go, access.go): a node of a job
 // shows the job owner's uid and gid; its owner bits say what the owner
 // may do, its group and other bits what the caller may do when the caller
-// is someone else, computed per request (the attribute timeout is 0). There
+// is someone else, computed per request (the attribute timeout is 0 on a
+// shared mount, where they differ per caller). There
 // is no default_permissions, so the kernel asks the daemon only for
 // access(2) and chdir: every node answers ACCESS from those same bits, with
 // no exception for root, and checks the role itself at open, create and

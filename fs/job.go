@@ -55,11 +55,19 @@ func (d *jobDir) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 }
 
 func (d *jobDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	return d.fill(ctx, &out.Attr)
+	if errno := d.fill(ctx, &out.Attr); errno != 0 {
+		return errno
+	}
+	d.t.cacheAttr(out)
+	return 0
 }
 
 func (d *jobDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	return d.fill(ctx, &out.Attr)
+	if errno := d.fill(ctx, &out.Attr); errno != 0 {
+		return errno
+	}
+	d.t.cacheAttr(out)
+	return 0
 }
 
 func (d *jobDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -245,6 +253,7 @@ func (d *jobDir) createFile(ctx context.Context, name string, flags uint32, out 
 func (d *jobDir) changed(errno syscall.Errno) {
 	if errno == 0 {
 		d.t.dirs.touch(d.job.ID)
+		d.t.invalidateAttr(d.EmbeddedInode()) // its mtime (cache.go)
 	}
 }
 

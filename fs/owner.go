@@ -25,6 +25,9 @@ type tree struct {
 	walks walks     // processes deleting a job folder whole (walk.go)
 	dirs  dirTimes  // when folders the store keeps no time for changed
 	multi bool      // shared mount: every caller has a namespace (allow_other)
+	cache bool      // the kernel may keep job entries and attributes (cache.go)
+	names jobNames  // with cache: the name each job folder was given under (cache.go)
+	top   *rootDir  // the mount's top folder
 }
 
 func newTree(m *jobs.Manager, owner jobs.Owner) *tree {

@@ -28,7 +28,12 @@ type rootDir struct {
 func NewRoot(m *jobs.Manager, owner jobs.Owner, multi bool) gofs.InodeEmbedder {
 	t := newTree(m, owner)
 	t.multi = multi
-	return &rootDir{t: t}
+	t.cache = cacheable(m, multi)
+	t.top = &rootDir{t: t}
+	if t.cache {
+		go t.watchStore()
+	}
+	return t.top
 }
 
 // fill: on a shared mount the top folder is each caller's own namespace
@@ -65,8 +70,15 @@ func (r *rootDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	return r.jobChild(ctx, j, out)
 }
 
+// jobChild is the entry of job j in the top folder, which the kernel may
+// keep (cache.go).
 func (r *rootDir) jobChild(ctx context.Context, j jobs.Job, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	return newChild(ctx, r.EmbeddedInode(), &jobDir{t: r.t, job: j, fresh: true}, syscall.S_IFDIR, ino(j.ID), out)
+	in, errno := newChild(ctx, r.EmbeddedInode(), &jobDir{t: r.t, job: j, fresh: true}, syscall.S_IFDIR, ino(j.ID), out)
+	if errno == 0 && r.t.cache {
+		r.t.names.set(j.ID, j.Name)
+		r.t.cacheEntry(out)
+	}
+	return in, errno
 }
 
 func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -189,6 +201,7 @@ func (t *tree) deleteJob(owner jobs.Owner, name string) syscall.Errno {
 		return toErrno(err)
 	}
 	t.dirs.touch(nsKey(owner))
+	t.names.drop(j.ID) // the kernel removes the entry itself (rmdir)
 	t.temps.dropJob(j.ID)
 	t.walks.dropJob(j.ID)
 	return 0
@@ -229,6 +242,11 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 		return renameRefused(err) // a bad new name: the reason is in the job's log
 	}
 	r.t.dirs.touch(nsKey(ns))
+	if r.t.cache { // the kernel moves its entry itself; the name is kept for watchStore
+		if j, err := r.t.m.Job(ns, newName); err == nil {
+			r.t.names.set(j.ID, newName)
+		}
+	}
 	return 0
 }
 

@@ -789,14 +789,19 @@ func benchStats(b *testing.B, dir string, names []string) []time.Duration {
 }
 
 // benchBareFuse mounts, in the benchmark's process, a FUSE folder of the
-// given names made with go-fuse as jobfs is (no readdirplus, nothing
+// given names made with go-fuse as jobfs is (no readdirplus, no entry
 // cached), whose listing costs its server nothing (a slice made once): the
-// floor of `ls` of as many jobs through FUSE. Unmounted when b ends.
+// floor of `ls` of as many jobs through FUSE; and a stat of a name there
+// is one LOOKUP answered at no cost (the attributes it returns are kept):
+// the floor of a stat the kernel does not answer alone. Unmounted when b
+// ends.
 func benchBareFuse(b *testing.B, names []string) string {
 	b.Helper()
 	ents := make([]fuse.DirEntry, len(names))
+	byName := make(map[string]uint64, len(names))
 	for i, n := range names {
 		ents[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR, Ino: uint64(i) + 2}
+		byName[n] = uint64(i) + 2
 	}
 	mnt := filepath.Join(b.TempDir(), "bare")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
@@ -806,7 +811,7 @@ func benchBareFuse(b *testing.B, names []string) string {
 	mountpoints = append(mountpoints, mnt)
 	mountpointsMu.Unlock()
 	zero := time.Duration(0)
-	server, err := gofs.Mount(mnt, &benchBareDir{ents: ents}, &gofs.Options{
+	server, err := gofs.Mount(mnt, &benchBareDir{ents: ents, byName: byName}, &gofs.Options{
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
 		MountOptions: fuse.MountOptions{FsName: "bare", DirectMount: true, DisableReadDirPlus: true, MaxWrite: 1 << 20},
 	})
@@ -824,11 +829,25 @@ func benchBareFuse(b *testing.B, names []string) string {
 // benchBareDir is benchBareFuse's folder.
 type benchBareDir struct {
 	gofs.Inode
-	ents []fuse.DirEntry
+	ents   []fuse.DirEntry
+	byName map[string]uint64
 }
 
 func (d *benchBareDir) Readdir(context.Context) (gofs.DirStream, syscall.Errno) {
 	return gofs.NewListDirStream(d.ents), 0
+}
+
+// Lookup answers a name with an empty folder whose attributes the kernel
+// keeps (the entry is not kept: each stat is one LOOKUP).
+func (d *benchBareDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	n, ok := d.byName[name]
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	out.Attr.Mode = syscall.S_IFDIR | 0o755
+	out.Attr.Ino = n
+	out.SetAttrTimeout(time.Hour)
+	return d.NewInode(ctx, &gofs.Inode{}, gofs.StableAttr{Mode: syscall.S_IFDIR, Ino: n}), 0
 }
 
 // benchManyJobsState returns a state of benchJobs jobs with benchRunsPerJob
@@ -893,12 +912,17 @@ func benchManyJobsState(b *testing.B) (state, native string, names []string) {
 // BenchmarkCmpManyJobs: a state of benchJobs jobs with benchRunsPerJob
 // finished runs each, made with the jobs package (jobs.New, CreateJob,
 // Store.CreateRun) on tmpfs, then mounted: time from exec to ready and the
-// daemon's RSS (against a daemon on an empty state), `ls MOUNT` and the p50
-// and p99 of a stat of benchStatN distinct jobs (against a native folder of
-// as many sub-folders on the same tmpfs, and against the FUSE round trip
-// alone: as many stats of MOUNT/.jobfs, a folder whose answer costs the
-// daemon nothing; entries are not cached, so each stat is a LOOKUP and a
-// GETATTR through the daemon).
+// daemon's RSS (against a daemon on an empty state), the first `ls MOUNT`
+// after the mount (against a native folder of as many sub-folders on the
+// same tmpfs, and benchBareFuse's folder of as many names: the FUSE floor),
+// and the p50 and p99 of a stat of benchStatN distinct jobs:
+//   - stat: each job's first stat, which the kernel cannot answer alone:
+//     one LOOKUP through the daemon (its answer's attributes are kept),
+//     against the native folder and against a stat of as many names of
+//     benchBareFuse's folder (one LOOKUP answered at no cost);
+//   - stat-cached: the same jobs stat'ed again, answered by the kernel from
+//     the entry and attributes it keeps (fs/cache.go), against the native
+//     folder's stats.
 func BenchmarkCmpManyJobs(b *testing.B) {
 	benchBinary(b)
 	state, native, names := benchManyJobsState(b)
@@ -911,7 +935,7 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 
 	b.ResetTimer()
 	var ready, lsJobfs, lsNative, lsBare time.Duration
-	var statJobfs, statNative, statFloor []time.Duration
+	var statJobfs, statCached, statNative, statFloor []time.Duration
 	var rss float64
 	for i := 0; i < b.N; i++ {
 		d, r := benchDaemon(b, state)
@@ -925,8 +949,9 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 			sample[k] = names[p]
 		}
 		statJobfs = append(statJobfs, benchStats(b, d.mnt, sample)...)
+		statCached = append(statCached, benchStats(b, d.mnt, sample)...)
 		statNative = append(statNative, benchStats(b, native, sample)...)
-		statFloor = append(statFloor, benchStats(b, d.mnt, slices.Repeat([]string{".jobfs"}, benchStatN))...)
+		statFloor = append(statFloor, benchStats(b, bare, sample)...)
 		rss += benchRSS(b, d)
 		benchStop(b, d)
 	}
@@ -938,6 +963,10 @@ func BenchmarkCmpManyJobs(b *testing.B) {
 	for _, p := range []float64{50, 99} {
 		benchReport(b, fmt.Sprintf("stat-p%.0f-us", p), benchUS(benchPct(statJobfs, p)),
 			benchBase{"native", benchUS(benchPct(statNative, p))}, benchBase{"fuse-floor", benchUS(benchPct(statFloor, p))})
+	}
+	for _, p := range []float64{50, 99} {
+		benchReport(b, fmt.Sprintf("stat-cached-p%.0f-us", p), benchUS(benchPct(statCached, p)),
+			benchBase{"native", benchUS(benchPct(statNative, p))})
 	}
 	benchReport(b, "anon-rss-MiB", rss/float64(b.N), benchBase{"empty", emptyRSS})
 }
