@@ -584,6 +584,9 @@ func shimMain() int {
 	}
 	if ready != nil && s.Isolation != nil && aheadKey(s.Isolation) == ready.key {
 		s.ready, ready = ready, nil // the step's now
+	} else if ready != nil { // isolated otherwise: not kept while the step runs
+		ready.discard()
+		ready = nil
 	}
 	s.Started = func(pgid int, start uint64) {
 		say(status, "ok %d %d\n", pgid, start)
