@@ -186,18 +186,25 @@ var (
 )
 
 var (
-	_ gofs.NodeStatfser  = (*rootDir)(nil)
-	_ gofs.NodeAccesser  = (*rootDir)(nil)
-	_ gofs.NodeGetattrer = (*rootDir)(nil)
-	_ gofs.NodeSetattrer = (*rootDir)(nil)
-	_ gofs.NodeLookuper  = (*rootDir)(nil)
-	_ gofs.NodeReaddirer = (*rootDir)(nil)
-	_ gofs.NodeMkdirer   = (*rootDir)(nil)
-	_ gofs.NodeCreater   = (*rootDir)(nil)
-	_ gofs.NodeUnlinker  = (*rootDir)(nil)
-	_ gofs.NodeRmdirer   = (*rootDir)(nil)
-	_ gofs.NodeRenamer   = (*rootDir)(nil)
-	_ gofs.FileLookuper  = (*rootDir)(nil)
+	_ gofs.FileReaddirenter = (*rootList)(nil)
+	_ gofs.FileSeekdirer    = (*rootList)(nil)
+	_ gofs.FileReleasedirer = (*rootList)(nil)
+)
+
+var (
+	_ gofs.NodeStatfser       = (*rootDir)(nil)
+	_ gofs.NodeAccesser       = (*rootDir)(nil)
+	_ gofs.NodeGetattrer      = (*rootDir)(nil)
+	_ gofs.NodeSetattrer      = (*rootDir)(nil)
+	_ gofs.NodeLookuper       = (*rootDir)(nil)
+	_ gofs.NodeReaddirer      = (*rootDir)(nil)
+	_ gofs.NodeOpendirHandler = (*rootDir)(nil)
+	_ gofs.NodeMkdirer        = (*rootDir)(nil)
+	_ gofs.NodeCreater        = (*rootDir)(nil)
+	_ gofs.NodeUnlinker       = (*rootDir)(nil)
+	_ gofs.NodeRmdirer        = (*rootDir)(nil)
+	_ gofs.NodeRenamer        = (*rootDir)(nil)
+	_ gofs.FileLookuper       = (*rootDir)(nil)
 )
 
 var (

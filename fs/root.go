@@ -81,30 +81,6 @@ func (r *rootDir) jobChild(ctx context.Context, j jobs.Job, out *fuse.EntryOut) 
 	return in, errno
 }
 
-func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	names, ids, err := r.t.m.JobNames(r.t.namespace(ctx))
-	if err != nil {
-		return nil, toErrno(err)
-	}
-	// One slice for . and .. and 100,000 jobs (dirEntries would copy it).
-	ents := dotEntries(r, len(names)+1)
-	ents = append(ents, fuse.DirEntry{Name: dotJobfs, Mode: syscall.S_IFDIR, Ino: ino(dotJobfs)})
-	for i, name := range names {
-		ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(ids[i])})
-	}
-	if r.t.multi {
-		owners, err := r.t.m.OwnersVisibleTo(r.t.caller(ctx))
-		if err != nil {
-			return nil, toErrno(err)
-		}
-		for _, o := range owners {
-			name := "@" + jobs.UserName(o)
-			ents = append(ents, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(name)})
-		}
-	}
-	return gofs.NewListDirStream(ents), 0
-}
-
 // ownerUID is the uid of @<name> as Readdir lists it (jobs.UserName): a
 // user's name, or the number of a uid that has no user any more (its jobs
 // are still there, and a listed name must look up).

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -44,6 +46,13 @@ func tcMustStat(t *testing.T, path string) syscall.Stat_t {
 // from its metrics at addr.
 func tcRequests(t *testing.T, addr string) float64 {
 	t.Helper()
+	return tcOps(t, addr, "lookup", "getattr")
+}
+
+// tcOps is how many requests of the given operations the daemon answered,
+// from its metrics at addr.
+func tcOps(t *testing.T, addr string, ops ...string) float64 {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +73,7 @@ func tcRequests(t *testing.T, addr string) float64 {
 	if f, ok := families["jobfs_fuse_operations_total"]; ok {
 		for _, m := range f.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "op" && (l.GetValue() == "lookup" || l.GetValue() == "getattr") {
+				if l.GetName() == "op" && slices.Contains(ops, l.GetValue()) {
 					n += m.GetCounter().GetValue()
 				}
 			}
@@ -143,6 +152,55 @@ func TestTreeCacheKeptAndInvalidated(t *testing.T) {
 		d.ok(t, `mkdir mnt/c`)
 		tcMustStat(t, c)
 	})
+}
+
+// tcList is the sorted listing of dir (without . and ..).
+func tcList(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name()
+	}
+	return strings.Join(names, " ")
+}
+
+// TestTreeCacheListing: the kernel keeps the top folder's listing (a second
+// listing reads nothing from the daemon), and a job made, renamed or
+// deleted by another process shows in the very next listing.
+func TestTreeCacheListing(t *testing.T) {
+	t.Parallel()
+	addr := ovFreePort(t)
+	d := startDaemon(t, daemonOpts{args: []string{"--metrics", addr}})
+	d.ok(t, `mkdir mnt/a mnt/b`)
+	want := ".jobfs a b"
+	if got := tcList(t, d.mnt); got != want {
+		t.Fatalf("listing %q, want %q", got, want)
+	}
+	before := tcOps(t, addr, "readdir", "readdirplus")
+	if before == 0 {
+		t.Fatal("the first listing counted no READDIR request: the metric's op label changed?")
+	}
+	if got := tcList(t, d.mnt); got != want {
+		t.Fatalf("second listing %q, want %q", got, want)
+	}
+	if got := tcOps(t, addr, "readdir", "readdirplus") - before; got != 0 {
+		t.Errorf("a second listing made %v READDIR requests, want 0 (kept by the kernel)", got)
+	}
+	for _, c := range []struct{ script, want string }{
+		{`mkdir mnt/c`, ".jobfs a b c"},
+		{`mv mnt/a mnt/d`, ".jobfs b c d"},
+		{`rmdir mnt/b`, ".jobfs c d"},
+		{`mkdir mnt/b`, ".jobfs b c d"},
+	} {
+		d.ok(t, c.script)
+		if got := tcList(t, d.mnt); got != c.want {
+			t.Errorf("after %s: listing %q, want %q", c.script, got, c.want)
+		}
+	}
 }
 
 // TestTreeCacheNotOnSharedMount: with --allow-other a name in the top
