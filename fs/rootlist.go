@@ -31,6 +31,7 @@ import (
 type rootList struct {
 	r      *rootDir
 	loaded bool
+	owner  jobs.Owner      // whose jobs were listed
 	head   []fuse.DirEntry // . .. .jobfs
 	names  []string        // the caller's jobs, sorted
 	ids    []string        // ids[i] is names[i]'s job
@@ -58,6 +59,7 @@ func (r *rootDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	for i := 0; i < l.len(); i++ {
 		ents = append(ents, l.entry(i))
 	}
+	r.t.m.WarmJobs(l.owner)
 	return gofs.NewListDirStream(ents), 0
 }
 
@@ -67,7 +69,8 @@ func (l *rootList) load(ctx context.Context) syscall.Errno {
 		return 0
 	}
 	t := l.r.t
-	names, ids, err := t.m.JobNames(t.namespace(ctx))
+	owner := t.namespace(ctx)
+	names, ids, err := t.m.JobNames(owner)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -84,7 +87,7 @@ func (l *rootList) load(ctx context.Context) syscall.Errno {
 			tail = append(tail, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: ino(name)})
 		}
 	}
-	l.head, l.names, l.ids, l.tail, l.loaded = head, names, ids, tail, true
+	l.head, l.names, l.ids, l.tail, l.loaded, l.owner = head, names, ids, tail, true, owner
 	return 0
 }
 
@@ -132,5 +135,8 @@ func (l *rootList) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 // Releasedir lets the listing go.
 func (l *rootList) Releasedir(context.Context, uint32) {
+	if l.loaded { // now that it was served: see WarmJobs
+		l.r.t.m.WarmJobs(l.owner)
+	}
 	l.head, l.names, l.ids, l.tail = nil, nil, nil, nil
 }

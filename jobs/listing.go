@@ -9,6 +9,7 @@ import "time"
 type listingStore interface {
 	NewestJob(owner Owner) (time.Time, error)
 	JobNames(owner Owner) (names, ids []string, err error)
+	WarmJobs(owner Owner)
 }
 
 // NewestJob is when owner's newest job was created; zero without jobs.
@@ -37,4 +38,12 @@ func (m *Manager) JobNames(owner Owner) (names, ids []string, err error) {
 		names[i], ids[i] = j.Name, j.ID
 	}
 	return names, ids, err
+}
+
+// WarmJobs has the store read owner's jobs into memory in the background,
+// where it keeps them (boltstore): call it once a listing was served.
+func (m *Manager) WarmJobs(owner Owner) {
+	if s, ok := m.store.(listingStore); ok {
+		s.WarmJobs(owner)
+	}
 }
