@@ -208,6 +208,9 @@ type daemonOpts struct {
 	// outlive: runs outlive the daemon (jobfs's default); without it the
 	// tests pass --stop-runs-on-exit, so a stop leaves no process behind.
 	outlive bool
+	// inherit: descriptors the daemon is started with, as fd 3 and on (a
+	// pipe a CI job or an ssh session leaves open).
+	inherit []*os.File
 }
 
 // daemon is one jobfs mount of a test: its folders and its current process.
@@ -316,6 +319,7 @@ func (d *daemon) start(t *testing.T) {
 	w := &readyWriter{out: d.out, ready: make(chan struct{})}
 	cmd := exec.Command(d.bin, d.args()...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.ExtraFiles = d.opts.inherit
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	err = cmd.Start()
 	f.Close()

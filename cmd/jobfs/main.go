@@ -216,6 +216,7 @@ func mountCmd(args []string, stderr io.Writer) int {
 }
 
 func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Logger, rd *readiness) (err error) {
+	inheritNothing()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// A reader of our stderr that went away (jobfs mount ... | head) must not
