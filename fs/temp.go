@@ -25,7 +25,7 @@ import (
 // there is refused with its reason. Temporary files live in memory only,
 // are listed while they exist and vanish with the daemon; renaming one
 // over a setting (or a secret) is an atomic, validated write of it.
-var tempNameRE = regexp.MustCompile(`^(\..+|.+~|sed[A-Za-z0-9]{6}|4913|#.+#|.+\.(swp|swx|tmp|bak|save))$`)
+var tempNameRE = regexp.MustCompile(`^(\..+|.+~|sed[A-Za-z0-9]{6}|tmp[a-z0-9_]{8}|4913|#.+#|.+\.(swp|swx|tmp|bak|save))$`)
 
 // isTempName reports whether name is one a tool uses for a temporary file.
 func isTempName(name string) bool { return tempNameRE.MatchString(name) }

@@ -74,6 +74,13 @@ except OSError as e:
 	left := strings.TrimSpace(r.out[strings.LastIndex(r.out, " ")+1:])
 	d.wantFile(t, "mnt/py/config/"+left, "5x")
 	d.ok(t, `rm "mnt/py/config/$L"`, "L="+left)
+	// Beside description in the job folder too (mkstemp's tmpXXXXXXXX is
+	// a name a tool uses, not a mistyped file).
+	d.ok(t, `python3 -c "$PY" mnt/py description 'made by python'`, "PY="+py)
+	d.wantFile(t, "mnt/py/description", "made by python") // as written: description is free text
+	if got := d.ok(t, `ls -A mnt/py`); strings.Contains(got, "tmp") {
+		t.Errorf("ls -A of the job after os.replace = %q: the temporary file is left", got)
+	}
 
 	// Any name: a file like any other until removed, with a note in the log.
 	d.ok(t, `echo draft > mnt/py/config/notes.txt`)
