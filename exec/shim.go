@@ -657,8 +657,8 @@ func holdLock(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// writeRecord writes exit.json durably: temp file, fsync, rename, fsync
-// of the folder.
+// writeRecord writes exit.json durably (see writeRecordAndRelease), for
+// a shim that holds no lock to release.
 func writeRecord(dir string, rec ShimRecord) error { return writeRecordAndRelease(dir, rec, nil) }
 
 // writeRecordAndRelease writes exit.json, then releases lock (when not

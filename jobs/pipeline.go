@@ -89,8 +89,7 @@ type stepResult struct {
 // runPipeline runs the run's steps and returns its terminal record fields
 // and, for a single step, its end to be recorded with them (nil if none).
 func (m *Manager) runPipeline(ctx context.Context, k runKey) (Run, func(*Run)) {
-	var p *pipeline
-	out := m.pipelineRun(ctx, k, &p)
+	out, p := m.pipelineRun(ctx, k)
 	if p == nil || out.Status == "" {
 		if p != nil && p.endLast != nil {
 			p.updateRun("the end of its step", p.endLast) // not the run's end: record it now
@@ -100,33 +99,33 @@ func (m *Manager) runPipeline(ctx context.Context, k runKey) (Run, func(*Run)) {
 	return out, p.endLast
 }
 
-// pipelineRun is runPipeline; *pp is set to the pipeline once made.
-func (m *Manager) pipelineRun(ctx context.Context, k runKey, pp **pipeline) Run {
+// pipelineRun is runPipeline, with the pipeline once made (nil before).
+func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 	dir := m.RunDir(k.job, k.id)
 	// One snapshot of the config: checked, then run; nothing below reads
 	// the settings again.
 	c, err := m.snapshot(k.job)
 	if err != nil {
-		return Run{Status: Failed, Error: err.Error()}
+		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	if err := m.checkSigned(c); err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
-		return Run{Status: Failed, Error: err.Error()}
+		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	env, secrets, err := m.openEnv(k.job, c.values["config/type"], c.envs)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
-		return Run{Status: Failed, Error: err.Error()}
+		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	nodes, err := m.planRun(c, dir)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
-		return Run{Status: Failed, Error: err.Error()}
+		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	be, err := m.backendFor(c) // config/backend: backend_slurm.go
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
-		return Run{Status: Failed, Error: err.Error()}
+		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	timeout := c.timeout()
 	stored, resume := m.resumed(k)
@@ -142,13 +141,12 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey, pp **pipeline) Run 
 		p.stored[s.Label] = s
 	}
 	p.single = len(nodes) == 1 && !nodes[0].fanOut
-	*pp = p
 	if !resume {
 		m.noteIsolation(k, be, p.limits)
 	}
 	if !p.single {
 		if p.runLog, err = openSharedLog(m.RunLogPath(k.job, k.id), m.bellOf(k)); err != nil {
-			return Run{Status: Failed, Error: err.Error()}
+			return Run{Status: Failed, Error: err.Error()}, p
 		}
 		defer func() {
 			if err := p.runLog.Close(); err != nil {
@@ -161,7 +159,7 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey, pp **pipeline) Run 
 	}
 	p.run(ctx)
 	if detached(ctx) && !p.allEnded() {
-		return Run{} // no status: not recorded, the run goes on (execute)
+		return Run{}, p // no status: not recorded, the run goes on (execute)
 	}
 	out := p.outcome(ctx)
 	if out.Status != Completed && out.Error != "" {
@@ -188,7 +186,7 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey, pp **pipeline) Run 
 	if resume { // its steps may have ended while no daemon ran: then it did too
 		out.EndedAt = p.lastEnd()
 	}
-	return out
+	return out, p
 }
 
 // lastEnd is when the last of the run's steps ended.
