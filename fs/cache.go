@@ -147,6 +147,27 @@ func (t *tree) invalidateJob(id string) {
 	_ = top.NotifyEntry(name)
 }
 
+// jobChanged is watchStore's answer to a change of job id's record. When
+// the store still has the job under the name the kernel was given (a
+// mkdir or rename through this mount, which the kernel applied itself, or
+// a change of its metadata), the kernel's entry is true and only the
+// folder's attributes are dropped: an entry's invalidation also drops the
+// top folder's kept listing (the kernel counts it as a change of the
+// folder), so each mkdir would cost the next `ls` a full READDIR.
+func (t *tree) jobChanged(id string) {
+	name, ok := t.names.get(id)
+	if !ok {
+		return // never given to the kernel, or forgotten: nothing kept
+	}
+	if j, err := t.m.JobByID(id); err == nil && j.Name == name {
+		if child := t.top.EmbeddedInode().GetChild(name); child != nil && child.StableAttr().Ino == ino(id) {
+			_ = child.NotifyContent(-1, 0) // ENOENT: the kernel holds nothing of it
+		}
+		return
+	}
+	t.invalidateJob(id)
+}
+
 // invalidateAll is invalidateJob of every job folder the kernel may hold:
 // after the change feed lagged, when which jobs changed is not known.
 func (t *tree) invalidateAll() {
@@ -166,7 +187,7 @@ func (t *tree) watchStore() {
 		feed := t.m.Store().Watch(ctx)
 		for c := range feed {
 			if c.Run == 0 && (c.Key == "" || c.Key == "meta") {
-				t.invalidateJob(c.Job)
+				t.jobChanged(c.Job)
 			}
 		}
 		cancel()
