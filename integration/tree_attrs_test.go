@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // taTimes stats every path below root: mtime and ctime by path relative
@@ -37,6 +39,17 @@ func taMtime(t *testing.T, path string) time.Time {
 	return time.Unix(st.Mtim.Unix())
 }
 
+// coarseTick is the step of the kernel's coarse clock, which stamps files
+// on disk.
+func coarseTick(t *testing.T) time.Duration {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGetres(unix.CLOCK_REALTIME_COARSE, &ts); err != nil {
+		t.Fatalf("clock_getres: %v", err)
+	}
+	return time.Duration(ts.Nano())
+}
+
 // TestTreeTimes: a computed file's mtime is when its content last
 // changed, a folder's when an entry was added or removed, ctime follows,
 // and a new job shows no time older than its creation (the daemon's start
@@ -51,8 +64,11 @@ func TestTreeTimes(t *testing.T) {
 
 	s0 := taTimes(t, job)
 	created := taMtime(t, job)
-	if created.Before(before) {
-		t.Errorf("a new job shows %v, before its mkdir at %v", created, before)
+	// A job is as old as its oldest file (jobs.CreateJob): input/ is shown
+	// from disk, whose times come from the kernel's coarse clock, up to a
+	// tick behind time.Now (a run once saw 0.7 ms).
+	if floor := before.Add(-coarseTick(t)); created.Before(floor) {
+		t.Errorf("a new job shows %v, before its mkdir at %v (less a clock tick: %v)", created, before, floor)
 	}
 	for rel, ts := range s0 {
 		if ts[0].Before(created) {
