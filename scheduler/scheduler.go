@@ -24,6 +24,7 @@ type Scheduler struct {
 	wake chan struct{}                      // capacity 1: the earliest tick changed
 
 	mu   sync.Mutex
+	lead time.Duration     // guarded by mu: how long before its tick a job fires (SetLead)
 	jobs map[string]*entry // guarded by mu: every scheduled job
 	due  ticks             // guarded by mu: jobs with a next tick, earliest first; not the one firing
 }
@@ -48,6 +49,16 @@ func New(fire func(jobID string, tick time.Time)) *Scheduler {
 		wake: make(chan struct{}, 1),
 		jobs: make(map[string]*entry),
 	}
+}
+
+// SetLead makes every job fire lead before its tick, with the tick: the
+// caller prepares the tick's work ahead and starts it on time. The tick
+// after is counted from the tick fired, so one tick never fires twice.
+func (s *Scheduler) SetLead(lead time.Duration) {
+	s.mu.Lock()
+	s.lead = max(lead, 0)
+	s.mu.Unlock()
+	s.poke()
 }
 
 // Set replaces jobID's schedule; its next tick is computed from now. A Spec
@@ -95,7 +106,7 @@ func (s *Scheduler) Next(jobID string) (time.Time, bool) {
 	case e == nil:
 		return time.Time{}, false
 	case e.firing:
-		n := e.spec.Next(time.Now())
+		n := e.spec.Next(later(time.Now(), e.next))
 		return n, !n.IsZero()
 	}
 	return e.next, !e.next.IsZero()
@@ -127,18 +138,18 @@ func (s *Scheduler) fireDue(ctx context.Context) {
 		if e == nil {
 			return
 		}
-		s.fire(e.id, e.next)
+		s.fire(e.id, e.next) // e.next is not written while e fires
 		s.rearm(e)
 	}
 }
 
-// popDue takes the earliest entry off the heap if its tick is at or before
-// now, and marks it firing.
+// popDue takes the earliest entry off the heap if its tick, less the
+// lead, is at or before now, and marks it firing.
 func (s *Scheduler) popDue(now time.Time) *entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.due.top()
-	if e == nil || e.next.After(now) {
+	if e == nil || e.next.Add(-s.lead).After(now) {
 		return nil
 	}
 	heap.Pop(&s.due)
@@ -146,10 +157,11 @@ func (s *Scheduler) popDue(now time.Time) *entry {
 	return e
 }
 
-// rearm computes a fired entry's next tick from now, unless the job was set
-// again or removed meanwhile.
+// rearm computes a fired entry's next tick from now, or from the tick it
+// fired when that is still ahead (the lead), unless the job was set again
+// or removed meanwhile.
 func (s *Scheduler) rearm(e *entry) {
-	next := e.spec.Next(time.Now())
+	next := e.spec.Next(later(time.Now(), e.next))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.firing = false
@@ -165,12 +177,24 @@ func (s *Scheduler) rearm(e *entry) {
 // sleep returns how long Run may wait for the earliest tick.
 func (s *Scheduler) sleep() time.Duration {
 	s.mu.Lock()
-	e := s.due.top()
+	e, lead := s.due.top(), s.lead
+	var at time.Time
+	if e != nil {
+		at = e.next.Add(-lead)
+	}
 	s.mu.Unlock()
 	if e == nil {
 		return maxSleep
 	}
-	return min(max(time.Until(e.next), 0), maxSleep)
+	return min(max(time.Until(at), 0), maxSleep)
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // drop removes jobID from jobs and due; s.mu must be held.

@@ -109,6 +109,34 @@ func TestEverySecond(t *testing.T) {
 	})
 }
 
+// TestLead: with a lead, each tick fires that long before it, once, with
+// the tick itself; Next, asked from fire, is the tick after.
+func TestLead(t *testing.T) {
+	bubble(t, func(t *testing.T, s *Scheduler, r *recorder) {
+		const lead = 150 * time.Millisecond
+		s.SetLead(lead)
+		var next []time.Duration
+		r.hook = func(job string, _ time.Time) {
+			n, _ := s.Next(job)
+			next = append(next, n.Sub(r.start))
+		}
+		s.Set("a", mustParse(t, "@every 1s"))
+		sleep(5*time.Second + 500*time.Millisecond)
+		got := r.firings()
+		if want := secs(1, 2, 3, 4, 5); !slices.Equal(ticksOf(got), want) {
+			t.Errorf("ticks %v, want %v", got, want)
+		}
+		for _, f := range got {
+			if f.when != f.tick-lead {
+				t.Errorf("%v fired at %v, want %v before its tick", f, f.when, lead)
+			}
+		}
+		if want := secs(2, 3, 4, 5, 6); !slices.Equal(next, want) {
+			t.Errorf("Next from fire %v, want %v", next, want)
+		}
+	})
+}
+
 func TestTwoJobsInterleave(t *testing.T) {
 	bubble(t, func(t *testing.T, s *Scheduler, r *recorder) {
 		s.Set("b", mustParse(t, "*/3 * * * *"))
