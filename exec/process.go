@@ -42,6 +42,10 @@ type Spec struct {
 	Secrets [][]byte
 	// Isolation, when set, runs the step in a cgroup and namespaces.
 	Isolation *Isolation
+	// NotBefore, when set, is when the step's program begins at the
+	// earliest: its process, cgroup and namespaces are made at once and
+	// its init holds the exec until then (a scheduled run's tick).
+	NotBefore time.Time
 	// ready, in a shim, is an init started ahead that matches Isolation:
 	// the step is handed to it (its output pipe is the step's).
 	ready *readyInit

@@ -87,6 +87,8 @@ type shimSpec struct {
 	// RunLogPrefix.
 	RunLog       bool   `json:",omitempty"`
 	RunLogPrefix string `json:",omitempty"`
+	// NotBefore is Spec.NotBefore.
+	NotBefore time.Time `json:",omitzero"`
 	// LogPath and RunLogPath, for a shim started ahead (pooledShimArg),
 	// are the step's log and the run log, which it opens itself (another
 	// shim gets them open, on fds 5 and 6).
@@ -360,7 +362,7 @@ func ShimSpecJSON(s Spec) ([]byte, error) {
 // (not on the wire: UseCgroups has the shim find them).
 func newShimSpec(s Spec) shimSpec {
 	spec := shimSpec{Protocol: ShimProtocol, Dir: s.Shim.Dir, Path: s.Path, Args: s.Args, Env: s.Env, WorkDir: s.Dir,
-		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace}
+		MaxLog: s.MaxLog, Secrets: s.Secrets, Timeout: s.Timeout, Grace: s.Grace, NotBefore: s.NotBefore}
 	if s.Isolation != nil {
 		iso := *s.Isolation
 		spec.UseCgroups, iso.Cgroups = iso.Cgroups != nil, nil
@@ -569,9 +571,13 @@ func shimMain() int {
 		}
 	}
 	ctx, stop := WithStop(context.Background())
-	clock := newShimClock(spec.Timeout, func() { stop(errShimTimeout) })
+	timeout := spec.Timeout
+	if timeout > 0 { // counted from the step's start, not from its setup ahead of it
+		timeout += max(time.Until(spec.NotBefore), 0)
+	}
+	clock := newShimClock(timeout, func() { stop(errShimTimeout) })
 	go readCtl(spec.Dir, stop, clock)
-	s := Spec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.WorkDir, Grace: spec.Grace, Isolation: spec.Isolation}
+	s := Spec{Path: spec.Path, Args: spec.Args, Env: spec.Env, Dir: spec.WorkDir, Grace: spec.Grace, Isolation: spec.Isolation, NotBefore: spec.NotBefore}
 	if s.Isolation != nil && spec.UseCgroups {
 		if !pooled {
 			cg, cgErr = DetectCgroups()

@@ -53,6 +53,7 @@ func start(s Spec, out *os.File) (*process, error) {
 			Env: s.Env, Dir: s.Dir, Stdout: out, Stderr: out,
 			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 		}
+		stepinit.Hold(s.NotBefore) // no init to hold it: the process starts then
 		if err := cmd.Start(); err != nil {
 			return nil, startError(s.Path, err)
 		}
@@ -75,7 +76,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		}
 	}
 	spec := initSpec{Protocol: stepinit.Protocol, Root: iso.Namespaces, UID: iso.UID, GID: iso.GID, Groups: iso.Groups, Env: s.Env,
-		Path: s.Path, Args: s.Args, Dir: s.Dir}
+		Path: s.Path, Args: s.Args, Dir: s.Dir, NotBefore: s.NotBefore}
 	attr := initAttr(aheadKey(iso), true)
 	if iso.Namespaces {
 		spec.Unshare = ready != nil

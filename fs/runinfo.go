@@ -161,6 +161,7 @@ type runDoc struct {
 	Steps       []stepDoc      `json:"steps"`
 	RetryOf     *uint64        `json:"retry_of"`
 	RetryAt     *string        `json:"retry_at"`
+	Tick        *string        `json:"tick"` // a scheduled run's tick: its step began no earlier
 }
 
 type stepDoc struct {
@@ -182,7 +183,7 @@ func runDocOf(j jobs.Job, r jobs.Run, now time.Time) runDoc {
 		QueuedAt: orNull(strings.TrimSpace(stamp(r.Queued))), StartedAt: orNull(strings.TrimSpace(stamp(r.StartedAt))),
 		EndedAt: orNull(strings.TrimSpace(stamp(r.EndedAt))), Duration: number(seconds(r.Duration(now))),
 		Result: orNull(r.Result), Usage: usageDoc(r.TotalUsage()), Steps: []stepDoc{},
-		RetryAt: orNull(strings.TrimSpace(stamp(r.RetryAt))),
+		RetryAt: orNull(strings.TrimSpace(stamp(r.RetryAt))), Tick: orNull(strings.TrimSpace(stamp(r.Tick))),
 	}
 	if r.RetryOf != 0 {
 		doc.RetryOf = &r.RetryOf

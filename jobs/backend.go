@@ -78,6 +78,17 @@ type StepSpec struct {
 	LogPath    string
 	LogOptions exec.LogOptions
 	ShimDir    string
+	// NotBefore, when set, is a scheduled run's tick: a tickHolder sets
+	// the step up at once and begins its program no earlier.
+	NotBefore time.Time
+}
+
+// tickHolder is a Backend that holds a step's program until
+// StepSpec.NotBefore itself, its setup done ahead. The pipeline waits for
+// the tick before it hands a step to any other Backend.
+type tickHolder interface {
+	Backend
+	HoldsToTick()
 }
 
 // shimBackend is a Backend whose steps outlive the daemon: each runs under

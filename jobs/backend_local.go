@@ -135,6 +135,9 @@ func (b *localBackend) limitGaps(lim exec.Limits) string {
 	return exec.Unenforced(b.cgroups, lim)
 }
 
+// HoldsToTick: exec starts a step set up ahead at its NotBefore.
+func (b *localBackend) HoldsToTick() {}
+
 // RunStep runs the step's process to its end (exec.Run).
 func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 	lim := s.Limits
@@ -152,7 +155,7 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 	}
 	spec := exec.Spec{
 		Path: s.Program, Args: []string{s.Input, s.Output}, Env: env, Dir: s.Dir,
-		Log: s.Log, Grace: s.Grace, Isolation: iso,
+		Log: s.Log, Grace: s.Grace, Isolation: iso, NotBefore: s.NotBefore,
 		Started: func(pgid int, start uint64) {
 			if s.Started != nil {
 				s.Started(StepStarted{Pgid: pgid, PgidStart: start})

@@ -57,6 +57,7 @@ type pipeline struct {
 	// steps as recorded then.
 	resume  bool
 	stored  map[string]Step
+	tick    time.Time // Run.Tick: no step's program begins before it
 	timeout time.Duration
 	limits  exec.Limits // config/limits of the run's snapshot
 	runLog  *sharedLog  // multi-step: the run's log, lines prefixed [label]
@@ -136,7 +137,7 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 	ctx, cancel := m.runDeadline(ctx, k, clock) // pause.go: the clock stops while paused
 	defer cancel()
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c), be: be,
-		state: map[string]*nodeState{}, env: env, secrets: secrets, resume: resume, stored: map[string]Step{}}
+		state: map[string]*nodeState{}, env: env, secrets: secrets, resume: resume, stored: map[string]Step{}, tick: stored.Tick}
 	for _, s := range stored.Steps {
 		p.stored[s.Label] = s
 	}
@@ -475,6 +476,9 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 			return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
 		}
 		defer release()
+		if _, holds := p.be.(tickHolder); !holds && !p.waitTick(ctx) {
+			return p.endStep(label, nodeState{status: Skipped, ended: p.m.now()})
+		}
 	}
 	o := exec.LogOptions{Max: p.m.opts.MaxLog, Notify: p.m.bellOf(p.k).ring, Secrets: p.secrets}
 	if !p.single {
@@ -493,7 +497,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		Job: p.k.job, Run: p.k.id, Label: label, Owner: p.j.Owner,
 		Program: n.path, Dir: n.dir, Input: input, Output: output,
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
-		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, Log: log,
+		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, Log: log, NotBefore: p.tick,
 		Started: func(s StepStarted) {
 			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
 		},
@@ -507,6 +511,23 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 	return p.stepEnded(ctx, label, output, res)
 }
 
+// waitTick waits for the run's tick (Run.Tick) before a step goes to a
+// backend that does not wait for it itself; false when ctx ended first.
+func (p *pipeline) waitTick(ctx context.Context) bool {
+	wait := time.Until(p.tick) // the scheduler's clock: the wall's
+	if p.tick.IsZero() || wait <= 0 {
+		return true
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // runShimmed runs (or, attach, re-attaches to) a step under a shim that
 // writes its log and outlives the daemon.
 func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output, shimDir string, attach bool, o exec.LogOptions) nodeState {
@@ -515,7 +536,7 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 		Job: p.k.job, Run: p.k.id, Label: label, Owner: p.j.Owner,
 		Program: n.path, Dir: n.dir, Input: input, Output: output,
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
-		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace,
+		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, NotBefore: p.tick,
 		LogPath: filepath.Join(p.dir, logRel), LogOptions: o, ShimDir: shimDir,
 		Started: func(s StepStarted) {
 			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)

@@ -30,11 +30,11 @@ func (m *Manager) Trigger(jobID string, p []byte, t Trigger) (uint64, error) {
 	if t == Schedule {
 		by = string(Schedule)
 	}
-	return m.trigger(jobID, p, t, by)
+	return m.trigger(jobID, p, t, by, time.Time{})
 }
 
 // TriggerAs is Trigger for a write by the user uid, whom the run records
 // as triggered_by (the user name, or the uid where it has none).
 func (m *Manager) TriggerAs(jobID string, p []byte, t Trigger, uid uint32) (uint64, error) {
-	return m.trigger(jobID, p, t, UserName(uid))
+	return m.trigger(jobID, p, t, UserName(uid), time.Time{})
 }

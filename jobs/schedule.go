@@ -17,6 +17,14 @@ import (
 // ones have ended (at most one waiting), allow starts it at once. Manual
 // triggers always start a run.
 //
+// A tick's run is prepared ahead: the scheduler fires tickLead before the
+// tick, the run is queued then and its first steps are set up (cgroups,
+// namespaces, the init) and wait to begin their programs at the tick
+// itself (Run.Tick). So config/enabled and config/overlap are judged up to
+// tickLead before the tick; a tick that finds a run active then is judged
+// again at the tick, as without the lead, so a run ending in the last
+// moments before a tick does not make it skip.
+//
 // Missed ticks: ticks that fell while the daemon was down are never
 // replayed in a burst. At start the job log says how many were missed; a
 // schedule whose comment is exactly `catchup` (`0 9 * * * # catchup`) gets
@@ -37,6 +45,13 @@ func checkOverlap(_ *Manager, _ Job, v string) error {
 	return errorf(ErrInvalid, "config/overlap: %q: write skip, queue or allow", v)
 }
 
+// tickLead is how long before its tick a scheduled run is prepared: above
+// the time a run takes from its trigger to its step's start here (tens of
+// milliseconds; more on a loaded machine, when the step then starts late,
+// as it would without the lead), and short enough that a run queued that
+// early surprises no one.
+const tickLead = 150 * time.Millisecond
+
 // keyLastTick records when a job's schedule last fired, to count missed ticks.
 const keyLastTick = domain.KeyLastTick
 
@@ -44,6 +59,7 @@ const keyLastTick = domain.KeyLastTick
 // the scheduler until the Manager closes.
 func (m *Manager) startScheduler() error {
 	m.sched = scheduler.New(m.tick)
+	m.sched.SetLead(tickLead)
 	all, err := m.store.ScheduledJobs() // index.go: not every job
 	if err != nil {
 		return err
@@ -99,7 +115,7 @@ func (m *Manager) Start() {
 				continue
 			}
 			m.event(id, "schedule: one catch-up run (# catchup)")
-			m.fire(id, "catch-up")
+			m.fire(id, "catch-up", time.Time{})
 		}
 	}()
 }
@@ -156,7 +172,8 @@ func (m *Manager) NextRun(jobID string) time.Time {
 	return t
 }
 
-// tick is called by the scheduler at a job's tick. It must be quick.
+// tick is called by the scheduler tickLead before a job's tick at. It
+// must be quick.
 func (m *Manager) tick(jobID string, at time.Time) {
 	if _, err := m.store.Job(jobID); err != nil {
 		m.sched.Remove(jobID)
@@ -171,16 +188,25 @@ func (m *Manager) tick(jobID string, at time.Time) {
 		m.skippedTick(jobID, stamp, "config/enabled is false")
 		return
 	}
-	m.fire(jobID, stamp)
+	m.fire(jobID, stamp, at)
 }
 
-// fire starts the run of a tick (or of the catch-up, stamp "catch-up"), as
-// config/overlap says while a run of the job is active: a run re-attached
-// after a restart counts as active too.
-func (m *Manager) fire(jobID, stamp string) {
+// fire starts the run of a tick at (or of the catch-up, stamp "catch-up",
+// at zero), as config/overlap says while a run of the job is active: a run
+// re-attached after a restart counts as active too. Before the tick, a
+// busy job is judged again at the tick.
+func (m *Manager) fire(jobID, stamp string, at time.Time) {
 	policy := m.value(jobID, "config/overlap") // a store read: before the lock
 	m.mu.Lock()
 	busy := m.perJob[jobID] > 0
+	if wait := time.Until(at); busy && policy != "allow" && wait > 0 {
+		if !m.stopping {
+			m.wg.Add(1) // Close waits for it
+			go m.fireAtTick(jobID, stamp, at, wait)
+		}
+		m.mu.Unlock()
+		return
+	}
 	if busy && policy == "queue" {
 		if m.waiting[jobID] {
 			m.mu.Unlock()
@@ -197,7 +223,20 @@ func (m *Manager) fire(jobID, stamp string) {
 		m.skippedTick(jobID, stamp, "a run is active (overlap skip)")
 		return
 	}
-	m.triggerScheduled(jobID)
+	m.triggerScheduled(jobID, at)
+}
+
+// fireAtTick is fire at the tick, for a tick fired ahead that found the
+// job busy.
+func (m *Manager) fireAtTick(jobID, stamp string, at time.Time, wait time.Duration) {
+	defer m.wg.Done()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-m.baseCtx.Done():
+	case <-t.C:
+		m.fire(jobID, stamp, at)
+	}
 }
 
 // skippedTick logs a tick that started nothing. Ticks skipped one after
@@ -209,8 +248,10 @@ func (m *Manager) skippedTick(jobID, stamp, reason string) {
 		"schedule: tick %s skipped: %s", stamp, reason)
 }
 
-func (m *Manager) triggerScheduled(jobID string) {
-	if _, err := m.Trigger(jobID, []byte("{}\n"), Schedule); err != nil && !errors.Is(err, ErrStopped) {
+// triggerScheduled starts a scheduled run; tick, when set, is its tick,
+// which its steps wait for (Run.Tick).
+func (m *Manager) triggerScheduled(jobID string, tick time.Time) {
+	if _, err := m.trigger(jobID, []byte("{}\n"), Schedule, string(Schedule), tick); err != nil && !errors.Is(err, ErrStopped) {
 		m.event(jobID, "schedule: run not started: %v", err)
 	}
 }
@@ -237,6 +278,6 @@ func (m *Manager) startQueued(jobID string) {
 	case m.value(jobID, "config/schedule") == "":
 		m.event(jobID, "schedule: queued tick dropped: config/schedule was removed")
 	default:
-		m.triggerScheduled(jobID)
+		m.triggerScheduled(jobID, time.Time{}) // its tick has passed
 	}
 }

@@ -128,7 +128,8 @@ func (m *Manager) RejectPayload(jobID string, err error) error {
 // stream reads, Busy and Wait never wait for an fsync. triggerMu, which only
 // triggers take, keeps them one at a time as before: ids, staged input and
 // queue order stay in step (run 4 gets the staged files, not run 5).
-func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64, error) {
+// tick, when set, is a scheduled run's tick (Run.Tick).
+func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string, tick time.Time) (uint64, error) {
 	if err := CheckPayload(p); err != nil {
 		return 0, m.RejectPayload(jobID, err)
 	}
@@ -146,7 +147,7 @@ func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64,
 	}
 	defer m.wg.Done() // taken by reserveRun: Close waits for this trigger
 	m.triggerMu.Lock()
-	id, failed, err := m.createRun(jobID, p, t, by)
+	id, failed, err := m.createRun(jobID, p, t, by, tick)
 	m.triggerMu.Unlock()
 	if failed != nil { // after the unlock: what finish sets off may trigger
 		m.finish(runKey{jobID, id}, *failed)
@@ -157,9 +158,9 @@ func (m *Manager) trigger(jobID string, p []byte, t Trigger, by string) (uint64,
 // createRun is trigger's part under triggerMu, for a reserved run: it
 // commits, publishes, lays out and queues the run. A run that is stored
 // but cannot be queued comes back with the outcome to finish it with.
-func (m *Manager) createRun(jobID string, p []byte, t Trigger, by string) (uint64, *Run, error) {
+func (m *Manager) createRun(jobID string, p []byte, t Trigger, by string, tick time.Time) (uint64, *Run, error) {
 	began := time.Now() // the commit's real latency, for the metrics
-	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, TriggeredBy: by, Queued: m.now().UTC()})
+	r, err := m.store.CreateRun(jobID, Run{Status: Pending, Trigger: t, TriggeredBy: by, Queued: m.now().UTC(), Tick: tick})
 	m.metrics.observeCommit("queue", began)
 	if err != nil {
 		m.unreserveRun(jobID)

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +30,7 @@ const Arg = "__jobfs_step_init"
 
 // Protocol numbers the shape of Spec: a jobfs-init from another build is
 // refused with a reason rather than misreading it. Change it with Spec.
-const Protocol = 3
+const Protocol = 4
 
 // Spec is what the daemon tells the step init, as JSON on fd 3.
 type Spec struct {
@@ -51,6 +52,10 @@ type Spec struct {
 	Args     []string
 	Env      []string
 	Dir      string
+	// NotBefore, when set, is when the step's program may begin: the init
+	// sets everything up, then holds the exec until then (a scheduled
+	// run's tick), at most MaxHold.
+	NotBefore time.Time `json:",omitzero"`
 }
 
 // The init reports on fd 4: "ok\n" once the step's program was started, or
@@ -192,7 +197,12 @@ func (st *initState) run() int {
 		}
 	}
 	// Signals for the step reach it through its cgroup; the init only reaps.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	// One that comes while the step waits for its time ends it unstarted.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	if !holdUntil(spec.NotBefore, stop) {
+		return st.fail("stopped before its start time %s", spec.NotBefore.UTC().Format(time.RFC3339Nano))
+	}
 	cmd := &osexec.Cmd{
 		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...),
 		Env: spec.Env, Dir: spec.Dir,
@@ -216,6 +226,42 @@ func (st *initState) run() int {
 	_ = st.status.Close() // a pipe: nothing buffered
 	stderrToNull()
 	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// MaxHold bounds how long a step is held for its NotBefore, whatever the
+// clocks say: a scheduled run is set up a fraction of a second ahead.
+const MaxHold = 5 * time.Second
+
+// holdWait is how long to hold for t: none when t is zero or past.
+func holdWait(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return min(max(time.Until(t), 0), MaxHold) // t has no monotonic reading: the wall's
+}
+
+// Hold sleeps until t (see Spec.NotBefore), for a step started without an
+// init.
+func Hold(t time.Time) {
+	if d := holdWait(t); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// holdUntil is Hold, ended early by a signal on stop: false then.
+func holdUntil(t time.Time, stop <-chan os.Signal) bool {
+	d := holdWait(t)
+	if d <= 0 {
+		return true
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-stop:
+		return false
+	}
 }
 
 // joinThread moves the calling thread into the cgroup of a v1 hierarchy

@@ -78,6 +78,10 @@ type Run struct {
 	RetryOf uint64    `json:"retry_of,omitempty"`
 	Attempt int       `json:"attempt,omitempty"`
 	RetryAt time.Time `json:"retry_at,omitzero"`
+	// Tick is a scheduled run's tick. The run is queued up to the
+	// schedule's lead before it, and its steps' programs begin no earlier
+	// than the tick: a tick's step starts on time, its setup done ahead.
+	Tick time.Time `json:"tick,omitzero"`
 	// Followup is set in the commit that ends the run when the job has a
 	// workflow setting: its follow-ups (a retry, a hook) are still to be
 	// made. FollowedUp lists those made, each in the commit that recorded
