@@ -134,6 +134,9 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 	if resume && timeout > 0 && !stored.StartedAt.IsZero() { // what is left of it; its steps' shims keep their own
 		clock = max(timeout-m.now().Sub(stored.StartedAt)+pausedFor(dir, m.now()), time.Millisecond)
 	}
+	if wait := time.Until(stored.Tick); clock > 0 && !resume && wait > 0 {
+		clock += wait // counted from the tick, when the steps begin (Run.Tick)
+	}
 	ctx, cancel := m.runDeadline(ctx, k, clock) // pause.go: the clock stops while paused
 	defer cancel()
 	p := &pipeline{m: m, k: k, j: c.job, dir: dir, nodes: nodes, timeout: timeout, limits: m.limits(c), be: be,
