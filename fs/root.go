@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"os/user"
 	"strconv"
 	"strings"
@@ -215,6 +216,11 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	}
 	ns := r.t.namespace(ctx)
 	if err := r.t.m.RenameJob(ns, name, newName); err != nil {
+		if errors.Is(err, jobs.ErrExists) && flags&renameNoReplace == 0 {
+			// rename(2) onto a folder that is not empty, as on ext4: a
+			// job folder never is (mv -T a b says "Directory not empty").
+			return syscall.ENOTEMPTY
+		}
 		return renameRefused(err) // a bad new name: the reason is in the job's log
 	}
 	r.t.dirs.touch(nsKey(ns))

@@ -493,7 +493,7 @@ func relAbuseCases() []relAbuse {
 		// "cannot move ... to a subdirectory of itself".
 		{"rename to a bad name", "abuse", `mv mnt/abuse 'mnt/bad name'`, "Operation not permitted", "rename rejected"},
 		{"move a job into another", "abuse", `mv mnt/abuse mnt/other/`, "Operation not permitted", "a job folder stays at the top of the mount"},
-		{"rename onto a job", "abuse", `mv -T mnt/abuse mnt/other`, exist, "rename"},
+		{"rename onto a job", "abuse", `mv -T mnt/abuse mnt/other`, "Directory not empty", "rename"},
 
 		// Env names and values.
 		{"env name upper case", "abuse", `echo v > mnt/abuse/config/env/TOKEN`, inval, "config/env/TOKEN rejected"},
