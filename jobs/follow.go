@@ -76,15 +76,38 @@ func (m *Manager) Wait(ctx context.Context, jobID string, id uint64) (Run, error
 		a = m.trackRun(runKey{jobID, id})
 	}
 	if a != nil {
-		select {
-		case <-a.done:
-		case <-m.closing:
-		case <-ctx.Done():
-			return Run{}, ctx.Err()
+		var poll <-chan time.Time
+		if m.cluster != nil {
+			// Another node's end arrives through the store's feed; the
+			// store itself is read now and then too, so that an end the
+			// feed did not bring (a watch that lagged and was made anew
+			// under load) still ends the wait.
+			t := time.NewTicker(clusterWaitPoll)
+			defer t.Stop()
+			poll = t.C
+		}
+	wait:
+		for {
+			select {
+			case <-a.done:
+				break wait
+			case <-m.closing:
+				break wait
+			case <-ctx.Done():
+				return Run{}, ctx.Err()
+			case <-poll:
+				if r, err := m.store.Run(jobID, id); err == nil && r.Status.Terminal() {
+					return r, nil
+				}
+			}
 		}
 	}
 	return m.store.Run(jobID, id)
 }
+
+// clusterWaitPoll is how often Wait reads a run of a cluster store that it
+// waits for.
+const clusterWaitPoll = time.Second
 
 // publishWait bounds how long Wait waits for a run the store holds as not
 // ended to be published (made active) by the trigger that committed it.
