@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // jobList keeps each owner's jobs, sorted by name, in memory once listed
@@ -17,6 +18,9 @@ type jobList struct {
 	mu      sync.Mutex
 	gen     uint64
 	byOwner map[Owner][]Job
+	// newest is the latest creation in each kept list, found once when
+	// the list is kept: the top folder's mtime, asked at every opendir.
+	newest map[Owner]time.Time
 	// byID finds a job of a kept list by id; made at the first such
 	// lookup, not with the list (100,000 inserts that a listing does not
 	// need).
@@ -49,6 +53,14 @@ func (l *jobList) get(owner Owner) ([]Job, bool) {
 	return list, ok
 }
 
+// newestOf returns the latest creation in owner's kept list.
+func (l *jobList) newestOf(owner Owner) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t, ok := l.newest[owner]
+	return t, ok
+}
+
 // put keeps list unless a change committed since gen was read.
 func (l *jobList) put(owner Owner, gen uint64, list []Job) {
 	l.mu.Lock()
@@ -64,6 +76,10 @@ func (l *jobList) put(owner Owner, gen uint64, list []Job) {
 		l.byOwner = map[Owner][]Job{}
 	}
 	l.byOwner[owner] = list
+	if l.newest == nil {
+		l.newest = map[Owner]time.Time{}
+	}
+	l.newest[owner] = newestOf(list)
 	l.byID = nil // made again, with this list, when asked
 }
 
@@ -152,7 +168,7 @@ func (l *jobList) changed() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gen++
-	l.byOwner, l.byID = nil, nil
+	l.byOwner, l.byID, l.newest = nil, nil, nil
 }
 
 // jobsOf returns owner's jobs sorted by name, from memory when kept; the

@@ -100,8 +100,8 @@ func unlistJob(tx *bolt.Tx, j Job, gone bool) error {
 // from created/: one key, however many jobs the owner has. The top
 // folder's mtime is this (or a later rename or delete).
 func (s *Store) NewestJob(owner Owner) (time.Time, error) {
-	if list, ok := s.jobs.get(owner); ok {
-		return newestOf(list), nil
+	if t, ok := s.jobs.newestOf(owner); ok {
+		return t, nil
 	}
 	var t time.Time
 	err := s.db.View(func(tx *bolt.Tx) error {
