@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -361,6 +362,29 @@ mkdir mnt/chain && printf 'a <- first\nb <- second\na -> b\n' > mnt/chain/config
 		}
 		if !strings.Contains(log, "[a] first as "+u.uid) || !strings.Contains(log, "[b] second as "+u.uid+" in ") || !strings.Contains(log, " "+u.uid+" "+u.uid+" 1\n") {
 			t.Errorf("chain log does not show both steps as %s in a user namespace:\n%s", u.uid, log)
+		}
+	})
+
+	t.Run("schedule", func(t *testing.T) {
+		// A tick's step, set up ahead in the user's namespaces, begins at
+		// the tick (TestScheduledStepOnItsTick, as root).
+		d.ok(t, `mkdir mnt/tick && echo script > mnt/tick/config/type && printf '#!/bin/sh\ndate +%%s.%%N\n' > mnt/tick/config/script && echo '@every 1s' > mnt/tick/config/schedule`)
+		status := d.ok(t, `until [ -e mnt/tick/runs/2 ]; do sleep 0.1; done; echo false > mnt/tick/config/enabled; cat mnt/tick/runs/2/wait`)
+		if strings.TrimSpace(status) != "COMPLETED" {
+			t.Fatalf("scheduled run 2 ended %s", status)
+		}
+		var doc struct{ Tick string }
+		if err := json.Unmarshal([]byte(d.ok(t, `cat mnt/tick/runs/2/status.json`)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		tick, err := time.Parse(time.RFC3339, doc.Tick)
+		log := d.ok(t, `cat mnt/tick/runs/2/log`)
+		began, ok := stStamp(log)
+		if err != nil || !ok {
+			t.Fatalf("tick %q (%v), log:\n%s", doc.Tick, err, log)
+		}
+		if began.Before(tick) {
+			t.Errorf("the scheduled step began at %s, before its tick %s", began.Format(time.RFC3339Nano), doc.Tick)
 		}
 	})
 
