@@ -97,7 +97,7 @@ func Open(path string) (*Store, error) {
 		var err error
 		s.db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return fmt.Errorf("open %s: in use by another jobfs daemon", path)
+			return fmt.Errorf("open %s: in use by another jobfs daemon%s", path, lockHolder(path))
 		}
 		if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) || errors.Is(err, bolterrors.ErrVersionMismatch) {
 			return s.damaged(err.Error())

@@ -3,6 +3,8 @@ package boltstore
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -365,6 +367,9 @@ func TestOpenStoreInUse(t *testing.T) {
 		}
 		if !strings.Contains(res.err.Error(), "in use by another jobfs daemon") {
 			t.Errorf("error = %q, want it to say the file is in use", res.err)
+		}
+		if want := fmt.Sprintf("(pid %d: ", os.Getpid()); !strings.Contains(res.err.Error(), want) {
+			t.Errorf("error = %q, want it to name the holder %s...)", res.err, want)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("second OpenStore hangs")
