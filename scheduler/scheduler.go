@@ -35,6 +35,7 @@ type entry struct {
 	id     string
 	spec   Spec
 	next   time.Time // guarded by Scheduler.mu; zero: no tick
+	fired  time.Time // guarded by Scheduler.mu; the last tick fired (ahead of it, with a lead)
 	index  int       // guarded by Scheduler.mu; position in due, -1 if not in it
 	firing bool      // guarded by Scheduler.mu; Run is calling fire for it
 }
@@ -97,7 +98,7 @@ func (s *Scheduler) Remove(jobID string) {
 
 // Next returns jobID's next tick, false if it has none. Called from fire for
 // the job being fired, it returns the tick that would follow if fire returned
-// now.
+// now. A tick fired ahead (SetLead) is still the next until it has come.
 func (s *Scheduler) Next(jobID string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -108,6 +109,8 @@ func (s *Scheduler) Next(jobID string) (time.Time, bool) {
 	case e.firing:
 		n := e.spec.Next(later(time.Now(), e.next))
 		return n, !n.IsZero()
+	case e.fired.After(time.Now()):
+		return e.fired, true
 	}
 	return e.next, !e.next.IsZero()
 }
@@ -164,7 +167,7 @@ func (s *Scheduler) rearm(e *entry) {
 	next := e.spec.Next(later(time.Now(), e.next))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e.firing = false
+	e.firing, e.fired = false, e.next
 	if s.jobs[e.id] != e {
 		return
 	}

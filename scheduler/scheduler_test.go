@@ -134,6 +134,14 @@ func TestLead(t *testing.T) {
 		if want := secs(2, 3, 4, 5, 6); !slices.Equal(next, want) {
 			t.Errorf("Next from fire %v, want %v", next, want)
 		}
+		sleep(500*time.Millisecond - lead + time.Millisecond) // 5.851 s: tick 6 fired ahead, not come
+		if n, ok := s.Next("a"); !ok || n.Sub(r.start) != 6*time.Second {
+			t.Errorf("Next between a tick's firing and the tick = %v, want start+6s (the tick to come)", n.Sub(r.start))
+		}
+		sleep(lead)
+		if n, ok := s.Next("a"); !ok || n.Sub(r.start) != 7*time.Second {
+			t.Errorf("Next after the tick = %v, want start+7s", n.Sub(r.start))
+		}
 	})
 }
 
