@@ -115,10 +115,13 @@ func TestLead(t *testing.T) {
 	bubble(t, func(t *testing.T, s *Scheduler, r *recorder) {
 		const lead = 150 * time.Millisecond
 		s.SetLead(lead)
+		var mu sync.Mutex
 		var next []time.Duration
 		r.hook = func(job string, _ time.Time) {
 			n, _ := s.Next(job)
+			mu.Lock()
 			next = append(next, n.Sub(r.start))
+			mu.Unlock()
 		}
 		s.Set("a", mustParse(t, "@every 1s"))
 		sleep(5*time.Second + 500*time.Millisecond)
@@ -131,9 +134,11 @@ func TestLead(t *testing.T) {
 				t.Errorf("%v fired at %v, want %v before its tick", f, f.when, lead)
 			}
 		}
+		mu.Lock()
 		if want := secs(2, 3, 4, 5, 6); !slices.Equal(next, want) {
 			t.Errorf("Next from fire %v, want %v", next, want)
 		}
+		mu.Unlock()
 		sleep(500*time.Millisecond - lead + time.Millisecond) // 5.851 s: tick 6 fired ahead, not come
 		if n, ok := s.Next("a"); !ok || n.Sub(r.start) != 6*time.Second {
 			t.Errorf("Next between a tick's firing and the tick = %v, want start+6s (the tick to come)", n.Sub(r.start))
