@@ -118,6 +118,55 @@ func TestShimPoolInitAhead(t *testing.T) {
 	}
 }
 
+// TestShimPoolFollowsStepKind: a step isolated otherwise than the inits
+// started ahead expect (config/network none) finds none ready, but the
+// shims started after it start inits like its, so the next such step is
+// handed one.
+func TestShimPoolFollowsStepKind(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace of its own needs root here")
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewShimPool(bin, 1)
+	defer pool.Close()
+	pool.StartInitsAhead(InitAhead{Init: bin, Namespaces: true})
+	pool.mu.Lock()
+	pool.refillLocked()
+	pool.mu.Unlock()
+	run := func() (pgid int) {
+		t.Helper()
+		s := newStep(t, "#!/bin/sh\ncat /proc/net/dev\n")
+		for _, d := range []string{"in", "out"} {
+			if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sp := s.shimmed(t)
+		sp.Shim.Pool = pool
+		sp.Isolation = &Isolation{Init: bin, UID: 0, GID: 0, Namespaces: true, NoNetwork: true,
+			Input: filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+		sp.Started = func(p int, _ uint64) { pgid = p }
+		if r := runBounded(t, context.Background(), sp); r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
+			t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
+		}
+		if log := s.readLog(t); strings.Contains(log, "eth") || strings.Contains(log, "ens") {
+			t.Errorf("a step of network none sees the host's interfaces:\n%s", log)
+		}
+		return pgid
+	}
+	first := readyInitOf(t, pool)
+	if pgid := run(); pgid == first {
+		t.Errorf("a step of network none was handed the init started for host networking (%d)", first)
+	}
+	second := readyInitOf(t, pool)
+	if pgid := run(); pgid != second {
+		t.Errorf("the next step of network none ran in init %d, not in the one started ahead for it (%d)", pgid, second)
+	}
+}
+
 func mountNS(t *testing.T, pid int) string {
 	t.Helper()
 	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))

@@ -324,7 +324,12 @@ func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
 	spec := newShimSpec(s)
 	spec.RunLog, spec.RunLogPrefix = runLog != nil, s.Shim.RunLogPrefix
 	if s.Shim.Pool != nil && s.Shim.Pool.binary == s.Shim.Binary {
-		if p := s.Shim.Pool.take(); p != nil {
+		var k *InitAhead
+		if s.Isolation != nil {
+			key := aheadKey(s.Isolation)
+			k = &key
+		}
+		if p := s.Shim.Pool.take(k); p != nil {
 			pooled := spec
 			pooled.LogPath = logf.Name()
 			if runLog != nil {

@@ -22,9 +22,10 @@ const pooledShimArg = "-"
 type ShimPool struct {
 	binary string
 	size   int
-	ahead  string // InitAhead as JSON for the shims' argv; empty: none
 
 	mu       sync.Mutex
+	ahead    string    // InitAhead as JSON for the shims' argv; empty: none
+	aheadKey InitAhead // what ahead says
 	idle     []*shimProc
 	starting int
 	closed   bool
@@ -45,7 +46,9 @@ func (p *ShimPool) StartInitsAhead(k InitAhead) {
 	if err != nil {
 		return // a struct of strings and bools: cannot fail
 	}
-	p.ahead = string(b)
+	p.mu.Lock()
+	p.ahead, p.aheadKey = string(b), k
+	p.mu.Unlock()
 }
 
 // shimProc is a started shim: its process, the write end of its spec pipe
@@ -99,10 +102,19 @@ func (p *shimProc) send(spec shimSpec) error {
 }
 
 // take returns an idle shim, or nil when none is ready (the caller starts
-// one itself); either way the pool starts what it lacks.
-func (p *ShimPool) take() *shimProc {
+// one itself); either way the pool starts what it lacks. k, when set, is
+// how the taking step is isolated: when it differs from what the inits
+// started ahead expect (config/network none, say) but uses the same init,
+// the shims started from now on start inits like its, so that the next
+// steps of such jobs find theirs ready too.
+func (p *ShimPool) take(k *InitAhead) *shimProc {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if k != nil && p.ahead != "" && k.Init == p.aheadKey.Init && *k != p.aheadKey {
+		if b, err := json.Marshal(k); err == nil { // a struct of strings and bools: cannot fail
+			p.ahead, p.aheadKey = string(b), *k
+		}
+	}
 	defer p.refillLocked()
 	for len(p.idle) > 0 {
 		s := p.idle[0]
@@ -122,15 +134,15 @@ func (p *ShimPool) take() *shimProc {
 func (p *ShimPool) refillLocked() {
 	for !p.closed && len(p.idle)+p.starting < p.size {
 		p.starting++
-		go p.startOne()
+		args := []string{pooledShimArg}
+		if p.ahead != "" {
+			args = append(args, p.ahead)
+		}
+		go p.startOne(args)
 	}
 }
 
-func (p *ShimPool) startOne() {
-	args := []string{pooledShimArg}
-	if p.ahead != "" {
-		args = append(args, p.ahead)
-	}
+func (p *ShimPool) startOne(args []string) {
 	s, err := startShimProc(p.binary, args)
 	p.mu.Lock()
 	defer p.mu.Unlock()
