@@ -105,6 +105,10 @@ type ShimRecord struct {
 	OOM      bool
 	Usage    Usage
 	Ended    time.Time
+	// Started is when the step's program began (zero: it never did, or
+	// an older shim): a daemon that died before it recorded the start
+	// records this one.
+	Started time.Time `json:",omitzero"`
 }
 
 // result turns the record into a Result.
@@ -152,6 +156,20 @@ func ShimState(dir string) (alive bool, rec *ShimRecord, err error) {
 func ShimStarted(dir string) bool {
 	_, err := os.Lstat(filepath.Join(dir, shimLock))
 	return err == nil
+}
+
+// ShimStartedAt is when the step of the shim in dir began, as near as the
+// shim tells: its record's Started, else the time its lock was made (the
+// shim's first act, a moment before the step's start); zero when neither
+// says.
+func ShimStartedAt(dir string) time.Time {
+	if rec, err := readShimRecord(dir); err == nil && rec != nil && !rec.Started.IsZero() {
+		return rec.Started
+	}
+	if st, err := os.Lstat(filepath.Join(dir, shimLock)); err == nil {
+		return st.ModTime().UTC()
+	}
+	return time.Time{}
 }
 
 // shimAlive tries a shared lock: refused while the shim holds its own.
@@ -599,7 +617,9 @@ func shimMain() int {
 		ready.discard()
 		ready = nil
 	}
+	var started time.Time
 	s.Started = func(pgid int, start uint64) {
+		started = time.Now().UTC()
 		say(status, "ok %d %d\n", pgid, start)
 		_ = status.Close() // a pipe: nothing buffered
 	}
@@ -621,7 +641,7 @@ func shimMain() int {
 	if runLog != nil {
 		runLog.Close() // after the log's last bytes and markers
 	}
-	rec := ShimRecord{Protocol: ShimProtocol, Outcome: res.Outcome, ExitCode: res.ExitCode, OOM: res.OOM, Usage: res.Usage, Ended: time.Now().UTC()}
+	rec := ShimRecord{Protocol: ShimProtocol, Outcome: res.Outcome, ExitCode: res.ExitCode, OOM: res.OOM, Usage: res.Usage, Ended: time.Now().UTC(), Started: started}
 	if res.Err != nil {
 		rec.Err = res.Err.Error()
 	}

@@ -87,7 +87,16 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 // started records that a step's process runs, with its group for
 // recovery; the first step turns the run RUNNING in the same commit.
 func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
+	m.startedAt(k, step, pgid, start, time.Time{})
+}
+
+// startedAt is started for a step that began at at (zero: now): one a
+// daemon that died first did not record, whose shim says when.
+func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time.Time) {
 	now := m.now().UTC()
+	if !at.IsZero() {
+		now = at.UTC()
+	}
 	first := false
 	began := time.Now() // the commit's real latency, for the metrics: not the injected clock
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,14 +56,17 @@ type pipeline struct {
 	single bool // one plain step: it writes the run's log and output/ directly
 	// resume: a run an earlier daemon started (resumeRun); stored are its
 	// steps as recorded then.
-	resume  bool
-	stored  map[string]Step
-	tick    time.Time // Run.Tick: no step's program begins before it
-	timeout time.Duration
-	limits  exec.Limits // config/limits of the run's snapshot
-	runLog  *sharedLog  // multi-step: the run's log, lines prefixed [label]
-	env     []string    // the job's secrets, as NAME=value lines
-	secrets [][]byte    // masked in every log
+	resume bool
+	stored map[string]Step
+	tick   time.Time // Run.Tick: no step's program begins before it
+	// attached: a step was followed under a shim an earlier daemon started
+	// (a run that daemon never recorded RUNNING is not resume).
+	attached atomic.Bool
+	timeout  time.Duration
+	limits   exec.Limits // config/limits of the run's snapshot
+	runLog   *sharedLog  // multi-step: the run's log, lines prefixed [label]
+	env      []string    // the job's secrets, as NAME=value lines
+	secrets  [][]byte    // masked in every log
 
 	mu    sync.Mutex
 	state map[string]*nodeState
@@ -187,7 +191,7 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 	case result != "":
 		out.Result, _ = filepath.Rel(dir, result)
 	}
-	if resume { // its steps may have ended while no daemon ran: then it did too
+	if resume || p.attached.Load() { // its steps may have ended while no daemon ran: then it did too
 		out.EndedAt = p.lastEnd()
 	}
 	return out, p
@@ -554,9 +558,11 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 		p.noteNewerShim(label, shimDir)
 		if st, ok := p.stored[label]; (!ok || st.Status == Pending) && exec.ShimStarted(shimDir) { // a Slurm step may wait in its queue
 			// Its daemon ended before it recorded the start: recorded
-			// now (no process group: its shim holds the step).
-			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, 0, 0)
+			// now, with the time its shim gives (no process group: its
+			// shim holds the step).
+			p.m.startedAt(p.k, Step{Label: label, Log: logRel, Output: outRel}, 0, 0, exec.ShimStartedAt(shimDir))
 		}
+		p.attached.Store(true)
 		res = sb.AttachStep(ctx, spec)
 	} else {
 		res = sb.RunStep(ctx, spec)
