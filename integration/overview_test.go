@@ -343,7 +343,13 @@ func TestOverviewStoppedReader(t *testing.T) {
 	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	d.ok(t, `for i in $(seq 1300); do echo "note $i" > mnt/j/description || exit 1; done`)
+	// 1300 settings, 100 to a shell command: each is a durable commit, and
+	// one command of all of them outran the harness's 60 s on a loaded
+	// machine (17 commits/s under another process's fsyncs).
+	for from := 1; from <= 1300; from += 100 {
+		d.ok(t, `for i in $(seq $A $B); do echo "note $i" > mnt/j/description || exit 1; done`,
+			fmt.Sprint("A=", from), fmt.Sprint("B=", from+99))
+	}
 	d.trigger(t, "j", `{}`)
 	if st := d.waitRun(t, "j", 1); st != "COMPLETED" {
 		t.Fatalf("a run while the reader is stopped: %s", st)
