@@ -27,6 +27,17 @@ func TestSumUsage(t *testing.T) {
 	if *par.MemoryPeak != 400 {
 		t.Errorf("overlapping steps: memory peak %d, want 400 (100+300 at once)", *par.MemoryPeak)
 	}
+	// A step that took no time, or whose start was recorded after its end
+	// (a daemon that died before it recorded the start), counts at its
+	// moment, also beside a step ending or starting then.
+	for _, s := range []Step{step(1, 1, 1, 70), step(2, 1, 1, 70)} {
+		if got := SumUsage([]Step{s}); got.MemoryPeak == nil || *got.MemoryPeak != 70 {
+			t.Errorf("a step from %v to %v: memory peak %v, want 70", s.StartedAt, s.EndedAt, got.MemoryPeak)
+		}
+	}
+	if got := SumUsage([]Step{step(0, 1, 1, 5), step(1, 1, 1, 70), step(1, 2, 1, 6)}); *got.MemoryPeak != 76 {
+		t.Errorf("an instant step between two: memory peak %d, want 76 (it and the one starting then)", *got.MemoryPeak)
+	}
 	if none := SumUsage([]Step{{Label: "a", StartedAt: at(0), EndedAt: at(1)}}); none != (Usage{}) {
 		t.Errorf("no step measured: %+v, want all unknown", none)
 	}

@@ -35,11 +35,15 @@ func SumUsage(steps []Step) Usage {
 
 // concurrentPeak sweeps the steps' intervals: the largest sum of field
 // over steps running at one moment. A step ending when another starts
-// does not overlap it.
+// does not overlap it; a step that took no time (or whose recorded start
+// is not before its end) counts at its moment.
 func concurrentPeak(steps []Step, field func(*Usage) *uint64) *uint64 {
+	// rank orders edges at one moment: ends of steps that took time, then
+	// starts, then ends of steps that took none (after their own start).
 	type edge struct {
 		at    time.Time
 		start bool
+		rank  int
 		v     uint64
 	}
 	var edges []edge
@@ -47,12 +51,12 @@ func concurrentPeak(steps []Step, field func(*Usage) *uint64) *uint64 {
 		if s.Usage == nil || field(s.Usage) == nil || s.StartedAt.IsZero() {
 			continue
 		}
-		end := s.EndedAt
-		if end.Before(s.StartedAt) {
-			end = s.StartedAt
+		end, endRank := s.EndedAt, 0
+		if !end.After(s.StartedAt) {
+			end, endRank = s.StartedAt, 2
 		}
 		v := *field(s.Usage)
-		edges = append(edges, edge{s.StartedAt, true, v}, edge{end, false, v})
+		edges = append(edges, edge{s.StartedAt, true, 1, v}, edge{end, false, endRank, v})
 	}
 	if len(edges) == 0 {
 		return nil
@@ -61,13 +65,7 @@ func concurrentPeak(steps []Step, field func(*Usage) *uint64) *uint64 {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
-		if a.start == b.start {
-			return 0
-		}
-		if a.start {
-			return 1 // ends first
-		}
-		return -1
+		return a.rank - b.rank
 	})
 	var cur, peak uint64
 	for _, e := range edges {
