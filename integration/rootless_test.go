@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,16 +54,33 @@ func rootlessSkip(t *testing.T) {
 	}
 }
 
+// fuseACLMu orders the tests' changes of /dev/fuse's ACL.
+var fuseACLMu sync.Mutex
+
 // rootlessUser makes a throwaway user that may open /dev/fuse (an ACL,
 // removed when t ends) and gives it the binaries under test in its home.
 func rootlessUser(t *testing.T) shareUser {
 	t.Helper()
 	users, _ := shareUsers(t, 1, false)
 	u := users[0]
-	shareCmd(t, "setfacl", "-m", "u:"+u.name+":rw", "/dev/fuse")
+	func() {
+		fuseACLMu.Lock()
+		defer fuseACLMu.Unlock() // shareCmd may end the test
+		shareCmd(t, "setfacl", "-m", "u:"+u.name+":rw", "/dev/fuse")
+	}()
 	t.Cleanup(func() {
+		fuseACLMu.Lock()
+		defer fuseACLMu.Unlock()
 		if out, err := exec.Command("setfacl", "-x", "u:"+u.name, "/dev/fuse").CombinedOutput(); err != nil {
 			t.Errorf("setfacl -x u:%s /dev/fuse: %v: %s", u.name, err, out)
+		}
+		// Removing the last named entry leaves the mask the first one
+		// added: with no named entry left, the ACL goes whole, as it was.
+		out, err := exec.Command("getfacl", "-c", "-p", "/dev/fuse").Output()
+		if err == nil && !regexp.MustCompile(`(?m)^(user|group):[^:]+:`).Match(out) {
+			if out, err := exec.Command("setfacl", "-b", "/dev/fuse").CombinedOutput(); err != nil {
+				t.Errorf("setfacl -b /dev/fuse: %v: %s", err, out)
+			}
 		}
 	})
 	bin := filepath.Join(u.home, "bin")
