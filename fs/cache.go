@@ -149,20 +149,20 @@ func (t *tree) invalidateJob(id string) {
 
 // jobChanged is watchStore's answer to a change of job id's record. When
 // the store still has the job under the name the kernel was given (a
-// mkdir or rename through this mount, which the kernel applied itself, or
-// a change of its metadata), the kernel's entry is true and only the
-// folder's attributes are dropped: an entry's invalidation also drops the
-// top folder's kept listing (the kernel counts it as a change of the
-// folder), so each mkdir would cost the next `ls` a full READDIR.
+// mkdir or rename through this mount, which the kernel applied itself),
+// what the kernel keeps is true: the entry, and the folder's attributes
+// (a job's mode, owner and creation never change; its mtime moves with
+// temporary files, which jobDir.changed invalidates). Nothing is sent
+// then: an entry's invalidation also drops the top folder's kept listing
+// (the kernel counts it as a change of the folder), and an attribute's
+// the stat after it, so each mkdir cost the next `ls` a full READDIR and
+// the next stat a GETATTR, whenever the feed arrived after them.
 func (t *tree) jobChanged(id string) {
 	name, ok := t.names.get(id)
 	if !ok {
 		return // never given to the kernel, or forgotten: nothing kept
 	}
 	if j, err := t.m.JobByID(id); err == nil && j.Name == name {
-		if child := t.top.EmbeddedInode().GetChild(name); child != nil && child.StableAttr().Ino == ino(id) {
-			_ = child.NotifyContent(-1, 0) // ENOENT: the kernel holds nothing of it
-		}
 		return
 	}
 	t.invalidateJob(id)
