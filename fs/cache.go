@@ -158,14 +158,12 @@ func (t *tree) invalidateJob(id string) {
 // the stat after it, so each mkdir cost the next `ls` a full READDIR and
 // the next stat a GETATTR, whenever the feed arrived after them.
 func (t *tree) jobChanged(id string) {
-	name, ok := t.names.get(id)
-	if !ok {
-		return // never given to the kernel, or forgotten: nothing kept
+	if name, ok := t.names.get(id); ok {
+		if j, err := t.m.JobByID(id); err == nil && j.Name == name {
+			return
+		}
 	}
-	if j, err := t.m.JobByID(id); err == nil && j.Name == name {
-		return
-	}
-	t.invalidateJob(id)
+	t.invalidateJob(id) // nothing when the kernel was never given the job
 }
 
 // invalidateAll is invalidateJob of every job folder the kernel may hold:

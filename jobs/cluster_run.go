@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -99,12 +100,17 @@ func (m *Manager) watchRuns() {
 }
 
 // pause waits d unless the Manager closes.
-func (m *Manager) pause(d time.Duration) {
+func (m *Manager) pause(d time.Duration) { sleepCtx(m.baseCtx, d) }
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-m.baseCtx.Done():
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -525,14 +525,7 @@ func (p *pipeline) waitTick(ctx context.Context) bool {
 	if p.tick.IsZero() || wait <= 0 {
 		return true
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleepCtx(ctx, wait)
 }
 
 // runShimmed runs (or, attach, re-attaches to) a step under a shim that

@@ -230,11 +230,7 @@ func (m *Manager) fire(jobID, stamp string, at time.Time) {
 // job busy.
 func (m *Manager) fireAtTick(jobID, stamp string, at time.Time, wait time.Duration) {
 	defer m.wg.Done()
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-m.baseCtx.Done():
-	case <-t.C:
+	if sleepCtx(m.baseCtx, wait) {
 		m.fire(jobID, stamp, at)
 	}
 }
