@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -61,13 +62,39 @@ func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint6
 	defer func() { _ = unix.Close(proc) }() // a folder: nothing to flush
 	sc := procScan{dirBuf: make([]byte, 16<<10), link: make([]byte, 4096), info: make([]byte, 1024)}
 	self := strconv.Itoa(os.Getpid())
+	counted := fdCountsInSize(proc, self)
 	for _, pid := range sc.names(proc, nil) {
 		if pid == self || !isPID(pid) {
 			continue
 		}
+		if counted && !holdsDescriptors(proc, pid) {
+			continue // a kernel thread, a zombie: nothing to list
+		}
 		sc.fdWriters(proc, pid, inos, match, counts)
 	}
 	return counts
+}
+
+// fdCountsInSize reports whether the kernel gives the number of a
+// process's open descriptors as the size of its /proc/<pid>/fd (Linux 6.2
+// and later): this process holds some (/proc itself), so a size of 0 means
+// the kernel does not say.
+func fdCountsInSize(proc int, self string) bool {
+	var st unix.Stat_t
+	return unix.Fstatat(proc, self+"/fd", &st, 0) == nil && st.Size > 0
+}
+
+// holdsDescriptors reports whether process pid has a descriptor open, by
+// one stat of its fd folder (the kernel counts them; see fdCountsInSize)
+// instead of opening and listing it: most processes of a machine are
+// kernel threads, which hold none, and the listing cost four system calls
+// each. A process whose folder cannot be looked at is listed as before.
+func holdsDescriptors(proc int, pid string) bool {
+	var st unix.Stat_t
+	if err := unix.Fstatat(proc, pid+"/fd", &st, 0); err != nil {
+		return !errors.Is(err, unix.ENOENT) // gone: nothing to list
+	}
+	return st.Size > 0
 }
 
 // procScan holds the buffers one scan reuses.
