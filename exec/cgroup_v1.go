@@ -98,6 +98,15 @@ func (c cgroupsV1) hierarchy() ([]cgroup1.Subsystem, error) {
 	return out, nil
 }
 
+// warmCgroups does ahead what a step's first cgroup would do on its path:
+// for v1, the library's read of mountinfo and probe of every controller
+// (about a millisecond in a shim started ahead, before its spec).
+func warmCgroups(cg Cgroups) {
+	if _, ok := cg.(cgroupsV1); ok {
+		_, _ = v1Hierarchy() // an error is met again, and reported, by Create
+	}
+}
+
 // v1Hierarchy lists the controllers jobfs uses. cgroup1.Default reads
 // mountinfo and probes every controller: once per daemon, not per step.
 var v1Hierarchy = sync.OnceValues(findV1Hierarchy)

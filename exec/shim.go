@@ -538,9 +538,10 @@ func shimMain() int {
 	}()
 	if pooled { // started ahead: the step, its folder and its logs come with the spec
 		// Work that does not depend on the step is done while idle: the
-		// cgroup hierarchy, os's one-time pidfd check (a fork) and, when the
+		// cgroup hierarchy (and v1's mountinfo read), os's one-time pidfd check (a fork) and, when the
 		// pool says how steps are isolated, the step's init.
 		cg, cgErr = DetectCgroups()
+		warmCgroups(cg)
 		if p, err := os.FindProcess(os.Getpid()); err == nil {
 			_ = p.Release() // only the check was wanted
 		}
