@@ -25,8 +25,8 @@ deps: ## install what is missing (fuse3 for fusermount3), as root through apt
 
 build: ## build bin/jobfs, bin/jobfs-init and bin/jobfs-shim (the small programs each step starts from)
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jobfs
-	$(GO) build -o $(BIN)-init ./cmd/jobfs-init
-	$(GO) build -o $(BIN)-shim ./cmd/jobfs-shim
+	CGO_ENABLED=0 $(GO) build -o $(BIN)-init ./cmd/jobfs-init
+	CGO_ENABLED=0 $(GO) build -o $(BIN)-shim ./cmd/jobfs-shim
 
 run: deps build ## mount the job tree at ./mnt in the foreground (Ctrl-C unmounts)
 	./$(BIN) mount $(MOUNT)
