@@ -409,7 +409,8 @@ func benchOrNaN(ok bool, v float64) float64 {
 // (#!/bin/true) triggered by benchWriters concurrent writers, from the first
 // write until every run is COMPLETED; jobfs with --max-active 2 against
 // task-spooler with 2 slots (tsp -S 2; one `tsp -n true` client process per
-// job, as it is used).
+// job, as it is used) and against the same daemon on a state on tmpfs
+// (tmpfs-state, as in CmpTrigger).
 func BenchmarkCmpThroughput(b *testing.B) {
 	d, _ := benchDaemon(b, "", "--max-active", "2")
 	benchIsolated(b, d)
@@ -437,23 +438,34 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		}
 		return first
 	}
-	data := filepath.Join(d.mnt, "many", "data")
-	var jobfsRate, tspRate []float64
-	next, tsDone := 0, 0
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	var onTmpfs *daemon // the same on a state on tmpfs: what the disk costs
+	if scratch, ok := benchTmpfs(b); ok {
+		onTmpfs, _ = benchDaemon(b, filepath.Join(scratch, "state"), "--max-active", "2")
+		benchJob(b, onTmpfs, "many", "#!/bin/true\n", "config/keep", "100000")
+	}
+	next := map[*daemon]int{}
+	round := func(d *daemon) float64 {
+		data := filepath.Join(d.mnt, "many", "data")
 		t0 := time.Now()
 		if err := parallel(func() error { return os.WriteFile(data, []byte("\n"), 0o644) }); err != nil {
 			b.Fatal(err)
 		}
-		for id := next + 1; id <= next+per*benchWriters; id++ {
+		for id := next[d] + 1; id <= next[d]+per*benchWriters; id++ {
 			benchCompleted(b, d, "many", id)
 		}
-		next += per * benchWriters
-		jobfsRate = append(jobfsRate, float64(per*benchWriters)/time.Since(t0).Seconds())
-
+		next[d] += per * benchWriters
+		return float64(per*benchWriters) / time.Since(t0).Seconds()
+	}
+	var jobfsRate, tmpfsRate, tspRate []float64
+	tsDone := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		jobfsRate = append(jobfsRate, round(d))
+		if onTmpfs != nil {
+			tmpfsRate = append(tmpfsRate, round(onTmpfs))
+		}
 		if ts != nil {
-			t0 = time.Now()
+			t0 := time.Now()
 			if err := parallel(func() error { _, err := ts.run("-n", "true"); return err }); err != nil {
 				b.Fatal(err)
 			}
@@ -470,7 +482,8 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		}
 		return s / float64(len(v))
 	}
-	benchReport(b, "runs/s", mean(jobfsRate), benchBase{"tsp", benchOrNaN(ts != nil, mean(tspRate))})
+	benchReport(b, "runs/s", mean(jobfsRate), benchBase{"tsp", benchOrNaN(ts != nil, mean(tspRate))},
+		benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, mean(tmpfsRate))})
 }
 
 // BenchmarkCmpBigLog: a step writing benchBigLog bytes of log lines to
