@@ -19,6 +19,10 @@ func TestKillAfterStop(t *testing.T) {
 	log := filepath.Join(m.RunDir(j.ID, id), "log")
 	eventually(t, "the step ignores SIGTERM", func() bool {
 		b, _ := os.ReadFile(log)
+		if r, err := m.Run(j.ID, id); err == nil && r.Status.Terminal() {
+			// Said at once, with why: a run that ended never prints.
+			t.Fatalf("the run ended %s %q before its step was ready; log:\n%s", r.Status, r.Error, b)
+		}
 		return strings.Contains(string(b), "ready")
 	})
 	mustOK(t, m.Stop(j.ID, id, false))
