@@ -168,4 +168,15 @@ func logDiagnosis(t *testing.T) {
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		t.Logf("dmesg (last lines):\n%s", strings.Join(lines[max(len(lines)-20, 0):], "\n"))
 	}
+	// Where a job's processes are and what they wait on (a job that never
+	// ended once, with no OOM kill in dmesg: stuck, or never started?).
+	if out, err := exec.Command("ps", "-eo", "pid,ppid,stat,wchan:24,rss,etime,args").CombinedOutput(); err == nil {
+		var keep []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "slurm") || strings.Contains(l, "head") || strings.Contains(l, "tail") || strings.Contains(l, "PID") {
+				keep = append(keep, l)
+			}
+		}
+		t.Logf("ps (slurm and its jobs):\n%s", strings.Join(keep, "\n"))
+	}
 }
