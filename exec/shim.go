@@ -538,8 +538,9 @@ func shimMain() int {
 	}()
 	if pooled { // started ahead: the step, its folder and its logs come with the spec
 		// Work that does not depend on the step is done while idle: the
-		// cgroup hierarchy (and v1's mountinfo read), os's one-time pidfd check (a fork) and, when the
-		// pool says how steps are isolated, the step's init.
+		// cgroup hierarchy (and v1's read of mountinfo), os's one-time pidfd
+		// check (a fork) and, when the pool says how steps are isolated,
+		// the step's init.
 		cg, cgErr = DetectCgroups()
 		warmCgroups(cg)
 		if p, err := os.FindProcess(os.Getpid()); err == nil {

@@ -342,11 +342,7 @@ func BenchmarkCmpTrigger(b *testing.B) {
 	d, _ := benchDaemon(b, "")
 	benchIsolated(b, d)
 	benchJob(b, d, "true", "#!/bin/true\n", "config/keep", "100000")
-	var onTmpfs *daemon
-	if scratch, ok := benchTmpfs(b); ok {
-		onTmpfs, _ = benchDaemon(b, filepath.Join(scratch, "state"))
-		benchJob(b, onTmpfs, "true", "#!/bin/true\n", "config/keep", "100000")
-	}
+	onTmpfs := benchOnTmpfs(b, "true")
 	ts := benchTaskSpooler(b, 1)
 	ids := map[*daemon]int{}
 	run := func(d *daemon) time.Duration {
@@ -438,11 +434,7 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		}
 		return first
 	}
-	var onTmpfs *daemon // the same on a state on tmpfs: what the disk costs
-	if scratch, ok := benchTmpfs(b); ok {
-		onTmpfs, _ = benchDaemon(b, filepath.Join(scratch, "state"), "--max-active", "2")
-		benchJob(b, onTmpfs, "many", "#!/bin/true\n", "config/keep", "100000")
-	}
+	onTmpfs := benchOnTmpfs(b, "many", "--max-active", "2")
 	next := map[*daemon]int{}
 	round := func(d *daemon) float64 {
 		data := filepath.Join(d.mnt, "many", "data")
@@ -759,6 +751,20 @@ func benchScratch(b *testing.B) string {
 	return b.TempDir()
 }
 
+// benchOnTmpfs starts a daemon (with args) whose state is on tmpfs, with a
+// job of the given name whose script is /bin/true: the tmpfs-state
+// baseline, what the state's disk costs. nil where there is no tmpfs.
+func benchOnTmpfs(b *testing.B, job string, args ...string) *daemon {
+	b.Helper()
+	scratch, ok := benchTmpfs(b)
+	if !ok {
+		return nil
+	}
+	d, _ := benchDaemon(b, filepath.Join(scratch, "state"), args...)
+	benchJob(b, d, job, "#!/bin/true\n", "config/keep", "100000")
+	return d
+}
+
 // benchTmpfs returns a folder of its own on the tmpfs at /dev/shm, removed
 // when b ends; false where there is none.
 func benchTmpfs(b *testing.B) (string, bool) {
@@ -953,8 +959,9 @@ func benchManyJobsState(b *testing.B) (state, native string, names []string) {
 // finished runs each, made with the jobs package (jobs.New, CreateJob,
 // Store.CreateRun) on tmpfs, then mounted: time from exec to ready and the
 // daemon's RSS (against a daemon on an empty state), the first `ls MOUNT`
-// after the mount (the median over benchFirstLs mounts; against a native folder of as many sub-folders on the
-// same tmpfs, and benchBareFuse's folder of as many names: the FUSE floor),
+// after the mount (the median over benchFirstLs mounts; against a native
+// folder of as many sub-folders on the same tmpfs, and benchBareFuse's
+// folder of as many names: the FUSE floor),
 // ls-cached: the `ls MOUNT` right after it, whose listing the kernel keeps
 // (fs/rootlist.go; against a second `ls` of the native folder), and the
 // p50 and p99 of a stat of benchStatN distinct jobs:

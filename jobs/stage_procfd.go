@@ -62,39 +62,34 @@ func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint6
 	defer func() { _ = unix.Close(proc) }() // a folder: nothing to flush
 	sc := procScan{dirBuf: make([]byte, 16<<10), link: make([]byte, 4096), info: make([]byte, 1024)}
 	self := strconv.Itoa(os.Getpid())
-	counted := fdCountsInSize(proc, self)
+	counted := fdCount(proc, self) > 0 // this process holds some (/proc itself)
 	for _, pid := range sc.names(proc, nil) {
 		if pid == self || !isPID(pid) {
 			continue
 		}
-		if counted && !holdsDescriptors(proc, pid) {
-			continue // a kernel thread, a zombie: nothing to list
+		if counted && fdCount(proc, pid) == 0 {
+			continue // a kernel thread, a zombie, a process gone: nothing to list
 		}
 		sc.fdWriters(proc, pid, inos, match, counts)
 	}
 	return counts
 }
 
-// fdCountsInSize reports whether the kernel gives the number of a
-// process's open descriptors as the size of its /proc/<pid>/fd (Linux 6.2
-// and later): this process holds some (/proc itself), so a size of 0 means
-// the kernel does not say.
-func fdCountsInSize(proc int, self string) bool {
-	var st unix.Stat_t
-	return unix.Fstatat(proc, self+"/fd", &st, 0) == nil && st.Size > 0
-}
-
-// holdsDescriptors reports whether process pid has a descriptor open, by
-// one stat of its fd folder (the kernel counts them; see fdCountsInSize)
-// instead of opening and listing it: most processes of a machine are
-// kernel threads, which hold none, and the listing cost four system calls
-// each. A process whose folder cannot be looked at is listed as before.
-func holdsDescriptors(proc int, pid string) bool {
+// fdCount is the number of descriptors process pid holds, by one stat of
+// its fd folder instead of opening and listing it (the listing cost four
+// system calls per process, and most processes of a machine are kernel
+// threads, which hold none): Linux 6.2 and later give the count as the
+// folder's size, older kernels 0. A folder that cannot be looked at but
+// exists counts as -1: it is listed as before.
+func fdCount(proc int, pid string) int64 {
 	var st unix.Stat_t
 	if err := unix.Fstatat(proc, pid+"/fd", &st, 0); err != nil {
-		return !errors.Is(err, unix.ENOENT) // gone: nothing to list
+		if errors.Is(err, unix.ENOENT) {
+			return 0
+		}
+		return -1
 	}
-	return st.Size > 0
+	return st.Size
 }
 
 // procScan holds the buffers one scan reuses.
