@@ -87,7 +87,14 @@ func startShimProc(binary string, args []string, extra ...*os.File) (*shimProc, 
 		return nil, err
 	}
 	p := &shimProc{cmd: cmd, spec: specW, status: statusR, reaped: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.reaped) }() // its end is told by its lock and record
+	pid := cmd.Process.Pid
+	addOwnShim(pid)
+	go func() {
+		waitExited(pid)
+		dropOwnShim(pid) // before the reap frees the pid for another process
+		_ = cmd.Wait()   // its end is told by its lock and record
+		close(p.reaped)
+	}()
 	return p, nil
 }
 

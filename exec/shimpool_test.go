@@ -76,11 +76,19 @@ func TestShimPool(t *testing.T) {
 	if len(idle) == 0 {
 		t.Fatal("the pool has no idle shim after four steps")
 	}
+	for _, s := range idle { // the scan for holders of data passes them by
+		if !OwnShim(s.cmd.Process.Pid) {
+			t.Errorf("idle shim %d is not listed as the daemon's own", s.cmd.Process.Pid)
+		}
+	}
 	pool.Close()
 	closed = true
 	for _, s := range idle {
 		select {
 		case <-s.reaped:
+			if OwnShim(s.cmd.Process.Pid) { // dropped before the reap that frees the pid
+				t.Errorf("shim %d is still listed as the daemon's own once reaped", s.cmd.Process.Pid)
+			}
 		case <-time.After(5 * time.Second):
 			t.Errorf("idle shim %d still runs after Close", s.cmd.Process.Pid)
 			_ = s.cmd.Process.Signal(syscall.SIGKILL)

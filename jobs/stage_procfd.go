@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/jobfs/jobfs/exec"
 )
 
 // Who still holds a file open? FUSE sends FLUSH at every close(2) of every
@@ -64,7 +66,7 @@ func procWriters(inos map[uint64]bool, match func(target string) bool) map[uint6
 	self := strconv.Itoa(os.Getpid())
 	counted := fdCount(proc, self) > 0 // this process holds some (/proc itself)
 	for _, pid := range sc.names(proc, nil) {
-		if pid == self || !isPID(pid) {
+		if pid == self || !isPID(pid) || ownShim(pid) {
 			continue
 		}
 		if counted && fdCount(proc, pid) == 0 {
@@ -121,6 +123,9 @@ func (sc *procScan) fdWriters(proc int, pid string, inos map[uint64]bool, match 
 	sc.fds = sc.names(dir, sc.fds[:0])
 	for _, name := range sc.fds {
 		n, err := unix.Readlinkat(dir, name, sc.link)
+		if errors.Is(err, unix.EACCES) {
+			return // the kernel lets a process's links be read all or none: not ours to read
+		}
 		if err != nil || !match(string(sc.link[:n])) {
 			continue
 		}
@@ -167,6 +172,13 @@ func parseFdInfo(text string) (ino uint64, flags int64, ok bool) {
 		}
 	}
 	return ino, flags, haveIno && haveFlags
+}
+
+// ownShim says whether the process named pid is one of this daemon's
+// shims (exec.OwnShim), whose descriptors need no look.
+func ownShim(pid string) bool {
+	n, err := strconv.Atoi(pid)
+	return err == nil && exec.OwnShim(n)
 }
 
 func isPID(name string) bool {
