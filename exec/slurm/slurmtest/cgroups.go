@@ -17,6 +17,17 @@ import (
 // otherwise), on v2 slurm* at the top or slurmstepd.scope in system.slice.
 var cgroupGlobs = []string{"/sys/fs/cgroup/slurm*", "/sys/fs/cgroup/*/slurm*"}
 
+// ofNode reports whether a Slurm cgroup folder may be node's: Debian's
+// slurmd (built for several per host) names its folders slurm_<node>, and
+// another node's belong to another cluster, such as the one a test of
+// another package runs at the same time (go test runs packages side by
+// side): killing its jobs left them RUNNING for good. A folder named
+// otherwise cannot be told apart and is taken as this cluster's.
+func ofNode(dir, node string) bool {
+	rest, ok := strings.CutPrefix(filepath.Base(dir), "slurm_")
+	return !ok || rest == node
+}
+
 // slurmCgroups lists the Slurm cgroup folders that exist now.
 func slurmCgroups() map[string]bool {
 	found := map[string]bool{}
@@ -34,13 +45,14 @@ func slurmCgroups() map[string]bool {
 	return found
 }
 
-// removeCgroups kills every process in the Slurm cgroup folders that were
-// not there before (jobs, slurmstepd) and removes the folders, deepest
-// first; it retries for a while as killed processes take a moment to leave.
-func removeCgroups(before map[string]bool) error {
+// removeCgroups kills every process in the Slurm cgroup folders of node
+// that were not there before (jobs, slurmstepd) and removes the folders,
+// deepest first; it retries for a while as killed processes take a moment
+// to leave.
+func removeCgroups(before map[string]bool, node string) error {
 	var roots []string
 	for d := range slurmCgroups() {
-		if !before[d] {
+		if !before[d] && ofNode(d, node) {
 			roots = append(roots, d)
 		}
 	}

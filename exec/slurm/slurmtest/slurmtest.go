@@ -220,7 +220,7 @@ func (c *Cluster) Stop() error {
 		d.kill()
 	}
 	left := c.killOwn()
-	errCg := removeCgroups(c.before)
+	errCg := removeCgroups(c.before, c.Node)
 	for _, name := range []string{"slurmctld", "munged"} {
 		if d := procs[name]; d != nil {
 			d.kill()

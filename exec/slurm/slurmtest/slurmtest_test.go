@@ -71,3 +71,23 @@ func waitPid(t *testing.T, path string) int {
 	t.Fatal("the job did not start in a minute")
 	return 0
 }
+
+// TestOfNode: a cluster's cleanup kills only what is in its own node's
+// cgroup folders, not the jobs of a cluster another package's test runs at
+// the same time (go test runs packages side by side).
+func TestOfNode(t *testing.T) {
+	for _, c := range []struct {
+		dir, node string
+		want      bool
+	}{
+		{"/sys/fs/cgroup/memory/slurm_jobfs1", "jobfs1", true},
+		{"/sys/fs/cgroup/memory/slurm_jobfs2", "jobfs1", false},
+		{"/sys/fs/cgroup/memory/slurm_jobfs12", "jobfs1", false},
+		{"/sys/fs/cgroup/memory/slurm", "jobfs1", true}, // a build for one slurmd per host: cannot be told apart
+		{"/sys/fs/cgroup/slurmstepd.scope", "jobfs1", true},
+	} {
+		if got := ofNode(c.dir, c.node); got != c.want {
+			t.Errorf("ofNode(%s, %s) = %v, want %v", c.dir, c.node, got, c.want)
+		}
+	}
+}
