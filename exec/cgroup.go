@@ -46,6 +46,14 @@ type Cgroups interface {
 	Prune(dir string)
 }
 
+// planner tells, before a step's cgroup is made, what its Group will give
+// an init to join and verify: JoinFiles (on v2, the cgroup.procs an init
+// started ahead moves itself into) and Paths. An init started ahead is
+// then handed its step first and prepares while the cgroup is made.
+type planner interface {
+	plan(rel string) (join []string, paths map[string]string)
+}
+
 // Group is one step's cgroup.
 type Group interface {
 	// JoinFiles are the files a process writes "0" to in order to join

@@ -191,6 +191,18 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	return g, nil
 }
 
+func (c cgroupsV1) plan(rel string) ([]string, map[string]string) {
+	rel = "/" + strings.Trim(rel, "/") // as Create has it
+	var join []string
+	paths := map[string]string{}
+	for _, n := range c.have {
+		p := filepath.Join(c.base[n], rel)
+		join = append(join, filepath.Join(c.root, string(n), p, "cgroup.procs"))
+		paths[string(n)] = p
+	}
+	return join, paths
+}
+
 type groupV1 struct {
 	c     cgroupsV1
 	cg    cgroup1.Cgroup

@@ -107,6 +107,11 @@ func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
 	return &groupV2{m: m, dir: filepath.Join(c.mount, full), path: full}, nil
 }
 
+func (c cgroupsV2) plan(rel string) ([]string, map[string]string) {
+	full := path.Join(c.base, "/"+strings.Trim(rel, "/")) // as Create has it
+	return []string{filepath.Join(c.mount, full, "cgroup.procs")}, map[string]string{"": full}
+}
+
 // enforceable drops the limits whose controller the subtree lacks: the run
 // log says so (Unenforced), and enabling it would fail.
 func (c cgroupsV2) enforceable(l Limits) Limits {

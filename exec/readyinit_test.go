@@ -231,3 +231,94 @@ func isZombie(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
+
+// rootCgroups returns this machine's cgroups and a parent folder of the
+// test's own in them (removed at its end), or skips: the tests below make
+// real cgroups, which needs root.
+func rootCgroups(t *testing.T, name string) (Cgroups, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes real cgroups")
+	}
+	cg, err := DetectCgroups()
+	if err != nil {
+		t.Skipf("no cgroups: %v", err)
+	}
+	parent := fmt.Sprintf("jobfs-test-%s-%d", name, os.Getpid())
+	t.Cleanup(func() {
+		if err := cg.Clean(parent); err != nil {
+			t.Errorf("remove the test's cgroups: %v", err)
+		}
+	})
+	return cg, parent
+}
+
+// TestCgroupPlan: what an init started ahead is told to join and verify
+// before its step's cgroup exists is what the cgroup, once made, gives.
+func TestCgroupPlan(t *testing.T) {
+	cg, parent := rootCgroups(t, "plan")
+	p, ok := cg.(planner)
+	if !ok {
+		t.Fatalf("%T cannot plan a cgroup", cg)
+	}
+	rel := parent + "/run/step"
+	join, paths := p.plan(rel)
+	g, err := cg.Create(rel, Limits{Pids: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = g.Delete() }() // empty: nothing joined it
+	want := g.JoinFiles()
+	if len(want) == 0 { // v2: an init started ahead moves itself into cgroup.procs
+		want = []string{filepath.Join(g.Dir(), "cgroup.procs")}
+	}
+	if fmt.Sprint(join) != fmt.Sprint(want) {
+		t.Errorf("planned join files %v, the cgroup's %v", join, want)
+	}
+	if fmt.Sprint(paths) != fmt.Sprint(g.Paths()) {
+		t.Errorf("planned paths %v, the cgroup's %v", paths, g.Paths())
+	}
+	for _, f := range join {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("planned join file: %v", err)
+		}
+	}
+}
+
+// TestShimPoolInitAheadCgroupFails: an init started ahead is handed its
+// step before the step's cgroup is made; when the cgroup cannot be made,
+// the step does not start, the reason is the cgroup's, and the init ends.
+func TestShimPoolInitAheadCgroupFails(t *testing.T) {
+	cg, parent := rootCgroups(t, "aheadfail")
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := NewShimPool(bin, 1)
+	defer pool.Close()
+	pool.StartInitsAhead(InitAhead{Init: bin, Namespaces: true})
+	pool.mu.Lock()
+	pool.refillLocked()
+	pool.mu.Unlock()
+	ready := readyInitOf(t, pool)
+	s := newStep(t, "#!/bin/sh\necho started\n")
+	for _, d := range []string{"in", "out"} {
+		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp := s.shimmed(t)
+	sp.Shim.Pool = pool
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	sp.Isolation = &Isolation{Init: bin, UID: uid, GID: gid, Namespaces: true, Cgroups: cg, Group: parent + "/step",
+		Limits: Limits{IOBps: 1 << 20, Device: "no-such-disk"}, // refused when the cgroup is made
+		Input:  filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+	r := runBounded(t, context.Background(), sp)
+	if r.Outcome != NotStarted || r.Err == nil || !strings.Contains(r.Err.Error(), "cannot apply the limits") {
+		t.Fatalf("Run = %+v, want NotStarted: cannot apply the limits", r)
+	}
+	if log := s.readLog(t); strings.Contains(log, "started") {
+		t.Errorf("the step ran: log %q", log)
+	}
+	eventually(t, "the init started ahead ends", func() bool { return syscall.Kill(ready, 0) != nil || isZombie(ready) })
+}

@@ -20,6 +20,8 @@ import (
 // through the init (the jobfs binary re-executed, see MaybeInit), which joins
 // the cgroup (v1) or is cloned into it (v2), verifies, builds the root and
 // only then starts the step's program: no user code runs outside its cgroup.
+// (An init started ahead mounts the root while its cgroup is made, and
+// joins before it pivots into it.)
 type Isolation struct {
 	Init       string  // path of the jobfs binary
 	Cgroups    Cgroups // nil: no cgroup
@@ -67,7 +69,15 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	ready := s.ready
 	p := &process{}
 	var err error
-	if iso.Cgroups != nil {
+	// An init started ahead is handed its step first and mounts the step's
+	// root while the cgroup is made here; it joins once told the cgroup is
+	// ready (stepinit.Spec.AwaitCgroup). About 1 ms of a step's start on a
+	// 2-core VM.
+	var planned planner
+	if ready != nil && iso.Cgroups != nil {
+		planned, _ = iso.Cgroups.(planner)
+	}
+	if iso.Cgroups != nil && planned == nil {
 		if p.group, err = iso.Cgroups.Create(iso.Group, iso.Limits); err != nil {
 			if ready != nil {
 				ready.discard()
@@ -82,6 +92,10 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		spec.Unshare = ready != nil
 		spec.Input, spec.Output, spec.App = iso.Input, iso.Output, iso.App
 		spec.Path, spec.Args, spec.Dir = "/app/"+filepath.Base(s.Path), []string{"/input", "/output"}, "/app"
+	}
+	if planned != nil {
+		spec.Join, spec.Verify = planned.plan(iso.Group)
+		spec.AwaitCgroup = true
 	}
 	if p.group != nil {
 		spec.Join, spec.Verify = p.group.JoinFiles(), p.group.Paths()
@@ -103,7 +117,18 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		p.cmd = ready.cmd
 		p.pgid = p.cmd.Process.Pid
 		defer closeUnused(ready.status)
-		if err := p.handOver(ready.spec, ready.status, spec); err != nil {
+		var makeGroup func() error
+		if planned != nil {
+			makeGroup = func() error {
+				g, err := iso.Cgroups.Create(iso.Group, iso.Limits)
+				if err != nil {
+					return fmt.Errorf("cannot apply the limits: %w", err)
+				}
+				p.group = g
+				return nil
+			}
+		}
+		if err := p.handOver(ready.spec, ready.status, spec, makeGroup); err != nil {
 			return nil, err
 		}
 		return p, nil
@@ -133,7 +158,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		return nil, fmt.Errorf("start the step init %s: %w%s", iso.Init, err, hint)
 	}
 	p.pgid = p.cmd.Process.Pid
-	if err := p.handOver(specW, statusR, spec); err != nil {
+	if err := p.handOver(specW, statusR, spec, nil); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -141,8 +166,22 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 
 // handOver sends the spec to the started init and reads whether it started
 // the step; on failure the init is waited for and the cgroup removed.
-func (p *process) handOver(specW, statusR *os.File, spec initSpec) error {
-	sendErr := json.NewEncoder(specW).Encode(spec)
+// makeGroup, for a spec with AwaitCgroup, makes the step's cgroup once the
+// init has the spec; the init then learns whether it may join.
+func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup func() error) error {
+	enc := json.NewEncoder(specW)
+	sendErr := enc.Encode(spec)
+	var groupErr error
+	if makeGroup != nil {
+		groupErr = makeGroup()
+		var ready stepinit.CgroupReady
+		if groupErr != nil {
+			ready.Abort = groupErr.Error()
+		}
+		if err := enc.Encode(ready); sendErr == nil {
+			sendErr = err
+		}
+	}
 	if err := specW.Close(); sendErr == nil {
 		sendErr = err
 	}
@@ -152,6 +191,9 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec) error {
 	}
 	_ = p.cmd.Wait() // its end is told by ProcessState below
 	p.finish()
+	if groupErr != nil {
+		return groupErr // the init was told, and ended with it
+	}
 	if reason, ok := strings.CutPrefix(line, "error: "); ok {
 		return errors.New(reason)
 	}

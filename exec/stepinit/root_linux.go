@@ -15,18 +15,22 @@ var hostDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/l
 // devices bound into the step's /dev.
 var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
+// rootDir is where buildRoot mounts the step's root: a tmpfs over /tmp of
+// the init's own (private) mount namespace, so nothing is made on the host.
+const rootDir = "/tmp"
+
 // buildRoot gives the step a root of its own, bubblewrap-style, in the new
 // mount namespace the init was cloned into: a tmpfs with the host's system
 // folders read-only, a private /tmp, /dev with the harmless devices, a /proc
 // of its pid namespace, /input read-only, /output read-write and /app
-// read-only. The host's root is never written. It then pivots into it.
+// read-only, at rootDir. The host's root is never written. pivot then makes
+// it the root.
 func buildRoot(s Spec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	// The new root is a tmpfs mounted over /tmp of this (private) mount
-	// namespace, so nothing is created on the host. The folders to bind may
-	// live below /tmp: hold them open first and bind them by descriptor.
+	// The folders to bind may live below rootDir: hold them open first and
+	// bind them by descriptor.
 	srcs := map[string]string{"/input": s.Input, "/output": s.Output, "/app": s.App}
 	for dst, src := range srcs {
 		if src == "" {
@@ -50,7 +54,7 @@ func buildRoot(s Spec) error {
 		}
 		srcs[dst] = fmt.Sprintf("/proc/self/fd/%d", fd)
 	}
-	const root = "/tmp"
+	const root = rootDir
 	if err := unix.Mount("jobfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("tmpfs root: %w", err)
 	}
@@ -81,10 +85,7 @@ func buildRoot(s Spec) error {
 	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
-	if err := guardProc(root + "/proc"); err != nil {
-		return err
-	}
-	return pivot(root)
+	return guardProc(root + "/proc")
 }
 
 func bindHost(root, d string) error {

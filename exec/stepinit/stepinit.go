@@ -30,7 +30,7 @@ const Arg = "__jobfs_step_init"
 
 // Protocol numbers the shape of Spec: a jobfs-init from another build is
 // refused with a reason rather than misreading it. Change it with Spec.
-const Protocol = 4
+const Protocol = 5
 
 // Spec is what the daemon tells the step init, as JSON on fd 3.
 type Spec struct {
@@ -56,6 +56,17 @@ type Spec struct {
 	// sets everything up, then holds the exec until then (a scheduled
 	// run's tick), at most MaxHold.
 	NotBefore time.Time `json:",omitzero"`
+	// AwaitCgroup: the init gets its step before the step's cgroup is made
+	// (its shim makes it meanwhile). It mounts the step's root, then reads
+	// a CgroupReady from the spec pipe, and only then joins Join and
+	// pivots into the root: the two setups overlap, and nothing of the
+	// step runs before it is in its cgroup.
+	AwaitCgroup bool `json:",omitempty"`
+}
+
+// CgroupReady follows a Spec with AwaitCgroup on the spec pipe.
+type CgroupReady struct {
+	Abort string // why the cgroup could not be made: the init fails with it
 }
 
 // The init reports on fd 4: "ok\n" once the step's program was started, or
@@ -153,11 +164,28 @@ func say(w io.Writer, format string, args ...any) {
 
 func (st *initState) run() int {
 	var spec Spec
-	if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {
+	dec := json.NewDecoder(os.NewFile(3, "spec"))
+	if err := dec.Decode(&spec); err != nil {
 		return st.fail("read spec: %v", err)
 	}
 	if spec.Protocol != Protocol {
 		return st.fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
+	}
+	mounted := false // the step's root is mounted, not yet pivoted into
+	if spec.AwaitCgroup {
+		if spec.Root {
+			if err := mountRoot(spec); err != nil {
+				return st.fail("%v", err)
+			}
+			mounted = true
+		}
+		var ready CgroupReady
+		if err := dec.Decode(&ready); err != nil {
+			return st.fail("read whether the step's cgroup is ready (its shim ended?): %v", err)
+		}
+		if ready.Abort != "" {
+			return st.fail("%s", ready.Abort)
+		}
 	}
 	for _, f := range spec.Join {
 		if err := joinThread(f); err != nil {
@@ -168,12 +196,12 @@ func (st *initState) run() int {
 		return st.fail("%v", err)
 	}
 	if spec.Root {
-		if spec.Unshare {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return st.fail("make the step's mount namespace: %v", err)
+		if !mounted {
+			if err := mountRoot(spec); err != nil {
+				return st.fail("%v", err)
 			}
 		}
-		if err := buildRoot(spec); err != nil {
+		if err := pivot(rootDir); err != nil {
 			return st.fail("build the step's root: %v", err)
 		}
 		_ = unix.Sethostname([]byte("jobfs")) // cosmetic: the step runs the same under the host's name
@@ -226,6 +254,21 @@ func (st *initState) run() int {
 	_ = st.status.Close() // a pipe: nothing buffered
 	stderrToNull()
 	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// mountRoot makes the step's mount namespace where the init was started
+// without one (Spec.Unshare) and mounts its root at rootDir; pivot then
+// makes it the root.
+func mountRoot(spec Spec) error {
+	if spec.Unshare {
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("make the step's mount namespace: %w", err)
+		}
+	}
+	if err := buildRoot(spec); err != nil {
+		return fmt.Errorf("build the step's root: %w", err)
+	}
+	return nil
 }
 
 // MaxHold bounds how long a step is held for its NotBefore, whatever the
