@@ -44,13 +44,10 @@ type Cgroups interface {
 	// Prune removes the cgroup folder dir if it is empty (a job's folder
 	// once its last run has ended); it never kills anything.
 	Prune(dir string)
-}
-
-// planner tells, before a step's cgroup is made, what its Group will give
-// an init to join and verify: JoinFiles (on v2, the cgroup.procs an init
-// started ahead moves itself into) and Paths. An init started ahead is
-// then handed its step first and prepares while the cgroup is made.
-type planner interface {
+	// plan tells, before the cgroup at rel is made, what its Group will
+	// give an init to join and verify: JoinFiles (on v2, the cgroup.procs
+	// an init started ahead moves itself into) and Paths. An init started
+	// ahead is then handed its step first and prepares while it is made.
 	plan(rel string) (join []string, paths map[string]string)
 }
 

@@ -172,12 +172,7 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 		// file; there the machine's swap, if any, stays open to the step.
 		res.Memory.Swap = res.Memory.Limit
 	}
-	rel = "/" + strings.Trim(rel, "/")
-	g := &groupV1{c: c, rel: rel, paths: map[cgroup1.Name]string{}}
-	for _, n := range c.have {
-		g.paths[n] = filepath.Join(c.base[n], rel)
-	}
-	g.path = g.paths[c.have[0]]
+	g := c.group(rel)
 	at := func(n cgroup1.Name) (string, error) { return g.paths[n], nil }
 	cg, err := cgroup1.New(at, res, cgroup1.WithHierarchy(c.hierarchy))
 	if err != nil {
@@ -191,16 +186,20 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	return g, nil
 }
 
-func (c cgroupsV1) plan(rel string) ([]string, map[string]string) {
-	rel = "/" + strings.Trim(rel, "/") // as Create has it
-	var join []string
-	paths := map[string]string{}
+// group lays out the group at rel in every usable hierarchy, not yet made.
+func (c cgroupsV1) group(rel string) *groupV1 {
+	rel = "/" + strings.Trim(rel, "/")
+	g := &groupV1{c: c, rel: rel, paths: map[cgroup1.Name]string{}}
 	for _, n := range c.have {
-		p := filepath.Join(c.base[n], rel)
-		join = append(join, filepath.Join(c.root, string(n), p, "cgroup.procs"))
-		paths[string(n)] = p
+		g.paths[n] = filepath.Join(c.base[n], rel)
 	}
-	return join, paths
+	g.path = g.paths[c.have[0]]
+	return g
+}
+
+func (c cgroupsV1) plan(rel string) ([]string, map[string]string) {
+	g := c.group(rel)
+	return g.JoinFiles(), g.Paths()
 }
 
 type groupV1 struct {

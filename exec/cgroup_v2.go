@@ -90,8 +90,7 @@ func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := "/" + strings.Trim(rel, "/")
-	full := path.Join(c.base, p)
+	p, full := c.paths(rel)
 	if res.Memory != nil && c.swapAccounted() {
 		// No swap for a step with a memory limit: over its limit it is
 		// killed (its log says out of memory) instead of paging for
@@ -107,9 +106,17 @@ func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
 	return &groupV2{m: m, dir: filepath.Join(c.mount, full), path: full}, nil
 }
 
+// paths are the group at rel below the daemon's subtree (p) and below the
+// mount (full).
+func (c cgroupsV2) paths(rel string) (p, full string) {
+	p = "/" + strings.Trim(rel, "/")
+	return p, path.Join(c.base, p)
+}
+
 func (c cgroupsV2) plan(rel string) ([]string, map[string]string) {
-	full := path.Join(c.base, "/"+strings.Trim(rel, "/")) // as Create has it
-	return []string{filepath.Join(c.mount, full, "cgroup.procs")}, map[string]string{"": full}
+	_, full := c.paths(rel)
+	g := &groupV2{dir: filepath.Join(c.mount, full), path: full}
+	return []string{filepath.Join(g.Dir(), "cgroup.procs")}, g.Paths()
 }
 
 // enforceable drops the limits whose controller the subtree lacks: the run

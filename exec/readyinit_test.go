@@ -51,24 +51,15 @@ func TestShimPoolInitAhead(t *testing.T) {
 				iso   func(s step) *Isolation
 				used  bool
 			}{"namespaces and cgroup", InitAhead{Init: bin, Namespaces: true}, func(s step) *Isolation {
-				for _, d := range []string{"in", "out"} {
-					if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
-						t.Fatal(err)
-					}
-				}
+				in, out := s.inOut(t)
 				return &Isolation{Init: bin, UID: uid, GID: gid, Namespaces: true, Cgroups: cg, Group: parent + "/step",
-					Limits: Limits{Pids: 64}, Input: filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+					Limits: Limits{Pids: 64}, Input: in, Output: out, App: s.dir}
 			}, true})
 		}
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pool := NewShimPool(bin, 1)
-			defer pool.Close()
-			pool.StartInitsAhead(c.ahead)
-			pool.mu.Lock()
-			pool.refillLocked()
-			pool.mu.Unlock()
+			pool := aheadPool(t, bin, c.ahead)
 			ready := readyInitOf(t, pool)
 			// While it waits it holds no copy of the host's mounts (which
 			// would keep them busy: a daemon's unmount of its own mount hung).
@@ -130,24 +121,15 @@ func TestShimPoolFollowsStepKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := NewShimPool(bin, 1)
-	defer pool.Close()
-	pool.StartInitsAhead(InitAhead{Init: bin, Namespaces: true})
-	pool.mu.Lock()
-	pool.refillLocked()
-	pool.mu.Unlock()
+	pool := aheadPool(t, bin, InitAhead{Init: bin, Namespaces: true})
 	run := func() (pgid int) {
 		t.Helper()
 		s := newStep(t, "#!/bin/sh\ncat /proc/net/dev\n")
-		for _, d := range []string{"in", "out"} {
-			if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		in, out := s.inOut(t)
 		sp := s.shimmed(t)
 		sp.Shim.Pool = pool
 		sp.Isolation = &Isolation{Init: bin, UID: 0, GID: 0, Namespaces: true, NoNetwork: true,
-			Input: filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+			Input: in, Output: out, App: s.dir}
 		sp.Started = func(p int, _ uint64) { pgid = p }
 		if r := runBounded(t, context.Background(), sp); r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 			t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
@@ -165,6 +147,31 @@ func TestShimPoolFollowsStepKind(t *testing.T) {
 	if pgid := run(); pgid != second {
 		t.Errorf("the next step of network none ran in init %d, not in the one started ahead for it (%d)", pgid, second)
 	}
+}
+
+// aheadPool is a pool of one shim that starts its step's init ahead as k
+// says, started at once and closed at the test's end.
+func aheadPool(t *testing.T, bin string, k InitAhead) *ShimPool {
+	t.Helper()
+	pool := NewShimPool(bin, 1)
+	t.Cleanup(pool.Close)
+	pool.StartInitsAhead(k)
+	pool.mu.Lock()
+	pool.refillLocked()
+	pool.mu.Unlock()
+	return pool
+}
+
+// inOut makes the step's in/ and out/ folders, its /input and /output.
+func (s step) inOut(t testing.TB) (in, out string) {
+	t.Helper()
+	in, out = filepath.Join(s.dir, "in"), filepath.Join(s.dir, "out")
+	for _, d := range []string{in, out} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return in, out
 }
 
 func mountNS(t *testing.T, pid int) string {
@@ -257,12 +264,8 @@ func rootCgroups(t *testing.T, name string) (Cgroups, string) {
 // before its step's cgroup exists is what the cgroup, once made, gives.
 func TestCgroupPlan(t *testing.T) {
 	cg, parent := rootCgroups(t, "plan")
-	p, ok := cg.(planner)
-	if !ok {
-		t.Fatalf("%T cannot plan a cgroup", cg)
-	}
 	rel := parent + "/run/step"
-	join, paths := p.plan(rel)
+	join, paths := cg.plan(rel)
 	g, err := cg.Create(rel, Limits{Pids: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -294,25 +297,16 @@ func TestShimPoolInitAheadCgroupFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := NewShimPool(bin, 1)
-	defer pool.Close()
-	pool.StartInitsAhead(InitAhead{Init: bin, Namespaces: true})
-	pool.mu.Lock()
-	pool.refillLocked()
-	pool.mu.Unlock()
+	pool := aheadPool(t, bin, InitAhead{Init: bin, Namespaces: true})
 	ready := readyInitOf(t, pool)
 	s := newStep(t, "#!/bin/sh\necho started\n")
-	for _, d := range []string{"in", "out"} {
-		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	in, out := s.inOut(t)
 	sp := s.shimmed(t)
 	sp.Shim.Pool = pool
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	sp.Isolation = &Isolation{Init: bin, UID: uid, GID: gid, Namespaces: true, Cgroups: cg, Group: parent + "/step",
 		Limits: Limits{IOBps: 1 << 20, Device: "no-such-disk"}, // refused when the cgroup is made
-		Input:  filepath.Join(s.dir, "in"), Output: filepath.Join(s.dir, "out"), App: s.dir}
+		Input:  in, Output: out, App: s.dir}
 	r := runBounded(t, context.Background(), sp)
 	if r.Outcome != NotStarted || r.Err == nil || !strings.Contains(r.Err.Error(), "cannot apply the limits") {
 		t.Fatalf("Run = %+v, want NotStarted: cannot apply the limits", r)
