@@ -61,9 +61,9 @@ bench: deps build ## benchmarks, as ratios against baselines measured in the sam
 	  row("benchmark", "measure", "jobfs", "baseline", "value", "ratio") }; \
 	/^Benchmark/ && NF >= 4 { name = $$1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$$/, "", name); \
 	  split("", jf); split("", bv); split("", bw); split("", nbw); split("", rat); split("", mlist); split("", seen); \
-	  nm = 0; other = ""; hasat = ($$0 ~ /@/); \
+	  nm = 0; nx = 0; other = ""; hasat = ($$0 ~ /@/); \
 	  for (i = 3; i < NF; i += 2) { v = $$i; u = $$(i + 1); at = index(u, "@"); \
-	    if (at == 0) { if (!hasat) other = other f(v) " " u "  "; continue } \
+	    if (at == 0) { if (!hasat) other = other f(v) " " u "  "; else if (u != "ns/op") extra[++nx] = u SUBSEP v; continue } \
 	    m = substr(u, 1, at - 1); w = substr(u, at + 1); \
 	    if (m ~ /^ratio-/) { rat[substr(m, 7), w] = v; continue } \
 	    if (!(m in seen)) { seen[m] = 1; mlist[++nm] = m } \
@@ -73,7 +73,8 @@ bench: deps build ## benchmarks, as ratios against baselines measured in the sam
 	  for (k = 1; k <= nm; k++) { m = mlist[k]; \
 	    if (nbw[m] == 0) { row(name, m, f(jf[m]), "-", "-", "-"); name = ""; continue } \
 	    for (j = 1; j <= nbw[m]; j++) { w = bw[m, j]; \
-	      row(name, m, f(jf[m]), w, f(bv[m, w]), ((m, w) in rat) ? f(rat[m, w]) : "-"); name = "" } } }' bin/bench.out
+	      row(name, m, f(jf[m]), w, f(bv[m, w]), ((m, w) in rat) ? f(rat[m, w]) : "-"); name = "" } } \
+	  for (k = 1; k <= nx; k++) { split(extra[k], e, SUBSEP); row(name, e[1], "-", "-", "-", f(e[2])); name = "" } }' bin/bench.out
 	@! grep -q '^FAIL' bin/bench.out
 
 soak: deps ## long crash, leak and fuzz runs (not part of make test): JOBFS_SOAK=1, then 60 s of every fuzz target

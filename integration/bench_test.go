@@ -385,12 +385,26 @@ func BenchmarkCmpTrigger(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	fresh, okFresh := benchFloor(b, 1, b.N*benchSamples, false)
+	ahead, okAhead := benchFloor(b, 1, b.N*benchSamples, true)
 	for _, p := range []float64{50, 99} {
 		m := fmt.Sprintf("p%.0f-ms", p)
+		floor, floorAhead := fresh.p50MS, ahead.p50MS
+		if p == 99 {
+			floor, floorAhead = fresh.p99MS, ahead.p99MS
+		}
 		benchReport(b, m, benchMS(benchPct(viaJobfs, p)),
 			benchBase{"exec", benchMS(benchPct(viaExec, p))},
 			benchBase{"tsp", benchOrNaN(ts != nil, benchMS(benchPct(viaTsp, p)))},
-			benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, benchMS(benchPct(viaTmpfs, p)))})
+			benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, benchMS(benchPct(viaTmpfs, p)))},
+			benchBase{"floor", benchOrNaN(okFresh, floor)},
+			benchBase{"floor-ahead", benchOrNaN(okAhead, floorAhead)})
+	}
+	if okFresh && ts != nil {
+		// The floor against the goal's baseline: above 1 means that no
+		// design making a fresh sandbox on the trigger's path meets it.
+		b.ReportMetric(fresh.p50MS/benchMS(benchPct(viaTsp, 50)), "floor/tsp-p50")
+		b.ReportMetric(ahead.p50MS/benchMS(benchPct(viaTsp, 50)), "floor-ahead/tsp-p50")
 	}
 }
 
@@ -449,10 +463,13 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		return float64(per*benchWriters) / time.Since(t0).Seconds()
 	}
 	var jobfsRate, tmpfsRate, tspRate []float64
+	var jobfsCPU float64
 	tsDone := 0
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		cpu0 := benchCPU(b, d)
 		jobfsRate = append(jobfsRate, round(d))
+		jobfsCPU += benchCPU(b, d) - cpu0
 		if onTmpfs != nil {
 			tmpfsRate = append(tmpfsRate, round(onTmpfs))
 		}
@@ -474,8 +491,19 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		}
 		return s / float64(len(v))
 	}
+	floor, okFloor := benchFloor(b, benchWriters, b.N*per, false)
 	benchReport(b, "runs/s", mean(jobfsRate), benchBase{"tsp", benchOrNaN(ts != nil, mean(tspRate))},
-		benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, mean(tmpfsRate))})
+		benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, mean(tmpfsRate))},
+		benchBase{"floor", benchOrNaN(okFloor, floor.runsPerSecond)})
+	// CPU per run, the daemon's and its shims', inits' and steps': on two
+	// cores it bounds runs/s at 2000/cpu-ms.
+	benchReport(b, "cpu-ms/run", jobfsCPU*1000/float64(b.N*per*benchWriters),
+		benchBase{"floor", benchOrNaN(okFloor, floor.cpuMSPerRun)})
+	if okFloor && ts != nil {
+		// Below the goal's 1.3 means that no design making a fresh sandbox
+		// per run meets it here.
+		b.ReportMetric(floor.runsPerSecond/mean(tspRate), "floor/tsp-runs/s")
+	}
 }
 
 // BenchmarkCmpBigLog: a step writing benchBigLog bytes of log lines to

@@ -1,0 +1,127 @@
+//go:build linux
+
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The floor baselines: testdata/isofloor.c does, as bare system calls from
+// one C program, what the guarantees of an isolated jobfs run demand at the
+// least (a bbolt-like durable commit of the queued run and of its verdict,
+// a fresh cgroup in each controller jobfs uses with limits, fresh pid, ipc,
+// uts and mount namespaces, the step's root built as jobfs-init builds it,
+// pivot_root, the step forked, exec'd and reaped, the cgroup removed). It is
+// what no program doing those things can go below on this machine, whatever
+// its design: the floor a row of the table is held against when it stays
+// short of its goal.
+
+// benchFloorResult is one isofloor measure.
+type benchFloorResult struct {
+	runs            int
+	secs            float64
+	cpuMSPerRun     float64
+	p50MS, p99MS    float64
+	runsPerSecond   float64
+	cgroups, reason string
+}
+
+// benchFloor builds and runs isofloor with workers processes of runs runs
+// each; prepared makes each run's cgroup and namespaces (and root) before
+// its clock starts, as a perfect pool of ready sandboxes would. ok is false
+// (and why logged) where it cannot run: not root, no C compiler.
+func benchFloor(b *testing.B, workers, runs int, prepared bool) (benchFloorResult, bool) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Log("floor: needs root (cgroups and namespaces as jobfs makes them for root)")
+		return benchFloorResult{}, false
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		b.Log("floor: no C compiler (cc) to build testdata/isofloor.c: its baselines are left out")
+		return benchFloorResult{}, false
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "isofloor")
+	if out, err := exec.Command(cc, "-O2", "-o", bin, "testdata/isofloor.c").CombinedOutput(); err != nil {
+		b.Fatalf("build isofloor: %v\n%s", err, out)
+	}
+	cg := benchFloorCgroups()
+	b.Cleanup(func() { benchFloorCleanup(cg) })
+	args := []string{filepath.Join(dir, "state"), cg, strconv.Itoa(workers), strconv.Itoa(runs)}
+	if prepared {
+		args = append(args, "prepared")
+	}
+	if err := os.Mkdir(args[0], 0o755); err != nil {
+		b.Fatal(err)
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("isofloor %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	r := benchFloorResult{cgroups: cg}
+	if _, err := fmt.Sscanf(string(out), "runs %d secs %g cpu_ms_per_run %g p50_ms %g p99_ms %g",
+		&r.runs, &r.secs, &r.cpuMSPerRun, &r.p50MS, &r.p99MS); err != nil {
+		b.Fatalf("isofloor said %q: %v", out, err)
+	}
+	r.runsPerSecond = float64(r.runs) / r.secs
+	return r, true
+}
+
+// benchFloorCgroups is isofloor's cgroup argument for this machine: the v1
+// controllers where they are mounted (as jobfs uses them), else cgroup v2.
+func benchFloorCgroups() string {
+	if _, err := os.Stat("/sys/fs/cgroup/memory/tasks"); err == nil {
+		return "v1:/sys/fs/cgroup"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return "v2:/sys/fs/cgroup"
+	}
+	return "none"
+}
+
+// benchFloorCleanup removes what a failed isofloor left of its cgroups
+// (its inits end when their worker does: they read EOF).
+func benchFloorCleanup(cg string) {
+	var parents []string
+	switch {
+	case strings.HasPrefix(cg, "v1:"):
+		parents, _ = filepath.Glob(filepath.Join(cg[3:], "*", "jobfs-floor"))
+	case strings.HasPrefix(cg, "v2:"):
+		parents = []string{filepath.Join(cg[3:], "jobfs-floor")}
+	}
+	for _, p := range parents {
+		kids, _ := filepath.Glob(filepath.Join(p, "*-*"))
+		for _, k := range kids {
+			_ = os.Remove(k) // best effort: an empty cgroup folder goes
+		}
+		_ = os.Remove(p)
+	}
+}
+
+// benchCPU returns the CPU seconds the daemon and the children it reaped
+// (shims, and through them inits and steps) have used.
+func benchCPU(b *testing.B, d *daemon) float64 {
+	b.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := string(st)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ticks := 0.0
+	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
+		v, err := strconv.ParseFloat(fields[i], 64)
+		if err != nil {
+			b.Fatalf("/proc/%d/stat: %v", d.cmd.Process.Pid, err)
+		}
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
