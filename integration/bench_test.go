@@ -385,8 +385,8 @@ func BenchmarkCmpTrigger(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	fresh, okFresh := benchFloor(b, 1, b.N*benchSamples, false)
-	ahead, okAhead := benchFloor(b, 1, b.N*benchSamples, true)
+	fresh, okFresh := benchFloor(b, 1, b.N*benchSamples, "")
+	ahead, okAhead := benchFloor(b, 1, b.N*benchSamples, "prepared")
 	for _, p := range []float64{50, 99} {
 		m := fmt.Sprintf("p%.0f-ms", p)
 		floor, floorAhead := fresh.p50MS, ahead.p50MS
@@ -491,10 +491,12 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		}
 		return s / float64(len(v))
 	}
-	floor, okFloor := benchFloor(b, benchWriters, b.N*per, false)
+	floor, okFloor := benchFloor(b, benchWriters, b.N*per, "")
+	noRoot, okNoRoot := benchFloor(b, benchWriters, b.N*per, "noroot")
 	benchReport(b, "runs/s", mean(jobfsRate), benchBase{"tsp", benchOrNaN(ts != nil, mean(tspRate))},
 		benchBase{"tmpfs-state", benchOrNaN(onTmpfs != nil, mean(tmpfsRate))},
-		benchBase{"floor", benchOrNaN(okFloor, floor.runsPerSecond)})
+		benchBase{"floor", benchOrNaN(okFloor, floor.runsPerSecond)},
+		benchBase{"floor-noroot", benchOrNaN(okNoRoot, noRoot.runsPerSecond)})
 	// CPU per run, the daemon's and its shims', inits' and steps': on two
 	// cores it bounds runs/s at 2000/cpu-ms.
 	benchReport(b, "cpu-ms/run", jobfsCPU*1000/float64(b.N*per*benchWriters),
@@ -503,6 +505,9 @@ func BenchmarkCmpThroughput(b *testing.B) {
 		// Below the goal's 1.3 means that no design making a fresh sandbox
 		// per run meets it here.
 		b.ReportMetric(floor.runsPerSecond/mean(tspRate), "floor/tsp-runs/s")
+		if okNoRoot {
+			b.ReportMetric(noRoot.runsPerSecond/mean(tspRate), "floor-noroot/tsp-runs/s")
+		}
 	}
 }
 

@@ -33,10 +33,11 @@ type benchFloorResult struct {
 }
 
 // benchFloor builds and runs isofloor with workers processes of runs runs
-// each; prepared makes each run's cgroup and namespaces (and root) before
-// its clock starts, as a perfect pool of ready sandboxes would. ok is false
+// each, in mode: "" (all of it), "prepared" (each run's cgroup and
+// namespaces and root made before its clock starts, as a perfect pool of
+// ready sandboxes would) or "noroot" (no root built). ok is false
 // (and why logged) where it cannot run: not root, no C compiler.
-func benchFloor(b *testing.B, workers, runs int, prepared bool) (benchFloorResult, bool) {
+func benchFloor(b *testing.B, workers, runs int, mode string) (benchFloorResult, bool) {
 	b.Helper()
 	if os.Geteuid() != 0 {
 		b.Log("floor: needs root (cgroups and namespaces as jobfs makes them for root)")
@@ -55,8 +56,8 @@ func benchFloor(b *testing.B, workers, runs int, prepared bool) (benchFloorResul
 	cg := benchFloorCgroups()
 	b.Cleanup(func() { benchFloorCleanup(cg) })
 	args := []string{filepath.Join(dir, "state"), cg, strconv.Itoa(workers), strconv.Itoa(runs)}
-	if prepared {
-		args = append(args, "prepared")
+	if mode != "" {
+		args = append(args, mode)
 	}
 	if err := os.Mkdir(args[0], 0o755); err != nil {
 		b.Fatal(err)

@@ -18,7 +18,7 @@
 //   - the cgroup removed and the verdict committed durably.
 // No Go runtime, no shim, no FUSE, no daemon.
 //
-// usage: isofloor STATE CGROUPS WORKERS RUNS [prepared]
+// usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot]
 //   STATE    a folder on the disk of jobfs's state (its files are removed)
 //   CGROUPS  "v1:/sys/fs/cgroup" or "v2:/sys/fs/cgroup/unified" or "none"
 //   WORKERS  processes making runs side by side
@@ -26,6 +26,8 @@
 //   prepared the cgroup and namespaces (and root) are made before the run's
 //            clock starts, as a perfect pool would have them: the timed
 //            part is the commits, the limits, the step's fork/exec/reap
+//   noroot   no root is built (the namespaces and cgroups only): what is
+//            left if a root cost nothing
 // Prints "runs N secs S cpu_ms_per_run C p50_ms P p99_ms Q".
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +56,7 @@ static const char *procHidden[] = {"kcore", "keys", "timer_list", "kallsyms"};
 static int cgVersion; // 0 none, 1, 2
 static const char *cgRoot;
 static const char *state;
+static int noRoot;
 
 static void die(const char *what) {
 	fprintf(stderr, "isofloor: %s: %s\n", what, strerror(errno));
@@ -226,7 +229,7 @@ static int init(int go, int built, const char *in, const char *out, const char *
 	char c;
 	if (!built) {
 		if (read(go, &c, 1) != 1) _exit(3);
-		buildRoot(in, out, app);
+		if (!noRoot) buildRoot(in, out, app);
 	} else {
 		buildRoot(in, out, app);
 		if (read(go, &c, 1) != 1) _exit(3);
@@ -328,7 +331,7 @@ static void worker(int w, long runs, int prepared, double *lat) {
 
 int main(int argc, char **argv) {
 	if (argc < 5) {
-		fprintf(stderr, "usage: isofloor STATE CGROUPS WORKERS RUNS [prepared]\n");
+		fprintf(stderr, "usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot]\n");
 		return 2;
 	}
 	state = argv[1];
@@ -337,6 +340,7 @@ int main(int argc, char **argv) {
 	int workers = atoi(argv[3]);
 	long runs = atol(argv[4]);
 	int prepared = argc > 5 && !strcmp(argv[5], "prepared");
+	noRoot = argc > 5 && !strcmp(argv[5], "noroot");
 	char p[512];
 	for (int c = 0; cgVersion && c < (cgVersion == 1 ? NCTRL : 1); c++) {
 		if (cgVersion == 1) snprintf(p, sizeof p, "%s/%s/jobfs-floor", cgRoot, controllers[c]);
