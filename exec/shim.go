@@ -307,9 +307,12 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	if err != nil {
 		return notStarted(err)
 	}
+	started, ended := proc.track()
+	defer ended()
 	cmd, status, reaped := proc.cmd, proc.status, proc.reaped
 	line, _ := bufio.NewReader(status).ReadString('\n')
 	_ = status.Close() // read end: nothing to flush
+	started()
 	line = strings.TrimSpace(line)
 	if reason, ok := strings.CutPrefix(line, "error: "); ok {
 		<-reaped
@@ -357,6 +360,8 @@ func startShim(s Spec, logf, runLog *os.File) (*shimProc, error) {
 				return p, nil
 			}
 			closeUnused(p.status) // it died idle: a shim of its own, below
+			_, ended := p.track()
+			ended() // and the pool refilled now
 		}
 	}
 	extra := []*os.File{logf}

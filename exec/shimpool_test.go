@@ -138,3 +138,101 @@ func idleCount(p *ShimPool) int {
 	defer p.mu.Unlock()
 	return len(p.idle)
 }
+
+// TestShimPoolRefillWaitsForStep: a step alone, taking a shim while
+// another is left idle, refills the pool only once it has ended, or
+// refillAfter after its start for a long step; a step taken beside a
+// running one, or taking the last idle shim, refills at once.
+func TestShimPoolRefillWaitsForStep(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPool := func(size int) *ShimPool {
+		pool := NewShimPool(bin, size)
+		t.Cleanup(pool.Close)
+		pool.mu.Lock()
+		pool.refillLocked()
+		pool.mu.Unlock()
+		return pool
+	}
+	// counts waits up to 10 s for the pool to have idle idle shims and
+	// starting starting (-1: any), and says how it is.
+	counts := func(pool *ShimPool, idle, starting int) (int, int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			pool.mu.Lock()
+			i, s := len(pool.idle), pool.starting
+			pool.mu.Unlock()
+			if (i == idle && (starting < 0 || s == starting)) || time.Now().After(deadline) {
+				return i, s
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	fill := func(pool *ShimPool, n int, what string) {
+		t.Helper()
+		if got, _ := counts(pool, n, -1); got != n {
+			t.Fatalf("%s: %d idle shims, want %d", what, got, n)
+		}
+	}
+	// gated starts a step of pool that runs until released.
+	gated := func(pool *ShimPool) (release func(), done <-chan Result) {
+		s := newStep(t, "#!/bin/sh\nwhile [ ! -e \"$0.gate\" ]; do sleep 0.01; done\n")
+		sp := s.shimmed(t)
+		sp.Shim.Pool = pool
+		ch := make(chan Result, 1)
+		go func() { ch <- Run(context.Background(), sp) }()
+		release = func() {
+			if err := os.WriteFile(s.path+".gate", nil, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+		t.Cleanup(release) // a failed test ends its step too
+		return release, ch
+	}
+	ended := func(done <-chan Result) {
+		t.Helper()
+		select {
+		case r := <-done:
+			if r.Outcome != Exited || r.ExitCode != 0 {
+				t.Errorf("the gated step ended %+v", r)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the gated step did not end")
+		}
+	}
+	old := refillAfter
+	defer func() { refillAfter = old }()
+
+	refillAfter = time.Hour
+	pool := newPool(2)
+	fill(pool, 2, "at the start")
+	release, done := gated(pool)
+	counts(pool, 1, -1)                // the step took its shim
+	time.Sleep(200 * time.Millisecond) // a refill at the take would show by now
+	if idle, starting := counts(pool, 1, 0); idle != 1 || starting != 0 {
+		t.Errorf("while the step runs: %d idle, %d starting; want 1 and 0 (refilled once it ended)", idle, starting)
+	}
+	release()
+	ended(done)
+	fill(pool, 2, "after the step ended")
+
+	refillAfter = 50 * time.Millisecond
+	release, done = gated(pool)
+	fill(pool, 2, "while a long step runs, after refillAfter")
+	release()
+	ended(done)
+
+	refillAfter = time.Hour
+	busy := newPool(3)
+	fill(busy, 3, "at the start")
+	release1, done1 := gated(busy)
+	counts(busy, 2, -1)
+	release2, done2 := gated(busy) // beside a running step: refilled at once
+	fill(busy, 3, "a step started beside another")
+	release1()
+	release2()
+	ended(done1)
+	ended(done2)
+}
