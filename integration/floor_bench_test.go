@@ -24,12 +24,12 @@ import (
 
 // benchFloorResult is one isofloor measure.
 type benchFloorResult struct {
-	runs            int
-	secs            float64
-	cpuMSPerRun     float64
-	p50MS, p99MS    float64
-	runsPerSecond   float64
-	cgroups, reason string
+	runs          int
+	secs          float64
+	cpuMSPerRun   float64
+	p50MS, p99MS  float64
+	runsPerSecond float64
+	cgroups       string
 }
 
 // benchFloor builds and runs isofloor with workers processes of runs runs
