@@ -28,7 +28,7 @@ type ShimPool struct {
 	aheadKey InitAhead // what ahead says
 	idle     []*shimProc
 	starting int
-	running  int // steps taken from the pool that have not ended (whenDone)
+	running  int // steps taken from the pool that have not ended (track)
 	closed   bool
 	wg       sync.WaitGroup // reapers of the idle shims
 }
@@ -117,7 +117,7 @@ func (p *shimProc) send(spec shimSpec) error {
 
 // take returns an idle shim, or nil when none is ready (the caller starts
 // one itself); either way the pool starts what it lacks, at once or, for
-// a step alone, once it has ended (call the shim's whenDone). k, when set, is
+// a step alone, once it has ended (see track). k, when set, is
 // how the taking step is isolated: when it differs from what the inits
 // started ahead expect (config/network none, say) but uses the same init,
 // the shims started from now on start inits like its, so that the next
@@ -143,8 +143,8 @@ func (p *ShimPool) take(k *InitAhead) *shimProc {
 		// holds the refill back until it has ended (or for refillAfter):
 		// a shim's and its init's start (about 5 ms of CPU on a 2-core VM)
 		// would otherwise share the cores with its own start and end.
-		// Measured there (tmpfs state, triggers 60 ms apart, 3 x 100 each,
-		// alternating): trigger p50 10.7-11.2 -> 9.6-9.9 ms; runs/s alike
+		// Measured there (tmpfs state, triggers 60 ms apart, alternating
+		// daemons): trigger p50 11.2-11.9 -> 9.2-9.7 ms; runs/s alike
 		// (medians 123 and 121 of five rounds). Beside other steps it does
 		// not hold it: the pool would be empty for the next ones.
 		s.pool, s.held = p, len(p.idle) > 0 && p.running == 0
