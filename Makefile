@@ -74,7 +74,8 @@ bench: deps build ## benchmarks, as ratios against baselines measured in the sam
 	    if (nbw[m] == 0) { row(name, m, f(jf[m]), "-", "-", "-"); name = ""; continue } \
 	    for (j = 1; j <= nbw[m]; j++) { w = bw[m, j]; \
 	      row(name, m, f(jf[m]), w, f(bv[m, w]), ((m, w) in rat) ? f(rat[m, w]) : "-"); name = "" } } \
-	  for (k = 1; k <= nx; k++) { split(extra[k], e, SUBSEP); row(name, e[1], "-", "-", "-", f(e[2])); name = "" } }' bin/bench.out
+	  for (k = 1; k <= nx; k++) { split(extra[k], e, SUBSEP); r = (e[1] ~ /\//); \
+	    row(name, e[1], "-", "-", r ? "-" : f(e[2]), r ? f(e[2]) : "-"); name = "" } }' bin/bench.out
 	@! grep -q '^FAIL' bin/bench.out
 
 soak: deps ## long crash, leak and fuzz runs (not part of make test): JOBFS_SOAK=1, then 60 s of every fuzz target
