@@ -123,17 +123,21 @@ next:
 // dataChanged is when data was last written with a payload that started a
 // run: the newest manual run's queueing, or the job's creation.
 func (t *tree) dataChanged(jobID string) time.Time {
-	ids, err := t.m.Runs(jobID)
+	// Run ids are dense and never reused: the newest maxScan are read by
+	// number from the latest (a deleted one is skipped), not by listing
+	// every id of the job, which a stat of data paid for each run kept
+	// (a quarter of the daemon's CPU at 60,000 runs kept, perf).
+	latest, err := t.m.LatestRun(jobID)
 	if err != nil {
 		return t.jobCreated(jobID)
 	}
-	for i := len(ids) - 1; i >= 0 && i >= len(ids)-maxScan; i-- {
-		if r, err := t.m.Run(jobID, ids[i]); err == nil && r.Trigger == jobs.Manual {
+	for id := latest; id >= 1 && latest-id < maxScan; id-- {
+		if r, err := t.m.Run(jobID, id); err == nil && r.Trigger == jobs.Manual {
 			return r.Queued
 		}
 	}
 	return t.jobCreated(jobID)
 }
 
-// maxScan bounds how many runs dataChanged reads back to a manual one.
+// maxScan bounds how many run ids dataChanged reads back to a manual run.
 const maxScan = 16
