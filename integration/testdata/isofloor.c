@@ -121,9 +121,12 @@ static void cgLimit(char paths[NCTRL][256], int n) {
 	}
 }
 
-static void cgJoin(char paths[NCTRL][256], int n, pid_t pid) {
-	char p[320], s[32];
-	snprintf(s, sizeof s, "%d", pid);
+// cgJoin moves the calling process into its cgroup, as jobfs-init does: "0"
+// to v1's tasks files (a single-threaded process: the kernel then skips
+// the global lock a move of another process takes), cgroup.procs for v2.
+static void cgJoin(char paths[NCTRL][256], int n) {
+	char p[320];
+	const char *s = "0";
 	for (int c = 0; c < n; c++) {
 		snprintf(p, sizeof p, "%s/%s", paths[c], cgVersion == 2 ? "cgroup.procs" : "tasks");
 		writeFile(p, s);
@@ -245,7 +248,8 @@ static int init(int go, int built, const char *in, const char *out, const char *
 	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128);
 }
 
-// startInit clones the init into fresh namespaces, in its cgroup.
+// startInit clones the init into fresh namespaces; it joins its cgroup
+// first thing.
 static pid_t startInit(int *goW, int prepared, char paths[NCTRL][256], int n, const char *in, const char *out, const char *app) {
 	int go[2];
 	if (pipe2(go, O_CLOEXEC) < 0) die("pipe");
@@ -253,10 +257,10 @@ static pid_t startInit(int *goW, int prepared, char paths[NCTRL][256], int n, co
 	if (pid < 0) die("clone");
 	if (pid == 0) {
 		close(go[1]);
+		cgJoin(paths, n);
 		_exit(init(go[0], prepared, in, out, app));
 	}
 	close(go[0]);
-	cgJoin(paths, n, pid);
 	*goW = go[1];
 	return pid;
 }
