@@ -316,3 +316,46 @@ func TestShimPoolInitAheadCgroupFails(t *testing.T) {
 	}
 	eventually(t, "the init started ahead ends", func() bool { return syscall.Kill(ready, 0) != nil || isZombie(ready) })
 }
+
+// TestStepBusyProgramRetried: a step whose program is open for writing when
+// it is started ("text file busy", as when a process forked while the
+// daemon wrote the file still holds it) starts once the writer lets go,
+// through its init or without one; one kept open fails with that reason.
+func TestStepBusyProgramRetried(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name           string
+		isolated, keep bool
+	}{{"init", true, false}, {"no init", false, false}, {"kept busy", true, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStep(t, "#!/bin/sh\necho started\n")
+			w, err := os.OpenFile(s.path, os.O_WRONLY, 0) // the step's program stays busy while open
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.keep {
+				defer func() { _ = w.Close() }() // opened for writing nothing
+			} else {
+				time.AfterFunc(50*time.Millisecond, func() { _ = w.Close() })
+			}
+			sp := s.spec()
+			if c.isolated {
+				sp.Isolation = &Isolation{Init: bin, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+			}
+			r := runBounded(t, context.Background(), sp)
+			switch {
+			case c.keep:
+				if r.Outcome != NotStarted || r.Err == nil || !strings.Contains(r.Err.Error(), "text file busy") {
+					t.Errorf("program kept busy: Run = %+v, want NotStarted, text file busy", r)
+				}
+			case r.Outcome != Exited || r.ExitCode != 0:
+				t.Errorf("program busy for 50 ms: Run = %+v, want Exited 0", r)
+			case !strings.Contains(s.readLog(t), "started"):
+				t.Errorf("program busy for 50 ms: log = %q", s.readLog(t))
+			}
+		})
+	}
+}

@@ -50,13 +50,15 @@ type process struct {
 // start starts the step's process (through the init when isolated).
 func start(s Spec, out *os.File) (*process, error) {
 	if s.Isolation == nil {
-		cmd := &osexec.Cmd{
-			Path: s.Path, Args: append([]string{s.Path}, s.Args...),
-			Env: s.Env, Dir: s.Dir, Stdout: out, Stderr: out,
-			SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-		}
 		stepinit.Hold(s.NotBefore) // no init to hold it: the process starts then
-		if err := cmd.Start(); err != nil {
+		cmd, err := stepinit.StartRetryingBusy(func() *osexec.Cmd {
+			return &osexec.Cmd{
+				Path: s.Path, Args: append([]string{s.Path}, s.Args...),
+				Env: s.Env, Dir: s.Dir, Stdout: out, Stderr: out,
+				SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+			}
+		})
+		if err != nil {
 			return nil, startError(s.Path, err)
 		}
 		return &process{cmd: cmd, pgid: cmd.Process.Pid}, nil

@@ -231,10 +231,55 @@ func (st *initState) run() int {
 	if !holdUntil(spec.NotBefore, stop) {
 		return st.fail("stopped before its start time %s", spec.NotBefore.UTC().Format(time.RFC3339Nano))
 	}
+	if err := clearAmbientCaps(); err != nil {
+		return st.fail("drop capabilities: %v", err)
+	}
+	cmd, err := startStep(spec, st.log)
+	if err != nil {
+		return st.fail("%v", StartError(spec.Path, err))
+	}
+	say(st.status, "ok\n")
+	st.started = true
+	_ = st.status.Close() // a pipe: nothing buffered
+	stderrToNull()
+	return reap(cmd.Process.Pid, spec.Root)
+}
+
+// busyFor is how long a step's program found "text file busy" is tried
+// again (see startStep).
+const busyFor = 500 * time.Millisecond
+
+// startStep starts the step's program (StartRetryingBusy).
+func startStep(spec Spec, log *os.File) (*osexec.Cmd, error) {
+	return StartRetryingBusy(func() *osexec.Cmd { return stepCmd(spec, log) })
+}
+
+// StartRetryingBusy starts the command newCmd makes. "text file busy"
+// (ETXTBSY: the program's file is open for writing somewhere) is tried
+// again, with a new command, for busyFor, waiting from 1 ms doubling: a
+// process forked by the daemon while it wrote the file (a run's script, an
+// image's export) holds a copy of that descriptor until its own exec
+// (golang/go#22315), for milliseconds on a loaded machine. A file someone
+// keeps writing still fails, as before.
+func StartRetryingBusy(newCmd func() *osexec.Cmd) (*osexec.Cmd, error) {
+	deadline := time.Now().Add(busyFor)
+	for wait := time.Millisecond; ; wait *= 2 {
+		cmd := newCmd()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
+			return cmd, err
+		}
+		time.Sleep(wait)
+	}
+}
+
+// stepCmd is the step's program as the init starts it: as the step's
+// user, its stdout the run log's pipe, its stderr the run log.
+func stepCmd(spec Spec, log *os.File) *osexec.Cmd {
 	cmd := &osexec.Cmd{
 		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...),
 		Env: spec.Env, Dir: spec.Dir,
-		Stdin: nil, Stdout: os.Stdout, Stderr: st.log,
+		Stdin: nil, Stdout: os.Stdout, Stderr: log,
 		SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: spec.UID, Gid: spec.GID, NoSetGroups: spec.UID == 0}},
 	}
 	if spec.UID != 0 {
@@ -243,17 +288,7 @@ func (st *initState) run() int {
 	if asStepUser(spec) { // a normal user's daemon: nothing to change, and setgroups is not allowed
 		cmd.SysProcAttr.Credential = nil
 	}
-	if err := clearAmbientCaps(); err != nil {
-		return st.fail("drop capabilities: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return st.fail("%v", StartError(spec.Path, err))
-	}
-	say(st.status, "ok\n")
-	st.started = true
-	_ = st.status.Close() // a pipe: nothing buffered
-	stderrToNull()
-	return reap(cmd.Process.Pid, spec.Root)
+	return cmd
 }
 
 // mountRoot makes the step's mount namespace where the init was started
