@@ -54,7 +54,7 @@ func ProbeUserNS(init, parent string) error {
 		}
 	}
 	prog := filepath.Join(app, "probe")
-	if err := WriteExecutable(prog, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

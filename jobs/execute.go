@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/jobfs/jobfs/exec"
 )
 
 // dispatchLocked starts queued runs while slots are free. m.mu is held.
@@ -59,7 +57,7 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 		if err := os.MkdirAll(app, 0o755); err != nil {
 			return nil, err
 		}
-		if err := exec.WriteExecutable(path, []byte(script), 0o755); err != nil {
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 			return nil, fmt.Errorf("write script: %w", err)
 		}
 		return []node{{label: "script", path: path, dir: app}}, nil
