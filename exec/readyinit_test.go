@@ -153,13 +153,7 @@ func TestShimPoolFollowsStepKind(t *testing.T) {
 // says, started at once and closed at the test's end.
 func aheadPool(t *testing.T, bin string, k InitAhead) *ShimPool {
 	t.Helper()
-	pool := NewShimPool(bin, 1)
-	t.Cleanup(pool.Close)
-	pool.StartInitsAhead(k)
-	pool.mu.Lock()
-	pool.refillLocked()
-	pool.mu.Unlock()
-	return pool
+	return startedPool(t, bin, 1, &k)
 }
 
 // inOut makes the step's in/ and out/ folders, its /input and /output.

@@ -103,11 +103,7 @@ func TestShimPoolIdleKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := NewShimPool(bin, 1)
-	defer pool.Close()
-	pool.mu.Lock()
-	pool.refillLocked()
-	pool.mu.Unlock()
+	pool := startedPool(t, bin, 1, nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for idleCount(pool) < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -147,14 +143,6 @@ func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	bin, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
-	}
-	newPool := func(size int) *ShimPool {
-		pool := NewShimPool(bin, size)
-		t.Cleanup(pool.Close)
-		pool.mu.Lock()
-		pool.refillLocked()
-		pool.mu.Unlock()
-		return pool
 	}
 	// counts waits up to 10 s for the pool to have idle idle shims and
 	// starting starting (-1: any), and says how it is.
@@ -206,7 +194,7 @@ func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	defer func() { refillAfter = old }()
 
 	refillAfter = time.Hour
-	pool := newPool(2)
+	pool := startedPool(t, bin, 2, nil)
 	fill(pool, 2, "at the start")
 	release, done := gated(pool)
 	counts(pool, 1, -1)                // the step took its shim
@@ -225,7 +213,7 @@ func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	ended(done)
 
 	refillAfter = time.Hour
-	busy := newPool(3)
+	busy := startedPool(t, bin, 3, nil)
 	fill(busy, 3, "at the start")
 	release1, done1 := gated(busy)
 	counts(busy, 2, -1)
@@ -235,4 +223,20 @@ func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	release2()
 	ended(done1)
 	ended(done2)
+}
+
+// startedPool is a pool of size shims of bin (that start their step's init
+// ahead as ahead says, when set), started at once and closed at the test's
+// end.
+func startedPool(t *testing.T, bin string, size int, ahead *InitAhead) *ShimPool {
+	t.Helper()
+	pool := NewShimPool(bin, size)
+	t.Cleanup(pool.Close)
+	if ahead != nil {
+		pool.StartInitsAhead(*ahead)
+	}
+	pool.mu.Lock()
+	pool.refillLocked()
+	pool.mu.Unlock()
+	return pool
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,16 +44,15 @@ func benchFloor(b *testing.B, workers, runs int, mode string) (benchFloorResult,
 		b.Log("floor: needs root (cgroups and namespaces as jobfs makes them for root)")
 		return benchFloorResult{}, false
 	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
+	if _, err := exec.LookPath("cc"); err != nil {
 		b.Log("floor: no C compiler (cc) to build testdata/isofloor.c: its baselines are left out")
 		return benchFloorResult{}, false
 	}
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "isofloor")
-	if out, err := exec.Command(cc, "-O2", "-o", bin, "testdata/isofloor.c").CombinedOutput(); err != nil {
-		b.Fatalf("build isofloor: %v\n%s", err, out)
+	bin, err := isofloorBinary()
+	if err != nil {
+		b.Fatal(err)
 	}
+	dir := b.TempDir()
 	cg := benchFloorCgroups()
 	b.Cleanup(func() { benchFloorCleanup(cg) })
 	args := []string{filepath.Join(dir, "state"), cg, strconv.Itoa(workers), strconv.Itoa(runs)}
@@ -73,6 +73,24 @@ func benchFloor(b *testing.B, workers, runs int, mode string) (benchFloorResult,
 	}
 	r.runsPerSecond = float64(r.runs) / r.secs
 	return r, true
+}
+
+var (
+	isofloorOnce sync.Once
+	isofloorBin  string
+	isofloorErr  error
+)
+
+// isofloorBinary builds testdata/isofloor.c once per test binary, in the
+// suite's folder, as plainJobfs builds jobfs.
+func isofloorBinary() (string, error) {
+	isofloorOnce.Do(func() {
+		isofloorBin = filepath.Join(suiteDir, "isofloor")
+		if out, err := exec.Command("cc", "-O2", "-o", isofloorBin, "testdata/isofloor.c").CombinedOutput(); err != nil {
+			isofloorErr = fmt.Errorf("build isofloor: %v\n%s", err, out)
+		}
+	})
+	return isofloorBin, isofloorErr
 }
 
 // benchFloorCgroups is isofloor's cgroup argument for this machine: the v1
@@ -110,19 +128,9 @@ func benchFloorCleanup(cg string) {
 // (shims, and through them inits and steps) have used.
 func benchCPU(b *testing.B, d *daemon) float64 {
 	b.Helper()
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
-	if err != nil {
-		b.Fatal(err)
+	self, reaped, ok := procCPU(d.cmd.Process.Pid)
+	if !ok {
+		b.Fatalf("the daemon's /proc/%d/stat cannot be read", d.cmd.Process.Pid)
 	}
-	s := string(st)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ticks := 0.0
-	for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime (fields 14-17)
-		v, err := strconv.ParseFloat(fields[i], 64)
-		if err != nil {
-			b.Fatalf("/proc/%d/stat: %v", d.cmd.Process.Pid, err)
-		}
-		ticks += v
-	}
-	return ticks / 100 // USER_HZ
+	return self + reaped
 }

@@ -688,18 +688,28 @@ func logsSize(t *testing.T, d *daemon, path string) int64 {
 
 // logsProcCPU is the user and system CPU seconds pid has used so far.
 func logsProcCPU(pid int) float64 {
+	self, _, _ := procCPU(pid)
+	return self
+}
+
+// procCPU is the user and system CPU seconds pid has used so far, and those
+// of the children it has reaped (with theirs); ok is false when its stat
+// cannot be read.
+func procCPU(pid int) (self, reaped float64, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0
+	if len(f) < 15 {
+		return 0, 0, false
 	}
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
+	var t [4]float64 // utime stime cutime cstime, in USER_HZ ticks
+	for i := range t {
+		t[i], _ = strconv.ParseFloat(f[11+i], 64)
+	}
+	return (t[0] + t[1]) / 100, (t[2] + t[3]) / 100, true
 }
 
 func logsLoadAvg() string {
