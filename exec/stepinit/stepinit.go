@@ -163,6 +163,7 @@ func say(w io.Writer, format string, args ...any) {
 }
 
 func (st *initState) run() int {
+	warmDecoder()
 	var spec Spec
 	dec := json.NewDecoder(os.NewFile(3, "spec"))
 	if err := dec.Decode(&spec); err != nil {
@@ -301,6 +302,19 @@ func mountRoot(spec Spec) error {
 		return fmt.Errorf("build the step's root: %w", err)
 	}
 	return nil
+}
+
+// warmDecoder decodes a Spec and a CgroupReady once before the real ones
+// are read. A process's first decode of a type builds encoding/json's
+// cache of its fields (0.1-0.35 ms of a fresh init on a 2-core VM, traced):
+// an init started ahead does that while it waits, off the trigger's path;
+// one started for its step pays it here instead of at its first decode.
+func warmDecoder() {
+	if b, err := json.Marshal(Spec{Join: []string{""}, Verify: map[string]string{"": ""}, Groups: []uint32{0},
+		Args: []string{""}, Env: []string{""}, NotBefore: time.Unix(1, 0)}); err == nil {
+		_ = json.Unmarshal(b, new(Spec)) // what it just encoded: nothing to report
+	}
+	_ = json.Unmarshal([]byte(`{"Abort":""}`), new(CgroupReady)) // a constant that decodes
 }
 
 // MaxHold bounds how long a step is held for its NotBefore, whatever the
