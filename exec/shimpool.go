@@ -158,15 +158,29 @@ func (p *ShimPool) take(k *InitAhead) *shimProc {
 	return nil
 }
 
-// refillAfter bounds how long a running step holds back the pool's refill
-// (see take): a trivial step has ended well before.
+// refillAfter bounds how long a step holds back the pool's refill (see
+// take): a trivial step's run has recorded its end well before.
 var refillAfter = 100 * time.Millisecond
+
+// Refill starts the shims the pool lacks, a refill held for a step (see
+// take) included. The daemon calls it once a run has recorded its end:
+// until then the step's shim, its end and the run's last commit and
+// answer to its waiters are on the trigger's path, and a shim's and its
+// init's start (about 5 ms of CPU on a 2-core VM) would share the cores
+// with them.
+func (p *ShimPool) Refill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refillLocked()
+}
 
 // track returns the calls a step taken from a pool makes: started once its
 // start is known (begun or failed), ended once it has ended. The pool
 // counts it running until it ended; a refill held for it (see take) is
-// made at its end, or refillAfter after its start for a long step. No-ops
-// for a shim not so taken.
+// made by Refill once its run has recorded its end, or refillAfter after
+// its start at the latest (a long step; a caller that never calls Refill),
+// or at once when it ends without having started. No-ops for a shim not
+// so taken.
 func (s *shimProc) track() (started, ended func()) {
 	p := s.pool
 	if p == nil {
@@ -191,11 +205,9 @@ func (s *shimProc) track() (started, ended func()) {
 	}
 	ended = func() {
 		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
+		armed := timer != nil // else it never started: nothing of it is recorded
 		mu.Unlock()
-		if s.held {
+		if s.held && !armed {
 			refill()
 		}
 		p.mu.Lock()

@@ -136,9 +136,9 @@ func idleCount(p *ShimPool) int {
 }
 
 // TestShimPoolRefillWaitsForStep: a step alone, taking a shim while
-// another is left idle, refills the pool only once it has ended, or
-// refillAfter after its start for a long step; a step taken beside a
-// running one, or taking the last idle shim, refills at once.
+// another is left idle, refills the pool only once its run has recorded
+// its end (Refill), or refillAfter after its start for a long step; a step
+// taken beside a running one, or taking the last idle shim, refills at once.
 func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	bin, err := os.Executable()
 	if err != nil {
@@ -200,11 +200,16 @@ func TestShimPoolRefillWaitsForStep(t *testing.T) {
 	counts(pool, 1, -1)                // the step took its shim
 	time.Sleep(200 * time.Millisecond) // a refill at the take would show by now
 	if idle, starting := counts(pool, 1, 0); idle != 1 || starting != 0 {
-		t.Errorf("while the step runs: %d idle, %d starting; want 1 and 0 (refilled once it ended)", idle, starting)
+		t.Errorf("while the step runs: %d idle, %d starting; want 1 and 0 (refilled once its run recorded its end)", idle, starting)
 	}
 	release()
 	ended(done)
-	fill(pool, 2, "after the step ended")
+	time.Sleep(100 * time.Millisecond) // a refill at the step's end would show by now
+	if idle, starting := counts(pool, 1, 0); idle != 1 || starting != 0 {
+		t.Errorf("after the step ended: %d idle, %d starting; want 1 and 0 until its run recorded its end (Refill)", idle, starting)
+	}
+	pool.Refill() // the daemon's EndRun
+	fill(pool, 2, "after the run recorded its end")
 
 	refillAfter = 50 * time.Millisecond
 	release, done = gated(pool)

@@ -290,7 +290,12 @@ func (b *localBackend) tellShims(job string, run uint64, cmd string) {
 }
 
 // EndRun removes the run's cgroup folder (each step removed its own).
+// The shim pool's refill held for the run's step starts here, the run's
+// end being recorded and its waiters answered (exec.ShimPool.Refill).
 func (b *localBackend) EndRun(job string, run uint64) error {
+	if b.pool != nil {
+		defer b.pool.Refill()
+	}
 	if b.cgroups == nil {
 		return nil
 	}
