@@ -58,6 +58,7 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		}
 		h.counted = true
 		h.buf = buffer{b: &f.t.temps.budget, uid: uid, limit: jobs.MaxPayload, what: "a payload"}
+		h.opener, h.opened = callerPID(ctx), jobs.MarkPids()
 		f.mu.Lock()
 		if f.writers == nil {
 			f.writers = map[*dataHandle]struct{}{}
@@ -102,7 +103,11 @@ type dataHandle struct {
 	runID    uint64
 	// lastClosed: a FLUSH found no descriptor of it left (RELEASE pending).
 	lastClosed atomic.Bool
-	readBase   int64 // offset of the first read of the run id; -1 before it
+	// opener (the caller's id; 0: unknown) and opened (the kernel's last
+	// process id then) tell stillOpen who can hold a copy of it.
+	opener   int
+	opened   jobs.PidMark
+	readBase int64 // offset of the first read of the run id; -1 before it
 }
 
 // Write buffers data: past the payload cap it is refused with EFBIG, past
@@ -169,7 +174,7 @@ func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
 	if !h.waiting() {
 		return 0
 	}
-	if !h.wholeObject() && h.f.stillOpen() {
+	if !h.wholeObject() && h.f.stillOpen(callerPID(ctx)) {
 		return 0
 	}
 	// Found closed, or judged before the last close: either way, for the
@@ -262,25 +267,47 @@ func (h *dataHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return fuse.ReadResultData(sliceAt([]byte(strconv.FormatUint(h.runID, 10)+"\n"), dest, off-h.readBase)), 0
 }
 
+// callerPID is the id of the process (its thread) behind a request; 0 when
+// unknown.
+func callerPID(ctx context.Context) int {
+	if c, ok := fuse.FromContext(ctx); ok {
+		return int(c.Pid)
+	}
+	return 0
+}
+
 // stillOpen reports whether a process still holds this data file open for
-// writing after a close(2): then that close was not the payload's last.
+// writing after a close(2) by closer: then that close was not the payload's
+// last. Only the handles' openers, the closer and the processes made since
+// the earliest open are looked at (jobs.ProcWritersSince).
 // With one handle open for writing, any descriptor is one of its copies.
 // With several (concurrent writers), the descriptors are counted: each
 // handle not yet found closed holds at least one, so fewer descriptors
 // than such handles mean the closing one holds none. Where that cannot be
 // told (a handle with several copies beside a closing one), the payload
 // waits for its RELEASE, which starts it moments later.
-func (f *dataFile) stillOpen() bool {
+func (f *dataFile) stillOpen(closer int) bool {
 	f.mu.Lock()
 	open := 0
+	openers := []int{closer}
+	var since jobs.PidMark // the earliest open's
+	unknown := false
 	for h := range f.writers {
 		if !h.lastClosed.Load() {
 			open++
 		}
+		openers = append(openers, h.opener)
+		unknown = unknown || h.opened.Last == 0
+		if since.Last == 0 || h.opened.At.Before(since.At) {
+			since = h.opened
+		}
 	}
 	f.mu.Unlock()
+	if unknown {
+		since = jobs.PidMark{} // the whole scan
+	}
 	ino := f.EmbeddedInode().StableAttr().Ino
-	counts, complete := jobs.ProcWriters(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") })
+	counts, complete := jobs.ProcWritersSince(map[uint64]bool{ino: true}, func(target string) bool { return strings.HasSuffix(target, "/data") }, since, openers)
 	if !complete {
 		return true // unknown: the payload waits for its RELEASE
 	}

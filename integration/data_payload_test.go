@@ -31,7 +31,8 @@ func runCount(t *testing.T, d *daemon, job string) int {
 }
 
 // TestDataForkingWriters: a writer that forks while data is open (a bash
-// script, a command group with an external command, Python's subprocess)
+// script, a command group with an external command, a reparented
+// grandchild, Python's subprocess, a file opened by an ended thread)
 // starts exactly one run, with the whole payload: the children's closes
 // only flush, the last close judges it.
 func TestDataForkingWriters(t *testing.T) {
@@ -49,6 +50,21 @@ func TestDataForkingWriters(t *testing.T) {
 		// A whole object is judged at the child's close; the shell's
 		// newline after it is white space, taken and left out.
 		{"object from a child, newline after", `{ /bin/echo -n '{"f": 6}'; echo; } > mnt/fork/data`, `{"f": 6}`},
+		// The child that writes last was reparented (its parent, a
+		// subshell, ended at once): it is found by being newer than the
+		// open, not by descent.
+		{"reparented child", `{ echo; ( (sleep 0.3; /bin/echo '{"g": 7}') & ); } > mnt/fork/data`, "\n{\"g\": 7}\n"},
+		// Opened by a thread that has ended: who else of its process holds
+		// the file is found by the whole scan.
+		{"opened by an ended thread", `python3 -c '
+import threading
+box = {}
+t = threading.Thread(target=lambda: box.update(f=open("mnt/fork/data", "w")))
+t.start()
+t.join()
+box["f"].write("\n")
+box["f"].close()
+'`, "{}\n"}, // a blank payload's input: an empty object
 		{"python subprocess", `python3 -c '
 import subprocess
 with open("mnt/fork/data", "w") as f:
