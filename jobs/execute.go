@@ -100,7 +100,20 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 	first := false
 	began := time.Now() // the commit's real latency, for the metrics: not the injected clock
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		first = applyStart(r, step, pgid, start, now)
+		if r.StartedAt.IsZero() && !r.Status.Terminal() {
+			// A run paused in the instant before its start was recorded
+			// stays PAUSED: it started, frozen.
+			if r.Status == Pending {
+				r.Status = Running
+			}
+			r.StartedAt, first = now, true
+		}
+		s, ok := r.Step(step.Label)
+		if !ok { // a single-step run records its step when it starts
+			r.Steps = append(r.Steps, step)
+			s = &r.Steps[len(r.Steps)-1]
+		}
+		s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
 	})
 	m.metrics.observeCommit("start", began)
 	if err != nil {
@@ -112,28 +125,6 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 			m.onStarted(k.job, r)
 		}
 	}
-}
-
-// applyStart records in r that step began at now (its process group pgid,
-// started at start); true when that is the run's start.
-func applyStart(r *Run, step Step, pgid int, start uint64, now time.Time) (first bool) {
-	if r.StartedAt.IsZero() && !r.Status.Terminal() {
-		// A run paused in the instant before its start was recorded
-		// stays PAUSED: it started, frozen.
-		if r.Status == Pending {
-			r.Status = Running
-		}
-		r.StartedAt, first = now, true
-	}
-	s, ok := r.Step(step.Label)
-	if !ok { // a single-step run records its step when it starts
-		r.Steps = append(r.Steps, step)
-		s = &r.Steps[len(r.Steps)-1]
-	}
-	if !s.Status.Terminal() { // a view of a start whose end was recorded meanwhile (Manager.Run)
-		s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
-	}
-	return first
 }
 
 // stepEnv is the whole environment of a step: nothing of the daemon's.

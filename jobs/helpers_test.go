@@ -14,14 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jobfs/jobfs/exec"
 	"github.com/jobfs/jobfs/jobs/boltstore"
 	"github.com/jobfs/jobfs/jobs/etcdstore/etcdtest"
 )
 
 // TestMain fails the package when a test left a step's process running.
 func TestMain(m *testing.M) {
-	exec.MaybeInit() // the tests' binary is the shim and init of shimmed steps (withShims)
 	code := m.Run()
 	etcdtest.Cleanup() // the etcd member binary cluster_test.go built
 	if leaked := waitNoLeaks(leakMarker()); len(leaked) > 0 {
@@ -142,19 +140,6 @@ func newTestManager(t *testing.T, opts Options) testManager {
 		checkStoreFile(t, filepath.Join(opts.StateDir, "jobfs.db"))
 	})
 	return testManager{m, daemonLog}
-}
-
-// withShims makes opts run each step under a shim, through a step init,
-// as the daemon does: both are this test binary (TestMain), without
-// cgroups or namespaces.
-func withShims(t *testing.T, opts Options) Options {
-	t.Helper()
-	bin, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Init = bin
-	return opts
 }
 
 // jobName gives a job name marked as this test binary's.

@@ -135,9 +135,6 @@ type Manager struct {
 	folds   map[string]fold // repeated events being counted per job; guarded by logMu
 	afters  afterIndex      // jobs with config/after (after.go)
 	cluster *clusterState   // nil for a single daemon (cluster_run.go)
-
-	startsMu sync.Mutex
-	starts   map[runKey]*pendingStart // single steps' starts not yet committed (start.go)
 }
 
 type runKey struct {
@@ -325,7 +322,6 @@ func (m *Manager) Close() error {
 	m.wg.Wait()
 	m.closePool()
 	m.flushFolds()
-	m.flushStarts() // a detached run's start is recorded before the store closes
 	if cause == errDetach {
 		if m.opts.Cgroups != nil {
 			// The steps still running keep their cgroups (a folder in use

@@ -506,8 +506,6 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
 		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, Log: log, NotBefore: p.tick,
 		Started: func(s StepStarted) {
-			// Committed now: without a shim, the stored process group is
-			// what a restart after a crash kills (recover.go).
 			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
 		},
 	})
@@ -540,7 +538,9 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
 		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, NotBefore: p.tick,
 		LogPath: filepath.Join(p.dir, logRel), LogOptions: o, ShimDir: shimDir,
-		Started: func(s StepStarted) { p.started(Step{Label: label, Log: logRel, Output: outRel}, s) },
+		Started: func(s StepStarted) {
+			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
+		},
 	}
 	if err := os.MkdirAll(filepath.Dir(shimDir), 0o700); err != nil {
 		return p.endStep(label, nodeState{status: Failed, err: fmt.Sprintf("step %s: %v", label, err)})
@@ -607,18 +607,6 @@ func (p *pipeline) stepEndedAt(ctx context.Context, label, output string, res St
 	return p.endStep(label, st)
 }
 
-// started records the start of a step under a shim: a single step's
-// later, or in its end's commit when it ends first (start.go); a daemon
-// that dies meanwhile finds the start in the shim's folder. Not for a
-// cluster's run, whose other daemons read the store.
-func (p *pipeline) started(step Step, s StepStarted) {
-	if p.single && p.m.cluster == nil {
-		p.m.startLater(p.k, step, s.Pgid, s.PgidStart)
-		return
-	}
-	p.m.started(p.k, step, s.Pgid, s.PgidStart)
-}
-
 // updateRun records a change to the run's steps. A failure leaves the
 // stored run behind what happened, so it is logged (the run's own end is
 // recorded apart, by finish).
@@ -644,10 +632,6 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 		s.Status, s.ExitCode, s.Error, s.EndedAt, s.Usage = st.status, st.code, st.err, st.ended, st.usage
 	}
 	if p.single {
-		if start := p.m.takeStart(p.k); start != nil {
-			end := record
-			record = func(r *Run) { start.apply(r); end(r) }
-		}
 		p.endLast = record // the run ends with it: recorded in the run's end commit
 		return st
 	}

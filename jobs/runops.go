@@ -19,17 +19,7 @@ func newRunContext(parent context.Context) (context.Context, context.CancelCause
 func (m *Manager) Runs(jobID string) ([]uint64, error) { return m.store.RunIDs(jobID) }
 
 // Run returns one run's record.
-// A start not yet committed (start.go) is shown in it: taken before the
-// read, so that a start folded into the end meanwhile is not missed (the
-// record then has it, and applying it again changes nothing).
-func (m *Manager) Run(jobID string, id uint64) (Run, error) {
-	ps := m.pendingStartOf(runKey{jobID, id})
-	r, err := m.store.Run(jobID, id)
-	if err == nil && ps != nil {
-		ps.apply(&r)
-	}
-	return r, err
-}
+func (m *Manager) Run(jobID string, id uint64) (Run, error) { return m.store.Run(jobID, id) }
 
 // LatestRun returns the id of the job's newest run, or 0.
 func (m *Manager) LatestRun(jobID string) (uint64, error) { return m.store.LatestRun(jobID) }
