@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobfs/jobfs/jobs"
+	"github.com/jobfs/jobfs/jobs/boltstore"
 )
 
 // outliveLines is how many numbered lines each printer run writes, one
@@ -594,5 +597,44 @@ func TestOutliveMissedTicks(t *testing.T) {
 	log := d.cat(t, "mnt/ticker/log")
 	if !strings.Contains(log, "while jobfs was down; not replayed") {
 		t.Errorf("the job log does not count the missed ticks:\n%s", log)
+	}
+}
+
+// TestOutliveStartNotRecorded: a daemon killed between a step's start and
+// the commit of that start leaves its run PENDING in the store, without a
+// start, while the step runs on under its shim. The next daemon keeps the
+// step's cgroup, re-attaches to the step (it is not started again) and the
+// run ends COMPLETED with each line once.
+func TestOutliveStartNotRecorded(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{outlive: true})
+	d.scriptJob(t, "p", fmt.Sprintf("#!/bin/sh\ni=1\nwhile [ $i -le %d ]; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n", outliveLines))
+	job := strings.TrimSpace(d.cat(t, "mnt/p/shortname"))
+	d.trigger(t, "p", "{}")
+	d.waitStatus(t, "p", 1, "RUNNING")
+	d.kill9(t)
+	// The store as a kill in that instant leaves it.
+	st, err := boltstore.Open(filepath.Join(d.state, "jobfs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.UpdateRun(job, 1, func(r *jobs.Run) { r.Status, r.StartedAt, r.Steps = jobs.Pending, time.Time{}, nil })
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.restart(t)
+	if got := d.waitRun(t, "p", 1); got != "COMPLETED" {
+		t.Fatalf("run 1 ended %s, want COMPLETED; log:\n%s", got, d.cat(t, "mnt/p/runs/1/log"))
+	}
+	log := d.cat(t, "mnt/p/runs/1/log")
+	outliveLinesOnce(t, "p", log)
+	if !strings.Contains(log, "re-attached to this run") {
+		t.Errorf("the log does not say the new jobfs re-attached:\n%s", log)
+	}
+	if started := strings.TrimSpace(d.cat(t, "mnt/p/runs/1/started_at")); started == "" {
+		t.Error("runs/1/started_at is empty: the start was not recorded from the shim")
 	}
 }

@@ -92,6 +92,14 @@ func (m *Manager) resumable(ref RunRef) bool {
 		_, err := os.Lstat(filepath.Join(dir, "log"))
 		return err == nil
 	}
+	return stepsStarted(dir)
+}
+
+// stepsStarted reports whether a step of the run in dir was started under
+// a shim (running still, or its end recorded there) or submitted to Slurm.
+// A run still PENDING in the store may have one: its daemon was killed
+// between the step's start and the commit of that start.
+func stepsStarted(dir string) bool {
 	started, _ := filepath.Glob(filepath.Join(dir, shimFolder, "*", "lock")) // a bad pattern only
 	return len(started) > 0 || slurmSubmitted(dir)
 }
@@ -116,9 +124,9 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
 	m.mu.Unlock()
-	switch ref.Run.Status {
-	case Pending:
-	case Paused:
+	switch {
+	case ref.Run.Status == Pending && !stepsStarted(m.RunDir(k.job, k.id)):
+	case ref.Run.Status == Paused:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: it stays paused (echo resume > ctl)")
 	default:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: its steps ran on while jobfs was stopped")
@@ -128,13 +136,14 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 }
 
 // resumed reports whether the run's pipeline was started by an earlier
-// daemon (it is RUNNING or PAUSED in the store), with its record.
+// daemon (it is RUNNING or PAUSED in the store, or PENDING with a step
+// started: see stepsStarted), with its record.
 func (m *Manager) resumed(k runKey) (Run, bool) {
 	r, err := m.store.Run(k.job, k.id)
 	if err != nil {
 		return Run{}, false
 	}
-	return r, r.Status == Running || r.Status == Paused
+	return r, r.Status == Running || r.Status == Paused || r.Status == Pending && stepsStarted(m.RunDir(k.job, k.id))
 }
 
 // keepCgroups reports whether a start must leave the steps' cgroups alone:
@@ -148,7 +157,8 @@ func (m *Manager) keepCgroups() bool {
 		return true // recover reports it; nothing is killed meanwhile
 	}
 	for _, ref := range refs {
-		if ref.Run.Status != Pending && m.resumable(ref) {
+		started := ref.Run.Status != Pending || stepsStarted(m.RunDir(ref.JobID, ref.Run.ID))
+		if started && m.resumable(ref) {
 			return true
 		}
 	}
