@@ -353,3 +353,56 @@ func TestStepBusyProgramRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyInitSignalWhileWaiting: an init started ahead catches SIGTERM
+// from its start (signal.Notify before its spec, off the trigger's path);
+// one that came while it waited is not its step's: the step, held for its
+// start time, starts in that init all the same.
+func TestReadyInitSignalWhileWaiting(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := aheadPool(t, bin, InitAhead{Init: bin})
+	ready := readyInitOf(t, pool)
+	deadline := time.Now().Add(10 * time.Second)
+	for !catches(t, ready, syscall.SIGTERM) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the init started ahead (%d) does not catch SIGTERM", ready)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(ready, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	s := newStep(t, "#!/bin/sh\necho started\n")
+	sp := s.shimmed(t)
+	sp.Shim.Pool = pool
+	sp.Isolation = &Isolation{Init: bin, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
+	sp.NotBefore = time.Now().Add(200 * time.Millisecond)
+	var pgid int
+	sp.Started = func(p int, _ uint64) { pgid = p }
+	r := runBounded(t, context.Background(), sp)
+	if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
+		t.Fatalf("Run = %+v, want Exited 0 (a signal before the step is not the step's); log:\n%s", r, s.readLog(t))
+	}
+	if pgid != ready {
+		t.Errorf("the step's init is %d, want the one started ahead (%d)", pgid, ready)
+	}
+}
+
+// catches says whether process pid catches sig (its status's SigCgt).
+func catches(t *testing.T, pid int, sig syscall.Signal) bool {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			return err == nil && mask&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
+}
