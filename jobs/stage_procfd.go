@@ -40,8 +40,14 @@ const procScanLimit = 2 * time.Second
 // complete is false when the scan did not end within procScanLimit: the
 // counts are then unknown (nil).
 func ProcWriters(inos map[uint64]bool, match func(target string) bool) (counts map[uint64]int, complete bool) {
+	return withinScanLimit(func() map[uint64]int { return procWriters(inos, match) })
+}
+
+// withinScanLimit runs scan, given up past procScanLimit (see there):
+// complete is false then, and the counts nil.
+func withinScanLimit(scan func() map[uint64]int) (counts map[uint64]int, complete bool) {
 	done := make(chan map[uint64]int, 1) // buffered: a late scan never blocks
-	go func() { done <- procWriters(inos, match) }()
+	go func() { done <- scan() }()
 	t := time.NewTimer(procScanLimit)
 	defer t.Stop()
 	select {
@@ -100,9 +106,9 @@ func readProcInt(path string) (int, error) {
 // reparented): so only they and the processes with larger ids are looked
 // at, and a machine's other processes cost nothing (the whole scan was
 // 1 ms of CPU with 78 processes on a 2-core VM, and grows with the
-// machine's processes). Not seen, as a descriptor sent over a unix socket
-// and not yet received is not seen by the whole scan either: one passed
-// to an older process (SCM_RIGHTS, pidfd_getfd). The whole scan is made
+// machine's processes). Not seen: a descriptor an older process received
+// over a unix socket (SCM_RIGHTS) or took (pidfd_getfd); one in flight in
+// a socket is not seen by the whole scan either. The whole scan is made
 // when since is unknown, when an opener is gone (its process may live on
 // in another thread), or when the ids may have wrapped all the way round
 // since (more than pid_max / maxPidRate seconds ago: 4 s with a pid_max of
@@ -112,26 +118,16 @@ func ProcWritersSince(inos map[uint64]bool, match func(target string) bool, sinc
 	if !ok {
 		return ProcWriters(inos, match)
 	}
-	type result struct {
-		counts map[uint64]int
-		ok     bool
-	}
-	done := make(chan result, 1) // buffered: a late scan never blocks
-	go func() {
+	gone := false // an opener: read once the scan has ended (the channel orders it)
+	counts, complete = withinScanLimit(func() map[uint64]int {
 		c, ok := procWritersIn(inos, match, &w)
-		done <- result{c, ok}
-	}()
-	t := time.NewTimer(procScanLimit)
-	defer t.Stop()
-	select {
-	case r := <-done:
-		if !r.ok {
-			return ProcWriters(inos, match)
-		}
-		return r.counts, true
-	case <-t.C:
-		return nil, false
+		gone = !ok
+		return c
+	})
+	if complete && gone {
+		return ProcWriters(inos, match)
 	}
+	return counts, complete
 }
 
 // pidWindow is what ProcWritersSince looks at: the processes with ids
