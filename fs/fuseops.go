@@ -25,8 +25,23 @@ func (c *countingFS) GetAttr(cancel <-chan struct{}, input *fuse.GetAttrIn, out 
 	return c.done("getattr", c.RawFileSystem.GetAttr(cancel, input, out))
 }
 
+// SetAttr answers with the node's inode number, which go-fuse fills in
+// GETATTR's and LOOKUP's answers but not in SETATTR's: the kernel takes
+// every attribute answer's number as the inode's, so a truncating open
+// (the shell's >, Python's "w") renumbered data 0, in stat and in
+// /proc/PID/fdinfo, where the close of data looks for who still holds it
+// (jobs.ProcWriters): a child that still wrote was not seen, and its
+// payload was judged at the parent's close. The number comes from the
+// node's GETATTR.
 func (c *countingFS) SetAttr(cancel <-chan struct{}, input *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return c.done("setattr", c.RawFileSystem.SetAttr(cancel, input, out))
+	st := c.RawFileSystem.SetAttr(cancel, input, out)
+	if st == fuse.OK && out.Ino == 0 {
+		var attr fuse.AttrOut
+		if c.RawFileSystem.GetAttr(cancel, &fuse.GetAttrIn{InHeader: input.InHeader}, &attr) == fuse.OK {
+			out.Ino = attr.Ino
+		}
+	}
+	return c.done("setattr", st)
 }
 
 func (c *countingFS) Mknod(cancel <-chan struct{}, input *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {

@@ -32,7 +32,8 @@ func runCount(t *testing.T, d *daemon, job string) int {
 
 // TestDataForkingWriters: a writer that forks while data is open (a bash
 // script, a command group with an external command, a reparented
-// grandchild, Python's subprocess, a file opened by an ended thread)
+// grandchild, a child that writes after its parent closed, Python's
+// subprocess, a file opened by an ended thread)
 // starts exactly one run, with the whole payload: the children's closes
 // only flush, the last close judges it.
 func TestDataForkingWriters(t *testing.T) {
@@ -65,6 +66,22 @@ t.join()
 box["f"].write("\n")
 box["f"].close()
 '`, "{}\n"}, // a blank payload's input: an empty object
+		// The opener closes first, the child it forked writes the rest
+		// later. A truncating open (the shell's >) without a stat after it
+		// (Python's open() makes one) is what renumbered data 0.
+		{"parent closes first", `python3 -c '
+import os, time
+fd = os.open("mnt/fork/data", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+ino = open("/proc/self/fdinfo/%d" % fd).read().split("ino:")[1].split()[0]
+assert ino != "0", "data renumbered 0 by its truncating open"
+os.write(fd, b"{\"h\": ")
+if os.fork() == 0:
+    time.sleep(0.3)
+    os.write(fd, b"9}")
+    os._exit(0)
+os.close(fd)
+os.wait()
+'`, "{\"h\": 9}"},
 		{"python subprocess", `python3 -c '
 import subprocess
 with open("mnt/fork/data", "w") as f:
