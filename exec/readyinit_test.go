@@ -377,6 +377,10 @@ func TestReadyInitSignalWhileWaiting(t *testing.T) {
 	if err := syscall.Kill(ready, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// The runtime forwards a signal to its channel from a goroutine of its
+	// own: one still on its way when the spec arrives is the step's (the
+	// two are one moment to whoever sent it). Let it arrive.
+	time.Sleep(300 * time.Millisecond)
 	s := newStep(t, "#!/bin/sh\necho started\n")
 	sp := s.shimmed(t)
 	sp.Shim.Pool = pool

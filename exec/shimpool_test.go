@@ -63,11 +63,13 @@ func TestShimPool(t *testing.T) {
 				t.Errorf("step %d: the idle shim %d it was to be handed to still waits", i, next.cmd.Process.Pid)
 			}
 		}
-		if i == 0 { // let the pool start its shims
-			deadline := time.Now().Add(10 * time.Second)
-			for idleCount(pool) < 2 && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
+		// As the daemon does once the run has recorded its end (EndRun):
+		// a refill held for a step alone starts then. Let the pool start
+		// its shims.
+		pool.Refill()
+		deadline := time.Now().Add(10 * time.Second)
+		for idleCount(pool) < 2 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	pool.mu.Lock()

@@ -179,7 +179,7 @@ func (st *initState) run() int {
 	}
 	select {
 	case <-stop: // came while it waited for its step (started ahead): not the step's
-	default:
+	default: // (one the runtime still forwards is the step's: the same moment to its sender)
 	}
 	if spec.Protocol != Protocol {
 		return st.fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
