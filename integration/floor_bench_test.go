@@ -75,23 +75,15 @@ func benchFloor(b *testing.B, workers, runs int, mode string) (benchFloorResult,
 	return r, true
 }
 
-var (
-	isofloorOnce sync.Once
-	isofloorBin  string
-	isofloorErr  error
-)
-
 // isofloorBinary builds testdata/isofloor.c once per test binary, in the
 // suite's folder, as plainJobfs builds jobfs.
-func isofloorBinary() (string, error) {
-	isofloorOnce.Do(func() {
-		isofloorBin = filepath.Join(suiteDir, "isofloor")
-		if out, err := exec.Command("cc", "-O2", "-o", isofloorBin, "testdata/isofloor.c").CombinedOutput(); err != nil {
-			isofloorErr = fmt.Errorf("build isofloor: %v\n%s", err, out)
-		}
-	})
-	return isofloorBin, isofloorErr
-}
+var isofloorBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(suiteDir, "isofloor")
+	if out, err := exec.Command("cc", "-O2", "-o", bin, "testdata/isofloor.c").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build isofloor: %v\n%s", err, out)
+	}
+	return bin, nil
+})
 
 // benchFloorCgroups is isofloor's cgroup argument for this machine: the v1
 // controllers where they are mounted (as jobfs uses them), else cgroup v2.

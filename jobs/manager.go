@@ -155,6 +155,9 @@ type activeRun struct {
 	claimed bool                    // cluster: this node claimed it to execute it
 	// claimable: cluster: the feed last showed it PENDING, unclaimed and due.
 	claimable bool
+	// started: resumed after a restart while PENDING in the store with a
+	// step started (recover.go's stepsStarted): resumed as a started run.
+	started bool
 }
 
 // errShutdown is the cancel cause of runs stopped by Close.

@@ -118,14 +118,15 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	// shims' clocks stopped without a daemon; its own clock starts paused
 	// (runDeadline), and ctl resume thaws it as before.
 	paused := ref.Run.Status == Paused
+	started := ref.Run.Status == Pending && stepsStarted(m.RunDir(k.job, k.id))
 	m.mu.Lock()
-	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing), paused: paused}
+	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing), paused: paused, started: started}
 	m.perJob[k.job]++
 	m.queue = append(m.queue, k)
 	m.dispatchLocked()
 	m.mu.Unlock()
 	switch {
-	case ref.Run.Status == Pending && !stepsStarted(m.RunDir(k.job, k.id)):
+	case ref.Run.Status == Pending && !started:
 	case ref.Run.Status == Paused:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: it stays paused (echo resume > ctl)")
 	default:
@@ -136,14 +137,17 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 }
 
 // resumed reports whether the run's pipeline was started by an earlier
-// daemon (it is RUNNING or PAUSED in the store, or PENDING with a step
-// started: see stepsStarted), with its record.
+// daemon (it is RUNNING or PAUSED in the store, or was PENDING with a step
+// started when resumeRun found it), with its record.
 func (m *Manager) resumed(k runKey) (Run, bool) {
 	r, err := m.store.Run(k.job, k.id)
 	if err != nil {
 		return Run{}, false
 	}
-	return r, r.Status == Running || r.Status == Paused || r.Status == Pending && stepsStarted(m.RunDir(k.job, k.id))
+	m.mu.Lock()
+	started := m.active[k] != nil && m.active[k].started
+	m.mu.Unlock()
+	return r, r.Status == Running || r.Status == Paused || r.Status == Pending && started
 }
 
 // keepCgroups reports whether a start must leave the steps' cgroups alone:

@@ -91,12 +91,20 @@ var pidMax = sync.OnceValue(func() int {
 	return 32768
 })
 
+// readProcInt reads the number in a small /proc file by one open, read
+// and close (MarkPids runs at every open of data for writing).
 func readProcInt(path string) (int, error) {
-	b, err := os.ReadFile(path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	_ = unix.Close(fd) // read only: nothing to flush
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(buf[:max(n, 0)])))
 }
 
 // ProcWritersSince is ProcWriters for a file opened after since by the
