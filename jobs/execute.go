@@ -44,8 +44,10 @@ func (m *Manager) execute(ctx context.Context, k runKey) {
 	m.mu.Unlock()
 }
 
-// planRun turns a run's config snapshot into its steps.
-func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
+// planRun turns a run's config snapshot into its steps. A resumed run
+// keeps the script its step was started with: that step may be reading
+// it still, and a rewrite (O_TRUNC) would show a shell a short script.
+func (m *Manager) planRun(c runConfig, runDir string, resume bool) ([]node, error) {
 	switch typ := c.values["config/type"]; typ {
 	case "script":
 		script := c.values["config/script"]
@@ -54,6 +56,11 @@ func (m *Manager) planRun(c runConfig, runDir string) ([]node, error) {
 		}
 		app := filepath.Join(runDir, "app")
 		path := filepath.Join(app, "script")
+		if resume {
+			if _, err := os.Lstat(path); err == nil {
+				return []node{{label: "script", path: path, dir: app}}, nil
+			}
+		}
 		if err := os.MkdirAll(app, 0o755); err != nil {
 			return nil, err
 		}

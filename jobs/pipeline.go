@@ -122,7 +122,8 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}, nil
 	}
-	nodes, err := m.planRun(c, dir)
+	stored, resume := m.resumed(k)
+	nodes, err := m.planRun(c, dir, resume)
 	if err != nil {
 		m.appendRunLog(k.job, k.id, "jobfs: "+err.Error())
 		return Run{Status: Failed, Error: err.Error()}, nil
@@ -133,7 +134,6 @@ func (m *Manager) pipelineRun(ctx context.Context, k runKey) (Run, *pipeline) {
 		return Run{Status: Failed, Error: err.Error()}, nil
 	}
 	timeout := c.timeout()
-	stored, resume := m.resumed(k)
 	clock := timeout
 	if resume && timeout > 0 && !stored.StartedAt.IsZero() { // what is left of it; its steps' shims keep their own
 		clock = max(timeout-m.now().Sub(stored.StartedAt)+pausedFor(dir, m.now()), time.Millisecond)

@@ -268,3 +268,40 @@ func TestCloseEndsActiveRuns(t *testing.T) {
 		t.Errorf("the queued run started during Close at %v", r.StartedAt)
 	}
 }
+
+// TestPlanResumedKeepsScript: planning a resumed run leaves its script
+// file as its step started it (same file, same bytes), even after the
+// job's script changed: the step may be reading it still, and a rewrite
+// in place would show a shell a short or other script. A new run's plan
+// writes the snapshot's script.
+func TestPlanResumedKeepsScript(t *testing.T) {
+	m := sigManager(t)
+	j := scriptJob(t, m, "resumedscript", "#!/bin/sh\necho first\n")
+	c, err := m.snapshot(j.ID)
+	mustOK(t, err)
+	dir := t.TempDir()
+	nodes, err := m.planRun(c, dir, false)
+	mustOK(t, err)
+	before, err := os.Stat(nodes[0].path)
+	mustOK(t, err)
+
+	mustOK(t, m.WriteSetting(j.ID, "config/script", "#!/bin/sh\necho second\n"))
+	c, err = m.snapshot(j.ID)
+	mustOK(t, err)
+	nodes, err = m.planRun(c, dir, true)
+	mustOK(t, err)
+	after, err := os.Stat(nodes[0].path)
+	mustOK(t, err)
+	if !os.SameFile(before, after) || after.ModTime() != before.ModTime() {
+		t.Errorf("a resumed run's script was written again")
+	}
+	if got := readFile(t, nodes[0].path); got != "#!/bin/sh\necho first\n" {
+		t.Errorf("resumed run's script = %q, want the one its step started with", got)
+	}
+
+	nodes, err = m.planRun(c, t.TempDir(), false)
+	mustOK(t, err)
+	if got := readFile(t, nodes[0].path); got != "#!/bin/sh\necho second\n" {
+		t.Errorf("new run's script = %q, want the snapshot's", got)
+	}
+}

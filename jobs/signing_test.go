@@ -473,7 +473,7 @@ func TestRunExecutesItsSnapshot(t *testing.T) {
 	mustOK(t, m.setEnv(j.ID, "extra", []byte("later-extra")))
 
 	mustOK(t, m.checkSigned(c))
-	nodes, err := m.planRun(c, t.TempDir())
+	nodes, err := m.planRun(c, t.TempDir(), false)
 	mustOK(t, err)
 	if got := readFile(t, nodes[0].path); got != "#!/bin/sh\necho signed\n" {
 		t.Errorf("planned script = %q, want the snapshot's", got)
