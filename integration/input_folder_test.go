@@ -171,3 +171,41 @@ with open("mnt/big/input/big.bin", "wb") as f:
 		t.Errorf("run 2 did not get the whole file:\n%s", log)
 	}
 }
+
+// TestInputFolderSetIDRefused: no staged file carries a set-user-ID or
+// set-group-ID bit. A runner's staged file is the job owner's (root's here)
+// with the runner's bytes: with the bit, cp -a of input/ by root made a
+// set-user-ID root copy of them. chmod is refused (EPERM, the reason in
+// the job's log), a create drops the bits, a folder keeps set-group-ID.
+// A staged program runs from the mount (its exec open was EINVAL).
+func TestInputFolderSetIDRefused(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	d.scriptJob(t, "sid", "#!/bin/sh\nstat -c '%n %a' \"$1\"/*\n")
+	d.ok(t, `cp /bin/true mnt/sid/input/t && chmod 755 mnt/sid/input/t`)
+	d.fails(t, `chmod 4755 mnt/sid/input/t`, "Operation not permitted")
+	d.fails(t, `chmod g+s mnt/sid/input/t`, "Operation not permitted")
+	if got := d.ok(t, `stat -c %a mnt/sid/input/t`); got != "755\n" {
+		t.Errorf("after the refused chmods: mode %q, want 755", got)
+	}
+	if log := d.cat(t, "mnt/sid/log"); !strings.Contains(log, "set-user-ID and set-group-ID bits are not kept in input/") {
+		t.Errorf("job log lacks the refusal:\n%s", log)
+	}
+	d.ok(t, `python3 -c 'import os; os.close(os.open("mnt/sid/input/c", os.O_CREAT|os.O_WRONLY, 0o6755))'`)
+	if got := d.ok(t, `stat -c %a mnt/sid/input/c`); got != "755\n" {
+		t.Errorf("created with 6755: mode %q, want 755", got)
+	}
+	d.ok(t, `mkdir mnt/sid/input/g && chmod 2775 mnt/sid/input/g`)
+	if got := d.ok(t, `stat -c %a mnt/sid/input/g`); got != "2775\n" {
+		t.Errorf("folder chmod 2775: mode %q", got)
+	}
+	d.ok(t, `mnt/sid/input/t`) // exec from the mount
+	d.ok(t, `rm -r mnt/sid/input/g`)
+	d.trigger(t, "sid", "{}")
+	if got := d.waitRun(t, "sid", 1); got != "COMPLETED" {
+		t.Fatalf("run ended %s", got)
+	}
+	if log := d.cat(t, "mnt/sid/runs/1/log"); !strings.Contains(log, "/input/c 755") || !strings.Contains(log, "/input/t 755") {
+		t.Errorf("run log:\n%s", log)
+	}
+}

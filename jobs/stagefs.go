@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -136,6 +137,7 @@ func (m *Manager) stageNameFree(jobID, dir, name string) error {
 // daemon's umask does not apply), owned by the job's owner.
 func (s Staging) Mkdir(dir, name string, mode uint32) (unix.Stat_t, error) {
 	m, jobID := s.m, s.jobID
+	mode &^= unix.S_ISUID // the kernel ignores it too; a folder's set-group-ID is kept (setIDRefused)
 	return m.stageMake(jobID, dir, name, mode, func(fd int) error { return unix.Mkdirat(fd, name, mode&0o7777) })
 }
 
@@ -148,6 +150,7 @@ func (s Staging) Mknod(dir, name string, mode uint32) (unix.Stat_t, error) {
 	default:
 		return unix.Stat_t{}, m.refusePerm(jobID, filepath.Join(dir, name), "device nodes cannot be staged")
 	}
+	mode &^= unix.S_ISUID | unix.S_ISGID // setIDRefused: dropped at a create, as a create without the right does
 	return m.stageMake(jobID, dir, name, mode, func(fd int) error { return unix.Mknodat(fd, name, mode, 0) })
 }
 
@@ -251,7 +254,8 @@ func (s Staging) Create(dir, name string, flags, mode uint32) (*StagedFile, unix
 		return nil, unix.Stat_t{}, err
 	}
 	defer beneath.CloseFd(pfd)
-	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	mode &^= unix.S_ISUID | unix.S_ISGID // setIDRefused: dropped at a create, as a create without the right does
+	open := openFlags(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open | unix.O_CREAT | unix.O_EXCL), Mode: uint64(mode & 0o7777), Resolve: stageResolve})
 	created := err == nil
 	if err == unix.EEXIST && flags&unix.O_EXCL == 0 {
@@ -345,6 +349,15 @@ func (s Staging) Setattr(rel string, f *StagedFile, a StageAttr) (unix.Stat_t, e
 		return unix.Stat_t{}, err
 	}
 	defer done()
+	if a.SetMode && a.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
+			return unix.Stat_t{}, err
+		}
+		if setIDRefused(a.Mode, st.Mode&unix.S_IFMT == unix.S_IFDIR) {
+			return unix.Stat_t{}, m.refusePerm(jobID, rel, fmt.Sprintf("mode %04o refused: set-user-ID and set-group-ID bits are not kept in input/ (a staged file holds what anyone allowed to stage wrote, and steps run without them)", a.Mode&0o7777))
+		}
+	}
 	if err := setattrAt(fd, name, a); err != nil {
 		return unix.Stat_t{}, err
 	}
@@ -384,7 +397,7 @@ func (s Staging) Open(rel string, flags uint32) (*StagedFile, error) {
 		return nil, err
 	}
 	defer beneath.CloseFd(pfd)
-	open := int(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	open := openFlags(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	fd, err := beneath.Openat(pfd, name, open)
 	if err != nil {
 		return nil, beneathErr(err)
@@ -396,6 +409,29 @@ func (s Staging) Open(rel string, flags uint32) (*StagedFile, error) {
 	}
 	return m.newStagedFile(jobID, fd, flags), nil
 }
+
+// setIDRefused says whether a chmod to mode is refused in input/: a staged
+// file is the job owner's (root's, for root's jobs) but holds the bytes of
+// whoever may stage, so a set-user-ID or set-group-ID bit on it would run
+// those bytes with the owner's rights for anyone who copies it out with
+// its mode (cp -a as root) and runs the copy. Steps run nosuid anyway. A
+// folder's set-group-ID bit (new entries take its group) is kept.
+func setIDRefused(mode uint32, isDir bool) bool {
+	if isDir {
+		return mode&unix.S_ISUID != 0
+	}
+	return mode&(unix.S_ISUID|unix.S_ISGID) != 0
+}
+
+// openFlagBits are the open flags a staged file is opened with; the
+// kernel's FUSE open flags also carry bits of its own that openat2 refuses
+// with EINVAL (__FMODE_EXEC, 0x20, when the file is being executed) or
+// that a 64-bit process has no need of (O_LARGEFILE).
+const openFlagBits = unix.O_ACCMODE | unix.O_APPEND | unix.O_NONBLOCK | unix.O_DSYNC | unix.O_SYNC | unix.O_DIRECT |
+	unix.O_NOATIME | unix.O_TRUNC | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY
+
+// openFlags keeps of a FUSE open's flags those openat2 takes.
+func openFlags(flags uint32) int { return int(flags) & openFlagBits }
 
 // stageToOwner makes fd (or name below it, not followed) the job owner's,
 // when the daemon may: a runner's staged files are read by steps running
