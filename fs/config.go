@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -233,7 +234,7 @@ func (f *settingFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
 		return toErrno(err)
 	}
 	a.Size = uint64(len(v))
-	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, setting, f.t.m.SettingTime(f.jobID, f.path))
+	f.t.look(ctx, a, f.jobID, syscall.S_IFREG, setting, f.t.m.SettingFileTime(f.jobID, f.path))
 	return 0
 }
 
@@ -253,18 +254,52 @@ func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 // handle open for writing; see Flush for when it is stored. With no writer
 // open (`truncate(2)` by path) it resets the setting at once, and so does
 // an ftruncate to 0 of a handle nothing was written to (`truncate -s 0`):
-// an error reaches the caller. Mode, owner and times are accepted and
-// ignored, so copying tools do not fail.
+// an error reaches the caller. An mtime is kept (touch -d; rsync -a and
+// cp -a keep their source's, so a second rsync sends nothing); mode, owner
+// and atime are accepted and ignored, so copying tools do not fail.
 func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
-	if size, ok := in.GetSize(); ok {
+	size, sized := in.GetSize()
+	mtime, timed := in.GetMTime()
+	if sized || timed {
 		if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 			return errno
 		}
+	}
+	if sized {
 		if errno := f.truncate(fh, int(size)); errno != 0 {
 			return errno
 		}
 	}
+	if timed {
+		if errno := toErrno(f.setTime(fh, mtime)); errno != 0 {
+			return errno
+		}
+	}
 	return f.Getattr(ctx, fh, out)
+}
+
+// setTime gives the setting the mtime t, after the commit of what a write
+// handle still holds: cp -p writes, sets the times (by its descriptor, which
+// the kernel does not name in the request) and only then closes.
+func (f *settingFile) setTime(fh gofs.FileHandle, t time.Time) error {
+	if h, ok := fh.(*settingHandle); ok && h.w != nil {
+		return h.w.SetTime(t)
+	}
+	f.mu.Lock()
+	writers := make([]*settingHandle, 0, len(f.writers))
+	for h := range f.writers {
+		writers = append(writers, h)
+	}
+	f.mu.Unlock()
+	if len(writers) == 0 {
+		return f.t.m.SetSettingTime(f.jobID, f.path, t)
+	}
+	for _, h := range writers {
+		if err := h.w.SetTime(t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {

@@ -95,6 +95,7 @@ type tempData struct {
 	buf     buffer
 	mode    uint32
 	mtime   time.Time
+	timed   bool // mtime was given (touch, rsync's times on its temp file) after the last write
 	handles int  // open handles
 	gone    bool // removed (unlink, rename over it, job deleted)
 	freed   bool // gone, and its bookkeeping given back
@@ -215,7 +216,7 @@ func (d *tempData) truncate(size uint64) error {
 	if err := d.buf.truncate(size); err != nil {
 		return err
 	}
-	d.mtime = time.Now()
+	d.mtime, d.timed = time.Now(), false
 	return nil
 }
 
@@ -310,7 +311,7 @@ func (f *tempFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.Set
 		d.mode = mode & 0o777
 	}
 	if mtime, ok := in.GetMTime(); ok {
-		d.mtime = mtime
+		d.mtime, d.timed = mtime, true
 	}
 	d.mu.Unlock()
 	d.fill(f.t, &out.Attr)
@@ -379,7 +380,7 @@ func (h *tempHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	h.d.mu.Lock()
 	err := h.d.buf.write(data, off)
 	if err == nil {
-		h.d.mtime = time.Now()
+		h.d.mtime, h.d.timed = time.Now(), false
 	}
 	h.d.mu.Unlock()
 	if err != nil {
@@ -436,6 +437,13 @@ type tempTarget interface {
 	readTarget(name string) (string, error)
 }
 
+// timedTarget is a tempTarget whose files keep an mtime given to them:
+// a temp file renamed over one passes on the time given to it (rsync
+// sets its source's times on its temp file, then renames it).
+type timedTarget interface {
+	setTargetTime(name string, t time.Time) error
+}
+
 // settingTarget is a folder's settings as a tempTarget.
 type settingTarget struct {
 	t     *tree
@@ -448,6 +456,10 @@ func (s settingTarget) isTarget(name string) bool { return s.is(name) }
 
 func (s settingTarget) writeTarget(name, content string) error {
 	return s.t.m.WriteSetting(s.jobID, s.dir+name, content)
+}
+
+func (s settingTarget) setTargetTime(name string, t time.Time) error {
+	return s.t.m.SetSettingTime(s.jobID, s.dir+name, t)
 }
 
 func (s settingTarget) readTarget(name string) (string, error) {
@@ -541,10 +553,15 @@ func (d tempDir) rename(name, newName string, isSetting func(string) bool) (hand
 	switch {
 	case src != nil && isTarget(newName):
 		src.mu.Lock()
-		content := string(src.buf.data)
+		content, mtime, timed := string(src.buf.data), src.mtime, src.timed
 		src.mu.Unlock()
 		if err := d.target.writeTarget(newName, content); err != nil {
 			return true, toErrno(err)
+		}
+		if tt, ok := d.target.(timedTarget); ok && timed {
+			if err := tt.setTargetTime(newName, mtime); err != nil {
+				return true, toErrno(err) // the value is stored; its time is not
+			}
 		}
 		d.t.temps.remove(d.jobID, d.dir+name)
 		return true, 0

@@ -416,3 +416,46 @@ func codeHasTemp(listing string) bool {
 	}
 	return false
 }
+
+// TestCodeRsyncFresh: definitions written the same second as the jobs
+// rsync -a makes, each the size of the default it replaces (script\n over
+// chains\n, 5m\n over 1h\n), are all copied: a default's mtime is the
+// epoch, not the job's creation, which rsync's quick check took for the
+// source's. Settings keep the times given to them (rsync's temp file
+// renamed over one, cp -p, touch -d), so a second rsync sends no file.
+func TestCodeRsyncFresh(t *testing.T) {
+	t.Parallel()
+	codeNeed(t, "rsync")
+	d := startDaemon(t, daemonOpts{})
+	d.ok(t, `mkdir -p defs/j2/config && echo script > defs/j2/config/type && echo 5m > defs/j2/config/timeout &&
+		printf '#!/bin/sh\necho j2\n' > defs/j2/config/script && rsync -a defs/ mnt/`)
+	d.wantFile(t, "mnt/j2/config/type", "script\n")
+	d.wantFile(t, "mnt/j2/config/timeout", "5m\n")
+	if got := d.ok(t, `stat -c %Y mnt/j2/config/retries`); got != "0\n" {
+		t.Errorf("a default's mtime = %q, want 0 (the epoch)", got)
+	}
+	for i := 0; i < 2; i++ {
+		d.ok(t, `touch -d '2020-01-01 10:00' defs/j2/config/*`)
+		if i == 1 {
+			d.ok(t, `echo 6m > defs/j2/config/timeout && touch -d '2020-01-02 10:00' defs/j2/config/timeout`)
+		}
+		d.ok(t, `rsync -a defs/ mnt/`)
+		if sent := d.ok(t, `rsync -ai defs/ mnt/ | grep '^>f' || true`); sent != "" {
+			t.Errorf("pass %d: a second rsync -a sent files again:\n%s", i, sent)
+		}
+		if got := d.ok(t, `stat -c %y mnt/j2/config/type`); !strings.HasPrefix(got, "2020-01-01 10:00:00") {
+			t.Errorf("pass %d: config/type mtime %q, want the source's", i, got)
+		}
+	}
+	d.wantFile(t, "mnt/j2/config/timeout", "6m\n")
+	d.ok(t, `echo 7m > t7 && touch -d 2019-02-02 t7 && cp -p t7 mnt/j2/config/timeout`)
+	d.wantFile(t, "mnt/j2/config/timeout", "7m\n")
+	if got := d.ok(t, `stat -c %y mnt/j2/config/timeout`); !strings.HasPrefix(got, "2019-02-02 00:00:00") {
+		t.Errorf("after cp -p: mtime %q, want the source's", got)
+	}
+	d.ok(t, `touch -d 2018-03-03 mnt/j2/config/timeout`)
+	if got := d.ok(t, `stat -c %y mnt/j2/config/timeout`); !strings.HasPrefix(got, "2018-03-03 00:00:00") {
+		t.Errorf("after touch -d: mtime %q", got)
+	}
+	d.wantFile(t, "mnt/j2/config/timeout", "7m\n")
+}

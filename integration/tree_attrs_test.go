@@ -71,6 +71,9 @@ func TestTreeTimes(t *testing.T) {
 		t.Errorf("a new job shows %v, before its mkdir at %v (less a clock tick: %v)", created, before, floor)
 	}
 	for rel, ts := range s0 {
+		if ts[0].Equal(time.Unix(0, 0)) && (strings.HasPrefix(rel, "config/") || rel == "description" || rel == "name") {
+			continue // a setting never written: its default has no time (jobs.SettingFileTime)
+		}
 		if ts[0].Before(created) {
 			t.Errorf("new job: %s has mtime %v, older than the job (%v)", rel, ts[0], created)
 		}

@@ -226,6 +226,31 @@ func (m *Manager) SettingTime(jobID, path string) time.Time {
 	return j.Created
 }
 
+// SettingFileTime is the mtime of a setting's file: when it was last
+// written, reset or given a time (SetSettingTime); the Unix epoch for one
+// never written, whose default has no time of its own. Not the job's
+// creation: a copy tool that compares size and time (rsync -a into a new
+// job) judged `chains\n` the same as a source `script\n` written in the
+// job's first second, and left the default in place.
+func (m *Manager) SettingFileTime(jobID, path string) time.Time {
+	if t := m.storeTime(jobID, path); !t.IsZero() {
+		return t
+	}
+	return time.Unix(0, 0)
+}
+
+// SetSettingTime gives a setting's file the mtime t (touch -d, a copy
+// tool keeping its source's times), its value untouched; it is not logged.
+func (m *Manager) SetSettingTime(jobID, path string, t time.Time) error {
+	if _, err := m.setting(path); err != nil {
+		return err
+	}
+	if err := m.store.SetTime(jobID, path, t); err != nil {
+		return fmt.Errorf("set the time of %s: %w", path, err)
+	}
+	return nil
+}
+
 // changed applies a setting's side effects.
 func (m *Manager) changed(jobID, path string) {
 	m.emit(jobID, Event{Type: EventSetting, Setting: path})

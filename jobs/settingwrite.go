@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"sync"
+	"time"
 )
 
 // SettingWrite is one open-for-writing of a setting file: it buffers the
@@ -32,6 +33,7 @@ type SettingWrite struct {
 	cleared   bool   // the truncation was stored: the setting was reset
 	unlogged  bool   // that reset changed the setting and is not logged yet
 	committed bool   // a written value was stored (and logged)
+	mtime     *time.Time // a time given while a write waited for its commit: set after it
 	// before is the stored value before the first commit: a value
 	// committed in parts is undone when a later part is refused.
 	before *SettingState
@@ -150,7 +152,10 @@ func (w *SettingWrite) Flush() error {
 	}
 	if !w.wrote {
 		if w.emptied() {
-			return w.clear()
+			if err := w.clear(); err != nil {
+				return err
+			}
+			return w.setPendingTime()
 		}
 		return nil
 	}
@@ -168,7 +173,34 @@ func (w *SettingWrite) Flush() error {
 		w.before = before
 	}
 	w.committed, w.unlogged = true, false // its log line says what the value is now
-	return nil
+	return w.setPendingTime()
+}
+
+// SetTime gives the setting the mtime t (touch -d, a copy tool keeping
+// its source's times): after the commit of a write not yet flushed (cp -a
+// sets times on its descriptor before closing it), else at once.
+func (w *SettingWrite) SetTime(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed {
+		return nil // nothing of the session is stored: no time either
+	}
+	if w.wrote || w.emptied() && !w.cleared {
+		w.mtime = &t
+		return nil
+	}
+	return w.m.SetSettingTime(w.jobID, w.path, t)
+}
+
+// setPendingTime sets the time SetTime kept for the commit just made.
+// w.mu is held.
+func (w *SettingWrite) setPendingTime() error {
+	if w.mtime == nil {
+		return nil
+	}
+	t := *w.mtime
+	w.mtime = nil
+	return w.m.SetSettingTime(w.jobID, w.path, t)
 }
 
 // Close ends the session: a truncation no flush stored (none is expected:
@@ -179,6 +211,9 @@ func (w *SettingWrite) Close() error {
 	defer w.mu.Unlock()
 	if w.emptied() && !w.failed {
 		if err := w.clear(); err != nil {
+			return err
+		}
+		if err := w.setPendingTime(); err != nil {
 			return err
 		}
 	}

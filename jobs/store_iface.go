@@ -79,6 +79,9 @@ type Store interface {
 	// jobs/<id>/config/<key> (and active/s/<id> for config/schedule);
 	// writes jobs/<id>/mtimes/<key> = t.
 	DeleteSetting(id, key string, t time.Time) error
+	// SetTime compares jobs/<id>/meta present; writes
+	// jobs/<id>/mtimes/<key> = t (a setting's time set by touch, rsync).
+	SetTime(id, key string, t time.Time) error
 	// Times reads jobs/<id>/mtimes/: when each recorded key last changed
 	// (settings, and the folders of TimeRuns, TimeShares, TimeEnv).
 	Times(id string) (map[string]time.Time, error)

@@ -463,6 +463,17 @@ func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 	}, Change{Job: id, Key: key, Deleted: true})
 }
 
+// SetTime records that key changed at t, its value untouched.
+func (s *Store) SetTime(id, key string, t time.Time) error {
+	return s.update(func(tx *bolt.Tx, _ *[]Change) error {
+		b, err := jobBucket(tx, id)
+		if err != nil {
+			return err
+		}
+		return putTime(b, key, t)
+	}, Change{Job: id, Key: key})
+}
+
 func putTime(job *bolt.Bucket, key string, t time.Time) error {
 	times, err := job.CreateBucketIfNotExists(bucketTimes)
 	if err != nil {

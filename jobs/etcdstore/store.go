@@ -469,6 +469,11 @@ func (s *Store) DeleteSetting(id, key string, t time.Time) error {
 	return s.onJob(id, "delete setting", ops)
 }
 
+// SetTime records that key changed at t, its value untouched.
+func (s *Store) SetTime(id, key string, t time.Time) error {
+	return s.onJob(id, "store a time", []clientv3.Op{clientv3.OpPut(s.timeKey(id, key), timeValue(t))})
+}
+
 // onJob commits ops when job id exists.
 func (s *Store) onJob(id, what string, ops []clientv3.Op) error {
 	r, err := s.txn([]clientv3.Cmp{exist(s.metaKey(id))}, ops)
