@@ -153,6 +153,13 @@ func testSettings(t *testing.T, s jobs.Store) {
 		t.Errorf("Setting after DeleteSetting = set %v, %v", set, err)
 	}
 	wantTime(t, s, "ida", "config/timeout", t2) // a delete is a change too
+	given := t1.Add(-time.Hour)
+	mustOK(t, s.SetTime("ida", "config/timeout", given)) // touch -d: the time alone
+	wantTime(t, s, "ida", "config/timeout", given)
+	if _, set, err := s.Setting("ida", "config/timeout"); err != nil || set {
+		t.Errorf("Setting after SetTime = set %v, %v; want still unset", set, err)
+	}
+	wantErr(t, "SetTime of no job", s.SetTime("nope", "config/timeout", t1), jobs.ErrNotFound)
 	_, _, err := s.Setting("nope", "config/timeout")
 	wantErr(t, "Setting of no job", err, jobs.ErrNotFound)
 	wantErr(t, "SetSetting of no job", s.SetSetting("nope", "config/timeout", "1m", t1), jobs.ErrNotFound)
