@@ -126,6 +126,12 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	return nil
 }
 
+// resetsSetting says whether writing raw to path resets it (a blank value).
+func (m *Manager) resetsSetting(path, raw string) bool {
+	s, err := m.setting(path)
+	return err == nil && s.Normalize(raw) == ""
+}
+
 // ResetSetting returns a setting to its default (rm of the file, truncate
 // -s 0) and logs it. A reset is a write of the default: like any write it is
 // taken while a run is active, which keeps the config it started with.

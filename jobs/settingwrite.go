@@ -172,7 +172,10 @@ func (w *SettingWrite) Flush() error {
 	if before != nil {
 		w.before = before
 	}
-	w.committed, w.unlogged = true, false // its log line says what the value is now
+	w.committed = true
+	if !w.m.resetsSetting(w.path, string(w.buf)) {
+		w.unlogged = false // its log line says what the value is now
+	} // else a blank value after O_TRUNC: the reset is still to be logged, at Close
 	return w.setPendingTime()
 }
 

@@ -65,3 +65,27 @@ func TestSettingWriteUndo(t *testing.T) {
 		t.Errorf("after the refused reservation: %q, want 30s", v)
 	}
 }
+
+// TestSettingWriteBlankLogged: echo '' > config/schedule (a truncating
+// open, which clears the setting at once, then a blank line) logs the
+// reset: the blank value found nothing left to reset, and its commit
+// dropped the reset still to log.
+func TestSettingWriteBlankLogged(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j, err := m.CreateJob(uint32(os.Geteuid()), "blank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, m.WriteSetting(j.ID, "config/schedule", "@every 1h"))
+	w, err := m.OpenSettingWrite(j.ID, "config/schedule", true, nil)
+	mustOK(t, err)
+	mustOK(t, w.Write([]byte("\n"), 0))
+	mustOK(t, w.Flush())
+	mustOK(t, w.Close())
+	if v, _ := m.ReadSetting(j.ID, "config/schedule"); strings.TrimSpace(v) != "" {
+		t.Errorf("after a blank line: %q, want the default", v)
+	}
+	if line := lastJobLogLine(t, m, j.ID); !strings.HasSuffix(line, "config/schedule reset to its default") {
+		t.Errorf("last job log line %q, want config/schedule reset to its default", line)
+	}
+}
