@@ -1,6 +1,10 @@
 package fs
 
-import "github.com/hanwen/go-fuse/v2/fuse"
+import (
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
 
 // countingFS counts every FUSE request the mount answers, by operation and
 // errno (0 for success), through count: a counter increment per request.
@@ -11,6 +15,19 @@ type countingFS struct {
 	count func(op string, errno int)
 }
 
+// tooLong answers ENAMETOOLONG to a request naming a name longer than
+// nameMax (statfs.go), as ext4 does: the kernel leaves names up to FUSE's
+// own 1024 bytes to the file system. Job names have a shorter rule of
+// their own (jobs.CheckJobName), whose refusal is EINVAL with its reason.
+func (c *countingFS) tooLong(op string, names ...string) (fuse.Status, bool) {
+	for _, n := range names {
+		if len(n) > nameMax {
+			return c.done(op, fuse.Status(syscall.ENAMETOOLONG)), true
+		}
+	}
+	return fuse.OK, false
+}
+
 // done counts an answer and returns it.
 func (c *countingFS) done(op string, st fuse.Status) fuse.Status {
 	c.count(op, int(st))
@@ -18,6 +35,9 @@ func (c *countingFS) done(op string, st fuse.Status) fuse.Status {
 }
 
 func (c *countingFS) Lookup(cancel <-chan struct{}, header *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	if st, ok := c.tooLong("lookup", name); ok {
+		return st
+	}
 	return c.done("lookup", c.RawFileSystem.Lookup(cancel, header, name, out))
 }
 
@@ -45,10 +65,16 @@ func (c *countingFS) SetAttr(cancel <-chan struct{}, input *fuse.SetAttrIn, out 
 }
 
 func (c *countingFS) Mknod(cancel <-chan struct{}, input *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
+	if st, ok := c.tooLong("mknod", name); ok {
+		return st
+	}
 	return c.done("mknod", c.RawFileSystem.Mknod(cancel, input, name, out))
 }
 
 func (c *countingFS) Mkdir(cancel <-chan struct{}, input *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
+	if st, ok := c.tooLong("mkdir", name); ok {
+		return st
+	}
 	return c.done("mkdir", c.RawFileSystem.Mkdir(cancel, input, name, out))
 }
 
@@ -61,14 +87,23 @@ func (c *countingFS) Rmdir(cancel <-chan struct{}, header *fuse.InHeader, name s
 }
 
 func (c *countingFS) Rename(cancel <-chan struct{}, input *fuse.RenameIn, oldName string, newName string) fuse.Status {
+	if st, ok := c.tooLong("rename", oldName, newName); ok {
+		return st
+	}
 	return c.done("rename", c.RawFileSystem.Rename(cancel, input, oldName, newName))
 }
 
 func (c *countingFS) Link(cancel <-chan struct{}, input *fuse.LinkIn, filename string, out *fuse.EntryOut) fuse.Status {
+	if st, ok := c.tooLong("link", filename); ok {
+		return st
+	}
 	return c.done("link", c.RawFileSystem.Link(cancel, input, filename, out))
 }
 
 func (c *countingFS) Symlink(cancel <-chan struct{}, header *fuse.InHeader, pointedTo string, linkName string, out *fuse.EntryOut) fuse.Status {
+	if st, ok := c.tooLong("symlink", linkName); ok {
+		return st
+	}
 	return c.done("symlink", c.RawFileSystem.Symlink(cancel, header, pointedTo, linkName, out))
 }
 
@@ -100,6 +135,9 @@ func (c *countingFS) RemoveXAttr(cancel <-chan struct{}, header *fuse.InHeader, 
 }
 
 func (c *countingFS) Create(cancel <-chan struct{}, input *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	if st, ok := c.tooLong("create", name); ok {
+		return st
+	}
 	return c.done("create", c.RawFileSystem.Create(cancel, input, name, out))
 }
 

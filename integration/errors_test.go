@@ -27,6 +27,18 @@ func TestErrors(t *testing.T) {
 		}
 	}
 
+	t.Run("namelength", func(t *testing.T) {
+		// Over NAME_MAX (255), as on ext4, anywhere; a job name's own rule
+		// (64) is EINVAL with its reason; 255 bytes stage.
+		t.Parallel()
+		long := strings.Repeat("n", 256)
+		d.fails(t, `mkdir mnt/`+long, "File name too long")
+		d.fails(t, `ls mnt/`+long, "File name too long")
+		d.fails(t, `mkdir mnt/`+strings.Repeat("j", 65), "Invalid argument")
+		d.ok(t, `mkdir mnt/names && touch mnt/names/input/`+long[:255])
+		d.fails(t, `touch mnt/names/input/`+long, "File name too long")
+		d.fails(t, `mv mnt/names/input/`+long[:255]+` mnt/names/input/`+long, "File name too long")
+	})
 	t.Run("type", func(t *testing.T) {
 		t.Parallel()
 		d.ok(t, `mkdir mnt/type && echo script > mnt/type/config/type`)
