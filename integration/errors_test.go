@@ -121,7 +121,13 @@ func TestErrors(t *testing.T) {
 
 		d.fails(t, `rmdir mnt/busy`, "Device or resource busy")
 		d.fails(t, `rm -rf mnt/busy`, "Device or resource busy")
-		d.fails(t, `rm -r mnt/busy/runs/1`, "Device or resource busy")
+		r := d.fails(t, `rm -r mnt/busy/runs/1`, "Device or resource busy")
+		if n := strings.Count(r.err, "\n"); n != 1 {
+			t.Errorf("rm -r of the active run's folder printed %d lines, want one (the folder's):\n%s", n, r.err)
+		}
+		if got := d.ok(t, `tail -n 1 mnt/busy/log`); !strings.Contains(got, "cannot delete an active run") {
+			t.Errorf("last log line %q, want the refusal's reason", got)
+		}
 		if got := d.ok(t, `ls mnt`); !strings.Contains(got, "busy\n") {
 			t.Fatalf("after the refused rm -rf, ls mnt = %q, want busy", got)
 		}
