@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -41,6 +40,9 @@ func (t *tree) lookStat(ctx context.Context, a *fuse.Attr, jobID string, st *uni
 		a.Size = 4096
 	}
 	t.look(ctx, a, jobID, typ, p, time.Unix(st.Mtim.Sec, st.Mtim.Nsec))
+	if typ == syscall.S_IFREG {
+		a.Nlink = uint32(st.Nlink) // hard links: one inode number for its names (entryIno)
+	}
 	if typ == syscall.S_IFREG && st.Mode&0o100 != 0 {
 		a.Mode |= a.Mode & 0o444 >> 2
 	}
@@ -76,8 +78,8 @@ func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 	}
 	var ents []fuse.DirEntry
 	for _, e := range list {
-		if mode, ok := shownMode(e.Type()); ok {
-			ents = append(ents, fuse.DirEntry{Name: e.Name(), Mode: mode, Ino: d.childIno(e.Name())})
+		if mode, ok := shownMode(e.Stat.Mode); ok {
+			ents = append(ents, fuse.DirEntry{Name: e.Name, Mode: mode, Ino: d.entryIno(e.Name, &e.Stat)})
 		}
 	}
 	return dirEntries(d, ents...), 0
@@ -87,22 +89,27 @@ func (d *diskDir) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 // files, symlinks (read, never followed) and FIFOs (a FIFO node of a FUSE
 // mount is the kernel's own: opening it never reaches this daemon or the
 // FIFO on disk). Devices and sockets a step left are not shown.
-func shownMode(t os.FileMode) (uint32, bool) {
-	switch {
-	case t.IsDir():
-		return syscall.S_IFDIR, true
-	case t.IsRegular():
-		return syscall.S_IFREG, true
-	case t&os.ModeSymlink != 0:
-		return syscall.S_IFLNK, true
-	case t&os.ModeNamedPipe != 0:
-		return syscall.S_IFIFO, true
+func shownMode(mode uint32) (uint32, bool) {
+	switch t := mode & syscall.S_IFMT; t {
+	case syscall.S_IFDIR, syscall.S_IFREG, syscall.S_IFLNK, syscall.S_IFIFO:
+		return t, true
 	}
 	return 0, false
 }
 
 func (d *diskDir) childIno(name string) uint64 {
 	return ino(strconv.FormatUint(d.seed, 16), d.rel, name)
+}
+
+// entryIno is the inode number of entry name with attributes st: a file
+// with hard links (staged with ln, a step's) is numbered by the file on
+// disk, one number for all its names in the run, so du and tar count it
+// once; anything else by its place.
+func (d *diskDir) entryIno(name string, st *unix.Stat_t) uint64 {
+	if st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Nlink > 1 {
+		return ino("link", d.jobID, strconv.FormatUint(d.run, 10), strconv.FormatUint(st.Dev, 16), strconv.FormatUint(st.Ino, 16))
+	}
+	return d.childIno(name)
 }
 
 func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
@@ -123,7 +130,7 @@ func (d *diskDir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	default:
 		return nil, syscall.ENOENT // devices, sockets: not shown
 	}
-	return newChild(ctx, d.EmbeddedInode(), node, mode, d.childIno(name), out)
+	return newChild(ctx, d.EmbeddedInode(), node, mode, d.entryIno(name, &st), out)
 }
 
 // Unlink and Rmdir change nothing: a run's files go with the run. Only

@@ -209,3 +209,34 @@ func TestInputFolderSetIDRefused(t *testing.T) {
 		t.Errorf("run log:\n%s", log)
 	}
 }
+
+// TestInputFolderHardLinks: a file staged under two names (ln) shows in
+// the run's input/ as one file with two links, as the step sees it: one
+// inode number in stat and in the listing, a link count of 2, so du and
+// tar count its bytes once.
+func TestInputFolderHardLinks(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	d.scriptJob(t, "hl", "#!/bin/sh\nstat -c '%h %n' \"$1\"/a \"$1\"/b\n")
+	d.ok(t, `head -c 100000 /dev/urandom > mnt/hl/input/a && ln mnt/hl/input/a mnt/hl/input/b && echo x > mnt/hl/input/c`)
+	d.trigger(t, "hl", "{}")
+	if got := d.waitRun(t, "hl", 1); got != "COMPLETED" {
+		t.Fatalf("run ended %s", got)
+	}
+	in := "mnt/hl/runs/1/input/"
+	st := d.ok(t, `stat -c '%h %i' `+in+`a `+in+`b `+in+`c`)
+	lines := strings.Split(strings.TrimSpace(st), "\n")
+	if len(lines) != 3 || lines[0] != lines[1] || !strings.HasPrefix(lines[0], "2 ") || !strings.HasPrefix(lines[2], "1 ") || lines[2] == lines[0] {
+		t.Errorf("stat of a, b (hard links) and c = %q, want one number with 2 links for a and b", lines)
+	}
+	ls := strings.Fields(d.ok(t, `ls -i `+in+` | sort -k2`))
+	if len(ls) < 4 || ls[0] != ls[2] || ls[0] != strings.Fields(lines[0])[1] {
+		t.Errorf("ls -i = %q, want a and b listed with their stat number %s", ls, strings.Fields(lines[0])[1])
+	}
+	if got := d.ok(t, `tar -cf - -C mnt/hl/runs/1 input | tar -tvf - | grep -c 'link to'`); got != "1\n" {
+		t.Errorf("tar stored %q hard links, want 1", got)
+	}
+	if log := d.cat(t, "mnt/hl/runs/1/log"); !strings.Contains(log, "2 /input/a") || !strings.Contains(log, "2 /input/b") {
+		t.Errorf("the step's view:\n%s", log)
+	}
+}

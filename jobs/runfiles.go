@@ -46,8 +46,8 @@ func (m *Manager) StatRunFile(jobID string, run uint64, rel string) (unix.Stat_t
 
 // ReadRunDir lists the folder rel below run's folder, sorted by name; use
 // the entries' Name and Type only.
-func (m *Manager) ReadRunDir(jobID string, run uint64, rel string) ([]os.DirEntry, error) {
-	ents, err := beneath.ReadDir(m.RunDir(jobID, run), rel)
+func (m *Manager) ReadRunDir(jobID string, run uint64, rel string) ([]beneath.DirStat, error) {
+	ents, err := beneath.ReadDirStat(m.RunDir(jobID, run), rel)
 	return ents, beneathErr(err)
 }
 

@@ -93,6 +93,38 @@ func ReadDir(root, rel string) ([]os.DirEntry, error) {
 	return ents, err
 }
 
+// DirStat is an entry of a folder with its attributes (lstat: a symlink
+// is described, not followed).
+type DirStat struct {
+	Name string
+	Stat unix.Stat_t
+}
+
+// ReadDirStat is ReadDir with each entry's attributes, read relative to
+// the folder's own descriptor, so never through a path that may change
+// meanwhile; an entry removed meanwhile is left out.
+func ReadDirStat(root, rel string) ([]DirStat, error) {
+	f, err := OpenFile(root, rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }() // read only: nothing to flush
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	out := make([]DirStat, 0, len(names))
+	for _, n := range names {
+		var st unix.Stat_t
+		if unix.Fstatat(int(f.Fd()), n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, DirStat{Name: n, Stat: st})
+	}
+	return out, nil
+}
+
 // Walk calls fn for every entry below the folder rel of root, depth first
 // in name order, with the entry's path relative to root. Folders are
 // entered, symlinks and other entries are passed to fn and never followed.
