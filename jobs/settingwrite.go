@@ -25,14 +25,14 @@ type SettingWrite struct {
 	reserve func(n int) error
 
 	mu        sync.Mutex
-	buf       []byte // the file's content as this writer sees it
-	truncated bool   // set to empty by O_TRUNC or a truncation
-	wrote     bool   // a write arrived since the last commit
-	wroteAny  bool   // any write arrived
-	failed    bool   // a write was refused: nothing more is committed
-	cleared   bool   // the truncation was stored: the setting was reset
-	unlogged  bool   // that reset changed the setting and is not logged yet
-	committed bool   // a written value was stored (and logged)
+	buf       []byte     // the file's content as this writer sees it
+	truncated bool       // set to empty by O_TRUNC or a truncation
+	wrote     bool       // a write arrived since the last commit
+	wroteAny  bool       // any write arrived
+	failed    bool       // a write was refused: nothing more is committed
+	cleared   bool       // the truncation was stored: the setting was reset
+	unlogged  bool       // that reset changed the setting and is not logged yet
+	committed bool       // a written value was stored (and logged)
 	mtime     *time.Time // a time given while a write waited for its commit: set after it
 	// before is the stored value before the first commit: a value
 	// committed in parts is undone when a later part is refused.

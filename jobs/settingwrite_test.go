@@ -66,7 +66,7 @@ func TestSettingWriteUndo(t *testing.T) {
 	}
 }
 
-// TestSettingWriteBlankLogged: echo '' > config/schedule (a truncating
+// TestSettingWriteBlankLogged: echo ” > config/schedule (a truncating
 // open, which clears the setting at once, then a blank line) logs the
 // reset: the blank value found nothing left to reset, and its commit
 // dropped the reset still to log.
