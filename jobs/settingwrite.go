@@ -109,9 +109,14 @@ func (w *SettingWrite) Write(data []byte, off int64) error {
 		w.fail()
 		return err
 	}
+	// Bytes left after the write's end are an older value's tail, which a
+	// truncation may still cut (an in-place rewrite: write at 0, then
+	// ftruncate, as Python's r+ and truncate()): such a write waits for it
+	// and is judged at Flush. A shell's > and >> leave no tail.
+	tail := off+int64(len(data)) < int64(len(w.buf))
 	w.buf = writeAt(w.buf, data, off)
 	w.wrote, w.wroteAny = true, true
-	if len(data) < BigSettingWrite {
+	if len(data) < BigSettingWrite && !tail {
 		// A multi-line value may be written a line at a time: only errors no
 		// further line can cure fail the write; the rest wait for Flush.
 		if mayComplete, err := w.m.checkPartialSetting(w.jobID, w.path, string(w.buf)); err != nil && !mayComplete {

@@ -90,3 +90,36 @@ func TestSettingWriteBlankLogged(t *testing.T) {
 		t.Errorf("last job log line %q, want config/schedule reset to its default", line)
 	}
 }
+
+// TestSettingWriteInPlace: a value rewritten in place, shorter than the
+// old (open r+, write at 0, then ftruncate, as Python's f.truncate()) is
+// judged once truncated, not while the old value's tail follows it; left
+// untruncated, the flush refuses it and the old value stays.
+func TestSettingWriteInPlace(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j, err := m.CreateJob(uint32(os.Geteuid()), "inplace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "100s"))
+	w, err := m.OpenSettingWrite(j.ID, "config/timeout", false, nil)
+	mustOK(t, err)
+	mustOK(t, w.Write([]byte("2h\n"), 0))
+	mustOK(t, w.Truncate(3, true))
+	mustOK(t, w.Flush())
+	mustOK(t, w.Close())
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); v != "2h\n" {
+		t.Errorf("after the in-place rewrite: %q, want 2h", v)
+	}
+
+	w, err = m.OpenSettingWrite(j.ID, "config/timeout", false, nil)
+	mustOK(t, err)
+	mustOK(t, w.Write([]byte("x"), 0)) // "xh\n", the old tail after it: judged at the flush
+	if err := w.Flush(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("flush of xh: %v, want ErrInvalid", err)
+	}
+	_ = w.Close() // the session failed: nothing more to store
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); v != "2h\n" {
+		t.Errorf("after the refused flush: %q, want 2h kept", v)
+	}
+}
