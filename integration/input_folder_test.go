@@ -172,28 +172,32 @@ with open("mnt/big/input/big.bin", "wb") as f:
 	}
 }
 
-// TestInputFolderSetIDRefused: no staged file carries a set-user-ID or
+// TestInputFolderSetIDDropped: no staged file carries a set-user-ID or
 // set-group-ID bit. A runner's staged file is the job owner's (root's here)
 // with the runner's bytes: with the bit, cp -a of input/ by root made a
-// set-user-ID root copy of them. chmod is refused (EPERM, the reason in
-// the job's log), a create drops the bits, a folder keeps set-group-ID.
-// A staged program runs from the mount (its exec open was EINVAL).
-func TestInputFolderSetIDRefused(t *testing.T) {
+// set-user-ID root copy of them. A chmod drops them (the job's log says
+// so), and so do a create and cp -a, rsync -a, tar -x and install -m of a
+// set-user-ID program, which still succeed; a folder keeps set-group-ID. A
+// staged program runs from the mount (its exec open was EINVAL).
+func TestInputFolderSetIDDropped(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, daemonOpts{})
 	d.scriptJob(t, "sid", "#!/bin/sh\nstat -c '%n %a' \"$1\"/*\n")
-	d.ok(t, `cp /bin/true mnt/sid/input/t && chmod 755 mnt/sid/input/t`)
-	d.fails(t, `chmod 4755 mnt/sid/input/t`, "Operation not permitted")
-	d.fails(t, `chmod g+s mnt/sid/input/t`, "Operation not permitted")
+	d.ok(t, `cp /bin/true mnt/sid/input/t && chmod 4755 mnt/sid/input/t && chmod g+s mnt/sid/input/t`)
 	if got := d.ok(t, `stat -c %a mnt/sid/input/t`); got != "755\n" {
-		t.Errorf("after the refused chmods: mode %q, want 755", got)
+		t.Errorf("after chmod 4755 and g+s: mode %q, want 755", got)
 	}
-	if log := d.cat(t, "mnt/sid/log"); !strings.Contains(log, "set-user-ID and set-group-ID bits are not kept in input/") {
-		t.Errorf("job log lacks the refusal:\n%s", log)
+	if log := d.cat(t, "mnt/sid/log"); !strings.Contains(log, "input/t: mode 4755 set as 0755: set-user-ID and set-group-ID bits are not kept in input/") {
+		t.Errorf("job log lacks the dropped bits:\n%s", log)
 	}
 	d.ok(t, `python3 -c 'import os; os.close(os.open("mnt/sid/input/c", os.O_CREAT|os.O_WRONLY, 0o6755))'`)
-	if got := d.ok(t, `stat -c %a mnt/sid/input/c`); got != "755\n" {
-		t.Errorf("created with 6755: mode %q, want 755", got)
+	d.ok(t, `mkdir -p src && cp /bin/true src/s && chmod 4755 src/s &&
+		cp -a src/s mnt/sid/input/cpa && rsync -a src/s mnt/sid/input/rs && tar -C src -cf - s | tar -C mnt/sid/input -xf - &&
+		install -m 4755 /bin/true mnt/sid/input/in`)
+	for _, f := range []string{"c", "cpa", "rs", "s", "in"} {
+		if got := d.ok(t, `stat -c %a mnt/sid/input/`+f); got != "755\n" {
+			t.Errorf("input/%s: mode %q, want 755", f, got)
+		}
 	}
 	d.ok(t, `mkdir mnt/sid/input/g && chmod 2775 mnt/sid/input/g`)
 	if got := d.ok(t, `stat -c %a mnt/sid/input/g`); got != "2775\n" {
@@ -205,7 +209,7 @@ func TestInputFolderSetIDRefused(t *testing.T) {
 	if got := d.waitRun(t, "sid", 1); got != "COMPLETED" {
 		t.Fatalf("run ended %s", got)
 	}
-	if log := d.cat(t, "mnt/sid/runs/1/log"); !strings.Contains(log, "/input/c 755") || !strings.Contains(log, "/input/t 755") {
+	if log := d.cat(t, "mnt/sid/runs/1/log"); !strings.Contains(log, "/input/c 755") || !strings.Contains(log, "/input/t 755") || strings.Contains(log, "4755") {
 		t.Errorf("run log:\n%s", log)
 	}
 }
