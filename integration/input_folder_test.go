@@ -4,6 +4,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -248,5 +249,45 @@ func TestInputFolderHardLinks(t *testing.T) {
 	}
 	if log := d.cat(t, "mnt/hl/runs/1/log"); !strings.Contains(log, "2 /input/a") || !strings.Contains(log, "2 /input/b") {
 		t.Errorf("the step's view:\n%s", log)
+	}
+}
+
+// TestInputFolderLinksOut: a staged symlink accepted as text that leads out
+// of input/ once followed (through a link to ".", or moved to a shallower
+// folder) is not followed through the mount (EPERM) and is left out of the
+// run, with a line in the run's log: the job's step, which sees its input
+// in a root with the host's /etc and its own /proc, would follow it as the
+// job's owner (a runner read root's /etc/shadow and the owner's secrets so).
+func TestInputFolderLinksOut(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	d.scriptJob(t, "lo", "#!/bin/sh\ncd \"$1\" && for f in *; do echo \"== $f\"; cat \"$f\"; done\nls -A \"$1\"\n")
+	d.ok(t, `cd mnt/lo/input && ln -s . d && ln -s d/d/d/../../../etc/hostname s &&
+		mkdir -p a/b && ln -s ../../etc/hostname a/b/l && mv a/b/l l && rm -r a &&
+		mkdir -p data bin && echo tool > bin/x && ln -s ../bin/x data/y && echo kept > k`)
+	for _, l := range []string{"s", "l"} {
+		d.fails(t, `cat mnt/lo/input/`+l, "Operation not permitted")
+	}
+	d.wantFile(t, "mnt/lo/input/data/y", "tool\n")
+	d.trigger(t, "lo", "{}")
+	if got := d.waitRun(t, "lo", 1); got != "COMPLETED" {
+		t.Fatalf("run ended %s: %s", got, d.cat(t, "mnt/lo/runs/1/log"))
+	}
+	log := d.cat(t, "mnt/lo/runs/1/log")
+	host, err := os.ReadFile("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log, strings.TrimSpace(string(host))) {
+		t.Errorf("the step read the host's /etc/hostname through a staged link:\n%s", log)
+	}
+	for _, want := range []string{"jobfs: input/s is a symlink that leads out of input/: it was left out of the run",
+		"jobfs: input/l is a symlink that leads out of input/: it was left out of the run", "== k\nkept"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("run log lacks %q:\n%s", want, log)
+		}
+	}
+	if got := d.ok(t, `ls -A mnt/lo/runs/1/input && cat mnt/lo/runs/1/input/data/y`); got != "bin\nd\ndata\ninput.json\nk\ntool\n" {
+		t.Errorf("the run's input: %q, want every entry but s and l, data/y followed inside", got)
 	}
 }

@@ -150,6 +150,41 @@ func (m *Manager) moveStaged(jobID, dst string) (left []string, err error) {
 	return left, err
 }
 
+// dropLinksOut removes from a run's input folder, once its staged entries
+// are in, every symlink that leads out of it, and returns their paths. A
+// staged link is checked when it is made only as text, and renames, links
+// to links and folders replaced by links can make one climb out after
+// that (ln -s . d; ln -s d/d/../../../etc/shadow s): the step, which sees
+// the folder as /input in a root holding /etc and /proc, would follow it
+// as the job's owner. The run's input changes no more once moved (read-only
+// in the tree and in the step), so a link that stays inside now stays.
+func dropLinksOut(input string) (out []string, err error) {
+	root, err := beneath.Open(input, "", unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, fmt.Errorf("open run input: %w", err)
+	}
+	defer beneath.CloseFd(root)
+	err = beneath.Walk(input, "", func(rel string, d os.DirEntry) error {
+		if d.Type()&os.ModeSymlink == 0 || !beneath.LeadsOut(root, rel) {
+			return nil
+		}
+		pfd, err := beneath.Open(input, filepath.Dir(rel), unix.O_PATH|unix.O_DIRECTORY)
+		if err == nil {
+			err = unix.Unlinkat(pfd, filepath.Base(rel), 0)
+			beneath.CloseFd(pfd)
+		}
+		if err != nil {
+			return fmt.Errorf("remove input/%s, a symlink that leads out of input/: %w", rel, err)
+		}
+		out = append(out, rel)
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("check the run's input for symlinks: %w", err)
+	}
+	return out, nil
+}
+
 // moveEntries moves every entry of the folder sfd into dfd but the busy
 // files (and the folders that hold them); rel names sfd for the log.
 func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string) error {

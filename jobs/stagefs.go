@@ -322,9 +322,22 @@ func (s Staging) Rename(dir, name, newDir, newName string, flags uint32) error {
 }
 
 // Readlink returns a staged symlink's target, read without following
-// it.
+// it. A link that, followed, leads out of input/ (links to links, a
+// folder renamed or replaced by a link since it was made) is EPERM: the
+// kernel follows a link by its target as read here, for whoever reads, root
+// too. (Best effort: input/ may change between this read and the rest of
+// the kernel's walk; a run's input is checked once frozen, dropLinksOut.)
 func (s Staging) Readlink(rel string) ([]byte, error) {
 	m, jobID := s.m, s.jobID
+	root, err := m.stageDirFD(jobID, "")
+	if err != nil {
+		return nil, err
+	}
+	out := beneath.LeadsOut(root, rel)
+	beneath.CloseFd(root)
+	if out {
+		return nil, syscall.EPERM
+	}
 	pfd, name, err := m.stageParentFD(jobID, rel)
 	if err != nil {
 		return nil, err

@@ -273,6 +273,13 @@ func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
 	if err != nil {
 		return err
 	}
+	out, err := dropLinksOut(filepath.Join(dir, "input"))
+	for _, p := range out {
+		m.appendRunLog(jobID, id, "jobfs: input/"+p+" is a symlink that leads out of input/: it was left out of the run")
+	}
+	if err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(dir, "input", "input.json"), payload, 0o644); err != nil {
 		return fmt.Errorf("write input.json: %w", err)
 	}

@@ -13,6 +13,7 @@
 package beneath
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -145,6 +146,21 @@ func Walk(root, rel string, fn func(rel string, d os.DirEntry) error) error {
 		}
 	}
 	return nil
+}
+
+// LeadsOut reports whether the symlink rel below the folder dirfd leads
+// out of that folder when followed (its target, or a symlink on the way,
+// climbs above it or is absolute), as the kernel would resolve it with the
+// folder as the root of its view: a resolution confined beneath it says
+// EXDEV. A link to nothing that exists, or a loop, stays inside.
+func LeadsOut(dirfd int, rel string) bool {
+	fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV})
+	if err == nil {
+		CloseFd(fd)
+		return false
+	}
+	return errors.Is(err, unix.EXDEV)
 }
 
 // Readlink returns the target of the symlink rel below root, read from
