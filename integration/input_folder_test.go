@@ -290,4 +290,7 @@ func TestInputFolderLinksOut(t *testing.T) {
 	if got := d.ok(t, `ls -A mnt/lo/runs/1/input && cat mnt/lo/runs/1/input/data/y`); got != "bin\nd\ndata\ninput.json\nk\ntool\n" {
 		t.Errorf("the run's input: %q, want every entry but s and l, data/y followed inside", got)
 	}
+	// A run kept from a build before the check: its link is not followed.
+	d.ok(t, `ln -s ../../../../../../../../etc/hostname "$(echo state/jobs/*/runs/1/input)/old"`)
+	d.fails(t, `cat mnt/lo/runs/1/input/old`, "Operation not permitted")
 }

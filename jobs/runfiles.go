@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -54,6 +55,15 @@ func (m *Manager) ReadRunDir(jobID string, run uint64, rel string) ([]beneath.Di
 // ReadRunLink returns the target of the symlink rel below run's folder (a
 // step's output may hold one); it is never followed.
 func (m *Manager) ReadRunLink(jobID string, run uint64, rel string) ([]byte, error) {
+	if in, ok := strings.CutPrefix(rel, "input/"); ok { // a run kept from before dropLinksOut may hold one
+		if fd, err := beneath.Open(m.RunDir(jobID, run), "input", unix.O_PATH|unix.O_DIRECTORY); err == nil {
+			out := beneath.LeadsOut(fd, in)
+			beneath.CloseFd(fd)
+			if out {
+				return nil, syscall.EPERM
+			}
+		}
+	}
 	target, err := beneath.Readlink(m.RunDir(jobID, run), rel)
 	return target, beneathErr(err)
 }
