@@ -36,7 +36,8 @@ const (
 const cliExitCodes = `Exit status:
   0        done (run --wait, wait: the run COMPLETED)
   1-255    run --wait, wait: the run's exit code; TIMEOUT is 124, a run ended
-           by signal N is 128+N (stop: 143, kill: 137), a FAILED run that
+           by signal N is 128+N (stop: 143 even if the step caught it, kill:
+           137), a FAILED run that
            never ran a step is 1, out of memory with the step exiting 0 is 137
   2        bad arguments
   125      no jobfs mount found (or several), an I/O error, or the daemon

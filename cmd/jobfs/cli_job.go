@@ -113,8 +113,8 @@ func (j jobRef) lastLogLine() string {
 
 // runExit reads how run id ended and maps it onto an exit code: its own
 // exit code where it has one (124 for TIMEOUT, 128+N after signal N), 143
-// for a run stopped before it had one (SIGTERM), 1 for a FAILED run that
-// never ran a step. It returns the status too.
+// for a stopped run (SIGTERM) whatever its step exited with, 137 for a
+// killed one, 1 for a FAILED run that never ran a step. It returns the status too.
 func (j jobRef) runExit(id string) (string, int, error) {
 	status, err := j.read("runs", id, "status")
 	if err != nil {
@@ -137,10 +137,15 @@ func exitOf(status, raw string) int {
 		return 0
 	case status == "TIMEOUT":
 		return 124
+	case status == "CANCELLED":
+		// Whatever a step that caught the stop exited with (0, or 3 like
+		// a failure): a stopped run is 143, a killed one 137.
+		if has && code == 128+int(syscall.SIGKILL) {
+			return code
+		}
+		return 128 + int(syscall.SIGTERM)
 	case has && code != 0:
 		return code
-	case status == "CANCELLED":
-		return 128 + int(syscall.SIGTERM)
 	}
 	return exitFailed
 }

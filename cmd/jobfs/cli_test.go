@@ -27,6 +27,7 @@ func TestExitOf(t *testing.T) {
 		{"CANCELLED", "137", 137},
 		{"CANCELLED", "", 143}, // stopped while PENDING
 		{"CANCELLED", "0", 143},
+		{"CANCELLED", "3", 143}, // a step that caught the stop and exited 3: not a FAILED run's 3
 	} {
 		if got := exitOf(c.status, c.code); got != c.want {
 			t.Errorf("exitOf(%s, %q) = %d, want %d", c.status, c.code, got, c.want)
