@@ -253,6 +253,8 @@ func TestOverviewFollowsSharing(t *testing.T) {
 	// Metrics: alice's file has her series, not bob's; root's has both.
 	if m := A.ok(t, d, `cat mnt/.jobfs/metrics`); !strings.Contains(m, `owner="`+alice.name+`"`) || strings.Contains(m, `owner="`+bob.name+`"`) {
 		t.Errorf("alice's metrics must hold her runs and none of bob's:\n%s", m)
+	} else if strings.Contains(m, "jobfs_fuse_operations_total") || strings.Contains(m, "jobfs_store_commit_seconds") {
+		t.Errorf("alice's metrics hold the daemon's totals, which count every user's activity:\n%s", m)
 	}
 	if m := d.cat(t, "mnt/.jobfs/metrics"); !strings.Contains(m, `owner="`+alice.name+`"`) || !strings.Contains(m, `owner="`+bob.name+`"`) {
 		t.Errorf("root's metrics must hold every owner's runs:\n%s", m)

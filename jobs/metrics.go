@@ -183,8 +183,11 @@ func (m *Manager) MetricsHandler() http.Handler {
 }
 
 // WriteMetrics writes the metrics in the text exposition format as caller
-// c may see them: series labelled with another owner are left out unless
-// c is root (or all: a single-user mount, where every job is the caller's).
+// c may see them: on a shared mount a user other than root sees only the
+// series labelled with their own name; the rest (another owner's, and the
+// daemon's totals: runs by status, commits, FUSE requests, which count
+// every user's activity) are root's. all: a single-user mount, where every
+// job is the caller's.
 func (m *Manager) WriteMetrics(w io.Writer, c Caller, all bool) error {
 	families, err := m.metrics.reg.Gather()
 	if err != nil {
@@ -206,14 +209,14 @@ func (m *Manager) WriteMetrics(w io.Writer, c Caller, all bool) error {
 	return nil
 }
 
-// onlyOwner keeps the series with no owner label or owner == self.
+// onlyOwner keeps the series labelled owner == self.
 func onlyOwner(ms []*dto.Metric, self string) []*dto.Metric {
 	out := ms[:0:0]
 	for _, x := range ms {
-		keep := true
+		keep := false
 		for _, l := range x.GetLabel() {
-			if l.GetName() == "owner" && l.GetValue() != self {
-				keep = false
+			if l.GetName() == "owner" {
+				keep = l.GetValue() == self
 			}
 		}
 		if keep {
