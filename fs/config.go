@@ -32,7 +32,10 @@ func (d *configDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.At
 	return d.fill(ctx, &out.Attr)
 }
 
-func (d *configDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (d *configDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.t.attrsByOwner(ctx, d.jobID, in); errno != 0 {
+		return errno
+	}
 	return d.fill(ctx, &out.Attr)
 }
 
@@ -258,6 +261,9 @@ func (f *settingFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 // cp -a keep their source's, so a second rsync sends nothing); mode, owner
 // and atime are accepted and ignored, so copying tools do not fail.
 func (f *settingFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.t.attrsByOwner(ctx, f.jobID, in); errno != 0 {
+		return errno
+	}
 	size, sized := in.GetSize()
 	mtime, timed := in.GetMTime()
 	if sized || timed {

@@ -37,7 +37,10 @@ func (f *dataFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Att
 }
 
 // Setattr accepts truncation (the shell's `>`) and ignores the rest.
-func (f *dataFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (f *dataFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.t.attrsByOwner(ctx, f.jobID, in); errno != 0 {
+		return errno
+	}
 	return f.fill(ctx, &out.Attr)
 }
 

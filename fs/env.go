@@ -30,7 +30,10 @@ func (d *envDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 	return d.fill(ctx, &out.Attr)
 }
 
-func (d *envDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (d *envDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.t.attrsByOwner(ctx, d.jobID, in); errno != 0 {
+		return errno
+	}
 	return d.fill(ctx, &out.Attr)
 }
 
@@ -154,7 +157,10 @@ func (f *envFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 	return f.fill(ctx, &out.Attr)
 }
 
-func (f *envFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (f *envFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.t.attrsByOwner(ctx, f.jobID, in); errno != 0 {
+		return errno
+	}
 	return f.fill(ctx, &out.Attr)
 }
 

@@ -62,7 +62,10 @@ func (d *jobDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrO
 	return 0
 }
 
-func (d *jobDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (d *jobDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.t.attrsByOwner(ctx, d.job.ID, in); errno != 0 {
+		return errno
+	}
 	if errno := d.fill(ctx, &out.Attr); errno != 0 {
 		return errno
 	}

@@ -195,7 +195,10 @@ func (f *ctlFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.Attr
 	return f.fill(ctx, &out.Attr)
 }
 
-func (f *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (f *ctlFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.t.attrsByOwner(ctx, f.jobID, in); errno != 0 {
+		return errno
+	}
 	return f.fill(ctx, &out.Attr)
 }
 

@@ -147,6 +147,22 @@ func (t *tree) need(ctx context.Context, jobID string, r jobs.Role) syscall.Errn
 	return syscall.EACCES
 }
 
+// attrsByOwner answers a SETATTR of a job's node that asks for more than a
+// size (mode, owner, times): accepted for the job's owner (and root),
+// which the node keeps or drops as it says, so copying tools do not fail;
+// EPERM for anyone else, as chmod or touch -d of another user's file on
+// ext4, instead of a success that changed nothing.
+func (t *tree) attrsByOwner(ctx context.Context, jobID string, in *fuse.SetAttrIn) syscall.Errno {
+	if in.Valid&^(fuse.FATTR_SIZE|fuse.FATTR_FH|fuse.FATTR_LOCKOWNER|fuse.FATTR_KILL_SUIDGID) == 0 {
+		return 0
+	}
+	switch errno := t.need(ctx, jobID, jobs.RoleOwner); errno {
+	case 0, syscall.ENOENT:
+		return errno
+	}
+	return syscall.EPERM
+}
+
 // jobOwner is the uid and gid a job's nodes show: its owner's on a shared
 // mount, the daemon user's on a single-user one (the only user who can
 // look, and the owner of all its jobs).

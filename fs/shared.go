@@ -31,7 +31,10 @@ func (d *sharedDir) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.At
 	return d.fill(ctx, &out.Attr)
 }
 
-func (d *sharedDir) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (d *sharedDir) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := d.t.attrsByOwner(ctx, d.jobID, in); errno != 0 {
+		return errno
+	}
 	return d.fill(ctx, &out.Attr)
 }
 
@@ -124,7 +127,10 @@ func (f *shareFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.At
 }
 
 // Setattr accepts truncation (the shell's >) and times (touch).
-func (f *shareFile) Setattr(ctx context.Context, _ gofs.FileHandle, _ *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+func (f *shareFile) Setattr(ctx context.Context, _ gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if errno := f.t.attrsByOwner(ctx, f.jobID, in); errno != 0 {
+		return errno
+	}
 	return f.fill(ctx, &out.Attr)
 }
 

@@ -715,3 +715,24 @@ func shareSorted(a, b string) []string {
 	}
 	return []string{a, b}
 }
+
+// TestShareAttrsByOwner: chmod, chown and touch -d of a job's files by a
+// runner or viewer fail with EPERM, as on another user's files on ext4
+// (they answered success and changed nothing); the owner's are accepted,
+// so copying tools work, and a runner still truncates data with >.
+func TestShareAttrsByOwner(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 2, false)
+	A, B := shareAs(users[0]), shareAs(users[1])
+	d := shareDaemon(t)
+	A.job(t, d, "attrs", "#!/bin/sh\necho ran\n")
+	A.ok(t, d, `echo runner > mnt/attrs/shared/@`+users[1].name)
+	p := "mnt/@" + users[0].name + "/attrs"
+	for _, cmd := range []string{`chmod 777 ` + p + `/config/script`, `chmod 600 ` + p + `/data`,
+		`touch -d 2001-01-01 ` + p + `/data`, `chmod 700 ` + p, `python3 -c 'import os,sys; os.utime(sys.argv[1], (0, 0))' ` + p + `/config/timeout`} {
+		B.fails(t, d, cmd, "Operation not permitted")
+	}
+	B.ok(t, d, `echo '{}' > `+p+`/data`)
+	A.ok(t, d, `chmod 644 mnt/attrs/config/script && touch -d 2001-01-01 mnt/attrs/config/timeout && chmod 755 mnt/attrs`)
+}
