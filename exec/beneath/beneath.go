@@ -151,16 +151,28 @@ func Walk(root, rel string, fn func(rel string, d os.DirEntry) error) error {
 // LeadsOut reports whether the symlink rel below the folder dirfd leads
 // out of that folder when followed (its target, or a symlink on the way,
 // climbs above it or is absolute), as the kernel would resolve it with the
-// folder as the root of its view: a resolution confined beneath it says
-// EXDEV. A link to nothing that exists, or a loop, stays inside.
+// folder as the root of its view. It fails closed: only a resolution that
+// ends inside, or stops at a name that is not there (ENOENT, ENOTDIR) or
+// in a loop (ELOOP), is inside. A confined ".." answers EAGAIN when any
+// rename happened on the machine meanwhile, which any user can cause at
+// will: that is tried again, a few times, then taken as leading out.
 func LeadsOut(dirfd int, rel string) bool {
-	fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV})
-	if err == nil {
-		CloseFd(fd)
-		return false
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV}
+	for range 16 {
+		fd, err := unix.Openat2(dirfd, rel, how)
+		switch {
+		case err == nil:
+			CloseFd(fd)
+			return false
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP):
+			return false
+		}
+		return true
 	}
-	return errors.Is(err, unix.EXDEV)
+	return true
 }
 
 // Readlink returns the target of the symlink rel below root, read from
