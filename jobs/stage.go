@@ -208,6 +208,9 @@ func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string)
 		switch {
 		case !holds:
 			if err := unix.Renameat(sfd, name, dfd, name); err != nil {
+				if errors.Is(err, unix.ENOENT) {
+					continue // renamed or removed meanwhile: what is there now stays staged
+				}
 				return fmt.Errorf("move staged %s: %w", p, err)
 			}
 		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
