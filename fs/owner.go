@@ -153,7 +153,11 @@ func (t *tree) need(ctx context.Context, jobID string, r jobs.Role) syscall.Errn
 // EPERM for anyone else, as chmod or touch -d of another user's file on
 // ext4, instead of a success that changed nothing.
 func (t *tree) attrsByOwner(ctx context.Context, jobID string, in *fuse.SetAttrIn) syscall.Errno {
-	if in.Valid&^(fuse.FATTR_SIZE|fuse.FATTR_FH|fuse.FATTR_LOCKOWNER|fuse.FATTR_KILL_SUIDGID) == 0 {
+	plain := uint32(fuse.FATTR_SIZE | fuse.FATTR_FH | fuse.FATTR_LOCKOWNER | fuse.FATTR_KILL_SUIDGID | fuse.FATTR_CTIME)
+	if in.Valid&fuse.FATTR_SIZE != 0 { // truncate(2) by path stamps the times along: not a touch
+		plain |= fuse.FATTR_MTIME | fuse.FATTR_MTIME_NOW | fuse.FATTR_ATIME | fuse.FATTR_ATIME_NOW
+	}
+	if in.Valid&^plain == 0 {
 		return 0
 	}
 	switch errno := t.need(ctx, jobID, jobs.RoleOwner); errno {

@@ -733,6 +733,6 @@ func TestShareAttrsByOwner(t *testing.T) {
 		`touch -d 2001-01-01 ` + p + `/data`, `chmod 700 ` + p, `python3 -c 'import os,sys; os.utime(sys.argv[1], (0, 0))' ` + p + `/config/timeout`} {
 		B.fails(t, d, cmd, "Operation not permitted")
 	}
-	B.ok(t, d, `echo '{}' > `+p+`/data`)
+	B.ok(t, d, `echo '{}' > `+p+`/data && truncate -s 0 `+p+`/data`)
 	A.ok(t, d, `chmod 644 mnt/attrs/config/script && touch -d 2001-01-01 mnt/attrs/config/timeout && chmod 755 mnt/attrs`)
 }
