@@ -56,6 +56,7 @@ func TestLeadsOut(t *testing.T) {
 			a, b = b, a
 		}
 	}()
+	t.Cleanup(func() { stop.Store(true); <-done }) // before the TempDir's removal, also on failure
 	for i := 0; i < 200; i++ {
 		for rel, out := range want {
 			if got := LeadsOut(root, rel); got != out {
@@ -63,6 +64,4 @@ func TestLeadsOut(t *testing.T) {
 			}
 		}
 	}
-	stop.Store(true)
-	<-done
 }
