@@ -96,17 +96,14 @@ func refOf(in gofs.InodeEmbedder, jobID string) (stageRef, syscall.Errno) {
 
 // stageAttr fills a from a disk stat: what the disk says, owner and modes
 // included (the staged entries belong to the job's owner, see stageDir),
-// but for a set-user-ID or set-group-ID bit on a file, which input/ does not
-// keep (jobs.setIDDropped) and only a file staged by an older jobfs can
-// have: shown, a root's cp -a out of input/ would copy it.
+// but for the set-ID bits input/ does not keep (jobs.SetIDDropped), which
+// only a file staged by an older jobfs can have: shown, a root's cp -a out
+// of input/ would copy them.
 func stageAttr(st *unix.Stat_t, a *fuse.Attr) {
 	a.Ino = st.Ino
 	a.Size = uint64(st.Size)
 	a.Blocks = uint64(st.Blocks)
-	a.Mode = st.Mode &^ unix.S_ISUID
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		a.Mode &^= unix.S_ISGID
-	}
+	a.Mode = st.Mode &^ jobs.SetIDDropped(st.Mode, st.Mode&unix.S_IFMT == unix.S_IFDIR)
 	a.Nlink = uint32(st.Nlink)
 	a.Uid, a.Gid = st.Uid, st.Gid
 	a.Rdev = uint32(st.Rdev)

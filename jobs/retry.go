@@ -262,11 +262,7 @@ func (m *Manager) copyRunInput(jobID string, from, to uint64) error {
 	if err != nil {
 		return fmt.Errorf("copy the input of run %d: %w", from, err)
 	}
-	out, err := dropLinksOut(filepath.Join(dst, "input")) // a run kept from before the check (stage.go)
-	for _, p := range out {
-		m.appendRunLog(jobID, to, "jobfs: input/"+p+" is a symlink that leads out of input/: it was left out of the run")
-	}
-	return err
+	return m.dropInputLinksOut(jobID, to, filepath.Join(dst, "input")) // a run kept from before the check
 }
 
 // copyBeneath copies the regular file rel below root to dst (new).

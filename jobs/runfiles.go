@@ -45,8 +45,8 @@ func (m *Manager) StatRunFile(jobID string, run uint64, rel string) (unix.Stat_t
 	return st, beneathErr(err)
 }
 
-// ReadRunDir lists the folder rel below run's folder, sorted by name; use
-// the entries' Name and Type only.
+// ReadRunDir lists the folder rel below run's folder, sorted by name, each
+// entry with its lstat (a hard link's inode and count, see fs/disk.go).
 func (m *Manager) ReadRunDir(jobID string, run uint64, rel string) ([]beneath.DirStat, error) {
 	ents, err := beneath.ReadDirStat(m.RunDir(jobID, run), rel)
 	return ents, beneathErr(err)

@@ -127,27 +127,38 @@ func (s *stageWriters) busy(job string) map[uint64]bool {
 }
 
 // moveStaged moves the staged entries of jobID into dst (the run's input)
-// and returns the paths left behind because they are open for writing.
-// Entries are renamed, never copied; a folder holding a busy file is made
-// anew in dst (same mode, owner and times) and its other entries moved.
-func (m *Manager) moveStaged(jobID, dst string) (left []string, err error) {
+// and returns how many it moved and the paths left behind because they are
+// open for writing. Entries are renamed, never copied; a folder holding a
+// busy file is made anew in dst (same mode, owner and times) and its other
+// entries moved.
+func (m *Manager) moveStaged(jobID, dst string) (moved int, left []string, err error) {
 	src := m.StageDir(jobID)
 	if _, err := os.Lstat(src); os.IsNotExist(err) {
-		return nil, nil
+		return 0, nil, nil
 	}
 	busy := m.stage.busy(jobID)
 	sfd, err := beneath.Open(src, "", unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return nil, fmt.Errorf("open staged input: %w", err)
+		return 0, nil, fmt.Errorf("open staged input: %w", err)
 	}
 	defer beneath.CloseFd(sfd)
 	dfd, err := beneath.Open(dst, "", unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
-		return nil, fmt.Errorf("open run input: %w", err)
+		return 0, nil, fmt.Errorf("open run input: %w", err)
 	}
 	defer beneath.CloseFd(dfd)
-	err = moveEntries(sfd, dfd, "", busy, &left)
-	return left, err
+	moved, err = moveEntries(sfd, dfd, "", busy, &left)
+	return moved, left, err
+}
+
+// dropInputLinksOut is dropLinksOut for the input folder of run, each link
+// it removes named in the run's log.
+func (m *Manager) dropInputLinksOut(jobID string, run uint64, input string) error {
+	out, err := dropLinksOut(input)
+	for _, p := range out {
+		m.appendRunLog(jobID, run, "jobfs: input/"+p+" is a symlink that leads out of input/: it was left out of the run")
+	}
+	return err
 }
 
 // dropLinksOut removes from a run's input folder, once its staged entries
@@ -186,11 +197,12 @@ func dropLinksOut(input string) (out []string, err error) {
 }
 
 // moveEntries moves every entry of the folder sfd into dfd but the busy
-// files (and the folders that hold them); rel names sfd for the log.
-func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string) error {
+// files (and the folders that hold them), and returns how many entries of
+// sfd went (a folder made anew counts); rel names sfd for the log.
+func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string) (moved int, err error) {
 	names, err := dirNames(sfd)
 	if err != nil {
-		return fmt.Errorf("read staged input/%s: %w", rel, err)
+		return 0, fmt.Errorf("read staged input/%s: %w", rel, err)
 	}
 	for _, name := range names {
 		var st unix.Stat_t
@@ -198,7 +210,7 @@ func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string)
 			if errors.Is(err, unix.ENOENT) {
 				continue // removed meanwhile
 			}
-			return fmt.Errorf("stat staged %s: %w", filepath.Join(rel, name), err)
+			return moved, fmt.Errorf("stat staged %s: %w", filepath.Join(rel, name), err)
 		}
 		p := filepath.Join(rel, name)
 		holds := busy[st.Ino]
@@ -211,17 +223,19 @@ func moveEntries(sfd, dfd int, rel string, busy map[uint64]bool, left *[]string)
 				if errors.Is(err, unix.ENOENT) {
 					continue // renamed or removed meanwhile: what is there now stays staged
 				}
-				return fmt.Errorf("move staged %s: %w", p, err)
+				return moved, fmt.Errorf("move staged %s: %w", p, err)
 			}
+			moved++
 		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 			*left = append(*left, p)
 		default:
 			if err := splitFolder(sfd, dfd, name, p, &st, busy, left); err != nil {
-				return err
+				return moved, err
 			}
+			moved++
 		}
 	}
-	return nil
+	return moved, nil
 }
 
 // splitFolder makes folder name anew in dfd and moves into it what the
@@ -240,7 +254,7 @@ func splitFolder(sfd, dfd int, name, rel string, st *unix.Stat_t, busy map[uint6
 		return fmt.Errorf("open run input/%s: %w", rel, err)
 	}
 	defer beneath.CloseFd(dsub)
-	if err := moveEntries(sub, dsub, rel, busy, left); err != nil {
+	if _, err := moveEntries(sub, dsub, rel, busy, left); err != nil {
 		return err
 	}
 	// The staged folder's owner, mode and times (after the moves, which

@@ -136,7 +136,7 @@ func (m *Manager) stageNameFree(jobID, dir, name string) error {
 // daemon's umask does not apply), owned by the job's owner.
 func (s Staging) Mkdir(dir, name string, mode uint32) (unix.Stat_t, error) {
 	m, jobID := s.m, s.jobID
-	mode &^= unix.S_ISUID // the kernel ignores it too; a folder's set-group-ID is kept (setIDDropped)
+	mode &^= SetIDDropped(mode, true)
 	return m.stageMake(jobID, dir, name, mode, func(fd int) error { return unix.Mkdirat(fd, name, mode&0o7777) })
 }
 
@@ -149,7 +149,7 @@ func (s Staging) Mknod(dir, name string, mode uint32) (unix.Stat_t, error) {
 	default:
 		return unix.Stat_t{}, m.refusePerm(jobID, filepath.Join(dir, name), "device nodes cannot be staged")
 	}
-	mode &^= unix.S_ISUID | unix.S_ISGID // setIDDropped: quietly at a create, as a create without the right does
+	mode &^= SetIDDropped(mode, false) // quietly at a create, as a create without the right does
 	return m.stageMake(jobID, dir, name, mode, func(fd int) error { return unix.Mknodat(fd, name, mode, 0) })
 }
 
@@ -253,7 +253,7 @@ func (s Staging) Create(dir, name string, flags, mode uint32) (*StagedFile, unix
 		return nil, unix.Stat_t{}, err
 	}
 	defer beneath.CloseFd(pfd)
-	mode &^= unix.S_ISUID | unix.S_ISGID // setIDDropped: quietly at a create, as a create without the right does
+	mode &^= SetIDDropped(mode, false) // quietly at a create, as a create without the right does
 	open := openFlags(flags)&^(unix.O_CREAT|unix.O_EXCL) | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: uint64(open | unix.O_CREAT | unix.O_EXCL), Mode: uint64(mode & 0o7777), Resolve: stageResolve})
 	created := err == nil
@@ -366,7 +366,7 @@ func (s Staging) Setattr(rel string, f *StagedFile, a StageAttr) (unix.Stat_t, e
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW|emptyPath(name)); err != nil {
 			return unix.Stat_t{}, err
 		}
-		if drop := setIDDropped(a.Mode, st.Mode&unix.S_IFMT == unix.S_IFDIR); drop != 0 {
+		if drop := SetIDDropped(a.Mode, st.Mode&unix.S_IFMT == unix.S_IFDIR); drop != 0 {
 			// Dropped, not refused: cp -a, rsync -a, tar -x and install -m
 			// of a set-user-ID program would fail on it (the kernel drops
 			// a set-group-ID it will not grant the same quiet way).
@@ -426,13 +426,14 @@ func (s Staging) Open(rel string, flags uint32) (*StagedFile, error) {
 	return m.newStagedFile(jobID, fd, flags), nil
 }
 
-// setIDDropped is what a chmod to mode loses in input/: a staged file is
+// SetIDDropped is what mode loses in input/ (a chmod, a create, and the
+// mode the tree shows of a file an older jobfs staged): a staged file is
 // the job owner's (root's, for root's jobs) but holds the bytes of whoever
 // may stage, so a set-user-ID or set-group-ID bit on it would run those
 // bytes with the owner's rights for anyone who copies it out with its mode
 // (cp -a as root) and runs the copy. Steps run nosuid anyway. A folder's
 // set-group-ID bit (new entries take its group) is kept.
-func setIDDropped(mode uint32, isDir bool) uint32 {
+func SetIDDropped(mode uint32, isDir bool) uint32 {
 	if isDir {
 		return mode & unix.S_ISUID
 	}

@@ -266,19 +266,17 @@ func (m *Manager) prepareRun(jobID string, id uint64, payload []byte) error {
 	if err := m.makeRunDir(jobID, dir); err != nil {
 		return err
 	}
-	left, err := m.moveStaged(jobID, filepath.Join(dir, "input"))
+	moved, left, err := m.moveStaged(jobID, filepath.Join(dir, "input"))
 	for _, p := range left {
 		m.appendRunLog(jobID, id, "jobfs: input/"+p+" is still open for writing: it stays staged for the next run")
 	}
 	if err != nil {
 		return err
 	}
-	out, err := dropLinksOut(filepath.Join(dir, "input"))
-	for _, p := range out {
-		m.appendRunLog(jobID, id, "jobfs: input/"+p+" is a symlink that leads out of input/: it was left out of the run")
-	}
-	if err != nil {
-		return err
+	if moved > 0 { // nothing staged, nothing to walk: the trigger's usual case
+		if err := m.dropInputLinksOut(jobID, id, filepath.Join(dir, "input")); err != nil {
+			return err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "input", "input.json"), payload, 0o644); err != nil {
 		return fmt.Errorf("write input.json: %w", err)

@@ -115,10 +115,11 @@ func ReadDirStat(root, rel string) ([]DirStat, error) {
 		return nil, err
 	}
 	slices.Sort(names)
+	fd := int(f.Fd())
 	out := make([]DirStat, 0, len(names))
 	for _, n := range names {
 		var st unix.Stat_t
-		if unix.Fstatat(int(f.Fd()), n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		if unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
 			continue // removed meanwhile
 		}
 		out = append(out, DirStat{Name: n, Stat: st})
