@@ -293,4 +293,13 @@ func TestInputFolderLinksOut(t *testing.T) {
 	// A run kept from a build before the check: its link is not followed.
 	d.ok(t, `ln -s ../../../../../../../../etc/hostname "$(echo state/jobs/*/runs/1/input)/old"`)
 	d.fails(t, `cat mnt/lo/runs/1/input/old`, "Operation not permitted")
+	// And its rerun leaves the link out as a new run's move does.
+	d.ok(t, `echo 1 > mnt/lo/rerun`)
+	if got := d.waitRun(t, "lo", 2); got != "COMPLETED" {
+		t.Fatalf("rerun ended %s", got)
+	}
+	if log := d.cat(t, "mnt/lo/runs/2/log"); !strings.Contains(log, "jobfs: input/old is a symlink that leads out of input/: it was left out of the run") ||
+		strings.Contains(log, strings.TrimSpace(string(host))) {
+		t.Errorf("the rerun's log:\n%s", log)
+	}
 }
