@@ -44,6 +44,9 @@ type Cgroups interface {
 	// Prune removes the cgroup folder dir if it is empty (a job's folder
 	// once its last run has ended); it never kills anything.
 	Prune(dir string)
+	// PruneBelow removes each empty folder just below parent (the jobs'
+	// folders kept for their next runs); it never kills anything.
+	PruneBelow(parent string)
 	// plan tells, before the cgroup at rel is made, what its Group will
 	// give an init to join and verify: JoinFiles (on v2, the cgroup.procs
 	// an init started ahead moves itself into) and Paths. An init started

@@ -346,6 +346,12 @@ func (c cgroupsV1) Prune(dir string) {
 	}
 }
 
+func (c cgroupsV1) PruneBelow(parent string) {
+	for _, n := range c.have {
+		pruneBelow(c.dir(n, parent))
+	}
+}
+
 // Clean removes what a crashed daemon left below parent in every v1
 // controller: processes are killed, folders removed.
 func (c cgroupsV1) Clean(parent string) error {

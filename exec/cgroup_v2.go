@@ -185,6 +185,18 @@ func (c cgroupsV2) Prune(dir string) {
 	_ = syscall.Rmdir(filepath.Join(c.top(), dir)) // not empty or gone: both fine
 }
 
+func (c cgroupsV2) PruneBelow(parent string) { pruneBelow(filepath.Join(c.top(), parent)) }
+
+// pruneBelow removes each empty cgroup folder just below dir.
+func pruneBelow(dir string) {
+	entries, _ := os.ReadDir(dir) // gone or unreadable: nothing to prune
+	for _, e := range entries {
+		if e.IsDir() {
+			_ = syscall.Rmdir(filepath.Join(dir, e.Name())) // not empty or gone: both fine
+		}
+	}
+}
+
 // Clean kills every process below parent and removes its cgroups.
 func (c cgroupsV2) Clean(parent string) error {
 	dir := filepath.Join(c.top(), parent)

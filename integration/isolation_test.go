@@ -476,7 +476,7 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 	}
 
 	d.restart(t)
-	if left := isoJobCgroups(short); len(left) > 0 {
+	if left := isoRunCgroups(short); len(left) > 0 {
 		t.Errorf("after the restart the crashed run's cgroups are still there: %s", strings.Join(left, " "))
 	}
 	if got := d.waitRun(t, "crash", 1); got != "FAILED" {
@@ -490,6 +490,36 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 	}
 	if p := isoProcsInJob(short); len(p) > 0 {
 		t.Errorf("processes left in the job's cgroups: %v", p)
+	}
+}
+
+// TestIsoJobCgroupKept: a job's cgroup folder outlives its run, empty, for
+// the job's next run (which then makes one level of folders fewer);
+// deleting the job removes it, and so does the daemon's stop (isoDaemon's
+// cleanup checks that).
+func TestIsoJobCgroupKept(t *testing.T) {
+	t.Parallel()
+	d := isoDaemon(t, daemonOpts{})
+	kept := isoJob(t, d, "kept", "#!/bin/true\n")
+	gone := isoJob(t, d, "gone", "#!/bin/true\n")
+	for _, job := range []string{"kept", "gone"} {
+		d.trigger(t, job, "{}")
+		if got := d.waitRun(t, job, 1); got != "COMPLETED" {
+			t.Fatalf("%s: run 1 ended %s, want COMPLETED", job, got)
+		}
+	}
+	isoWaitJobGone(t, kept)
+	if len(isoJobCgroups(kept)) == 0 {
+		t.Errorf("after the run ended the job's cgroup folder is gone; want it kept for the next run")
+	}
+	d.trigger(t, "kept", "{}")
+	if got := d.waitRun(t, "kept", 2); got != "COMPLETED" {
+		t.Errorf("run 2, in the kept folder, ended %s, want COMPLETED", got)
+	}
+	isoWaitJobGone(t, kept)
+	d.ok(t, "rm -r mnt/gone")
+	if left := isoJobCgroups(gone); len(left) > 0 {
+		t.Errorf("the deleted job's cgroup folders are left: %s", strings.Join(left, " "))
 	}
 }
 
@@ -688,10 +718,11 @@ func isoShort(t *testing.T, d *daemon, job string) string {
 }
 
 // isoCheckJobGone runs when a test ends: the job's runs are over (else
-// they are killed), and its cgroups and processes must be gone; what is
-// left is reported and removed.
+// they are killed), and their cgroups and processes must be gone; what is
+// left is reported and removed. (The job's own folder, kept for its next
+// run, goes when the daemon stops: isoDaemon checks that.)
 func isoCheckJobGone(t *testing.T, d *daemon, job, short string) {
-	if len(isoJobCgroups(short)) > 0 && d.running() {
+	if len(isoRunCgroups(short)) > 0 && d.running() {
 		// A test that failed half-way may leave a run active: kill it.
 		runs, _ := filepath.Glob(filepath.Join(d.mnt, job, "runs", "[0-9]*"))
 		for _, r := range runs {
@@ -699,11 +730,11 @@ func isoCheckJobGone(t *testing.T, d *daemon, job, short string) {
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(isoJobCgroups(short)) > 0 && time.Now().Before(deadline) {
+	for len(isoRunCgroups(short)) > 0 && time.Now().Before(deadline) {
 		time.Sleep(pollEvery)
 	}
-	if left := isoJobCgroups(short); len(left) > 0 {
-		t.Errorf("job %s (%s): its cgroups are left after its runs ended (removed now): %s", job, short, strings.Join(left, " "))
+	if left := isoRunCgroups(short); len(left) > 0 {
+		t.Errorf("job %s (%s): its runs' cgroups are left after its runs ended (removed now): %s", job, short, strings.Join(left, " "))
 		isoRemoveCgroups(t, left)
 	}
 	if p := isoProcsInJob(short); len(p) > 0 {
@@ -714,16 +745,16 @@ func isoCheckJobGone(t *testing.T, d *daemon, job, short string) {
 	}
 }
 
-// isoWaitJobGone waits until the job's cgroups are gone (the daemon
+// isoWaitJobGone waits until the job's runs' cgroups are gone (the daemon
 // removes the job's folder right after a run's status is final).
 func isoWaitJobGone(t *testing.T, short string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(pollEvery) {
-		if len(isoJobCgroups(short)) == 0 && len(isoProcsInJob(short)) == 0 {
+		if len(isoRunCgroups(short)) == 0 && len(isoProcsInJob(short)) == 0 {
 			return
 		}
 	}
-	t.Errorf("job %s: 10 s after its run ended, cgroups %v and processes %v are left", short, isoJobCgroups(short), isoProcsInJob(short))
+	t.Errorf("job %s: 10 s after its run ended, cgroups %v and processes %v are left", short, isoRunCgroups(short), isoProcsInJob(short))
 }
 
 // isoRunEnded reports whether runs/<id>/status is final.
@@ -755,10 +786,27 @@ func isoCgroupDir(ctrl, rel string) string {
 }
 
 // isoJobCgroups lists the cgroup folders of job short on any hierarchy.
+// The daemon keeps them while it runs (for the job's next run); once it
+// has stopped, none may be left.
 func isoJobCgroups(short string) []string {
 	a, _ := filepath.Glob("/sys/fs/cgroup/*/jobfs/*/" + short)
 	b, _ := filepath.Glob("/sys/fs/cgroup/jobfs/*/" + short)
 	return append(a, b...)
+}
+
+// isoRunCgroups lists the cgroup folders of job short's runs on any
+// hierarchy: once a run has ended its folder must be gone.
+func isoRunCgroups(short string) []string {
+	var out []string
+	for _, job := range isoJobCgroups(short) {
+		entries, _ := os.ReadDir(job)
+		for _, e := range entries {
+			if e.IsDir() {
+				out = append(out, filepath.Join(job, e.Name()))
+			}
+		}
+	}
+	return out
 }
 
 // isoProcsInJob lists the processes whose cgroup is below jobfs/<short>.

@@ -513,6 +513,12 @@ func TestOutliveUpgrade(t *testing.T) {
 	if !strings.Contains(log, "newer than this jobfs") {
 		t.Errorf("down's log does not say its shim is newer than the older jobfs:\n%s", log)
 	}
+	// The newer jobfs, killed, kept its idle jobs' cgroup folders for
+	// their next runs, which the older one does not know of: the newer's
+	// next start removes them.
+	d.stop(t)
+	useBinaries(t, d, jobfsBin)
+	d.restart(t)
 	noCgroupsAfterStop(t, d)
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -158,6 +159,32 @@ func (m *Manager) bellOf(k runKey) *bell {
 	return m.active[k].bell
 }
 
+// idleJobsKept bounds the jobs whose backend folders are kept while no run
+// of theirs is active.
+const idleJobsKept = 32
+
+// idleJob is called, under m.mu, when a run of job has ended. Once no run
+// of the job is active, what the backend keeps for it (on the local
+// backend, its cgroup folder in every controller) stays for its next run,
+// which then makes one level fewer: on cgroup v1 that is six mkdirs on the
+// way to a step's start and six rmdirs after its end, 0.8 ms of a trigger
+// of /bin/true measured on a 2-core VM. Beyond idleJobsKept jobs the one
+// idle longest is freed; the rest go when the daemon closes or the job is
+// deleted.
+func (m *Manager) idleJob(job string) {
+	if m.perJob[job] != 0 {
+		return
+	}
+	m.idle = append(slices.DeleteFunc(m.idle, func(j string) bool { return j == job }), job)
+	for len(m.idle) > idleJobsKept {
+		oldest := m.idle[0]
+		m.idle = slices.Delete(m.idle, 0, 1)
+		if m.perJob[oldest] == 0 { // else its runs' end makes it idle again
+			m.backend.EndJob(oldest)
+		}
+	}
+}
+
 // finish records a run's end, frees it and wakes its waiters.
 func (m *Manager) finish(k runKey, out Run) { m.finishWith(k, out, nil) }
 
@@ -199,16 +226,14 @@ func (m *Manager) finishWith(k runKey, out Run, stepEnd func(*Run)) {
 	}
 	// Each step removed what it held; what the Backend kept for the run
 	// goes once the run is over for its readers (this defer runs after the
-	// unlock), then the job's if no run of it is left. Under m.mu no new
-	// run of the job can be starting: it would be counted in perJob.
+	// unlock); the job's is kept for its next run (idleJob). Under m.mu no
+	// new run of a job can be starting: it would be counted in perJob.
 	defer func() {
 		if err := m.backend.EndRun(k.job, k.id); err != nil {
 			m.slog.Warn(fmt.Sprintf("remove the run's cgroups: %v", err), m.runAttrs(k.job, k.id)...)
 		}
 		m.mu.Lock()
-		if m.perJob[k.job] == 0 {
-			m.backend.EndJob(k.job)
-		}
+		m.idleJob(k.job)
 		m.mu.Unlock()
 	}()
 	if !m.clusterLost() {

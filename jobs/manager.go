@@ -122,6 +122,7 @@ type Manager struct {
 	running  int                   // runs executing now
 	active   map[runKey]*activeRun // PENDING or RUNNING runs
 	perJob   map[string]int        // active runs per job id, with those being committed
+	idle     []string              // jobs whose backend folders are kept for a next run, oldest first (idleJob)
 	// committing counts runs reserved but not yet published per job: they
 	// may be in the store and not in active (prune waits for them).
 	committing map[string]int
@@ -213,6 +214,11 @@ func New(opts Options) (*Manager, error) {
 	m.metrics = newMetrics(m)
 	if err := m.cleanCgroups(); err != nil {
 		m.logger.Printf("clean cgroups left by an earlier daemon: %v", err)
+	} else if opts.Cgroups != nil {
+		// With runs to resume, cleanCgroups keeps every folder: the jobs'
+		// folders a killed daemon kept for their next runs go (a job's with
+		// a run still in it is not empty and stays).
+		opts.Cgroups.PruneBelow(m.cgroupParent())
 	}
 	if m.device, err = exec.DeviceOf(opts.StateDir); err != nil {
 		m.device, m.deviceErr = "", err
@@ -328,7 +334,9 @@ func (m *Manager) Close() error {
 	if cause == errDetach {
 		if m.opts.Cgroups != nil {
 			// The steps still running keep their cgroups (a folder in use
-			// is not removed); an instance folder nothing uses goes.
+			// is not removed); the folders of jobs kept for a next run and
+			// an instance folder nothing uses go.
+			m.opts.Cgroups.PruneBelow(m.cgroupParent())
 			m.opts.Cgroups.Prune(m.cgroupParent())
 		}
 		return m.store.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -329,5 +330,38 @@ func TestFakeOOMExitCode(t *testing.T) {
 		if r.Status != Failed || codeString(r.ExitCode) != want || !strings.Contains(r.Error, "out of memory") {
 			t.Errorf("%s: run = %s exit %s %q, want FAILED exit %s, out of memory", chain, r.Status, codeString(r.ExitCode), r.Error, want)
 		}
+	}
+}
+
+// endJobBackend records the jobs EndJob frees.
+type endJobBackend struct {
+	*fakeBackend
+	ended []string
+}
+
+func (b *endJobBackend) EndJob(job string) { b.ended = append(b.ended, job) }
+
+// TestIdleJobKeepsTheLatest: the backend folders of the idleJobsKept jobs
+// idle most recently are kept; the one idle longest is freed first, and a
+// job with an active run is never freed.
+func TestIdleJobKeepsTheLatest(t *testing.T) {
+	b := &endJobBackend{fakeBackend: newFakeBackend(nil)}
+	m := &Manager{backend: b, perJob: map[string]int{}}
+	for i := range idleJobsKept {
+		m.idleJob(strconv.Itoa(i))
+	}
+	m.idleJob("0") // idle again: now the latest
+	m.perJob["1"] = 1
+	m.idleJob("new")  // one too many: "1" is the oldest but runs again, so it is skipped
+	m.idleJob("new2") // then "2" goes
+	if want := []string{"2"}; !slices.Equal(b.ended, want) {
+		t.Errorf("EndJob was called for %v, want %v", b.ended, want)
+	}
+	if len(m.idle) != idleJobsKept || m.idle[len(m.idle)-1] != "new2" || !slices.Contains(m.idle, "0") {
+		t.Errorf("idle = %v, want %d jobs ending with new2, 0 among them", m.idle, idleJobsKept)
+	}
+	m.idleJob("1") // still active: not idle
+	if slices.Contains(m.idle, "1") {
+		t.Errorf("a job with an active run was made idle: %v", m.idle)
 	}
 }
