@@ -32,6 +32,13 @@ type Limits struct {
 // lists the controllers) uses cgroup2; a hybrid host whose v2 mount has no
 // controllers, like a legacy one, uses the v1 controllers cpu, cpuacct,
 // memory, pids, blkio and freezer. Both go through containerd/cgroups/v3.
+// Spare is the name of the folder Recycle leaves beside a finished run's:
+// on cgroup v1 a rename costs a fraction of a mkdir, which makes a folder
+// of files in each of the six hierarchies (measured on a 2-core VM: a
+// trigger of /bin/true 0.8 ms faster at the p50 with the run's folder
+// recycled than made). No run is called so: run folders are numbers.
+const Spare = "spare"
+
 type Cgroups interface {
 	// Create makes the cgroup at rel (e.g. "jobfs/<instance>/<job>/<run>/<step>") with
 	// limits applied; an error means a limit could not be applied.
@@ -45,8 +52,16 @@ type Cgroups interface {
 	// once its last run has ended); it never kills anything.
 	Prune(dir string)
 	// PruneBelow removes each empty folder just below parent (the jobs'
-	// folders kept for their next runs); it never kills anything.
+	// folders kept for their next runs, with their Spare); it never kills
+	// anything.
 	PruneBelow(parent string)
+	// Recycle renames dir, a finished run's folder with no step's left in
+	// it, to its sibling Spare in every hierarchy, for Reuse to make it a
+	// next run's; an error (nothing renamed) when it cannot: cgroup v2
+	// renames no cgroup, a step's folder is left, a spare is there.
+	Recycle(dir string) error
+	// Reuse renames the Spare beside dir, if there is one, to dir.
+	Reuse(dir string)
 	// plan tells, before the cgroup at rel is made, what its Group will
 	// give an init to join and verify: JoinFiles (on v2, the cgroup.procs
 	// an init started ahead moves itself into) and Paths. An init started

@@ -3,6 +3,7 @@ package exec
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,8 +80,8 @@ func (c cgroupsV1) has(n cgroup1.Name) bool {
 }
 
 // dir is the folder of rel in controller n.
-func (c cgroupsV1) dir(n cgroup1.Name, rel string) string {
-	return filepath.Join(c.root, string(n), c.base[n], rel)
+func (c cgroupsV1) dir(n cgroup1.Name, rel ...string) string {
+	return filepath.Join(append([]string{c.root, string(n), c.base[n]}, rel...)...)
 }
 
 // hierarchy is the library's hierarchy restricted to the usable controllers.
@@ -342,7 +343,8 @@ func (c cgroupsV1) rmdirs(parent string) error {
 
 func (c cgroupsV1) Prune(dir string) {
 	for _, n := range c.have {
-		_ = syscall.Rmdir(c.dir(n, dir)) // not empty or gone: both fine
+		_ = syscall.Rmdir(c.dir(n, dir, Spare)) // gone: fine
+		_ = syscall.Rmdir(c.dir(n, dir))        // not empty or gone: both fine
 	}
 }
 
@@ -350,6 +352,41 @@ func (c cgroupsV1) PruneBelow(parent string) {
 	for _, n := range c.have {
 		pruneBelow(c.dir(n, parent))
 	}
+}
+
+func (c cgroupsV1) Recycle(dir string) error {
+	for _, n := range c.have {
+		var st syscall.Stat_t
+		if err := syscall.Stat(c.dir(n, dir), &st); err != nil {
+			return err
+		}
+		if st.Nlink != 2 { // a folder's own . and its name in its parent: a step's folder is left
+			return fmt.Errorf("%s: not empty", c.dir(n, dir))
+		}
+	}
+	return c.renameAll(dir, path.Join(path.Dir(dir), Spare))
+}
+
+func (c cgroupsV1) Reuse(dir string) {
+	_ = c.renameAll(path.Join(path.Dir(dir), Spare), dir) // no spare: the step's start makes dir
+}
+
+// renameAll renames from to to in every hierarchy, or in none: a rename
+// that fails (from is gone, to is there: the kernel never replaces a
+// cgroup) undoes the ones made; one that cannot be undone is removed
+// (both are empty run folders, which a step's start makes again).
+func (c cgroupsV1) renameAll(from, to string) error {
+	for i, n := range c.have {
+		if err := syscall.Rename(c.dir(n, from), c.dir(n, to)); err != nil {
+			for _, m := range c.have[:i] {
+				if syscall.Rename(c.dir(m, to), c.dir(m, from)) != nil {
+					_ = syscall.Rmdir(c.dir(m, to)) // empty; gone is fine too
+				}
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // Clean removes what a crashed daemon left below parent in every v1

@@ -187,12 +187,19 @@ func (c cgroupsV2) Prune(dir string) {
 
 func (c cgroupsV2) PruneBelow(parent string) { pruneBelow(filepath.Join(c.top(), parent)) }
 
-// pruneBelow removes each empty cgroup folder just below dir.
+// Recycle: cgroup v2 renames no cgroup (and makes one with one mkdir).
+func (c cgroupsV2) Recycle(string) error { return errors.New("cgroup v2 renames no cgroup") }
+
+func (c cgroupsV2) Reuse(string) {}
+
+// pruneBelow removes each empty cgroup folder just below dir, with its
+// Spare.
 func pruneBelow(dir string) {
 	entries, _ := os.ReadDir(dir) // gone or unreadable: nothing to prune
 	for _, e := range entries {
 		if e.IsDir() {
-			_ = syscall.Rmdir(filepath.Join(dir, e.Name())) // not empty or gone: both fine
+			_ = syscall.Rmdir(filepath.Join(dir, e.Name(), Spare)) // gone: fine
+			_ = syscall.Rmdir(filepath.Join(dir, e.Name()))        // not empty or gone: both fine
 		}
 	}
 }

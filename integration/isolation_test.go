@@ -494,9 +494,10 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 }
 
 // TestIsoJobCgroupKept: a job's cgroup folder outlives its run, empty, for
-// the job's next run (which then makes one level of folders fewer);
-// deleting the job removes it, and so does the daemon's stop (isoDaemon's
-// cleanup checks that).
+// the job's next run (which then makes one level of folders fewer), and on
+// cgroup v1 the run's folder is renamed to the job's spare, which the next
+// run's is renamed from; deleting the job removes them, and so does the
+// daemon's stop (isoDaemon's cleanup checks that).
 func TestIsoJobCgroupKept(t *testing.T) {
 	t.Parallel()
 	d := isoDaemon(t, daemonOpts{})
@@ -512,9 +513,24 @@ func TestIsoJobCgroupKept(t *testing.T) {
 	if len(isoJobCgroups(kept)) == 0 {
 		t.Errorf("after the run ended the job's cgroup folder is gone; want it kept for the next run")
 	}
+	spare := func() []string {
+		var out []string
+		for _, j := range isoJobCgroups(kept) {
+			if _, err := os.Stat(filepath.Join(j, "spare")); err == nil {
+				out = append(out, j)
+			}
+		}
+		return out
+	}
+	if !isoV2() && len(spare()) != len(isoJobCgroups(kept)) {
+		t.Errorf("cgroup v1: the job's spare run folder is in %v, want it in every hierarchy: %v", spare(), isoJobCgroups(kept))
+	}
 	d.trigger(t, "kept", "{}")
 	if got := d.waitRun(t, "kept", 2); got != "COMPLETED" {
 		t.Errorf("run 2, in the kept folder, ended %s, want COMPLETED", got)
+	}
+	if log := d.cat(t, "mnt/kept/runs/2/log"); strings.Contains(log, "cgroup") {
+		t.Errorf("run 2's log mentions cgroups:\n%s", log)
 	}
 	isoWaitJobGone(t, kept)
 	d.ok(t, "rm -r mnt/gone")
@@ -795,13 +811,14 @@ func isoJobCgroups(short string) []string {
 }
 
 // isoRunCgroups lists the cgroup folders of job short's runs on any
-// hierarchy: once a run has ended its folder must be gone.
+// hierarchy: once a run has ended its folder must be gone (on cgroup v1
+// renamed to the job's spare, for its next run: not listed).
 func isoRunCgroups(short string) []string {
 	var out []string
 	for _, job := range isoJobCgroups(short) {
 		entries, _ := os.ReadDir(job)
 		for _, e := range entries {
-			if e.IsDir() {
+			if e.IsDir() && e.Name() != "spare" {
 				out = append(out, filepath.Join(job, e.Name()))
 			}
 		}

@@ -227,6 +227,9 @@ func (b *localBackend) isolation(s StepSpec, lim exec.Limits) (*exec.Isolation, 
 	if gaps := b.isolationGaps(lim); gaps != "" && b.requireIsolation {
 		return nil, fmt.Errorf("isolation not applied and --require-isolation is set: %s", gaps)
 	}
+	if b.cgroups != nil {
+		b.cgroups.Reuse(path.Dir(iso.Group)) // the run's folder, if an earlier run's is spare
+	}
 	return iso, nil
 }
 
@@ -289,7 +292,8 @@ func (b *localBackend) tellShims(job string, run uint64, cmd string) {
 	}
 }
 
-// EndRun removes the run's cgroup folder (each step removed its own).
+// EndRun recycles the run's cgroup folder (each step removed its own) as
+// the job's spare for its next run (exec.Cgroups.Recycle), or removes it.
 // The shim pool's refill held for the run's step starts here, the run's
 // end being recorded and its waiters answered (exec.ShimPool.Refill).
 func (b *localBackend) EndRun(job string, run uint64) error {
@@ -298,6 +302,9 @@ func (b *localBackend) EndRun(job string, run uint64) error {
 	}
 	if b.cgroups == nil {
 		return nil
+	}
+	if b.cgroups.Recycle(b.runCgroup(job, run)) == nil {
+		return nil // the job's next run starts in it
 	}
 	return b.cgroups.Clean(b.runCgroup(job, run))
 }
