@@ -71,7 +71,7 @@ g commit -q -a -m latest`, e...)
 	}
 
 	// The snapshots: read-only, the link a link, its target untouched.
-	snaps, err := filepath.Glob(filepath.Join(d.state, "images", "[0-9a-f]*"))
+	snaps, err := filepath.Glob(filepath.Join(d.state, "images", alice.uid, "[0-9a-f]*"))
 	if err != nil || len(snaps) != 2 {
 		t.Fatalf("snapshots %q (%v), want two (v1 and latest)", snaps, err)
 	}
@@ -112,4 +112,70 @@ func TestOthersPrivateImage(t *testing.T) {
 		t.Fatalf("run on bob's opened image ended %s", got)
 	}
 	A.want(t, d, `cat mnt/uses/runs/1/result`, "bob-image\n")
+}
+
+// TestGitImageNotShared: a snapshot of a git image serves only images of
+// the same user's repositories. Bob's git prints whatever he makes a commit
+// id stand for (a refs/replace entry, a crafted object): with snapshots
+// kept by commit id alone, bob's job exported alice's commit from his
+// repository with his code in it, and alice's job then ran bob's code as
+// alice, with her secrets (as root, for a root job). Now bob's replace ref
+// is ignored (his repository has no such commit: refused at write), a
+// snapshot bob's git had made of that commit is not alice's, and the
+// snapshots an older jobfs kept by commit id alone are removed at start.
+func TestGitImageNotShared(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is needed for git images")
+	}
+	users, _ := shareUsers(t, 2, false)
+	alice, bob := users[0], users[1]
+	A, B := shareAs(alice), shareAs(bob)
+	d := shareDaemon(t)
+	for _, u := range users {
+		shareCmd(t, "install", "-d", "-o", u.name, "-g", u.gid, "-m", "0755", filepath.Join(d.repos, u.name))
+	}
+	git := `g() { git -C "$R" -c user.name=jobfs-test -c user.email=test@jobfs.invalid -c init.defaultBranch=main "$@"; }
+mkdir "$R"
+g init -q
+printf '#!/bin/sh\necho "%s"\n' "$SAY" > "$R/entrypoint"
+chmod 755 "$R/entrypoint"
+g add entrypoint
+g commit -q -m one
+g rev-parse HEAD`
+	commit := strings.TrimSpace(A.ok(t, d, "set -e\n"+git, "R="+filepath.Join(d.repos, alice.name, "tool"), "SAY=alice's tool"))
+	evil := strings.TrimSpace(B.ok(t, d, "set -e\n"+git, "R="+filepath.Join(d.repos, bob.name, "evil"), "SAY=EVIL"))
+	B.ok(t, d, `mkdir -p "$R/.git/refs/replace" && echo "$Y" > "$R/.git/refs/replace/$X"`,
+		"R="+filepath.Join(d.repos, bob.name, "evil"), "X="+commit, "Y="+evil)
+
+	// bob's repository does not have alice's commit: his replace ref does
+	// not make it so.
+	B.ok(t, d, `mkdir mnt/poison`)
+	B.fails(t, d, `echo "evil:$X" > mnt/poison/config/chains`, "Invalid argument", "X="+commit)
+
+	// A snapshot of alice's commit id made by bob's git (planted here as his
+	// git would have printed it), and one an older jobfs kept by id alone.
+	for _, dir := range []string{filepath.Join(d.state, "images", bob.uid, commit), filepath.Join(d.state, "images", commit)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "entrypoint"), []byte("#!/bin/sh\necho EVIL as $(id -u)\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	A.ok(t, d, `mkdir mnt/victim && echo tool > mnt/victim/config/chains && echo '{}' > mnt/victim/data`)
+	if got := d.waitRun(t, "@"+alice.name+"/victim", 1); got != "COMPLETED" {
+		t.Fatalf("alice's run ended %s, want COMPLETED; log:\n%s", got, A.ok(t, d, `cat mnt/victim/runs/1/log`))
+	}
+	A.want(t, d, `cat mnt/victim/runs/1/log`, "alice's tool\n")
+	if _, err := os.Stat(filepath.Join(d.state, "images", alice.uid, commit, "entrypoint")); err != nil {
+		t.Errorf("alice's snapshot is not under images/<her uid>/: %v", err)
+	}
+	d.stop(t)
+	d.restart(t)
+	waitFor(t, "the snapshot kept by commit id alone removed", func() bool {
+		_, err := os.Stat(filepath.Join(d.state, "images", commit))
+		return os.IsNotExist(err)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -120,7 +121,11 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 	if err != nil || !strings.HasPrefix(mode, "100755 ") {
 		return Image{}, errorf(ErrInvalid, "unknown image %s: commit %.12s has no executable entrypoint", img.Ref, commit)
 	}
-	img.Dir = filepath.Join(m.state, "images", commit)
+	// Snapshots are kept per owner of the repository: its git, run as that
+	// user, prints whatever that user makes a commit id stand for (a crafted
+	// object, a replace ref), so one user's export of a commit must never
+	// serve another user's repository that has the same commit id.
+	img.Dir = filepath.Join(m.state, "images", strconv.FormatUint(uint64(g.Owner()), 10), commit)
 	img.Entrypoint = filepath.Join(img.Dir, "entrypoint")
 	if export {
 		if err := image.Export(g, commit, img.Dir); err != nil {
@@ -128,6 +133,32 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 		}
 	}
 	return img, nil
+}
+
+// removeSharedSnapshots removes the snapshots an older jobfs kept by commit
+// id alone (images/<commit>), shared by every user's repositories: one of
+// them may hold what another user's repository made that commit id stand
+// for. Snapshots are images/<owner>/<commit> now; the old ones are never
+// read again.
+func removeSharedSnapshots(images string) {
+	entries, _ := os.ReadDir(images) // none: nothing to remove
+	for _, e := range entries {
+		if n := e.Name(); (len(n) == 40 || len(n) == 64) && strings.Trim(n, "0123456789abcdef") == "" && e.IsDir() {
+			_ = removeReadOnly(filepath.Join(images, n)) // a left one is never used
+		}
+	}
+}
+
+// removeReadOnly removes a snapshot, whose folders are 0555: made writable
+// first, for a daemon that is not root.
+func removeReadOnly(dir string) error {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o700) // a folder left read-only fails the removal below
+		}
+		return nil
+	})
+	return os.RemoveAll(dir)
 }
 
 // userName returns the login name of uid, or the number when it has none.

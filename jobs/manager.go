@@ -197,6 +197,7 @@ func New(opts Options) (*Manager, error) {
 	if err := prepareStateDirs(opts.StateDir, opts.ReposDir); err != nil {
 		return nil, err
 	}
+	go removeSharedSnapshots(filepath.Join(opts.StateDir, "images")) // best effort, meanwhile
 	store, err := openStore(opts)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,9 @@ func Export(g Git, commit, dir string) (err error) {
 	if _, err := os.Stat(dir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+	// The owner's folder of snapshots: traversable (a Slurm step, as its
+	// owner, reaches its /app through it), not listable.
+	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
 		return err
 	}
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".export-")

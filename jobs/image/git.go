@@ -25,10 +25,16 @@ import (
 // ownership check (safe.directory) holds, and a .git file or symlink
 // pointing elsewhere is followed with the owner's rights, not root's.
 type Git struct {
-	repo string
-	cred *syscall.Credential // nil: as the daemon itself
-	env  []string
+	repo  string
+	owner uint32              // the repository folder's owner
+	cred  *syscall.Credential // nil: as the daemon itself
+	env   []string
 }
+
+// Owner is the uid of the repository folder's owner. What its git prints
+// is that user's to decide (its objects, its replace refs), so a snapshot
+// exported from it is trusted only for images of that user's repositories.
+func (g Git) Owner() uint32 { return g.owner }
 
 // NewGit prepares git for repo, a real folder (not a symlink: its
 // owner is who git runs as).
@@ -41,7 +47,7 @@ func NewGit(repo string) (Git, error) {
 	if !st.IsDir() || !ok {
 		return Git{}, fmt.Errorf("%s is not a folder (a git image cannot be a symlink: git runs as the owner of the folder)", repo)
 	}
-	g := Git{repo: repo}
+	g := Git{repo: repo, owner: sys.Uid}
 	home := "/"
 	if u, err := user.LookupId(strconv.FormatUint(uint64(sys.Uid), 10)); err == nil && u.HomeDir != "" {
 		home = u.HomeDir
@@ -52,8 +58,9 @@ func NewGit(repo string) (Git, error) {
 		home = os.Getenv("HOME") // the daemon's own user
 	}
 	// Nothing of the daemon's environment (GIT_DIR and friends); C
-	// messages, so that git's errors read the same everywhere.
-	g.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "LC_ALL=C"}
+	// messages, so that git's errors read the same everywhere; a commit is
+	// what its id names, not what a refs/replace entry puts in its place.
+	g.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + home, "LC_ALL=C", "GIT_NO_REPLACE_OBJECTS=1"}
 	return g, nil
 }
 
