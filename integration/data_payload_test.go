@@ -121,6 +121,41 @@ func TestDataErrorAtLastClose(t *testing.T) {
 	}
 }
 
+// TestDataLongPayloadSmallWrites: a payload of 3 MiB written 4 KiB at a
+// time (Python's json.dump, dd bs=4k) is checked in write() only in its
+// first 64 KiB (each check scanned the whole payload again: seconds of
+// the daemon's CPU per MiB); a bad byte past that is refused at the close,
+// which such writers see. Good ones start their run whole.
+func TestDataLongPayloadSmallWrites(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{})
+	echoJob(t, d, "long")
+	write := func(bad string) string {
+		return `python3 -c '
+import os, sys
+body = "[" + ",".join(["1234567"] * (3 << 17)) + "]\n"
+bad = sys.argv[1]
+if bad:
+    body = body[: len(body) // 2] + bad + body[len(body) // 2 :]
+fd = os.open("mnt/long/data", os.O_WRONLY | os.O_TRUNC)
+for i in range(0, len(body), 4096):
+    os.write(fd, body[i : i + 4096].encode())
+os.close(fd)
+' '` + bad + `'`
+	}
+	d.fails(t, write("x"), "Invalid argument")
+	if line := d.ok(t, `tail -n 1 mnt/long/log`); !strings.Contains(line, "data rejected: invalid JSON at byte ") {
+		t.Errorf("last log line %q, want the bad byte's offset", line)
+	}
+	d.ok(t, write(""))
+	if got := d.waitRun(t, "long", 1); got != "COMPLETED" {
+		t.Fatalf("run 1 ended %s, want COMPLETED", got)
+	}
+	if got := d.ok(t, `wc -c < mnt/long/runs/1/input/input.json`); strings.TrimSpace(got) != strconv.Itoa(8*(3<<17)+2) {
+		t.Errorf("input.json has %s bytes, want %d", strings.TrimSpace(got), 8*(3<<17)+2)
+	}
+}
+
 // TestDataFsync: fsync of data succeeds once the run is recorded (its
 // folder is there before close), for Python and dd conv=fsync.
 func TestDataFsync(t *testing.T) {
