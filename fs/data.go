@@ -102,6 +102,7 @@ type dataHandle struct {
 	pending  bool // written and not yet judged
 	judged   bool // the payload started runID, or was refused
 	failed   bool // refused: the rest of this write session is ignored
+	tooLarge bool // refused for its size, which a writer may have seen only as a short count
 	released bool
 	runID    uint64
 	// lastClosed: a FLUSH found no descriptor of it left (RELEASE pending).
@@ -121,6 +122,9 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.f.t.m
+	if h.tooLarge {
+		return 0, syscall.EFBIG // the rest of a write the kernel split at the cap (Python's retries it): the same reason
+	}
 	if h.failed || !h.counted || h.released {
 		return 0, syscall.EINVAL
 	}
@@ -142,7 +146,9 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	}
 	if err := h.buf.write(data, off); err != nil {
 		h.fail()
-		return 0, toErrno(m.RejectPayload(h.f.jobID, err))
+		errno := toErrno(m.RejectPayload(h.f.jobID, err))
+		h.tooLarge = errno == syscall.EFBIG
+		return 0, errno
 	}
 	h.pending = true
 	// A small write is checked with all before it (the same rule as a
@@ -166,6 +172,13 @@ func (h *dataHandle) fail() {
 	h.buf.free()
 }
 
+// refusedForSize reports whether the payload was refused for its size.
+func (h *dataHandle) refusedForSize() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.tooLarge
+}
+
 // waiting reports whether the payload still waits for its verdict.
 func (h *dataHandle) waiting() bool {
 	h.mu.Lock()
@@ -180,6 +193,12 @@ func (h *dataHandle) waiting() bool {
 // trigger (only white space) or another value may still grow, and waits
 // for the last close.
 func (h *dataHandle) Flush(ctx context.Context) syscall.Errno {
+	if h.refusedForSize() {
+		// A write of more than the cap is split by the kernel and its
+		// first part taken: write(2) returned a short count, not an error,
+		// to a writer that then closes. Its close says so.
+		return syscall.EFBIG
+	}
 	if !h.waiting() {
 		return 0
 	}

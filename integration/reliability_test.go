@@ -539,6 +539,16 @@ func relAbuseCases() []relAbuse {
 		{"payload incomplete object", "abuse", `printf '{"a":' > part.json && cp part.json mnt/abuse/data`, inval, "data rejected"},
 		{"payload incomplete array", "abuse", `printf '[1, 2' > part.json && cp part.json mnt/abuse/data`, inval, "data rejected"},
 		{"payload over 16 MiB", "abuse", `{ printf '"'; head -c 17000000 /dev/zero | tr '\0' a; printf '"\n'; } > part.json && cat part.json > mnt/abuse/data`, big, "data rejected"},
+		// One write of more than the cap: the kernel splits it, and its
+		// first part was taken (a short count). Python's buffered write
+		// retries the rest, os.write returns the count and close says why.
+		{"payload over 16 MiB, Python", "abuse", `python3 -c 'open("mnt/abuse/data", "w").write("\"" + "a" * 17000000 + "\"")'`, "[Errno 27] File too large", "data rejected"},
+		{"payload over 16 MiB, one os.write", "abuse", `python3 -c '
+import os
+fd = os.open("mnt/abuse/data", os.O_WRONLY | os.O_TRUNC)
+n = os.write(fd, b"\"" + b"a" * 17000000 + b"\"")
+print("wrote", n)
+os.close(fd)'`, "[Errno 27] File too large", "data rejected"},
 
 		// Limits.
 		{"cpu negative", "abuse", `echo -1 > mnt/abuse/config/limits/cpu`, inval, "config/limits/cpu rejected"},
