@@ -3,10 +3,12 @@ package fs
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 )
 
 // budget bounds the memory that users can make the daemon hold: the
@@ -23,7 +25,10 @@ import (
 //     at once) in all their buffers, and all users together at most
 //     defaultTotalBytes (1 GiB): ENOSPC ("No space left on device");
 //   - a user has at most defaultUserHandles (256) buffering handles open:
-//     EMFILE ("Too many open files").
+//     EMFILE ("Too many open files");
+//   - a user has at most userFDs() handles open that keep one of the
+//     daemon's descriptors (a staged file, a log, a run's file): EMFILE.
+//     The daemon's own user is not counted.
 //
 // A temporary file counts tempOverhead bytes even when empty, so a user
 // cannot make unbounded numbers of them either. The zero value is ready to
@@ -32,6 +37,7 @@ type budget struct {
 	mu      sync.Mutex
 	bytes   map[uint32]int64 // charged bytes per uid
 	handles map[uint32]int   // open buffering handles per uid
+	fds     map[uint32]int   // open handles holding a descriptor, per uid
 	total   int64            // charged bytes of all users
 
 	// Limits; zero means the default (tests set small ones).
@@ -129,6 +135,78 @@ func (b *budget) open(uid uint32) error {
 	}
 	b.handles[uid]++
 	return nil
+}
+
+// userFDs bounds the handles of one user that each keep a descriptor of
+// the daemon open: an eighth of the daemon's descriptors, at least 256.
+// Unbounded, one user's opens of a staged file (21,000, by a hostile-user
+// trial) took them all, and every other user's runs failed ("too many
+// open files") until they were closed.
+var userFDs = sync.OnceValue(func() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 16
+	}
+	return max(int(rl.Cur/8), 256)
+})
+
+// openFD counts a handle of uid that keeps a descriptor, or refuses with
+// EMFILE; the daemon's own user is not counted (held false).
+func (b *budget) openFD(uid uint32) (held bool, err error) {
+	if int64(uid) == int64(os.Geteuid()) {
+		return false, nil
+	}
+	max := userFDs()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fds[uid] >= max {
+		return false, &limitError{syscall.EMFILE, fmt.Sprintf(
+			"uid %d already has %d files of jobfs open, the limit is %d per user: close some first",
+			uid, b.fds[uid], max)}
+	}
+	if b.fds == nil {
+		b.fds = map[uint32]int{}
+	}
+	b.fds[uid]++
+	return true, nil
+}
+
+// closeFD uncounts a handle openFD counted.
+func (b *budget) closeFD(uid uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fds[uid]--
+	if b.fds[uid] <= 0 {
+		delete(b.fds, uid)
+	}
+}
+
+// fdHold is a handle's count in the budget of descriptors (openFD).
+type fdHold struct {
+	b    *budget
+	uid  uint32
+	held bool
+}
+
+// holdFD counts a handle the caller is opening on jobID's file what,
+// which keeps a descriptor of the daemon: EMFILE past the user's limit,
+// with the reason in the job's log.
+func (t *tree) holdFD(ctx context.Context, jobID, what string) (fdHold, syscall.Errno) {
+	uid := t.callerUID(ctx)
+	held, err := t.temps.budget.openFD(uid)
+	if err != nil {
+		_ = t.m.Refuse(jobID, what, err.Error()) // the errno below is the caller's answer
+		return fdHold{}, syscall.EMFILE
+	}
+	return fdHold{b: &t.temps.budget, uid: uid, held: held}, 0
+}
+
+// release uncounts the handle, once.
+func (h *fdHold) release() {
+	if h.held {
+		h.held = false
+		h.b.closeFD(h.uid)
+	}
 }
 
 // close uncounts a handle that open counted.

@@ -169,11 +169,16 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
+	hold, errno := f.t.holdFD(ctx, f.jobID, "runs/"+strconv.FormatUint(f.run, 10)+"/"+f.rel)
+	if errno != 0 {
+		return nil, 0, errno
+	}
 	rf, err := f.t.m.OpenRunFile(f.jobID, f.run, f.rel)
 	if err != nil {
+		hold.release()
 		return nil, 0, toErrno(err)
 	}
-	return &readHandle{f: rf}, 0, 0
+	return &readHandle{f: rf, hold: hold}, 0, 0
 }
 
 // diskOther is a symlink or a FIFO below a run's folder: its attributes,

@@ -108,7 +108,14 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
+	hold, errno := f.t.holdFD(ctx, f.jobID, "log")
+	if errno != 0 {
+		return nil, 0, errno
+	}
 	rf, err := f.t.m.OpenLog(f.jobID, f.run, f.rel)
+	if err != nil {
+		hold.release()
+	}
 	if errors.Is(err, syscall.ENOENT) {
 		return bytesHandle(nil), fuse.FOPEN_DIRECT_IO, 0
 	}
@@ -117,9 +124,9 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	}
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return &readHandle{f: rf}, 0, 0
+		return &readHandle{f: rf, hold: hold}, 0, 0
 	}
-	return &readHandle{f: rf}, fuse.FOPEN_DIRECT_IO, 0
+	return &readHandle{f: rf, hold: hold}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
@@ -127,7 +134,8 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 // (the local implementation), go-fuse offers it to the kernel for
 // passthrough (see passthroughOK) and lseek reaches it.
 type readHandle struct {
-	f jobs.ReadFile
+	f    jobs.ReadFile
+	hold fdHold // its count in the caller's budget of descriptors
 }
 
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -171,6 +179,7 @@ func (h *readHandle) Lseek(ctx context.Context, off uint64, whence uint32) (uint
 
 // Release closes the file: it was opened for reading, nothing to flush.
 func (h *readHandle) Release(ctx context.Context) syscall.Errno {
+	h.hold.release()
 	return toErrno(h.f.Close())
 }
 

@@ -353,11 +353,16 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 	if errno != 0 {
 		return nil, nil, 0, errno
 	}
+	hold, errno := r.t.holdFD(ctx, r.jobID, filepath.Join("input", r.rel, name))
+	if errno != 0 {
+		return nil, nil, 0, errno
+	}
 	f, st, err := r.t.m.Staging(r.jobID).Create(r.rel, name, flags, mode)
 	if err != nil {
+		hold.release()
 		return nil, nil, 0, toErrno(err)
 	}
-	return newStageChild(ctx, dir, r, &st, out), &stagedHandle{f: f}, 0, 0
+	return newStageChild(ctx, dir, r, &st, out), &stagedHandle{f: f, hold: hold}, 0, 0
 }
 
 func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
@@ -471,16 +476,22 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
+	hold, errno := n.t.holdFD(ctx, r.jobID, filepath.Join("input", r.rel))
+	if errno != 0 {
+		return nil, 0, errno
+	}
 	f, err := n.t.m.Staging(r.jobID).Open(r.rel, flags)
 	if err != nil {
+		hold.release()
 		return nil, 0, toErrno(err)
 	}
-	return &stagedHandle{f: f}, 0, 0
+	return &stagedHandle{f: f, hold: hold}, 0, 0
 }
 
 // stagedHandle forwards to an open staged file (jobs.StagedFile).
 type stagedHandle struct {
-	f *jobs.StagedFile
+	f    *jobs.StagedFile
+	hold fdHold // its count in the caller's budget of descriptors
 }
 
 func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -505,6 +516,7 @@ func (h *stagedHandle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 }
 
 func (h *stagedHandle) Release(ctx context.Context) syscall.Errno {
+	h.hold.release()
 	return toErrno(h.f.Close())
 }
 

@@ -211,6 +211,8 @@ type daemonOpts struct {
 	// inherit: descriptors the daemon is started with, as fd 3 and on (a
 	// pipe a CI job or an ssh session leaves open).
 	inherit []*os.File
+	// nofile: the daemon's RLIMIT_NOFILE (prlimit), 0: this process's.
+	nofile int
 }
 
 // daemon is one jobfs mount of a test: its folders and its current process.
@@ -318,6 +320,9 @@ func (d *daemon) start(t *testing.T) {
 	st, _ := f.Stat()
 	w := &readyWriter{out: d.out, ready: make(chan struct{})}
 	cmd := exec.Command(d.bin, d.args()...)
+	if n := d.opts.nofile; n > 0 { // prlimit execs the daemon in its own process
+		cmd = exec.Command("prlimit", append([]string{fmt.Sprintf("--nofile=%d:%d", n, n), d.bin}, d.args()...)...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.ExtraFiles = d.opts.inherit
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

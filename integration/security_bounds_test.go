@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -146,6 +148,70 @@ for attempt in range(50):
     time.sleep(0.1)
 print(json.dumps({"opened": len(held), "err": err}), flush=True)
 `
+
+// TestFileHandlesBounded: a user's open files that each keep one of the
+// daemon's descriptors (staged files, logs, a run's files) are bounded,
+// an eighth of the daemon's (here 2048: 256): the 257th open is EMFILE,
+// with the reason in the job's log, and meanwhile root's runs start and
+// read their logs. Unbounded, 21,000 opens of one staged file took all
+// the daemon's descriptors and every other user's runs failed.
+func TestFileHandlesBounded(t *testing.T) {
+	t.Parallel()
+	boundsSkip(t)
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit is needed to give the daemon few descriptors")
+	}
+	users, _ := shareUsers(t, 1, false)
+	B := shareAs(users[0])
+	d := startDaemon(t, daemonOpts{args: []string{"--allow-other"}, nofile: 2048})
+	shareOpen(t, d)
+	B.ok(t, d, `mkdir mnt/hog && echo hi > mnt/hog/input/f`)
+	d.scriptJob(t, "mine", "#!/bin/sh\necho mine ran\n")
+	res := filepath.Join(t.TempDir(), "res")
+	if err := os.Chmod(filepath.Dir(res), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("runuser", "-u", users[0].name, "--", boundsPython, "-c", `
+import os, sys, time
+held, err = [], ""
+for i in range(400):
+    try:
+        held.append(os.open("mnt/hog/input/f" if i % 2 else "mnt/hog/log", os.O_RDONLY))
+    except OSError as e:
+        err = e.strerror
+        break
+open(sys.argv[1], "w").write("%d %s\n" % (len(held), err))
+time.sleep(60)
+`, res)
+	holder.Dir = d.dir
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // runuser's child too is killed with its group
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() {
+		_ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL) // gone already: fine
+		_ = holder.Wait()
+	}
+	t.Cleanup(stop) // registered after the daemon's and the user's: runs before them
+	waitFor(t, "the holder's opens", func() bool { b, _ := os.ReadFile(res); return strings.HasSuffix(string(b), "\n") })
+	if got, _ := os.ReadFile(res); string(got) != "256 Too many open files\n" {
+		t.Errorf("the user's opens: %q, want 256 taken, then Too many open files", got)
+	}
+	if line := d.ok(t, `tail -n 1 mnt/@$U/hog/log`, "U="+users[0].name); !strings.Contains(line, "files of jobfs open, the limit is 256 per user") {
+		t.Errorf("the hog's last log line %q, want the limit named", line)
+	}
+	d.trigger(t, "mine", "{}")
+	if got := d.waitRun(t, "mine", 1); got != "COMPLETED" {
+		t.Errorf("root's run, while the user holds 256 files, ended %s, want COMPLETED", got)
+	}
+	d.wantFile(t, "mnt/mine/runs/1/log", "mine ran\n")
+	stop()
+	// The kernel releases the holder's files once it is gone: then they
+	// are uncounted.
+	waitFor(t, "the user's files uncounted", func() bool {
+		return B.run(t, d, `cat mnt/hog/input/f mnt/hog/log > /dev/null`).code == 0
+	})
+}
 
 // TestDataHandlesBounded: one process of a user holds 100 data handles
 // open with 15 MiB written to each. The user's budget takes four; every
