@@ -195,7 +195,7 @@ func (t *tree) holdFD(ctx context.Context, jobID, what string) (fdHold, syscall.
 	uid := t.callerUID(ctx)
 	held, err := t.temps.budget.openFD(uid)
 	if err != nil {
-		_ = t.m.Refuse(jobID, what, err.Error()) // the errno below is the caller's answer
+		_ = t.m.RefuseRepeated(jobID, fmt.Sprintf("open-limit:%d", uid), what, err.Error()) // the errno below is the caller's answer
 		return fdHold{}, syscall.EMFILE
 	}
 	return fdHold{b: &t.temps.budget, uid: uid, held: held}, 0

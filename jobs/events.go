@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultMaxJobLog is the size past which a job's event log rotates to
@@ -48,7 +49,7 @@ func (m *Manager) eventFolded(jobID, key, summary, format string, args ...any) {
 }
 
 func (m *Manager) logEvent(jobID, key, summary, text string) {
-	text = strings.ReplaceAll(text, "\n", " ")
+	text = logSafe(text)
 	now := m.now().UTC()
 	lines := m.foldLines(jobID, key, summary, text, now)
 	if len(lines) == 0 {
@@ -68,6 +69,45 @@ func (m *Manager) logEvent(jobID, key, summary, text string) {
 	for _, l := range lines {
 		m.slog.Info(l, append(attrs, runAttr(l)...)...)
 	}
+}
+
+// logSafe makes text one line that a terminal shows as it is: a newline
+// becomes a space, other control characters (a file name's carriage
+// return or escape sequence, which could hide or rewrite the lines before
+// it on the terminal of whoever reads the log) are written as \xNN, bytes
+// that are not UTF-8 as U+FFFD.
+func logSafe(text string) string {
+	clean := true
+	for _, r := range text {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return text
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(text, "\uFFFD") {
+		switch {
+		case r == '\n':
+			b.WriteByte(' ')
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// RefuseRepeated is Refuse for a refusal one caller can repeat without end
+// (an open past a limit): the first is logged, repeats with the same key
+// are counted into one line (as skipped ticks are).
+func (m *Manager) RefuseRepeated(jobID, key, what, reason string) error {
+	pct := func(s string) string { return strings.ReplaceAll(logSafe(s), "%", "%%") } // the summary is a format
+	m.eventFolded(jobID, key, pct(what)+" rejected %d more times since %s (the last at %s): "+pct(reason), "%s rejected: %s", what, reason)
+	return errorf(ErrInvalid, "%s: %s", what, reason)
 }
 
 // foldLines decides what of an event goes into the log: nothing when it
@@ -161,7 +201,7 @@ func (m *Manager) reject(jobID, what string, err error) error {
 func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
 	f, err := os.OpenFile(m.RunLogPath(jobID, run), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
-		_, err = f.WriteString(line + "\n")
+		_, err = f.WriteString(logSafe(line) + "\n")
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
