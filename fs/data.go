@@ -60,6 +60,7 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 			return nil, 0, toErrno(f.t.m.RejectPayload(f.jobID, err))
 		}
 		h.counted = true
+		h.holder = f.t.holderOf(ctx, f.jobID)
 		h.buf = buffer{b: &f.t.temps.budget, uid: uid, limit: jobs.MaxPayload, what: "a payload"}
 		h.opener, h.opened = callerPID(ctx), jobs.MarkPids()
 		f.mu.Lock()
@@ -94,7 +95,8 @@ func (f *dataFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 //     the job's log (see stillOpen for concurrent writers).
 type dataHandle struct {
 	f       *dataFile
-	counted bool // opened for writing: counted in the budget until Release
+	counted bool        // opened for writing: counted in the budget until Release
+	holder  shareHolder // who opened it for writing, checked again at each write and at the verdict
 
 	mu       sync.Mutex
 	buf      buffer
@@ -127,6 +129,10 @@ func (h *dataHandle) Write(ctx context.Context, data []byte, off int64) (uint32,
 	}
 	if h.failed || !h.counted || h.released {
 		return 0, syscall.EINVAL
+	}
+	if errno := h.holder.may(jobs.Runner, "data"); errno != 0 {
+		h.fail()
+		return 0, errno
 	}
 	if h.judged {
 		if jobs.OnlyJSONSpace(data) {
@@ -240,6 +246,11 @@ func (h *dataHandle) judge() syscall.Errno {
 		return 0
 	}
 	h.pending, h.judged = false, true
+	if errno := h.holder.may(jobs.Runner, "data"); errno != 0 {
+		h.buf.free()
+		h.failed = true
+		return errno
+	}
 	id, err := h.f.t.m.TriggerAs(h.f.jobID, h.buf.data, jobs.Manual, h.buf.uid)
 	h.buf.free()
 	if err != nil {

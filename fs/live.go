@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,27 +50,37 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
+	hold, errno := f.t.holdFD(ctx, f.jobID, "runs/"+strconv.FormatUint(f.id, 10)+"/stream")
+	if errno != 0 {
+		return nil, 0, errno
+	}
 	rf, err := f.t.m.OpenLog(f.jobID, f.id, "")
 	if err != nil {
+		hold.release()
 		return nil, 0, toErrno(err)
 	}
 	f.t.m.StreamReader(1)
-	return &streamHandle{f: f, rf: rf}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
+	return &streamHandle{f: f, rf: rf, hold: hold, holder: f.t.holderOf(ctx, f.jobID)}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
 }
 
 // streamHandle keeps its own position: with FOPEN_STREAM the kernel sends
 // offset 0 on every read.
 type streamHandle struct {
-	f   *streamFile
-	mu  sync.Mutex // serialises reads; guards pos
-	rf  jobs.ReadFile
-	pos int64
+	f      *streamFile
+	mu     sync.Mutex // serialises reads; guards pos
+	rf     jobs.ReadFile
+	pos    int64
+	hold   fdHold      // its count in the caller's budget of descriptors
+	holder shareHolder // a share's holder is checked again at each read
 }
 
 // Read returns bytes past pos, or waits for the log to grow. It ends with
 // EOF once the run is terminal and every byte was read, with EINTR when the
 // reader is interrupted (Ctrl-C), and with EOF when the daemon stops.
 func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.ReadResult, syscall.Errno) {
+	if errno := h.holder.may(jobs.Viewer, "stream"); errno != 0 {
+		return nil, errno
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := h.f.t.m
@@ -109,6 +120,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 }
 
 func (h *streamHandle) Release(ctx context.Context) syscall.Errno {
+	h.hold.release()
 	h.f.t.m.StreamReader(-1)
 	return toErrno(h.rf.Close())
 }

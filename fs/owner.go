@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
 	"strconv"
@@ -110,6 +111,54 @@ func (t *tree) role(ctx context.Context, jobID string) jobs.Role {
 		return jobs.NoRole
 	}
 	return t.m.RoleOf(j, t.caller(ctx))
+}
+
+// stillMay re-checks, for a handle of a shared job's file opened before,
+// that its opener c still has role r: a share removed after the open takes
+// back what the handle does next (a payload's run, a write to a staged
+// file). EACCES, with the reason in the job's log, when not.
+func (t *tree) stillMay(jobID string, c jobs.Caller, r jobs.Role, what string) syscall.Errno {
+	if !t.multi || c.UID == 0 {
+		return 0
+	}
+	j, err := t.m.JobByID(jobID)
+	if err != nil {
+		return syscall.ENOENT
+	}
+	if t.m.RoleOf(j, c) >= r {
+		return 0
+	}
+	_ = t.m.RefuseRepeated(jobID, "share-gone:"+strconv.FormatUint(uint64(c.UID), 10), what,
+		fmt.Sprintf("uid %d opened it when a share let it; the share is gone", c.UID)) // the errno is the answer
+	return syscall.EACCES
+}
+
+// shareHolder is the opener of a handle on a job's file, when it holds it
+// by a share (not as the job's owner or root): such a handle checks again,
+// at each write or read, that the share is still there (stillMay).
+type shareHolder struct {
+	t      *tree
+	jobID  string
+	caller *jobs.Caller // nil: the owner or root, or a private mount
+}
+
+// holderOf is the opener of a handle the caller opens on jobID's file now.
+func (t *tree) holderOf(ctx context.Context, jobID string) shareHolder {
+	h := shareHolder{t: t, jobID: jobID}
+	if t.multi {
+		if c := t.caller(ctx); c.UID != 0 && t.role(ctx, jobID) < jobs.RoleOwner {
+			h.caller = &c
+		}
+	}
+	return h
+}
+
+// may is stillMay for the holder: 0 for an owner's handle.
+func (h shareHolder) may(r jobs.Role, what string) syscall.Errno {
+	if h.caller == nil {
+		return 0
+	}
+	return h.t.stillMay(h.jobID, *h.caller, r, what)
 }
 
 // readOnly refuses to open a computed or run file for writing: EACCES,

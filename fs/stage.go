@@ -362,7 +362,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		hold.release()
 		return nil, nil, 0, toErrno(err)
 	}
-	return newStageChild(ctx, dir, r, &st, out), &stagedHandle{f: f, hold: hold}, 0, 0
+	return newStageChild(ctx, dir, r, &st, out), &stagedHandle{f: f, hold: hold, holder: r.t.holderOf(ctx, r.jobID)}, 0, 0
 }
 
 func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
@@ -485,16 +485,20 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		hold.release()
 		return nil, 0, toErrno(err)
 	}
-	return &stagedHandle{f: f, hold: hold}, 0, 0
+	return &stagedHandle{f: f, hold: hold, holder: n.t.holderOf(ctx, r.jobID)}, 0, 0
 }
 
 // stagedHandle forwards to an open staged file (jobs.StagedFile).
 type stagedHandle struct {
-	f    *jobs.StagedFile
-	hold fdHold // its count in the caller's budget of descriptors
+	f      *jobs.StagedFile
+	hold   fdHold      // its count in the caller's budget of descriptors
+	holder shareHolder // a share's holder is checked again at each read and write
 }
 
 func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if errno := h.holder.may(jobs.Viewer, "input"); errno != 0 {
+		return nil, errno
+	}
 	n, err := h.f.ReadAt(dest, off)
 	if err != nil {
 		return nil, toErrno(err)
@@ -503,6 +507,9 @@ func (h *stagedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 }
 
 func (h *stagedHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := h.holder.may(jobs.Runner, "input"); errno != 0 {
+		return 0, errno
+	}
 	n, err := h.f.WriteAt(data, off)
 	return uint32(n), toErrno(err)
 }
@@ -529,11 +536,15 @@ func (h *stagedHandle) Lseek(ctx context.Context, off uint64, whence uint32) (ui
 }
 
 func (h *stagedHandle) Allocate(ctx context.Context, off, size uint64, mode uint32) syscall.Errno {
+	if errno := h.holder.may(jobs.Runner, "input"); errno != 0 {
+		return errno
+	}
 	return toErrno(h.f.Allocate(off, size, mode))
 }
 
 // PassthroughFd lets the kernel read and write the file itself when it
-// may (see passthroughOK), as before the handle reached the daemon.
+// may (see passthroughOK), as before the handle reached the daemon; not
+// for a share's holder, whose reads and writes the daemon checks again.
 func (h *stagedHandle) PassthroughFd() (int, bool) {
-	return int(h.f.Fd()), true
+	return int(h.f.Fd()), h.holder.caller == nil
 }

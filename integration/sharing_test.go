@@ -3,10 +3,13 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
@@ -14,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -735,4 +739,88 @@ func TestShareAttrsByOwner(t *testing.T) {
 	}
 	B.ok(t, d, `echo '{}' > `+p+`/data && truncate -s 0 `+p+`/data`)
 	A.ok(t, d, `chmod 644 mnt/attrs/config/script && touch -d 2001-01-01 mnt/attrs/config/timeout && chmod 755 mnt/attrs`)
+}
+
+// TestShareRevokedHandles: files a runner opened while a share let him
+// (data for writing, a staged file he made, a run's stream) do nothing
+// more once the owner removes the share: the payload starts no run, the
+// staged file takes no write, the stream gives no more lines (EACCES, and
+// the job's log says why). Before, each such handle went on as if the
+// share were still there.
+func TestShareRevokedHandles(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	bob := users[0]
+	d := shareDaemon(t)
+	d.scriptJob(t, "vlong", "#!/bin/sh\ni=0\nwhile [ $i -lt 40 ]; do echo line $i; i=$((i+1)); sleep 0.2; done\n")
+	d.ok(t, `echo runner > "mnt/vlong/shared/@$U"`, "U="+bob.name)
+	d.trigger(t, "vlong", "{}")
+	d.waitStatus(t, "vlong", 1, "RUNNING")
+
+	cmd := exec.Command("runuser", "-u", bob.name, "--", "python3", "-c", `
+import json, os, sys
+j = "mnt/@root/vlong/"
+data = os.open(j + "data", os.O_WRONLY)
+inj = os.open(j + "input/inj", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(inj, b"before\n")
+stream = os.open(j + "runs/1/stream", os.O_RDONLY)
+os.read(stream, 100)
+print("ready", flush=True)
+sys.stdin.readline()  # the share is removed meanwhile
+out = {}
+for name, act in [("data", lambda: os.write(data, b"{}\n")), ("close data", lambda: os.close(data)),
+                  ("inj", lambda: os.write(inj, b"after\n")), ("stream", lambda: os.read(stream, 100))]:
+    try:
+        act()
+        out[name] = "ok"
+    except OSError as e:
+        out[name] = e.strerror
+print(json.dumps(out), flush=True)
+`)
+	cmd.Dir = d.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // before the daemon's and the user's cleanups
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ended already: fine
+		_ = cmd.Wait()
+	})
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("bob's holder: %q\n%s", lines.Text(), stderr.String())
+	}
+	d.ok(t, `rm "mnt/vlong/shared/@$U"`, "U="+bob.name)
+	fmt.Fprintln(stdin)
+	if !lines.Scan() {
+		t.Fatalf("bob's holder ended early:\n%s", stderr.String())
+	}
+	var got map[string]string
+	if err := json.Unmarshal(lines.Bytes(), &got); err != nil {
+		t.Fatalf("holder printed %q: %v", lines.Text(), err)
+	}
+	want := map[string]string{"data": "Permission denied", "close data": "ok", "inj": "Permission denied", "stream": "Permission denied"}
+	if !maps.Equal(got, want) {
+		t.Errorf("bob's handles after the share was removed: %v, want %v", got, want)
+	}
+	if n := runCount(t, d, "vlong"); n != 1 {
+		t.Errorf("%d runs, want 1: the payload written after the share was removed started one", n)
+	}
+	if log := d.cat(t, "mnt/vlong/log"); !strings.Contains(log, "the share is gone") {
+		t.Errorf("the job's log does not say why bob's handles were refused:\n%s", log)
+	}
+	if got := d.cat(t, "mnt/vlong/input/inj"); got != "before\n" {
+		t.Errorf("input/inj = %q, want only what bob wrote while shared", got)
+	}
 }
