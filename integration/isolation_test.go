@@ -497,6 +497,28 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 	}
 }
 
+// TestIsoLeftProcessesNamed: processes a step leaves running when its main
+// process ends are killed with it (its pid namespace ends), and its log
+// says so and names them; they were killed without a word before.
+func TestIsoLeftProcessesNamed(t *testing.T) {
+	t.Parallel()
+	d := isoDaemon(t, daemonOpts{})
+	isoJob(t, d, "bg", "#!/bin/sh\n( sleep 3; echo late ) &\nsleep 30 &\necho main done\n")
+	d.trigger(t, "bg", "{}")
+	if got := d.waitRun(t, "bg", 1); got != "COMPLETED" {
+		t.Fatalf("run ended %s, want COMPLETED", got)
+	}
+	log := d.cat(t, "mnt/bg/runs/1/log")
+	if !strings.HasPrefix(log, "main done\n") || !strings.Contains(log, "process(es) it left running were killed: ") || !strings.Contains(log, "sleep (pid ") {
+		t.Errorf("runs/1/log = %q, want main done, then a line naming the sleeps killed", log)
+	}
+	// A step that leaves nothing gets no such line.
+	isoJob(t, d, "clean", "#!/bin/sh\necho only\n")
+	d.trigger(t, "clean", "{}")
+	d.waitRun(t, "clean", 1)
+	d.wantFile(t, "mnt/clean/runs/1/log", "only\n")
+}
+
 // TestIsoJobCgroupKept: a job's cgroup folder outlives its run, empty, for
 // the job's next run (which then makes one level of folders fewer), and on
 // cgroup v1 the run's folder is renamed to the job's spare, which the next

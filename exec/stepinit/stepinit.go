@@ -251,7 +251,7 @@ func (st *initState) run() int {
 	st.started = true
 	_ = st.status.Close() // a pipe: nothing buffered
 	stderrToNull()
-	return reap(cmd.Process.Pid, spec.Root)
+	return reap(cmd.Process.Pid, spec.Root, st.log)
 }
 
 // busyFor is how long a step's program found "text file busy" is tried
@@ -411,8 +411,9 @@ func nameOr(s, def string) string {
 
 // reap waits for the step's main process, reaping every orphan meanwhile
 // (as PID 1 of its pid namespace it is their parent), then kills what is
-// left and returns the main process's exit code (128+N for signal N).
-func reap(main int, pid1 bool) int {
+// left, saying so in the run log, and returns the main process's exit
+// code (128+N for signal N).
+func reap(main int, pid1 bool, log *os.File) int {
 	code := -1
 	for {
 		var ws syscall.WaitStatus
@@ -433,8 +434,40 @@ func reap(main int, pid1 bool) int {
 		if !pid1 {
 			return code
 		}
-		_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: nothing left to kill
+		if syscall.Kill(-1, 0) == nil { // something is left: name it before it goes
+			left, n := leftProcesses()
+			_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: ended meanwhile
+			if n > 0 {
+				say(log, "jobfs: the step ended; %d process(es) it left running were killed: %s\n", n, strings.Join(left, ", "))
+			}
+		}
 	}
+}
+
+// leftProcesses counts the processes of the step's pid namespace other
+// than the init (its /proc is the namespace's) and names them: "sleep
+// (pid 7)", at most ten, then how many more.
+func leftProcesses() (names []string, n int) {
+	ents, _ := os.ReadDir("/proc") // unreadable: nothing named
+	var out []string
+	more := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		n++
+		if len(out) == 10 {
+			more++
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm") // gone meanwhile: no name
+		out = append(out, fmt.Sprintf("%s (pid %d)", nameOr(strings.TrimSpace(string(comm)), "?"), pid))
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("%d more", more))
+	}
+	return out, n
 }
 
 // closeOnExecFrom marks every open descriptor from fd up close-on-exec.
