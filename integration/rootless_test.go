@@ -460,6 +460,13 @@ func TestRootlessCgroupV1(t *testing.T) {
 	if !strings.Contains(log, "memory:/jobfs-test-"+u.name+"/jobfs/") {
 		t.Errorf("the step's memory cgroup is not below the handed-over one:\n%s", log)
 	}
+	// Setting a limit says at once whether this daemon enforces it.
+	d.ok(t, `echo 50 > mnt/hog/config/limits/pids && echo 64 > mnt/hog/config/limits/memory`)
+	jobLog := d.ok(t, `tail -n 2 mnt/hog/log`)
+	if !strings.Contains(jobLog, "config/limits/pids set to 50 (not enforced by this jobfs: pids: ") ||
+		!strings.Contains(jobLog, "config/limits/memory set to 64\n") {
+		t.Errorf("the job's log after setting pids and memory:\n%s\nwant pids named not enforced, memory not", jobLog)
+	}
 }
 
 // removeTree removes a cgroup folder and every cgroup below it, deepest

@@ -120,10 +120,25 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	if s.Lines {
 		m.event(jobID, "%s set (%d bytes)", path, len(v))
 	} else {
-		m.event(jobID, "%s set to %s", path, v)
+		m.event(jobID, "%s set to %s%s", path, v, m.unenforcedNote(path, v))
 	}
 	m.changed(jobID, path)
 	return nil
+}
+
+// unenforcedNote is what the log line of a limit just set adds when this
+// daemon cannot enforce it (no cgroup controller for it): the run logs
+// say so at each run's start, which someone setting it may not read.
+func (m *Manager) unenforcedNote(path, v string) string {
+	if !strings.HasPrefix(path, "config/limits/") || v == "0" || m.backend == nil {
+		return ""
+	}
+	for _, gap := range m.backend.Gaps(m.limits(runConfig{values: map[string]string{path: v}})) {
+		if why, ok := strings.CutPrefix(gap, "limits not enforced: "); ok {
+			return " (not enforced by this jobfs: " + why + ")"
+		}
+	}
+	return ""
 }
 
 // resetsSetting says whether writing raw to path resets it (a blank value).
