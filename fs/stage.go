@@ -476,6 +476,9 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
+	if errno := n.ownerModeAllows(ctx, flags); errno != 0 {
+		return nil, 0, errno
+	}
 	hold, errno := n.t.holdFD(ctx, r.jobID, filepath.Join("input", r.rel))
 	if errno != 0 {
 		return nil, 0, errno
@@ -486,6 +489,35 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		return nil, 0, toErrno(err)
 	}
 	return &stagedHandle{f: f, hold: hold, holder: n.t.holderOf(ctx, r.jobID)}, 0, 0
+}
+
+// ownerModeAllows checks an open by the file's owner against the owner's
+// bits of its mode, as ext4 would (the daemon opens it with its own
+// rights): after chmod 000, ls, access(2) and an open agree. Root, like
+// on ext4, and a share's holder, whose role decides, are not checked.
+func (n *stagedFile) ownerModeAllows(ctx context.Context, flags uint32) syscall.Errno {
+	uid := n.t.callerUID(ctx)
+	if uid == 0 {
+		return 0
+	}
+	var a fuse.Attr
+	if errno := n.fill(ctx, &a); errno != 0 || a.Uid != uid || a.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return errno
+	}
+	need := uint32(4) // read
+	switch {
+	case flags&syscall.O_ACCMODE == syscall.O_WRONLY:
+		need = 2
+	case flags&syscall.O_ACCMODE == syscall.O_RDWR:
+		need = 6
+	}
+	if flags&syscall.O_TRUNC != 0 {
+		need |= 2
+	}
+	if need&^(a.Mode>>6&7) != 0 {
+		return syscall.EACCES
+	}
+	return 0
 }
 
 // stagedHandle forwards to an open staged file (jobs.StagedFile).

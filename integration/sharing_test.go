@@ -824,3 +824,23 @@ print(json.dumps(out), flush=True)
 		t.Errorf("input/inj = %q, want only what bob wrote while shared", got)
 	}
 }
+
+// TestStagedModeForOwner: on a root daemon, a user's staged file answers
+// an open as its mode says, as on ext4: after chmod 000 her cat and >>
+// are refused (ls and test -r said no, yet both went through), after
+// chmod 600 they work; root reads it whatever its mode.
+func TestStagedModeForOwner(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	A := shareAs(users[0])
+	d := shareDaemon(t)
+	A.check(t, d, nil,
+		shareDo(`mkdir mnt/m && echo secret > mnt/m/input/s && chmod 000 mnt/m/input/s`),
+		shareErr(`cat mnt/m/input/s`, "Permission denied"),
+		shareErr(`echo more >> mnt/m/input/s`, "Permission denied"),
+		shareDo(`! test -r mnt/m/input/s`),
+		shareDo(`chmod 600 mnt/m/input/s`),
+		shareOut(`cat mnt/m/input/s`, "secret\n"))
+	d.ok(t, `chmod 000 "mnt/@$U/m/input/s" && cat "mnt/@$U/m/input/s"`, "U="+users[0].name)
+}
