@@ -103,8 +103,14 @@ func TestOthersPrivateImage(t *testing.T) {
 	B.ok(t, d, `mkdir -m 0755 "$R" && printf '#!/bin/sh\necho bob-image > "$2/out.txt"\n' > "$R/entrypoint" && chmod 755 "$R/entrypoint"`, e...)
 	A.ok(t, d, `mkdir mnt/uses`)
 	r := A.run(t, d, `echo "@$B/img" > mnt/uses/config/chains`, e...)
-	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "may not read it") {
+	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "img is not a folder "+alice.name+" may read") {
 		t.Fatalf("alice's chain on bob's private image: %s\nlog: %s", r, A.ok(t, d, `tail -n 1 mnt/uses/log`))
+	}
+	// A name that is not there reads the same: bob's private folder tells
+	// alice nothing of what is in it.
+	r = A.run(t, d, `echo "@$B/nothere" > mnt/uses/config/chains`, e...)
+	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "nothere is not a folder "+alice.name+" may read") {
+		t.Fatalf("alice's chain on a name bob does not have: %s\nlog: %s", r, A.ok(t, d, `tail -n 1 mnt/uses/log`))
 	}
 	B.ok(t, d, `chmod 0755 "$(dirname "$R")"`, e...)
 	A.ok(t, d, `echo "@$B/img" > mnt/uses/config/chains && echo '{}' > mnt/uses/data`, e...)

@@ -64,11 +64,15 @@ func (m *Manager) resolveImage(j Job, ref string, export bool) (Image, error) {
 	}
 	repo := filepath.Join(m.repos, owner, name)
 	img := Image{Ref: "@" + owner + "/" + name + ":" + label, Dir: repo}
+	// One answer for a folder that is not there and one the job's owner
+	// may not read: another user's private repos folder tells no one which
+	// names are in it.
+	unknown := errorf(ErrInvalid, "unknown image %s: %s is not a folder %s may read", img.Ref, repo, userName(j.Owner))
 	if st, err := os.Stat(repo); err != nil || !st.IsDir() {
-		return Image{}, errorf(ErrInvalid, "unknown image %s: no folder %s", img.Ref, repo)
+		return Image{}, unknown
 	}
 	if err := ownerMayRead(j.Owner, repo); err != nil {
-		return Image{}, errorf(ErrInvalid, "image %s: %v", img.Ref, err)
+		return Image{}, unknown
 	}
 	if isGitRepo(repo) {
 		return m.gitImage(img, repo, label, export)
