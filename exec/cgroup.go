@@ -34,9 +34,11 @@ type Limits struct {
 // memory, pids, blkio and freezer. Both go through containerd/cgroups/v3.
 // Spare is the name of the folder Recycle leaves beside a finished run's:
 // on cgroup v1 a rename costs a fraction of a mkdir, which makes a folder
-// of files in each of the six hierarchies (measured on a 2-core VM: a
-// trigger of /bin/true 0.8 ms faster at the p50 with the run's folder
-// recycled than made). No run is called so: run folders are numbers.
+// of files in each of the six hierarchies, and of an rmdir. On a 2-core VM
+// the trigger of /bin/true was 0.8 ms faster at the p50 in A/B rounds that
+// took turns, 0 to 1.0 ms in rounds of blocks (this VM's noise is as
+// large); the CPU saved shows in runs/s. No run is called so: run folders
+// are numbers.
 const Spare = "spare"
 
 type Cgroups interface {
