@@ -37,15 +37,15 @@ const cliExitCodes = `Exit status:
   0        done (run --wait, wait: the run COMPLETED)
   1-255    run --wait, wait: the run's exit code; TIMEOUT is 124, a run ended
            by signal N is 128+N (stop: 143 even if the step caught it, kill:
-           137), a FAILED run that
-           never ran a step is 1, out of memory with the step exiting 0 is 137
+           137), a FAILED run that never ran a step is 1, out of memory with
+           the step exiting 0 is 137
   2        bad arguments
   125      no jobfs mount found (or several), an I/O error, or the daemon
            stopped while waiting
   126      refused by the daemon (invalid payload, permission, a run that
            already ended); the reason is printed from the job's log
   127      no such job or run (or not one you may see), or no active run
-           to stop, kill, pause or resume
+           to stop or kill
 `
 
 // cliMountHelp is how every subcommand finds the mount.
