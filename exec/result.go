@@ -25,6 +25,11 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("list output: %w", err)
 	}
+	if len(files) > 1 { // zipped: each file adds its headers and name twice
+		for _, f := range files {
+			total += zipEntryBytes + 2*int64(len(f))
+		}
+	}
 	if total > max {
 		//lint:ignore ST1005 novem's message, word for word
 		err := fmt.Errorf("%w: Job result is too large: %.1f MB exceeds the %d MB limit.",
@@ -46,6 +51,13 @@ func Package(outDir, zipPath string, max int64) (string, error) {
 	}
 	return zipPath, nil
 }
+
+// zipEntryBytes is what a zip adds per file beside its name (twice) and
+// data: its local header and central directory entry, with the zip64 and
+// time extras Go's writer adds. Counted in the result's cap, so that the
+// cap bounds the zip (200,000 empty files made a 25 MB zip under a cap
+// that counted their bytes only) and the daemon's memory while writing it.
+const zipEntryBytes = 30 + 46 + 2*28
 
 // listFiles returns the regular files below dir (relative, in walk order)
 // and their total size. Symlinks and other special files are not results,

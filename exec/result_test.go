@@ -3,6 +3,7 @@ package exec
 import (
 	"archive/zip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -196,5 +197,30 @@ func TestPackageZipNames(t *testing.T) {
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"a/b/c.txt", "d.txt"}) {
 		t.Errorf("zip names = %v", names)
+	}
+}
+
+// TestPackageManyEmptyFiles: a zip's own bytes per file count in the cap,
+// so many empty files cannot make a zip far over it (200,000 made 25 MB
+// under a cap that counted their bytes only).
+func TestPackageManyEmptyFiles(t *testing.T) {
+	base := t.TempDir()
+	out := filepath.Join(base, "output")
+	files := map[string]string{}
+	for i := range 2000 {
+		files[fmt.Sprintf("f%04d", i)] = ""
+	}
+	writeFiles(t, out, files)
+	zipPath := filepath.Join(base, "result.zip")
+	if _, err := Package(out, zipPath, 200_000); !errors.Is(err, ErrResultTooLarge) {
+		t.Fatalf("2,000 empty files under a 200 kB cap: %v, want ErrResultTooLarge (their zip is over 300 kB)", err)
+	}
+	writeFiles(t, out, files)
+	got, err := Package(out, zipPath, 1_000_000)
+	if err != nil || got != zipPath {
+		t.Fatalf("Package = %q, %v", got, err)
+	}
+	if st, err := os.Stat(zipPath); err != nil || st.Size() > 1_000_000 {
+		t.Errorf("the zip: %v %v, want at most the cap", st.Size(), err)
 	}
 }
