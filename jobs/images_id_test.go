@@ -1,0 +1,22 @@
+package jobs
+
+import "testing"
+
+// TestIsObjectID: only a bare object id names a snapshot folder. git runs
+// as the repository's owner, who can make rev-parse print a path
+// (":/../../0/<id>" put another user's snapshot, and root's, in place).
+func TestIsObjectID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"0123456789abcdef0123456789abcdef01234567":                         true,
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef": true,
+		":/../../0/0123456789abcdef0123456789abcdef01234567":               false,
+		"0123456789ABCDEF0123456789abcdef01234567":                         false,
+		"0123456789abcdef0123456789abcdef0123456":                          false,
+		"../../../../tmp/x": false,
+		"":                  false,
+	} {
+		if got := isObjectID(s); got != want {
+			t.Errorf("isObjectID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
