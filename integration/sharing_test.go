@@ -844,3 +844,39 @@ func TestStagedModeForOwner(t *testing.T) {
 		shareOut(`cat mnt/m/input/s`, "secret\n"))
 	d.ok(t, `chmod 000 "mnt/@$U/m/input/s" && cat "mnt/@$U/m/input/s"`, "U="+users[0].name)
 }
+
+// TestStagedHeldBySharer: while a share's holder keeps a staged file open
+// (read through the daemon, checked again at each read), the owner's own
+// cat, >> and cp of it work: the holder's open made them fail with EIO
+// (a cached open beside the kernel's passthrough of the owner's).
+func TestStagedHeldBySharer(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 2, false)
+	A, B := shareAs(users[0]), shareAs(users[1])
+	d := shareDaemon(t)
+	A.ok(t, d, `mkdir mnt/held && echo doc > mnt/held/input/doc.txt && echo viewer > "mnt/held/shared/@$U"`, "U="+users[1].name)
+	holder := exec.Command("runuser", "-u", users[1].name, "--", "sh", "-c", `exec 3<"$1"; cat <&3 > /dev/null; echo held; sleep 20`, "sh", "mnt/@"+users[0].name+"/held/input/doc.txt")
+	holder.Dir = d.dir
+	holder.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // before the daemon's and the users' cleanups
+		_ = syscall.Kill(-holder.Process.Pid, syscall.SIGKILL) // ended already: fine
+		_ = holder.Wait()
+	})
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "held\n" {
+		t.Fatalf("the viewer's holder printed %q", line)
+	}
+	A.check(t, d, nil,
+		shareOut(`cat mnt/held/input/doc.txt`, "doc\n"),
+		shareDo(`echo more >> mnt/held/input/doc.txt`),
+		shareDo(`cp mnt/held/input/doc.txt /tmp/jobfs-held-$$ && rm /tmp/jobfs-held-$$`),
+		shareOut(`cat mnt/held/input/doc.txt`, "doc\nmore\n"))
+	B.ok(t, d, `true`)
+}
