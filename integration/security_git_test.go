@@ -106,6 +106,14 @@ func TestOthersPrivateImage(t *testing.T) {
 	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "img is not a folder "+alice.name+" may read") {
 		t.Fatalf("alice's chain on bob's private image: %s\nlog: %s", r, A.ok(t, d, `tail -n 1 mnt/uses/log`))
 	}
+	// Nor does a link in her own repos folder through his private one: a
+	// link is refused whatever it leads to (the daemon resolved it as root).
+	shareCmd(t, "install", "-d", "-o", alice.name, "-g", alice.gid, "-m", "0755", filepath.Join(d.repos, alice.name))
+	A.ok(t, d, `ln -s "$R" "$L"`, append(e, "L="+filepath.Join(d.repos, alice.name, "viabob"))...)
+	r = A.run(t, d, `echo viabob > mnt/uses/config/chains`, e...)
+	if r.code == 0 || !strings.Contains(A.ok(t, d, `tail -n 1 mnt/uses/log`), "viabob is not a folder "+alice.name+" may read") {
+		t.Fatalf("alice's chain on a link through bob's private folder: %s\nlog: %s", r, A.ok(t, d, `tail -n 1 mnt/uses/log`))
+	}
 	// A name that is not there reads the same: bob's private folder tells
 	// alice nothing of what is in it.
 	r = A.run(t, d, `echo "@$B/nothere" > mnt/uses/config/chains`, e...)

@@ -66,9 +66,11 @@ func (m *Manager) resolveImage(j Job, ref string, export bool) (Image, error) {
 	img := Image{Ref: "@" + owner + "/" + name + ":" + label, Dir: repo}
 	// One answer for a folder that is not there and one the job's owner
 	// may not read: another user's private repos folder tells no one which
-	// names are in it.
+	// names are in it. A symlink is not followed (the daemon would resolve
+	// it with root's rights: a link through another user's private folder
+	// told whether a name was there); the step's init refuses one anyway.
 	unknown := errorf(ErrInvalid, "unknown image %s: %s is not a folder %s may read", img.Ref, repo, userName(j.Owner))
-	if st, err := os.Stat(repo); err != nil || !st.IsDir() {
+	if st, err := os.Lstat(repo); err != nil || !st.IsDir() {
 		return Image{}, unknown
 	}
 	if err := ownerMayRead(j.Owner, repo); err != nil {
@@ -110,6 +112,9 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 	rev := label
 	if label == "latest" {
 		rev = "HEAD"
+	}
+	if strings.HasPrefix(label, "-") { // git would take it for an option
+		return Image{}, errorf(ErrInvalid, "image %s: %q is not a branch, tag or commit of %s", img.Ref, label, repo)
 	}
 	commit, err := g.Run("rev-parse", "--verify", "--quiet", rev+"^{commit}")
 	var ge *image.GitError
@@ -193,7 +198,12 @@ func ownerMayRead(owner Owner, dir string) error {
 	if os.Geteuid() != 0 || owner == 0 || !ok || sys.Uid == owner {
 		return nil
 	}
-	cmd := exec.Command("test", "-r", dir, "-a", "-x", dir)
+	args := []string{"-r", dir, "-a", "-x", dir}
+	if isGitRepo(dir) { // git runs as the folder's owner: its .git must be the job owner's to read too
+		git := filepath.Join(dir, ".git")
+		args = append(args, "-a", "-r", git, "-a", "-x", git)
+	}
+	cmd := exec.Command("test", args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: domain.Credential(owner)}
 	if err := cmd.Run(); err != nil {
