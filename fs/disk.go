@@ -178,7 +178,8 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		hold.release()
 		return nil, 0, toErrno(err)
 	}
-	return &readHandle{f: rf, hold: hold}, 0, 0
+	holder := f.t.holderOf(ctx, f.jobID)
+	return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, 0), 0
 }
 
 // diskOther is a symlink or a FIFO below a run's folder: its attributes,

@@ -122,11 +122,12 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
+	holder := f.t.holderOf(ctx, f.jobID)
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return &readHandle{f: rf, hold: hold}, 0, 0
+		return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, 0), 0
 	}
-	return &readHandle{f: rf, hold: hold}, fuse.FOPEN_DIRECT_IO, 0
+	return &readHandle{f: rf, hold: hold, holder: holder}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 // readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
@@ -134,11 +135,25 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 // (the local implementation), go-fuse offers it to the kernel for
 // passthrough (see passthroughOK) and lseek reaches it.
 type readHandle struct {
-	f    jobs.ReadFile
-	hold fdHold // its count in the caller's budget of descriptors
+	f      jobs.ReadFile
+	hold   fdHold      // its count in the caller's budget of descriptors
+	holder shareHolder // a share's holder is checked again at each read
+}
+
+// sharerFlags: a share's holder's handle is direct I/O (each read asked of
+// the daemon, which checks the share again, and beside the kernel's
+// passthrough of the owner's opens a cached one would fail them with EIO).
+func sharerFlags(holder shareHolder, flags uint32) uint32 {
+	if holder.caller != nil {
+		return flags | fuse.FOPEN_DIRECT_IO
+	}
+	return flags
 }
 
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if errno := h.holder.may(jobs.Viewer, "read"); errno != 0 {
+		return nil, errno
+	}
 	n, err := h.f.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, toErrno(err)
@@ -149,6 +164,9 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 // PassthroughFd returns the file's descriptor, which stays open until
 // Release; a file without one is read through the daemon.
 func (h *readHandle) PassthroughFd() (int, bool) {
+	if h.holder.caller != nil {
+		return -1, false
+	}
 	c, ok := h.f.(syscall.Conn)
 	if !ok {
 		return -1, false

@@ -224,10 +224,13 @@ func (f *ctlFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 			return nil, 0, errno
 		}
 	}
-	return &ctlHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+	return &ctlHandle{f: f, holder: f.t.holderOf(ctx, f.jobID)}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-type ctlHandle struct{ f *ctlFile }
+type ctlHandle struct {
+	f      *ctlFile
+	holder shareHolder // a share's holder is checked again at each command
+}
 
 func (h *ctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	return fuse.ReadResultData(nil), 0
@@ -235,6 +238,9 @@ func (h *ctlHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Read
 
 // Write acts at once: a command is one short line.
 func (h *ctlHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := h.holder.may(jobs.Runner, "ctl"); errno != 0 {
+		return 0, errno
+	}
 	m := h.f.t.m
 	var err error
 	switch cmd := strings.TrimSpace(string(data)); cmd {

@@ -55,12 +55,13 @@ func (f *jobCmdFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 			return nil, 0, errno
 		}
 	}
-	return &jobCmdHandle{f: f, uid: f.t.callerUID(ctx)}, fuse.FOPEN_DIRECT_IO, 0
+	return &jobCmdHandle{f: f, uid: f.t.callerUID(ctx), holder: f.t.holderOf(ctx, f.jobID)}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 type jobCmdHandle struct {
-	f   *jobCmdFile
-	uid uint32
+	f      *jobCmdFile
+	uid    uint32
+	holder shareHolder // a share's holder is checked again at each command
 }
 
 func (h *jobCmdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -69,6 +70,9 @@ func (h *jobCmdHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 
 // Write acts at once: a command is one short line.
 func (h *jobCmdHandle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	if errno := h.holder.may(jobs.Runner, h.f.name); errno != 0 {
+		return 0, errno
+	}
 	m, job := h.f.t.m, h.f.jobID
 	cmd := strings.TrimSpace(string(data))
 	var err error

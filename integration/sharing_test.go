@@ -766,11 +766,16 @@ inj = os.open(j + "input/inj", os.O_WRONLY | os.O_CREAT, 0o644)
 os.write(inj, b"before\n")
 stream = os.open(j + "runs/1/stream", os.O_RDONLY)
 os.read(stream, 100)
+ctl = os.open(j + "runs/1/ctl", os.O_WRONLY)
+rerun = os.open(j + "rerun", os.O_WRONLY)
+log = os.open(j + "log", os.O_RDONLY)
 print("ready", flush=True)
 sys.stdin.readline()  # the share is removed meanwhile
 out = {}
 for name, act in [("data", lambda: os.write(data, b"{}\n")), ("close data", lambda: os.close(data)),
-                  ("inj", lambda: os.write(inj, b"after\n")), ("stream", lambda: os.read(stream, 100))]:
+                  ("inj", lambda: os.write(inj, b"after\n")), ("stream", lambda: os.read(stream, 100)),
+                  ("ctl", lambda: os.write(ctl, b"pause\n")), ("rerun", lambda: os.write(rerun, b"1\n")),
+                  ("log", lambda: os.pread(log, 100, 0))]:
     try:
         act()
         out[name] = "ok"
@@ -810,7 +815,8 @@ print(json.dumps(out), flush=True)
 	if err := json.Unmarshal(lines.Bytes(), &got); err != nil {
 		t.Fatalf("holder printed %q: %v", lines.Text(), err)
 	}
-	want := map[string]string{"data": "Permission denied", "close data": "ok", "inj": "Permission denied", "stream": "Permission denied"}
+	want := map[string]string{"data": "Permission denied", "close data": "ok", "inj": "Permission denied", "stream": "Permission denied",
+		"ctl": "Permission denied", "rerun": "Permission denied", "log": "Permission denied"}
 	if !maps.Equal(got, want) {
 		t.Errorf("bob's handles after the share was removed: %v, want %v", got, want)
 	}
