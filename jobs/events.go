@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -74,12 +75,14 @@ func (m *Manager) logEvent(jobID, key, summary, text string) {
 // logSafe makes text one line that a terminal shows as it is: a newline
 // becomes a space, other control characters (a file name's carriage
 // return or escape sequence, which could hide or rewrite the lines before
-// it on the terminal of whoever reads the log) are written as \xNN, bytes
-// that are not UTF-8 as U+FFFD.
+// it on the terminal of whoever reads the log) are written as \xNN, and
+// the invisible format characters (bidirectional overrides, line and
+// paragraph separators, zero-width ones) as \u{NNNN}; bytes that are not
+// UTF-8 become U+FFFD.
 func logSafe(text string) string {
 	clean := true
 	for _, r := range text {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 {
 			clean = false
 			break
 		}
@@ -94,6 +97,8 @@ func logSafe(text string) string {
 			b.WriteByte(' ')
 		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
 			fmt.Fprintf(&b, "\\x%02x", r)
+		case unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029:
+			fmt.Fprintf(&b, "\\u{%04X}", r)
 		default:
 			b.WriteRune(r)
 		}

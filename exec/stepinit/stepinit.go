@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 )
@@ -444,6 +445,17 @@ func reap(main int, pid1 bool, log *os.File) int {
 	}
 }
 
+// printable is a process name as a log line may hold it: a step chooses
+// its processes' names, and a control or format character becomes ?.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // leftProcesses counts the processes of the step's pid namespace other
 // than the init (its /proc is the namespace's) and names them: "sleep
 // (pid 7)", at most ten, then how many more.
@@ -462,7 +474,7 @@ func leftProcesses() (names []string, n int) {
 			continue
 		}
 		comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm") // gone meanwhile: no name
-		out = append(out, fmt.Sprintf("%s (pid %d)", nameOr(strings.TrimSpace(string(comm)), "?"), pid))
+		out = append(out, fmt.Sprintf("%s (pid %d)", printable(nameOr(strings.TrimSpace(string(comm)), "?")), pid))
 	}
 	if more > 0 {
 		out = append(out, fmt.Sprintf("%d more", more))
