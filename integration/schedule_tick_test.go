@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,4 +64,35 @@ func stStamp(log string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// TestSlowStartHoldsNoOtherSchedule: a job whose run cannot start (its
+// chain's git blocks: the image's ref is a FIFO, as a user who owns the
+// image can make it for git's ten minutes) holds no other job's schedule:
+// the scheduler fired one tick at a time, and every job's runs stopped.
+func TestSlowStartHoldsNoOtherSchedule(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is needed for git images")
+	}
+	d := startDaemon(t, daemonOpts{})
+	repo := filepath.Join(d.repos, currentUser(t), "slow")
+	d.ok(t, `set -e
+g() { git -C "$R" -c user.name=jobfs-test -c user.email=test@jobfs.invalid -c init.defaultBranch=main "$@"; }
+mkdir -p "$R" && g init -q
+printf '#!/bin/sh\necho slow\n' > "$R/entrypoint" && chmod 755 "$R/entrypoint"
+g add entrypoint && g commit -q -m one
+g rev-parse HEAD > "$R/.git/blk"
+mkdir mnt/stuck && echo slow:blk > mnt/stuck/config/chains
+rm "$R/.git/blk" && mkfifo "$R/.git/blk"`, "R="+repo)
+	unblock := func() { // a writer lets each blocked git read the FIFO and end
+		_ = exec.Command("sh", "-c", `for i in 1 2 3; do timeout 1 sh -c 'echo 0000 > "$0"' "$1"; done; rm -f "$1"`, "sh", filepath.Join(repo, ".git", "blk")).Run()
+	}
+	t.Cleanup(unblock) // before the daemon's stop, which waits for the blocked trigger
+	d.scriptJob(t, "every", "#!/bin/sh\necho tick\n")
+	d.ok(t, `echo '@every 1s' > mnt/stuck/config/schedule && echo '@every 1s' > mnt/every/config/schedule`)
+	waitFor(t, "three runs of the other job while the stuck one's git blocks", func() bool {
+		return runCount(t, d, "every") >= 3
+	})
+	unblock()
 }

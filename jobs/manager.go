@@ -107,6 +107,7 @@ type Manager struct {
 	sealer    Sealer
 	sched     *scheduler.Scheduler
 	waiting   map[string]bool // jobs with a queued scheduled tick (overlap queue); guarded by mu
+	firing    map[string]bool // jobs whose scheduled run is being started (schedule.go fire); guarded by mu
 	catchups  []string        // jobs owed a catch-up run when Start is called; guarded by mu
 	device    string          // disk of the state folder, where steps write
 	deviceErr error           // why io cannot be limited
@@ -209,7 +210,7 @@ func New(opts Options) (*Manager, error) {
 		active: map[runKey]*activeRun{}, perJob: map[string]int{},
 		committing: map[string]int{}, deleting: map[string]bool{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
-		sealer: opts.Sealer, waiting: map[string]bool{},
+		sealer: opts.Sealer, waiting: map[string]bool{}, firing: map[string]bool{},
 		slog: opts.Slog, folds: map[string]fold{}, cluster: newClusterState(opts.Cluster),
 	}
 	m.metrics = newMetrics(m)

@@ -218,12 +218,35 @@ func (m *Manager) fire(jobID, stamp string, at time.Time) {
 		m.event(jobID, "schedule: tick %s queued until the active run ends (overlap queue)", stamp)
 		return
 	}
-	m.mu.Unlock()
 	if busy && policy != "allow" {
+		m.mu.Unlock()
 		m.skippedTick(jobID, stamp, "a run is active (overlap skip)")
 		return
 	}
-	m.triggerScheduled(jobID, at)
+	// The run starts on its own goroutine: the scheduler fires one tick at a
+	// time, and a trigger may wait long (a chain's git, run as the image's
+	// owner, who can stall it for git's timeout): one job's slow start must
+	// not hold every other job's ticks. A job's next tick while its run is
+	// still starting is skipped.
+	if m.stopping {
+		m.mu.Unlock()
+		return
+	}
+	if m.firing[jobID] {
+		m.mu.Unlock()
+		m.skippedTick(jobID, stamp, "the run of the tick before is still starting")
+		return
+	}
+	m.firing[jobID] = true
+	m.wg.Add(1) // Close waits for it
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		m.triggerScheduled(jobID, at)
+		m.mu.Lock()
+		delete(m.firing, jobID)
+		m.mu.Unlock()
+	}()
 }
 
 // fireAtTick is fire at the tick, for a tick fired ahead that found the
