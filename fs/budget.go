@@ -172,12 +172,20 @@ func (b *budget) openFD(uid uint32) (held bool, err error) {
 }
 
 // closeFD uncounts a handle openFD counted.
-func (b *budget) closeFD(uid uint32) {
+func (b *budget) closeFD(uid uint32) { b.uncount(true, uid) }
+
+// uncount takes one from uid's count of descriptor-holding handles (fds)
+// or of buffering ones; the maps are read under b.mu, which made them.
+func (b *budget) uncount(fds bool, uid uint32) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.fds[uid]--
-	if b.fds[uid] <= 0 {
-		delete(b.fds, uid)
+	counts := b.handles
+	if fds {
+		counts = b.fds
+	}
+	counts[uid]--
+	if counts[uid] <= 0 {
+		delete(counts, uid)
 	}
 }
 
@@ -210,14 +218,7 @@ func (h *fdHold) release() {
 }
 
 // close uncounts a handle that open counted.
-func (b *budget) close(uid uint32) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.handles[uid]--
-	if b.handles[uid] <= 0 {
-		delete(b.handles, uid)
-	}
-}
+func (b *budget) close(uid uint32) { b.uncount(false, uid) }
 
 // used returns what uid has charged: bytes and open handles.
 func (b *budget) used(uid uint32) (int64, int) {

@@ -140,9 +140,10 @@ type readHandle struct {
 	holder shareHolder // a share's holder is checked again at each read
 }
 
-// sharerFlags: a share's holder's handle is direct I/O (each read asked of
-// the daemon, which checks the share again, and beside the kernel's
-// passthrough of the owner's opens a cached one would fail them with EIO).
+// sharerFlags: a share's holder's handle is direct I/O (each read and
+// write asked of the daemon, which checks the share again, and beside the
+// kernel's passthrough of the owner's opens a cached one would fail them
+// with EIO). Staged files and run files alike.
 func sharerFlags(holder shareHolder, flags uint32) uint32 {
 	if holder.caller != nil {
 		return flags | fuse.FOPEN_DIRECT_IO

@@ -363,7 +363,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		return nil, nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: r.t.holderOf(ctx, r.jobID)}
-	return newStageChild(ctx, dir, r, &st, out), h, h.openFlags(), 0
+	return newStageChild(ctx, dir, r, &st, out), h, sharerFlags(h.holder, 0), 0
 }
 
 func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
@@ -490,18 +490,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		return nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: n.t.holderOf(ctx, r.jobID)}
-	return h, h.openFlags(), 0
-}
-
-// openFlags: a share's holder's handle is direct I/O, every read and write
-// asked of the daemon (which checks the share again), and, being neither
-// cached nor passed through, it leaves the kernel's passthrough to the
-// owner's opens (a cached one beside it made them fail with EIO).
-func (h *stagedHandle) openFlags() uint32 {
-	if h.holder.caller != nil {
-		return fuse.FOPEN_DIRECT_IO
-	}
-	return 0
+	return h, sharerFlags(h.holder, 0), 0
 }
 
 // ownerModeAllows checks an open by the file's owner against the owner's

@@ -124,7 +124,7 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 		return Image{}, errorf(ErrInvalid, "image %s: %s", img.Ref, ge.Stderr)
 	case err != nil || commit == "":
 		return Image{}, errorf(ErrInvalid, "image %s: %q is not a branch, tag or commit of %s", img.Ref, label, repo)
-	case !isObjectID(commit):
+	case !image.IsObjectID(commit):
 		// git runs as the repository's owner, who can make it print
 		// anything (ptrace): what it prints names a folder of the state.
 		return Image{}, errorf(ErrInvalid, "image %s: git printed %.80q for %q, not a commit id", img.Ref, commit, label)
@@ -156,7 +156,7 @@ func (m *Manager) gitImage(img Image, repo, label string, export bool) (Image, e
 func removeSharedSnapshots(images string) {
 	entries, _ := os.ReadDir(images) // none: nothing to remove
 	for _, e := range entries {
-		if n := e.Name(); isObjectID(n) && e.IsDir() {
+		if n := e.Name(); image.IsObjectID(n) && e.IsDir() {
 			_ = removeReadOnly(filepath.Join(images, n)) // a left one is never used
 		}
 	}
@@ -172,12 +172,6 @@ func removeReadOnly(dir string) error {
 		return nil
 	})
 	return os.RemoveAll(dir)
-}
-
-// isObjectID says whether s is a git object id: 40 (SHA-1) or 64 (SHA-256)
-// lower-case hex digits, nothing else.
-func isObjectID(s string) bool {
-	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // userName returns the login name of uid, or the number when it has none.

@@ -1,6 +1,10 @@
 package jobs
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/jobfs/jobfs/jobs/image"
+)
 
 // TestIsObjectID: only a bare object id names a snapshot folder. git runs
 // as the repository's owner, who can make rev-parse print a path
@@ -15,8 +19,8 @@ func TestIsObjectID(t *testing.T) {
 		"../../../../tmp/x": false,
 		"":                  false,
 	} {
-		if got := isObjectID(s); got != want {
-			t.Errorf("isObjectID(%q) = %v, want %v", s, got, want)
+		if got := image.IsObjectID(s); got != want {
+			t.Errorf("IsObjectID(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 // read-only and readable by every step's user. A half-written export never
 // becomes visible: it is built beside dir and renamed into place.
 func Export(g Git, commit, dir string) (err error) {
-	if (len(commit) != 40 && len(commit) != 64) || strings.Trim(commit, "0123456789abcdef") != "" {
+	if !IsObjectID(commit) {
 		return fmt.Errorf("%.80q is not a commit id", commit) // what git printed: its user can make it print anything
 	}
 	if _, err := os.Stat(dir); err == nil {

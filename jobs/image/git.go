@@ -82,6 +82,13 @@ func (g Git) command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// IsObjectID says whether s is a git object id: 40 (SHA-1) or 64 (SHA-256)
+// lower-case hex digits, nothing else. What git prints is its user's to
+// choose (ptrace), so nothing else of it may name a folder.
+func IsObjectID(s string) bool {
+	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0123456789abcdef") == ""
+}
+
 // GitError is a failed git command: Stderr says why (empty when git was
 // asked to be quiet about a revision it does not know).
 type GitError struct {
