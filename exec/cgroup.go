@@ -92,6 +92,9 @@ type Group interface {
 	// Usage reads what the group used, once its processes are gone; it is
 	// read before Delete, which loses the counters.
 	Usage() Usage
+	// Counters reads them at once: for a group whose step's processes are
+	// known gone, with only its init left, exiting.
+	Counters() Usage
 	// Delete removes the group once it is empty (waits briefly for that).
 	Delete() error
 }

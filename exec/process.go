@@ -35,7 +35,10 @@ type Spec struct {
 	Timeout time.Duration // 0: none (the caller may use ctx instead)
 	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
 	// Started is called with the process group id and its start time as soon
-	// as the process runs, so the caller can record them durably.
+	// as the process runs, so the caller can record them durably; under a
+	// shim, on a goroutine of its own once the step has run StartedGrace
+	// (over before Run returns), and not at all for a step that ended
+	// sooner (Result.Start).
 	Started func(pgid int, start uint64)
 	// Secrets are masked as *** in everything the step writes (values of 4
 	// bytes or more).
@@ -105,7 +108,27 @@ type Result struct {
 	OOM      bool // the kernel's OOM killer killed a process of the step
 	// Usage is what the step used, from its cgroup; all unknown without one.
 	Usage Usage
+	// Start is the step's start when Spec.Started was not called for it: a
+	// step under a shim that ended within StartedGrace. Its caller records
+	// the start with the end, in one commit instead of two.
+	Start *Start
 }
+
+// Start is when a step's process began, and its process group.
+type Start struct {
+	Pgid      int
+	PgidStart uint64
+	At        time.Time
+}
+
+// StartedGrace is how long a step under a shim runs before Spec.Started
+// is called: one that ends sooner reports its start in Result.Start
+// instead. A step's start is told for what a later daemon needs (its
+// group, to stop it): the shim's lock and record tell that too.
+const StartedGrace = 10 * time.Millisecond
+
+// startedGrace is StartedGrace; tests change it.
+var startedGrace = StartedGrace
 
 // Run runs the step to its end. Cancelling ctx stops it (SIGTERM, grace,
 // SIGKILL) with the outcome Cancelled.
@@ -128,18 +151,22 @@ func Run(ctx context.Context, s Spec) (res Result) {
 			}
 		}()
 	}
-	return run(ctx, s, log)
+	res, release := run(ctx, s, log)
+	release()
+	return res
 }
 
-// run runs the step with its output copied into log.
-func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
+// run runs the step with its output copied into log. release removes the
+// step's cgroup: a shim records the step's end first (its init may still
+// be in it, exiting), then releases.
+func run(ctx context.Context, s Spec, log io.Writer) (res Result, release func()) {
 	var pr, pw *os.File
 	if s.ready != nil {
 		pr, pw = s.ready.outR, s.ready.outW
 	} else {
 		var err error
 		if pr, pw, err = os.Pipe(); err != nil {
-			return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}
+			return Result{Outcome: NotStarted, ExitCode: -1, Err: fmt.Errorf("log pipe: %w", err)}, func() {}
 		}
 	}
 	copied := make(chan struct{})
@@ -152,9 +179,11 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
 	}()
 	p, err := start(s, pw)
 	_ = pw.Close() // only the step's copy is needed: nothing buffered
+	release = func() {}
 	if err != nil {
 		res = Result{Outcome: NotStarted, ExitCode: -1, Err: err}
 	} else {
+		release = p.removeGroup
 		if s.Started != nil {
 			s.Started(p.pgid, ProcessStart(p.pgid))
 		}
@@ -163,7 +192,7 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
 		// closes. A process that escaped both its group and (without
 		// isolation) any cgroup can still hold the pipe: do not wait forever.
 		p.killAll()
-		res.OOM, res.Usage = p.finish()
+		res.OOM, res.Usage = p.usage()
 	}
 	select {
 	case <-copied:
@@ -171,7 +200,7 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result) {
 	}
 	_ = pr.Close() // the read end: nothing to flush; ends a copy still waiting
 	<-copied
-	return res
+	return res, release
 }
 
 func startError(path string, err error) error { return stepinit.StartError(path, err) }
@@ -179,7 +208,10 @@ func startError(path string, err error) error { return stepinit.StartError(path,
 // wait waits for the main process, enforcing the timeout and ctx.
 func wait(ctx context.Context, p *process, s Spec) Result {
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() {
+		done <- p.cmd.Wait()
+		close(p.reaped)
+	}()
 	var expired <-chan time.Time // no timeout when s.Timeout is 0
 	if s.Timeout > 0 {
 		timer := time.NewTimer(s.Timeout)
@@ -189,6 +221,9 @@ func wait(ctx context.Context, p *process, s Spec) Result {
 	select {
 	case err := <-done:
 		return Result{Outcome: Exited, ExitCode: exitCode(p.cmd, err)}
+	case code := <-p.exited: // the init told it, and ends (nil for a plain process: never)
+		p.told = true
+		return Result{Outcome: Exited, ExitCode: code}
 	case <-expired:
 		_ = stopStep(ctx, p, s.Grace, done) // a timeout's exit code is 124 however it ended
 		return Result{Outcome: TimedOut, ExitCode: 124}

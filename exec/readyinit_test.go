@@ -73,6 +73,7 @@ func TestShimPoolInitAhead(t *testing.T) {
 			var pgid int
 			sp.Started = func(p int, _ uint64) { pgid = p }
 			r := runBounded(t, context.Background(), sp)
+			pgid = startedPgid(r, pgid)
 			if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 				t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
 			}
@@ -131,9 +132,11 @@ func TestShimPoolFollowsStepKind(t *testing.T) {
 		sp.Isolation = &Isolation{Init: bin, UID: 0, GID: 0, Namespaces: true, NoNetwork: true,
 			Input: in, Output: out, App: s.dir}
 		sp.Started = func(p int, _ uint64) { pgid = p }
-		if r := runBounded(t, context.Background(), sp); r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
+		r := runBounded(t, context.Background(), sp)
+		if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 			t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
 		}
+		pgid = startedPgid(r, pgid)
 		if log := s.readLog(t); strings.Contains(log, "eth") || strings.Contains(log, "ens") {
 			t.Errorf("a step of network none sees the host's interfaces:\n%s", log)
 		}
@@ -392,6 +395,7 @@ func TestReadyInitSignalWhileWaiting(t *testing.T) {
 	if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 		t.Fatalf("Run = %+v, want Exited 0 (a signal before the step is not the step's); log:\n%s", r, s.readLog(t))
 	}
+	pgid = startedPgid(r, pgid)
 	if pgid != ready {
 		t.Errorf("the step's init is %d, want the one started ahead (%d)", pgid, ready)
 	}

@@ -218,6 +218,23 @@ func shimEnded(dir string) <-chan struct{} {
 	return ch
 }
 
+// AwaitShimEnd waits, at most within, for the shim in dir to release its
+// lock: the step's cgroup, which a shim removes after telling its daemon
+// the step's end, is gone then. It reports whether the shim ended.
+func AwaitShimEnd(dir string, within time.Duration) bool {
+	if alive, err := shimAlive(dir); err != nil || !alive {
+		return true
+	}
+	t := time.NewTimer(within)
+	defer t.Stop()
+	select {
+	case <-shimEnded(dir):
+		return true
+	case <-t.C:
+		return false // its wait goes on until the shim ends
+	}
+}
+
 // ShimProtocolOf is the protocol of the shim started in dir, as its lock
 // says: 1 for an empty lock (a shim of protocol 1 writes nothing there).
 func ShimProtocolOf(dir string) (int, error) {
@@ -310,20 +327,48 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	started, ended := proc.track()
 	defer ended()
 	cmd, status, reaped := proc.cmd, proc.status, proc.reaped
-	line, _ := bufio.NewReader(status).ReadString('\n')
-	_ = status.Close() // read end: nothing to flush
+	statusLines := bufio.NewReader(status)
+	line, _ := statusLines.ReadString('\n')
 	started()
 	line = strings.TrimSpace(line)
 	if reason, ok := strings.CutPrefix(line, "error: "); ok {
+		_ = status.Close() // read end: nothing to flush
 		<-reaped
 		return notStarted(errors.New(reason))
 	}
+	// The shim says "ended" once its record is there, before it removes
+	// the step's cgroup and releases its lock (the lock stays the end for
+	// a daemon that attaches to it later).
+	recorded := make(chan struct{})
+	go func() {
+		defer func() { _ = status.Close() }() // read end: nothing to flush
+		if l, _ := statusLines.ReadString('\n'); l == "ended\n" {
+			close(recorded)
+		}
+	}()
+	// Started (the daemon's commit of the step's start) is called once
+	// the step has run StartedGrace, while it runs: a step that ends sooner
+	// has its start told with its end (Result.Start), which its caller
+	// records in the end's commit. Either is over before Run returns.
+	startedDone, over := make(chan struct{}), make(chan struct{})
+	var untold *Start
 	if f := strings.Fields(line); len(f) == 3 && f[0] == "ok" {
 		pgid, _ := strconv.Atoi(f[1])
 		start, _ := strconv.ParseUint(f[2], 10, 64)
-		if s.Started != nil {
-			s.Started(pgid, start)
-		}
+		began := time.Now()
+		go func() {
+			defer close(startedDone)
+			t := time.NewTimer(startedGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				if s.Started != nil {
+					s.Started(pgid, start)
+				}
+			case <-over:
+				untold = &Start{Pgid: pgid, PgidStart: start, At: began}
+			}
+		}()
 	} else {
 		<-reaped
 		if rec, err := readShimRecord(dir); err == nil && rec != nil {
@@ -331,11 +376,17 @@ func runShimmed(ctx context.Context, s Spec) Result {
 		}
 		return notStarted(fmt.Errorf("the step's shim %s ended before starting the step (%s)", s.Shim.Binary, cmd.ProcessState))
 	}
-	a := AttachSpec{Dir: dir, LogPath: s.LogPath, Tee: s.Tee, Notify: s.Notify, RunLog: s.Shim.RunLog}
+	a := AttachSpec{Dir: dir, LogPath: s.LogPath, Tee: s.Tee, Notify: s.Notify, RunLog: s.Shim.RunLog, recorded: recorded}
 	if a.RunLog != "" {
 		a.Tee = nil // the shim writes the run log itself
 	}
-	return waitShim(ctx, a, from)
+	res := waitShim(ctx, a, from)
+	close(over)
+	<-startedDone
+	if res.Outcome != NotStarted {
+		res.Start = untold
+	}
+	return res
 }
 
 // startShim starts the step's shim, or hands the step to an idle one of
@@ -424,6 +475,9 @@ type AttachSpec struct {
 	// used, and Notify is called when it grows too. One of protocol 1
 	// never does: Tee is its run log's copy.
 	RunLog string
+	// recorded, for a shim this daemon started, is closed when the shim
+	// says its record is there: the step's end, before its lock's release.
+	recorded <-chan struct{}
 }
 
 // Attach follows the step of a shim started earlier (by this daemon or
@@ -452,11 +506,14 @@ func waitShim(ctx context.Context, a AttachSpec, from int64) Result {
 	ended := shimEnded(a.Dir)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	done, kill := ctx.Done(), killSwitch(ctx)
+	done, kill, recorded := ctx.Done(), killSwitch(ctx), a.recorded
 	for {
 		alive, err := shimAlive(a.Dir)
 		if err != nil || !alive {
 			break
+		}
+		if recorded == nil && a.recorded != nil {
+			break // told the record is there
 		}
 		select {
 		case <-done:
@@ -478,6 +535,8 @@ func waitShim(ctx context.Context, a AttachSpec, from int64) Result {
 			t.event()
 		case <-ended:
 			ended = nil // looked at again at the top: a released lock is an ended shim
+		case <-recorded:
+			recorded = nil // as ended
 		case <-tick.C:
 		}
 	}
@@ -629,7 +688,6 @@ func shimMain() int {
 	s.Started = func(pgid int, start uint64) {
 		started = time.Now().UTC()
 		say(status, "ok %d %d\n", pgid, start)
-		_ = status.Close() // a pipe: nothing buffered
 	}
 	o := LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets}
 	var runLog *linePrefixer
@@ -638,7 +696,8 @@ func shimMain() int {
 		o.Tee = runLog
 	}
 	log := newLog(logFile, o)
-	res := run(ctx, s, log)
+	res, release := run(ctx, s, log)
+	release = sync.OnceFunc(release)
 	clock.stop()
 	if res.Outcome == Cancelled && errors.Is(context.Cause(ctx), errShimTimeout) {
 		res.Outcome, res.ExitCode = TimedOut, 124
@@ -656,7 +715,18 @@ func shimMain() int {
 	if res.Outcome == NotStarted {
 		say(status, "error: %s\n", rec.Err)
 	}
-	if err := writeRecordAndRelease(spec.Dir, rec, lock); err != nil {
+	// The daemon that started this shim reads the record once told it is
+	// there ("ended"); the step's cgroup, which the init may still be
+	// leaving, is removed before the lock is released (a daemon that
+	// follows the shim by its lock, and the run's folder's recycling, see
+	// it gone).
+	recorded := func() {
+		say(status, "ended\n")
+		_ = status.Close() // a pipe: nothing buffered
+		release()
+	}
+	if err := writeRecordAndRelease(spec.Dir, rec, lock, recorded); err != nil {
+		release()
 		return 125 // the daemon says the shim left no record
 	}
 	return 0
@@ -709,14 +779,15 @@ func holdLock(dir string) (*os.File, error) {
 
 // writeRecord writes exit.json durably (see writeRecordAndRelease), for
 // a shim that holds no lock to release.
-func writeRecord(dir string, rec ShimRecord) error { return writeRecordAndRelease(dir, rec, nil) }
+func writeRecord(dir string, rec ShimRecord) error { return writeRecordAndRelease(dir, rec, nil, nil) }
 
-// writeRecordAndRelease writes exit.json, then releases lock (when not
-// nil: the daemon following the step reads the record from the page cache
-// and commits it durably itself), and only then makes the record durable
-// for a daemon that reads it later: the two fsyncs (1.5-2 ms on a VM's
-// disk) are off the path from the step's end to its recorded end.
-func writeRecordAndRelease(dir string, rec ShimRecord, lock *os.File) error {
+// writeRecordAndRelease writes exit.json, calls recorded (when not nil),
+// then releases lock (when not nil: the daemon following the step reads
+// the record from the page cache and commits it durably itself), and only
+// then makes the record durable for a daemon that reads it later: the two
+// fsyncs (1.5-2 ms on a VM's disk) are off the path from the step's end to
+// its recorded end. recorded is not called when the record is not there.
+func writeRecordAndRelease(dir string, rec ShimRecord, lock *os.File, recorded func()) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -732,6 +803,9 @@ func writeRecordAndRelease(dir string, rec ShimRecord, lock *os.File) error {
 	}
 	if err = os.Rename(tmp, filepath.Join(dir, shimRecord)); err != nil {
 		return err
+	}
+	if recorded != nil {
+		recorded()
 	}
 	if lock != nil {
 		_ = lock.Close() // releases the lock, which tells the step's end (the caller's own Close then does nothing)

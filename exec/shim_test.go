@@ -61,6 +61,7 @@ func TestShimRunMasksAndRecords(t *testing.T) {
 	if r.Outcome != Exited || r.ExitCode != 3 || r.Err != nil {
 		t.Fatalf("Run = %+v, want Exited with code 3", r)
 	}
+	pgid = startedPgid(r, pgid)
 	want := "token=***\ntwo\n"
 	if got := s.readLog(t); got != want {
 		t.Errorf("log = %q, want %q", got, want)
@@ -73,6 +74,11 @@ func TestShimRunMasksAndRecords(t *testing.T) {
 	}
 	if pgid <= 0 {
 		t.Errorf("Started got pgid %d", pgid)
+	}
+	// Run returns once the shim has recorded the step's end; the shim
+	// ends a moment later.
+	if !AwaitShimEnd(sp.Shim.Dir, 10*time.Second) {
+		t.Fatal("the shim did not end after recording its step")
 	}
 	alive, rec, err := ShimState(sp.Shim.Dir)
 	if err != nil || alive || rec == nil || rec.Protocol != ShimProtocol || rec.ExitCode != 3 {
@@ -110,6 +116,44 @@ func TestShimOutlivesDetach(t *testing.T) {
 	}
 	if !strings.HasSuffix(want.String(), tee.String()) || tee.String() == "" {
 		t.Errorf("tee = %q, want the log's tail", tee.String())
+	}
+}
+
+// startedPgid is the step's process group as Run told it: through Started,
+// or, for a step that ended within StartedGrace, in its Result.
+func startedPgid(r Result, fromStarted int) int {
+	if r.Start != nil {
+		return r.Start.Pgid
+	}
+	return fromStarted
+}
+
+// TestShimStartTold: a step under a shim that ends within StartedGrace is
+// not told through Started (one commit fewer for its daemon): its Result
+// carries its start; a longer one is told while it runs, and its Result
+// carries none.
+func TestShimStartTold(t *testing.T) {
+	defer func(g time.Duration) { startedGrace = g }(startedGrace)
+	for _, tc := range []struct {
+		script  string
+		grace   time.Duration // long, or short, beside the step
+		started bool
+	}{{"#!/bin/sh\nexit 0\n", time.Minute, false}, {"#!/bin/sh\nsleep 0.5\n", time.Millisecond, true}} {
+		startedGrace = tc.grace
+		s := newStep(t, tc.script)
+		sp := s.shimmed(t)
+		called := false
+		sp.Started = func(p int, _ uint64) { called = p > 0 }
+		r := runBounded(t, context.Background(), sp)
+		if r.Outcome != Exited || r.ExitCode != 0 {
+			t.Fatalf("%q: Run = %+v, want Exited 0", tc.script, r)
+		}
+		if called != tc.started || (r.Start != nil) == tc.started {
+			t.Errorf("%q: Started called %v, Result.Start %+v; want Started %v", tc.script, called, r.Start, tc.started)
+		}
+		if r.Start != nil && (r.Start.Pgid <= 0 || time.Since(r.Start.At) > time.Minute) {
+			t.Errorf("%q: Result.Start = %+v", tc.script, r.Start)
+		}
 	}
 }
 

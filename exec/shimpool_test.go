@@ -53,7 +53,7 @@ func TestShimPool(t *testing.T) {
 		if b, err := os.ReadFile(sp.Shim.RunLog); err != nil || string(b) != "[a] token=***\n" {
 			t.Errorf("step %d: run log = %q, %v", i, b, err)
 		}
-		if _, rec, err := ShimState(sp.Shim.Dir); err != nil || rec == nil || rec.ExitCode != 3 {
+		if rec, err := ReadShimRecord(sp.Shim.Dir); err != nil || rec == nil || rec.ExitCode != 3 {
 			t.Errorf("step %d: ShimState = %+v %v", i, rec, err)
 		}
 		if next != nil { // it ran the step, so it has ended; an unused idle shim would not

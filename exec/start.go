@@ -10,6 +10,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +46,14 @@ type process struct {
 	cmd   *osexec.Cmd
 	pgid  int
 	group Group // nil without a cgroup
+	// exited gets the step's exit code when the init tells it before its
+	// own exit (stepinit's tellExit); nothing when it ends without telling.
+	exited chan int
+	reaped chan struct{} // closed once the step's init (or process) is waited for
+	// pidNS: the init is PID 1 of the step's pid namespace, so that once it
+	// told the exit (told), no process of the step is left: only the init,
+	// exiting, which a kill of the cgroup would freeze mid-teardown.
+	pidNS, told bool
 }
 
 // start starts the step's process (through the init when isolated).
@@ -61,7 +70,7 @@ func start(s Spec, out *os.File) (*process, error) {
 		if err != nil {
 			return nil, startError(s.Path, err)
 		}
-		return &process{cmd: cmd, pgid: cmd.Process.Pid}, nil
+		return &process{cmd: cmd, pgid: cmd.Process.Pid, reaped: make(chan struct{})}, nil
 	}
 	return startIsolated(s, out)
 }
@@ -69,7 +78,7 @@ func start(s Spec, out *os.File) (*process, error) {
 func startIsolated(s Spec, out *os.File) (*process, error) {
 	iso := s.Isolation
 	ready := s.ready
-	p := &process{}
+	p := &process{reaped: make(chan struct{}), pidNS: iso.Namespaces}
 	var err error
 	// An init started ahead is handed its step first and mounts the step's
 	// root while the cgroup is made here; it joins once told the cgroup is
@@ -107,7 +116,6 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	if ready != nil {
 		p.cmd = ready.cmd
 		p.pgid = p.cmd.Process.Pid
-		defer closeUnused(ready.status)
 		var makeGroup func() error
 		if planned {
 			makeGroup = func() error {
@@ -135,12 +143,11 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 		p.finish()
 		return nil, err
 	}
-	defer closeUnused(statusR)
 	p.cmd = initCmd(iso.Init, out, specR, statusW, attr)
 	err = p.cmd.Start()
 	closeUnused(specR, statusW) // the init has its own copies
 	if err != nil {
-		closeUnused(specW)
+		closeUnused(specW, statusR)
 		p.finish()
 		hint := ""
 		if iso.UserNS && (errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.ENOSPC)) {
@@ -158,7 +165,9 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 // handOver sends the spec to the started init and reads whether it started
 // the step; on failure the init is waited for and the cgroup removed.
 // makeGroup, for a spec with AwaitCgroup, makes the step's cgroup once the
-// init has the spec; the init then learns whether it may join.
+// init has the spec; the init then learns whether it may join. Once the
+// step started, the status pipe is read on for its exit code (exited),
+// and closed at its end.
 func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup func() error) error {
 	enc := json.NewEncoder(specW)
 	sendErr := enc.Encode(spec)
@@ -176,10 +185,20 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup fun
 	if err := specW.Close(); sendErr == nil {
 		sendErr = err
 	}
-	line, _ := bufio.NewReader(statusR).ReadString('\n')
+	status := bufio.NewReader(statusR)
+	line, _ := status.ReadString('\n')
 	if line = strings.TrimSpace(line); line == "ok" {
+		p.exited = make(chan int, 1)
+		go func() {
+			defer closeUnused(statusR)
+			line, _ := status.ReadString('\n')
+			if code, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "exit ")); err == nil && strings.HasPrefix(line, "exit ") {
+				p.exited <- code
+			}
+		}()
 		return nil
 	}
+	closeUnused(statusR)
 	_ = p.cmd.Wait() // its end is told by ProcessState below
 	p.finish()
 	if groupErr != nil {
@@ -226,8 +245,12 @@ func (p *process) signal(sig syscall.Signal) {
 }
 
 // killAll kills everything of the step: its cgroup (double-forked
-// children included) and its process group.
+// children included) and its process group; nothing once the step's PID 1
+// told its end.
 func (p *process) killAll() {
+	if p.told && p.pidNS {
+		return
+	}
 	if p.group != nil {
 		_ = p.group.Kill() // the process group kill follows; finish's Delete waits for the rest
 	}
@@ -237,14 +260,36 @@ func (p *process) killAll() {
 // finish removes the cgroup and reports whether the OOM killer struck and
 // what the step used (read first: the removal loses the counters).
 func (p *process) finish() (oom bool, u Usage) {
+	oom, u = p.usage()
+	if p.group != nil {
+		_ = p.group.Delete() // as removeGroup's; its init was waited for, or never started
+	}
+	return oom, u
+}
+
+// usage reports whether the OOM killer struck and what the step used.
+func (p *process) usage() (oom bool, u Usage) {
 	if p.group == nil {
 		return false, Usage{}
 	}
-	oom, u = p.group.OOMKilled(), p.group.Usage()
-	// What is left is removed with the run's cgroup folder, whose failure
-	// the caller (jobs) logs.
-	_ = p.group.Delete()
-	return oom, u
+	if p.told && p.pidNS { // every process of the step is gone; the init's exit is not the step's
+		return p.group.OOMKilled(), p.group.Counters()
+	}
+	return p.group.OOMKilled(), p.group.Usage()
+}
+
+// removeGroup removes the cgroup of a step that wait saw end, once the
+// init that told the step's end has left it too.
+func (p *process) removeGroup() {
+	if p.group != nil {
+		select { // Delete would poll for it every 2 ms
+		case <-p.reaped:
+		case <-time.After(2 * time.Second):
+		}
+		// What is left is removed with the run's cgroup folder, whose
+		// failure the caller (jobs) logs.
+		_ = p.group.Delete()
+	}
 }
 
 // closeUnused closes pipe ends this process no longer uses: nothing

@@ -30,6 +30,11 @@ const emptyWithin = 2 * time.Second
 // Usage reads the step's counters once its processes are gone.
 func (g *groupV1) Usage() Usage {
 	waitEmpty(g.procsFile(), emptyWithin)
+	return g.Counters()
+}
+
+// Counters reads the counters as they are.
+func (g *groupV1) Counters() Usage {
 	var u Usage
 	if g.c.has(cgroup1.Cpuacct) {
 		u.CPUNanos = readUint(filepath.Join(g.dir(cgroup1.Cpuacct), "cpuacct.usage"))
@@ -51,6 +56,11 @@ func (g *groupV1) Usage() Usage {
 // controller the subtree lacks has no file, so its fields stay unknown.
 func (g *groupV2) Usage() Usage {
 	waitEmpty(filepath.Join(g.dir, "cgroup.procs"), emptyWithin)
+	return g.Counters()
+}
+
+// Counters reads the counters as they are.
+func (g *groupV2) Counters() Usage {
 	var u Usage
 	// cpu.stat's usage_usec is there even without the cpu controller.
 	if us := readKey(filepath.Join(g.dir, "cpu.stat"), "usage_usec"); us != nil {

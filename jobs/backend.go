@@ -109,6 +109,7 @@ type StepStarted struct {
 	// time (exec.KillGroup); zero for a step that does not run here.
 	Pgid      int
 	PgidStart uint64
+	Ago       time.Duration // how long before it was told (StepResult.Start)
 }
 
 // StepResult says how a step ended.
@@ -118,4 +119,8 @@ type StepResult struct {
 	Err      error        // NotStarted: why (the step fails with it)
 	OOM      bool         // the kernel's OOM killer killed a process of the step
 	Usage    *Usage       // what the step used; nil when unknown
+	// Start is the step's start when Started was not called for it (a
+	// shimmed step that ended within exec.StartedGrace): it is recorded
+	// with the step's end.
+	Start *StepStarted
 }

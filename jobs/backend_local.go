@@ -43,6 +43,11 @@ type localBackend struct {
 // program's start.
 const warmShims = 2
 
+// shimTailFor bounds the wait of a run's end for its shims, which remove
+// their step's cgroups after telling the step's end (their init's exit, at
+// most 2 s, then the removal's own waits).
+const shimTailFor = 10 * time.Second
+
 // localBackend is the Backend of the Manager's options.
 func (m *Manager) localBackend() *localBackend {
 	o := m.opts
@@ -171,7 +176,11 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 		}
 	}
 	res := exec.Run(ctx, spec)
-	return StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
+	out := StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
+	if st := res.Start; st != nil {
+		out.Start = &StepStarted{Pgid: st.Pgid, PgidStart: st.PgidStart, Ago: time.Since(st.At)}
+	}
+	return out
 }
 
 // shimRunLog is the combined log of a multi-step run and the prefix of
@@ -302,6 +311,13 @@ func (b *localBackend) EndRun(job string, run uint64) error {
 	}
 	if b.cgroups == nil {
 		return nil
+	}
+	// A shim tells the step's end before it removes the step's cgroup.
+	dirs, _ := filepath.Glob(filepath.Join(b.runDir(job, run), shimFolder, "*")) // a bad pattern only
+	for _, d := range dirs {
+		if !exec.AwaitShimEnd(d, shimTailFor) {
+			return fmt.Errorf("the shim in %s has not ended %s after its step", d, shimTailFor)
+		}
 	}
 	if b.cgroups.Recycle(b.runCgroup(job, run)) == nil {
 		return nil // the job's next run starts in it

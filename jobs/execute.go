@@ -108,20 +108,13 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 	first := false
 	began := time.Now() // the commit's real latency, for the metrics: not the injected clock
 	r, err := m.store.UpdateRun(k.job, k.id, func(r *Run) {
-		if r.StartedAt.IsZero() && !r.Status.Terminal() {
-			// A run paused in the instant before its start was recorded
-			// stays PAUSED: it started, frozen.
-			if r.Status == Pending {
-				r.Status = Running
-			}
-			r.StartedAt, first = now, true
-		}
 		s, ok := r.Step(step.Label)
 		if !ok { // a single-step run records its step when it starts
 			r.Steps = append(r.Steps, step)
 			s = &r.Steps[len(r.Steps)-1]
 		}
-		s.Status, s.StartedAt, s.Pgid, s.PgidStart = Running, now, pgid, start
+		first = recordStart(r, s, now, StepStarted{Pgid: pgid, PgidStart: start})
+		s.Status = Running
 	})
 	m.metrics.observeCommit("start", began)
 	if err != nil {
@@ -133,6 +126,30 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 			m.onStarted(k.job, r)
 		}
 	}
+}
+
+// recordStart records in r that its step s began at at: the run's start
+// too when it is the first (it reports so). A run paused in the instant
+// before its start was recorded stays PAUSED: it started, frozen.
+func recordStart(r *Run, s *Step, at time.Time, st StepStarted) (first bool) {
+	if r.StartedAt.IsZero() && !r.Status.Terminal() {
+		if r.Status == Pending {
+			r.Status = Running
+		}
+		r.StartedAt, first = at, true
+	}
+	s.StartedAt, s.Pgid, s.PgidStart = at, st.Pgid, st.PgidStart
+	return first
+}
+
+// toldStarted tells the start of run r, recorded in the commit of its
+// first step's end (StepResult.Start), before that end is told.
+func (m *Manager) toldStarted(k runKey, r Run) {
+	if r.Status.Terminal() {
+		r.Status = Running // as it was told, had it been recorded apart
+	}
+	m.event(k.job, "run %d started", k.id)
+	m.onStarted(k.job, r)
 }
 
 // stepEnv is the whole environment of a step: nothing of the daemon's.
@@ -200,11 +217,16 @@ func (m *Manager) finishWith(k runKey, out Run, stepEnd func(*Run)) {
 	began := time.Now()
 	followup := m.hasWorkflow(k.job) // workflow.go
 	r, err := Run{}, errFencedOut
+	// started: the run's start was recorded with its last step's end
+	// (StepResult.Start), and is told first.
+	started := false
 	if !m.clusterLost() { // a node that lost its lease writes nothing more
 		r, err = m.store.UpdateRun(k.job, k.id, func(r *Run) {
+			unstarted := r.StartedAt.IsZero()
 			if stepEnd != nil {
 				stepEnd(r)
 			}
+			started = unstarted && !r.StartedAt.IsZero()
 			r.Status, r.ExitCode, r.Error, r.Result = out.Status, out.ExitCode, out.Error, out.Result
 			r.EndedAt = end
 			r.Followup = followup
@@ -222,6 +244,9 @@ func (m *Manager) finishWith(k runKey, out Run, stepEnd func(*Run)) {
 	if err != nil {
 		m.slog.Warn(fmt.Sprintf("record the end of the run: %v", err), m.runAttrs(k.job, k.id)...)
 	} else {
+		if started {
+			m.toldStarted(k, r)
+		}
 		m.event(k.job, "run %d %s%s", r.ID, r.Status, endDetail(r))
 		m.onEnded(k.job, r)
 	}

@@ -83,7 +83,8 @@ type nodeState struct {
 	code      *int
 	err       string
 	ended     time.Time
-	usage     *Usage // from the step's cgroup; nil if unknown
+	usage     *Usage       // from the step's cgroup; nil if unknown
+	start     *StepStarted // its start, told with its end (StepResult.Start)
 }
 
 type stepResult struct {
@@ -575,9 +576,10 @@ func (p *pipeline) noteNewerShim(label, shimDir string) {
 }
 
 // shimEnded is when the step ended, as its shim recorded it (it may have
-// been while no daemon ran); zero without a record.
+// been while no daemon ran); zero without a record. A shim this daemon
+// follows may still be removing its step's cgroup: its record is there.
 func shimEnded(dir string) time.Time {
-	if _, rec, err := exec.ShimState(dir); err == nil && rec != nil {
+	if rec, err := exec.ReadShimRecord(dir); err == nil && rec != nil {
 		return rec.Ended
 	}
 	return time.Time{}
@@ -592,7 +594,7 @@ func (p *pipeline) stepEnded(ctx context.Context, label, output string, res Step
 func (p *pipeline) stepEndedAt(ctx context.Context, label, output string, res StepResult, ended time.Time) nodeState {
 	st := p.stepOutcome(ctx, label, res)
 	st.ended = ended
-	st.usage = res.Usage
+	st.usage, st.start = res.Usage, res.Start
 	if res.OOM {
 		st.status = Failed
 		st.err = fmt.Sprintf("step %s: out of memory (limit %d MiB)", label, p.limits.MemoryMiB)
@@ -622,6 +624,11 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 		st.ended = p.m.now()
 	}
 	st.ended = st.ended.UTC()
+	var startedAt time.Time
+	if st.start != nil {
+		startedAt = p.m.now().Add(-st.start.Ago).UTC()
+	}
+	first := false // the run's start, told once committed (toldStarted)
 	record := func(r *Run) {
 		s, ok := r.Step(label)
 		if !ok {
@@ -629,13 +636,19 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 			r.Steps = append(r.Steps, Step{Label: label, Log: log, Output: out})
 			s = &r.Steps[len(r.Steps)-1]
 		}
+		first = st.start != nil && recordStart(r, s, startedAt, *st.start)
 		s.Status, s.ExitCode, s.Error, s.EndedAt, s.Usage = st.status, st.code, st.err, st.ended, st.usage
 	}
 	if p.single {
-		p.endLast = record // the run ends with it: recorded in the run's end commit
+		p.endLast = record // the run ends with it: recorded in the run's end commit (finishWith tells its start)
 		return st
 	}
-	p.updateRun("the end of step "+label, record)
+	r, err := p.m.store.UpdateRun(p.k.job, p.k.id, record)
+	if err != nil {
+		p.m.slog.Warn(fmt.Sprintf("record the end of step %s: %v", label, err), p.m.runAttrs(p.k.job, p.k.id)...)
+	} else if first {
+		p.m.toldStarted(p.k, r)
+	}
 	return st
 }
 
