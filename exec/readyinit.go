@@ -1,9 +1,16 @@
 package exec
 
 import (
+	"fmt"
 	"os"
 	osexec "os/exec"
+	"strconv"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jobfs/jobfs/exec/stepinit"
 )
 
 // InitAhead says how the steps of a daemon's pooled shims are isolated, so
@@ -26,12 +33,17 @@ type readyInit struct {
 	cmd          *osexec.Cmd
 	spec, status *os.File
 	outR, outW   *os.File
+	// rootAhead: it builds the step's root while it waits (stepinit's
+	// RootAheadArg); spec is then a unix socket.
+	rootAhead bool
 }
 
 // initAttr is the process attributes of an init for these namespaces. An
-// init started ahead gets no mount namespace (mountNS false): it makes it
-// once it has its step (stepinit.Spec.Unshare), so that while it waits it
-// holds no copy of the host's mounts, which would keep them busy.
+// init started ahead gets no mount namespace (mountNS false): a copy of the
+// host's mounts held while it waits would keep them busy. It makes its own
+// once it has its step (stepinit.Spec.Unshare), or, building the step's
+// root ahead (rootAhead), makes it, builds the root and lets go of the
+// host's at once.
 func initAttr(k InitAhead, mountNS bool) *syscall.SysProcAttr {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if k.Namespaces {
@@ -64,13 +76,25 @@ func canStartAhead(cg Cgroups) bool {
 	return cg == nil || cg.Version() == 1 || os.Geteuid() == 0
 }
 
+// rootAhead says whether an init started ahead for k builds the step's
+// root while it waits: for steps with namespaces, on a root daemon, whose
+// shim can make the mounts of the step's folders for it (open_tree needs
+// CAP_SYS_ADMIN in its mount namespace).
+func rootAhead(k InitAhead) bool {
+	return k.Namespaces && !k.UserNS && os.Geteuid() == 0
+}
+
 // startReadyInit starts an init for k that waits for its spec.
 func startReadyInit(k InitAhead) (*readyInit, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	ahead := rootAhead(k)
 	specR, specW, err := os.Pipe()
+	if ahead { // the spec comes with the mounts of the step's folders
+		specR, specW, err = socketPair()
+	}
 	if err != nil {
 		closeUnused(outR, outW)
 		return nil, err
@@ -80,8 +104,11 @@ func startReadyInit(k InitAhead) (*readyInit, error) {
 		closeUnused(outR, outW, specR, specW)
 		return nil, err
 	}
-	r := &readyInit{key: k, spec: specW, status: statusR, outR: outR, outW: outW}
+	r := &readyInit{key: k, spec: specW, status: statusR, outR: outR, outW: outW, rootAhead: ahead}
 	r.cmd = initCmd(k.Init, outW, specR, statusW, initAttr(k, false))
+	if ahead {
+		r.cmd.Args = append(r.cmd.Args, stepinit.RootAheadArg)
+	}
 	err = r.cmd.Start()
 	closeUnused(specR, statusW) // the init has its own copies
 	if err != nil {
@@ -101,6 +128,49 @@ func initCmd(init string, out, specR, statusW *os.File, attr *syscall.SysProcAtt
 		Stdout: out, Stderr: out, ExtraFiles: []*os.File{specR, statusW},
 		SysProcAttr: attr,
 	}
+}
+
+// socketPair is a connected pair of unix stream sockets, as files.
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "spec"), os.NewFile(uintptr(fds[1]), "spec"), nil
+}
+
+// aheadThread waits for an init that builds its root ahead to have built
+// it, and returns the thread its shim moves into the step's cgroup; an
+// error when it failed (it then ends: the step starts an init of its own).
+func (r *readyInit) aheadThread() (int, error) {
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 256 {
+		n, err := r.status.Read(b)
+		if n == 1 && b[0] == '\n' {
+			break
+		}
+		if n == 1 {
+			line = append(line, b[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	if tid, ok := strings.CutPrefix(string(line), "ahead "); ok {
+		if n, err := strconv.Atoi(tid); err == nil && n > 0 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("the step init started ahead did not build the step's root: %s", line)
+}
+
+// abandon ends an init that could not be used, keeping its log pipe for
+// the init the step starts instead.
+func (r *readyInit) abandon() {
+	closeUnused(r.spec, r.status)
+	_ = r.cmd.Process.Kill() // no step was handed over
+	_ = r.cmd.Wait()         // its exit says nothing of use
 }
 
 // discard ends an init that was not used: at the end of its spec pipe it

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jobfs/jobfs/exec/beneath"
-	"github.com/jobfs/jobfs/exec/stepinit"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -14,6 +12,11 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/jobfs/jobfs/exec/beneath"
+	"github.com/jobfs/jobfs/exec/stepinit"
 )
 
 // Isolation runs a step in a cgroup of its own and, as root, in its own
@@ -54,6 +57,7 @@ type process struct {
 	// told the exit (told), no process of the step is left: only the init,
 	// exiting, which a kill of the cgroup would freeze mid-teardown.
 	pidNS, told bool
+	joined      bool // its shim moved the init into the step's cgroup (CgroupReady.Joined)
 }
 
 // start starts the step's process (through the init when isolated).
@@ -80,6 +84,15 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	ready := s.ready
 	p := &process{reaped: make(chan struct{}), pidNS: iso.Namespaces}
 	var err error
+	aheadThread := 0 // an init that built the step's root ahead: its thread to move into the cgroup
+	if ready != nil && ready.rootAhead {
+		tid, failed := ready.aheadThread()
+		if failed != nil { // not the step's failure: the step starts an init of its own, which says its own
+			ready.abandon()
+			ready = nil
+		}
+		aheadThread = tid
+	}
 	// An init started ahead is handed its step first and mounts the step's
 	// root while the cgroup is made here; it joins once told the cgroup is
 	// ready (stepinit.Spec.AwaitCgroup): 0.3 ms of a trigger on a 2-core VM.
@@ -116,6 +129,12 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	if ready != nil {
 		p.cmd = ready.cmd
 		p.pgid = p.cmd.Process.Pid
+		if aheadThread != 0 {
+			if err := sendAheadMounts(ready.spec, spec); err != nil {
+				ready.abandon()
+				return nil, err
+			}
+		}
 		var makeGroup func() error
 		if planned {
 			makeGroup = func() error {
@@ -124,6 +143,12 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 					return fmt.Errorf("cannot apply the limits: %w", err)
 				}
 				p.group = g
+				if aheadThread != 0 {
+					if err := moveInto(spec.Join, aheadThread, p.cmd.Process.Pid); err != nil {
+						return fmt.Errorf("move the step's init into its cgroup: %w", err)
+					}
+					p.joined = true
+				}
 				return nil
 			}
 		}
@@ -174,7 +199,7 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup fun
 	var groupErr error
 	if makeGroup != nil {
 		groupErr = makeGroup()
-		var ready stepinit.CgroupReady
+		ready := stepinit.CgroupReady{Joined: p.joined}
 		if groupErr != nil {
 			ready.Abort = groupErr.Error()
 		}
@@ -290,6 +315,59 @@ func (p *process) removeGroup() {
 		// failure the caller (jobs) logs.
 		_ = p.group.Delete()
 	}
+}
+
+// sendAheadMounts hands an init that built the step's root ahead the
+// step's folders as mounts (open_tree: a detached copy of each, its own
+// mounts below it included, as a recursive bind): one byte on its spec
+// socket carries them. The last component of each folder is not followed,
+// as a bind by the init would not.
+func sendAheadMounts(sock *os.File, spec initSpec) error {
+	srcs := map[string]string{"/input": spec.Input, "/output": spec.Output, "/app": spec.App}
+	var fds []int
+	defer func() {
+		for _, fd := range fds {
+			_ = unix.Close(fd) // a detached mount: nothing to flush; the init has its own
+		}
+	}()
+	for _, dst := range stepinit.AheadFolders(spec) {
+		src := srcs[dst]
+		fd, err := unix.OpenTree(unix.AT_FDCWD, src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", src, err)
+		}
+		fds = append(fds, fd)
+		if err := stepinit.CheckStepFolder(fd, src); err != nil {
+			return err
+		}
+	}
+	return unix.Sendmsg(int(sock.Fd()), []byte{byte(len(fds))}, unix.UnixRights(fds...), nil, 0)
+}
+
+// moveInto moves thread tid of process pid into the cgroup of each of join
+// (what the init would write "0" to itself): on v1 that thread alone (its
+// tasks file), on v2 its process. A tid that is not pid's is refused.
+func moveInto(join []string, tid, pid int) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		return fmt.Errorf("thread %d of the init %d: %w", tid, pid, err)
+	}
+	if !strings.Contains(string(b), fmt.Sprintf("\nTgid:\t%d\n", pid)) {
+		return fmt.Errorf("thread %d is not the init %d's", tid, pid)
+	}
+	id := []byte(strconv.Itoa(tid))
+	for _, f := range join {
+		if filepath.Base(f) == "cgroup.procs" {
+			tasks := filepath.Join(filepath.Dir(f), "tasks")
+			if _, err := os.Stat(tasks); err == nil {
+				f = tasks
+			}
+		}
+		if err := os.WriteFile(f, id, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // closeUnused closes pipe ends this process no longer uses: nothing

@@ -31,12 +31,8 @@ func buildRoot(s Spec) error {
 	}
 	// The folders to bind may live below rootDir: hold them open first and
 	// bind them by descriptor.
-	srcs := map[string]string{"/input": s.Input, "/output": s.Output, "/app": s.App}
-	for dst, src := range srcs {
-		if src == "" {
-			delete(srcs, dst)
-			continue
-		}
+	srcs := map[string]string{}
+	for dst, src := range stepFolders(s) {
 		// O_NOFOLLOW: an image folder lives in its owner's repo and could
 		// be swapped for a link to a folder the owner may not reach (a
 		// bind mount ignores the permissions of the path to it).
@@ -45,26 +41,68 @@ func buildRoot(s Spec) error {
 			return fmt.Errorf("open %s: %w", src, err)
 		}
 		defer func() { _ = unix.Close(fd) }() // O_PATH: nothing to flush
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			return fmt.Errorf("stat %s: %w", src, err)
-		}
-		if t := st.Mode & unix.S_IFMT; t != unix.S_IFDIR && t != unix.S_IFREG {
-			return fmt.Errorf("%s is a symlink or a special file, not a folder or file: refused", src)
+		if err := CheckStepFolder(fd, src); err != nil {
+			return err
 		}
 		srcs[dst] = fmt.Sprintf("/proc/self/fd/%d", fd)
 	}
-	const root = rootDir
+	if err := buildSystemRoot(rootDir); err != nil {
+		return err
+	}
+	for dst, src := range srcs {
+		if err := bind(src, filepath.Join(rootDir, dst), dst != "/output"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepFolders are the spec's folders by their place in the step's root.
+func stepFolders(s Spec) map[string]string {
+	out := map[string]string{}
+	for dst, src := range map[string]string{"/input": s.Input, "/output": s.Output, "/app": s.App} {
+		if src != "" {
+			out[dst] = src
+		}
+	}
+	return out
+}
+
+// AheadFolders are, in order, the places of the spec's folders whose
+// mounts a shim hands to an init that built its root ahead (bindAhead).
+func AheadFolders(s Spec) []string {
+	var out []string
+	for _, dst := range []string{"/input", "/output", "/app"} {
+		if _, ok := stepFolders(s)[dst]; ok {
+			out = append(out, dst)
+		}
+	}
+	return out
+}
+
+// CheckStepFolder refuses a step folder (open as fd) that is neither a
+// folder nor a regular file.
+func CheckStepFolder(fd int, src string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", src, err)
+	}
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFDIR && t != unix.S_IFREG {
+		return fmt.Errorf("%s is a symlink or a special file, not a folder or file: refused", src)
+	}
+	return nil
+}
+
+// buildSystemRoot mounts at root the part of a step's root that is the same
+// for every step: a tmpfs with the host's system folders read-only, a
+// private /tmp and /dev/shm, /dev with the harmless devices and a /proc of
+// the init's pid namespace.
+func buildSystemRoot(root string) error {
 	if err := unix.Mount("jobfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("tmpfs root: %w", err)
 	}
 	for _, d := range hostDirs {
 		if err := bindHost(root, d); err != nil {
-			return err
-		}
-	}
-	for dst, src := range srcs {
-		if err := bind(src, filepath.Join(root, dst), dst != "/output"); err != nil {
 			return err
 		}
 	}
@@ -86,6 +124,78 @@ func buildRoot(s Spec) error {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
 	return guardProc(root + "/proc")
+}
+
+// prebuildRoot is the step's root built by an init started ahead of its
+// step, before the step is known: the mount namespace, the system part of
+// the root (buildSystemRoot) and the pivot into it, about 1.7 ms of a
+// trigger on a 2-core VM, are done while nothing waits. The host's root is
+// detached at once: while it waits the init holds only the system folders'
+// binds (as a running step does), not a copy of every mount of the host.
+// The step's own folders come from its shim as mounts (bindAhead), and its
+// shim moves it into the step's cgroup (CgroupReady.Joined): the init sees
+// nothing of the host's files but those.
+func prebuildRoot() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("make the step's mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := buildSystemRoot(rootDir); err != nil {
+		return fmt.Errorf("build the step's root: %w", err)
+	}
+	if err := os.Chdir(rootDir); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host root: %w", err)
+	}
+	return os.Chdir("/")
+}
+
+// bindAhead mounts the step's folders into a root built ahead: mounts is
+// one detached mount (open_tree) per place of AheadFolders(s), /output
+// read-write, the others read-only.
+func bindAhead(s Spec, mounts []int) error {
+	places := AheadFolders(s)
+	if len(mounts) != len(places) {
+		return fmt.Errorf("the shim handed %d of the step's %d folders", len(mounts), len(places))
+	}
+	for i, dst := range places {
+		var st unix.Stat_t
+		if err := unix.Fstat(mounts[i], &st); err != nil {
+			return fmt.Errorf("stat %s: %w", dst, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := os.Mkdir(dst, 0o755); err != nil && !os.IsExist(err) {
+				return err
+			}
+		} else if err := os.WriteFile(dst, nil, 0o644); err != nil {
+			return err
+		}
+		if err := unix.MoveMount(mounts[i], "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("mount %s: %w", dst, err)
+		}
+		if dst != "/output" {
+			flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID) | lockedFlags(dst)
+			if err := unix.Mount("", dst, "", flags, ""); err != nil {
+				return fmt.Errorf("read-only %s: %w", dst, err)
+			}
+		}
+	}
+	return nil
+}
+
+// finishRoot makes a root built ahead read-only, as pivot does.
+func finishRoot() error {
+	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+		_ = err // as pivot: defence in depth
+	}
+	return os.Chdir("/")
 }
 
 func bindHost(root, d string) error {

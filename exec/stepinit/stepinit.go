@@ -68,11 +68,73 @@ type Spec struct {
 // CgroupReady follows a Spec with AwaitCgroup on the spec pipe.
 type CgroupReady struct {
 	Abort string // why the cgroup could not be made: the init fails with it
+	// Joined: the shim moved the init (its locked thread, on v1) into the
+	// cgroup: an init that built its root ahead cannot reach the cgroup
+	// files. It checks Verify all the same.
+	Joined bool `json:",omitempty"`
+}
+
+// RootAheadArg, as argv[2] of an init started ahead of its step, has it
+// build the step's root while it waits (prebuildRoot). Its spec then comes
+// on a unix socket, after one byte that carries the mounts of the step's
+// folders (SCM_RIGHTS, AheadFolders' order), and its shim moves it into
+// the step's cgroup.
+const RootAheadArg = "root-ahead"
+
+// hostThreadID is the calling thread's id in the pid namespace of the
+// /proc mounted (the first of its status's NSpid).
+func hostThreadID() (int, error) {
+	b, err := os.ReadFile("/proc/thread-self/status")
+	if err != nil {
+		return 0, err
+	}
+	_, rest, ok := strings.Cut(string(b), "\nNSpid:")
+	if !ok {
+		return 0, errors.New("no NSpid in /proc/thread-self/status")
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return 0, errors.New("an empty NSpid in /proc/thread-self/status")
+	}
+	return strconv.Atoi(f[0])
+}
+
+// recvMounts reads the byte that hands an init started ahead its step's
+// folders (RootAheadArg) from the socket fd.
+func recvMounts(fd int) ([]int, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if n != 1 {
+		return nil, errors.New("its shim ended before handing a step over")
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return nil, err
+		}
+		fds = append(fds, got...)
+	}
+	if len(fds) != int(buf[0]) {
+		return nil, fmt.Errorf("got %d of the %d mounts it was sent", len(fds), buf[0])
+	}
+	return fds, nil
 }
 
 // The init reports on fd 4: "ok\n" once the step's program was started, or
 // "error: <reason>\n" when isolation could not be set up (then the step
-// never ran: the run fails with that reason).
+// never ran: the run fails with that reason); then "exit <code>\n" once
+// the step ended (tellExit). One started with RootAheadArg first says
+// "ahead <thread id>\n" once it built the step's root.
 //
 // No Go stack trace reaches the run log: until "ok" the init's own stderr
 // is the status pipe, so a fatal runtime error reaches the daemon as the
@@ -172,7 +234,29 @@ func (st *initState) run() int {
 	// traced), which an init started ahead does while it waits.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	ahead := len(os.Args) > 2 && os.Args[2] == RootAheadArg
+	if ahead {
+		// The thread its shim moves into the step's cgroup: this one,
+		// locked since Main began, by its id in the host's pid namespace
+		// (in its own it is 1), read while the host's /proc is there.
+		tid, err := hostThreadID()
+		if err != nil {
+			return st.fail("read its thread's id: %v", err)
+		}
+		if err := prebuildRoot(); err != nil {
+			return st.fail("%v", err)
+		}
+		say(st.status, "ahead %d\n", tid)
+	}
 	warmDecoder()
+	var mounts []int // a root built ahead: the step's folders, as mounts its shim made
+	if ahead {
+		m, err := recvMounts(3)
+		if err != nil {
+			return st.fail("read the step's folders: %v", err)
+		}
+		mounts = m
+	}
 	var spec Spec
 	dec := json.NewDecoder(os.NewFile(3, "spec"))
 	if err := dec.Decode(&spec); err != nil {
@@ -185,15 +269,22 @@ func (st *initState) run() int {
 	if spec.Protocol != Protocol {
 		return st.fail("the step init %s is from another build of jobfs (protocol %d, want %d): rebuild both (make build)", os.Args[0], Protocol, spec.Protocol)
 	}
+	if ahead && !spec.Root {
+		return st.fail("jobfs-init: started ahead with a root for a step without one")
+	}
+	mountStep := func() error { return mountRoot(spec) }
+	if ahead {
+		mountStep = func() error { return bindAhead(spec, mounts) }
+	}
 	mounted := false // the step's root is mounted, not yet pivoted into
+	var ready CgroupReady
 	if spec.AwaitCgroup {
 		if spec.Root {
-			if err := mountRoot(spec); err != nil {
+			if err := mountStep(); err != nil {
 				return st.fail("%v", err)
 			}
 			mounted = true
 		}
-		var ready CgroupReady
 		if err := dec.Decode(&ready); err != nil {
 			return st.fail("read whether the step's cgroup is ready (its shim ended?): %v", err)
 		}
@@ -201,7 +292,13 @@ func (st *initState) run() int {
 			return st.fail("%s", ready.Abort)
 		}
 	}
+	if ahead && len(spec.Join) > 0 && !ready.Joined {
+		return st.fail("jobfs-init: a root built ahead has no cgroup files: its shim must move it")
+	}
 	for _, f := range spec.Join {
+		if ready.Joined {
+			break
+		}
 		if err := joinThread(f); err != nil {
 			return st.fail("join cgroup %s: %v", filepath.Dir(f), err)
 		}
@@ -211,11 +308,15 @@ func (st *initState) run() int {
 	}
 	if spec.Root {
 		if !mounted {
-			if err := mountRoot(spec); err != nil {
+			if err := mountStep(); err != nil {
 				return st.fail("%v", err)
 			}
 		}
-		if err := pivot(rootDir); err != nil {
+		finish := func() error { return pivot(rootDir) }
+		if ahead {
+			finish = finishRoot
+		}
+		if err := finish(); err != nil {
 			return st.fail("build the step's root: %v", err)
 		}
 		_ = unix.Sethostname([]byte("jobfs")) // cosmetic: the step runs the same under the host's name
