@@ -34,12 +34,13 @@ type Spec struct {
 	Notify  func()
 	Timeout time.Duration // 0: none (the caller may use ctx instead)
 	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
-	// Started is called with the process group id and its start time as soon
-	// as the process runs, so the caller can record them durably; under a
+	// Started is called with the process group id, its leader's start time
+	// and when it began as soon as the process runs, so the caller can
+	// record them durably; under a
 	// shim, on a goroutine of its own once the step has run StartedGrace
 	// (over before Run returns), and not at all for a step that ended
 	// sooner (Result.Start).
-	Started func(pgid int, start uint64)
+	Started func(pgid int, start uint64, at time.Time)
 	// Secrets are masked as *** in everything the step writes (values of 4
 	// bytes or more).
 	Secrets [][]byte
@@ -185,7 +186,7 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result, release func()
 	} else {
 		release = p.removeGroup
 		if s.Started != nil {
-			s.Started(p.pgid, ProcessStart(p.pgid))
+			s.Started(p.pgid, ProcessStart(p.pgid), time.Now())
 		}
 		res = wait(ctx, p, s)
 		// The main process is gone: end what it left behind so the pipe

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -139,10 +140,17 @@ func socketPair() (*os.File, *os.File, error) {
 	return os.NewFile(uintptr(fds[0]), "spec"), os.NewFile(uintptr(fds[1]), "spec"), nil
 }
 
-// aheadThread waits for an init that builds its root ahead to have built
-// it, and returns the thread its shim moves into the step's cgroup; an
-// error when it failed (it then ends: the step starts an init of its own).
+// aheadFor bounds the wait for an init that builds its root ahead to have
+// built it (a few ms; one of another build never says it).
+const aheadFor = 2 * time.Second
+
+// aheadThread waits, at most aheadFor, for an init that builds its root
+// ahead to have built it, and returns the thread its shim moves into the
+// step's cgroup; an error when it failed or is of another protocol (the
+// step then starts an init of its own, which says what is wrong).
 func (r *readyInit) aheadThread() (int, error) {
+	_ = r.status.SetReadDeadline(time.Now().Add(aheadFor)) // a pipe: pollable; without it the wait is unbounded
+	defer func() { _ = r.status.SetReadDeadline(time.Time{}) }()
 	var line []byte
 	b := make([]byte, 1)
 	for len(line) < 256 {
@@ -157,12 +165,12 @@ func (r *readyInit) aheadThread() (int, error) {
 			break
 		}
 	}
-	if tid, ok := strings.CutPrefix(string(line), "ahead "); ok {
-		if n, err := strconv.Atoi(tid); err == nil && n > 0 {
+	if f := strings.Fields(string(line)); len(f) == 3 && f[0] == "ahead" && f[2] == strconv.Itoa(stepinit.Protocol) {
+		if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
 			return n, nil
 		}
 	}
-	return 0, fmt.Errorf("the step init started ahead did not build the step's root: %s", line)
+	return 0, fmt.Errorf("the step init started ahead did not build the step's root: %q", line)
 }
 
 // abandon ends an init that could not be used, keeping its log pipe for

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jobfs/jobfs/exec/stepinit"
 )
 
 // TestShimPoolInitAhead: an idle shim of a pool told how steps are
@@ -89,7 +91,7 @@ func TestShimPoolInitAhead(t *testing.T) {
 			sp.Shim.Pool = pool
 			sp.Isolation = c.iso(s)
 			var pgid int
-			sp.Started = func(p int, _ uint64) { pgid = p }
+			sp.Started = func(p int, _ uint64, _ time.Time) { pgid = p }
 			r := runBounded(t, context.Background(), sp)
 			pgid = startedPgid(r, pgid)
 			if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
@@ -149,7 +151,7 @@ func TestShimPoolFollowsStepKind(t *testing.T) {
 		sp.Shim.Pool = pool
 		sp.Isolation = &Isolation{Init: bin, UID: 0, GID: 0, Namespaces: true, NoNetwork: true,
 			Input: in, Output: out, App: s.dir}
-		sp.Started = func(p int, _ uint64) { pgid = p }
+		sp.Started = func(p int, _ uint64, _ time.Time) { pgid = p }
 		r := runBounded(t, context.Background(), sp)
 		if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 			t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, s.readLog(t))
@@ -408,7 +410,7 @@ func TestReadyInitSignalWhileWaiting(t *testing.T) {
 	sp.Isolation = &Isolation{Init: bin, UID: uint32(os.Getuid()), GID: uint32(os.Getgid())}
 	sp.NotBefore = time.Now().Add(200 * time.Millisecond)
 	var pgid int
-	sp.Started = func(p int, _ uint64) { pgid = p }
+	sp.Started = func(p int, _ uint64, _ time.Time) { pgid = p }
 	r := runBounded(t, context.Background(), sp)
 	if r.Outcome != Exited || r.ExitCode != 0 || r.Err != nil {
 		t.Fatalf("Run = %+v, want Exited 0 (a signal before the step is not the step's); log:\n%s", r, s.readLog(t))
@@ -424,4 +426,86 @@ func TestReadyInitSignalWhileWaiting(t *testing.T) {
 func readingPipe(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/wchan", pid, pid))
 	return err == nil && strings.Contains(string(b), "pipe_read")
+}
+
+// TestAheadFoldersPrivate: the step's folders handed to an init that built
+// its root ahead are private mounts in the step, as binds are, even when
+// the folders are on a shared mount (systemd makes / shared): nothing the
+// host mounts there later reaches the step.
+func TestAheadFoldersPrivate(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a root built ahead needs root")
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStep(t, "#!/bin/sh\ngrep -E ' /(input|output|app) ' /proc/self/mountinfo\n")
+	if err := syscall.Mount(s.dir, s.dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(s.dir, syscall.MNT_DETACH) }) // before TempDir's removal
+	if err := syscall.Mount("", s.dir, "", syscall.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	in, out := s.inOut(t)
+	pool := aheadPool(t, bin, InitAhead{Init: bin, Namespaces: true})
+	sp := s.shimmed(t)
+	sp.Shim.Pool = pool
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	sp.Isolation = &Isolation{Init: bin, UID: uid, GID: gid, Namespaces: true, Input: in, Output: out, App: s.dir}
+	readyInitOf(t, pool)
+	r := runBounded(t, context.Background(), sp)
+	log := s.readLog(t)
+	if r.Outcome != Exited || r.ExitCode != 0 {
+		t.Fatalf("Run = %+v, want Exited 0; log:\n%s", r, log)
+	}
+	if strings.Count(log, "\n") != 3 || strings.Contains(log, "shared:") || strings.Contains(log, "master:") {
+		t.Errorf("the step's folders, want three private mounts:\n%s", log)
+	}
+}
+
+// TestAheadInitSilent: an init started ahead that never says it built the
+// root (one of an older build, or one stuck) is given up after aheadFor:
+// the step starts an init of its own, whose failure is the step's, and no
+// trigger waits for ever.
+func TestAheadInitSilent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a root built ahead needs root")
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(t.TempDir(), "old-init")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$2\" = "+stepinit.RootAheadArg+" ] && exec sleep 60\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pool := aheadPool(t, bin, InitAhead{Init: fake, Namespaces: true})
+	var ready int // the silent init: sleep, args[1] "60"
+	eventually(t, "the pool starts its silent init", func() bool {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		if len(pool.idle) > 0 {
+			ready = childWithArg(pool.idle[0].cmd.Process.Pid, "60")
+		}
+		return ready != 0
+	})
+	s := newStep(t, "#!/bin/sh\nexit 0\n")
+	in, out := s.inOut(t)
+	sp := s.shimmed(t)
+	sp.Shim.Pool = pool
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	sp.Isolation = &Isolation{Init: fake, UID: uid, GID: gid, Namespaces: true, Input: in, Output: out, App: s.dir}
+	began := time.Now()
+	r := runBounded(t, context.Background(), sp)
+	if r.Outcome != NotStarted || r.Err == nil || !strings.Contains(r.Err.Error(), "ended before starting the step") {
+		t.Errorf("Run = %+v, want NotStarted by the init of its own", r)
+	}
+	if took := time.Since(began); took < aheadFor {
+		t.Errorf("Run took %s: the silent init was not the one waited for", took)
+	}
+	if err := syscall.Kill(ready, 0); err == nil {
+		t.Errorf("the silent init %d started ahead was left running", ready)
+	}
 }

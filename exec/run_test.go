@@ -106,7 +106,7 @@ func TestRunNotStarted(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			started := false
 			sp := Spec{Path: tt.path, Env: []string{marker}, Dir: dir, LogPath: filepath.Join(t.TempDir(), "log"),
-				Started: func(int, uint64) { started = true }}
+				Started: func(int, uint64, time.Time) { started = true }}
 			r := runBounded(t, context.Background(), sp)
 			if r.Outcome != NotStarted || r.Err == nil {
 				t.Fatalf("Run = %+v, want NotStarted with an error", r)
@@ -226,7 +226,7 @@ func TestRunStarted(t *testing.T) {
 	var gotStart, procStart uint64
 	var procPgid int
 	sp := s.spec()
-	sp.Started = func(pgid int, start uint64) {
+	sp.Started = func(pgid int, start uint64, _ time.Time) {
 		gotPgid, gotStart = pgid, start
 		procPgid, procStart, _ = procStat(pgid)
 	}

@@ -352,10 +352,17 @@ func runShimmed(ctx context.Context, s Spec) Result {
 	// records in the end's commit. Either is over before Run returns.
 	startedDone, over := make(chan struct{}), make(chan struct{})
 	var untold *Start
-	if f := strings.Fields(line); len(f) == 3 && f[0] == "ok" {
+	if f := strings.Fields(line); len(f) >= 3 && f[0] == "ok" {
 		pgid, _ := strconv.Atoi(f[1])
 		start, _ := strconv.ParseUint(f[2], 10, 64)
+		// When the shim saw the step start, by which it also times the
+		// step's end (its record's Ended); an older shim does not say.
 		began := time.Now()
+		if len(f) > 3 {
+			if ns, err := strconv.ParseInt(f[3], 10, 64); err == nil && ns > 0 {
+				began = time.Unix(0, ns)
+			}
+		}
 		go func() {
 			defer close(startedDone)
 			t := time.NewTimer(startedGrace)
@@ -363,7 +370,7 @@ func runShimmed(ctx context.Context, s Spec) Result {
 			select {
 			case <-t.C:
 				if s.Started != nil {
-					s.Started(pgid, start)
+					s.Started(pgid, start, began)
 				}
 			case <-over:
 				untold = &Start{Pgid: pgid, PgidStart: start, At: began}
@@ -685,9 +692,9 @@ func shimMain() int {
 		ready = nil
 	}
 	var started time.Time
-	s.Started = func(pgid int, start uint64) {
-		started = time.Now().UTC()
-		say(status, "ok %d %d\n", pgid, start)
+	s.Started = func(pgid int, start uint64, at time.Time) {
+		started = at.UTC()
+		say(status, "ok %d %d %d\n", pgid, start, at.UnixNano())
 	}
 	o := LogOptions{Max: spec.MaxLog, Secrets: spec.Secrets}
 	var runLog *linePrefixer

@@ -56,7 +56,7 @@ func TestShimRunMasksAndRecords(t *testing.T) {
 	var rings atomic.Int32
 	sp.Tee, sp.Notify = &tee, func() { rings.Add(1) }
 	var pgid int
-	sp.Started = func(p int, _ uint64) { pgid = p }
+	sp.Started = func(p int, _ uint64, _ time.Time) { pgid = p }
 	r := runBounded(t, context.Background(), sp)
 	if r.Outcome != Exited || r.ExitCode != 3 || r.Err != nil {
 		t.Fatalf("Run = %+v, want Exited with code 3", r)
@@ -143,7 +143,7 @@ func TestShimStartTold(t *testing.T) {
 		s := newStep(t, tc.script)
 		sp := s.shimmed(t)
 		called := false
-		sp.Started = func(p int, _ uint64) { called = p > 0 }
+		sp.Started = func(p int, _ uint64, _ time.Time) { called = p > 0 }
 		r := runBounded(t, context.Background(), sp)
 		if r.Outcome != Exited || r.ExitCode != 0 {
 			t.Fatalf("%q: Run = %+v, want Exited 0", tc.script, r)
@@ -164,7 +164,7 @@ func TestShimTimeoutWithoutDaemon(t *testing.T) {
 	sp := s.shimmed(t)
 	sp.Timeout = 300 * time.Millisecond
 	ctx, stop := WithStop(context.Background())
-	sp.Started = func(int, uint64) { stop(ErrDetach) }
+	sp.Started = func(int, uint64, time.Time) { stop(ErrDetach) }
 	if r := runBounded(t, ctx, sp); r.Outcome != Detached {
 		t.Fatalf("Run = %+v, want Detached", r)
 	}
@@ -189,7 +189,7 @@ func TestShimStopAndKill(t *testing.T) {
 		s := newStep(t, "#!/bin/sh\necho started\nexec sleep 30\n")
 		sp := s.shimmed(t)
 		ctx, stop := WithStop(context.Background())
-		sp.Started = func(int, uint64) { go func() { time.Sleep(100 * time.Millisecond); stop(tc.cause) }() }
+		sp.Started = func(int, uint64, time.Time) { go func() { time.Sleep(100 * time.Millisecond); stop(tc.cause) }() }
 		r := runBounded(t, ctx, sp)
 		if r.Outcome != Cancelled || r.ExitCode != tc.code {
 			t.Errorf("%v: Run = %+v, want Cancelled %d", tc.cause, r, tc.code)

@@ -340,6 +340,13 @@ func sendAheadMounts(sock *os.File, spec initSpec) error {
 		if err := stepinit.CheckStepFolder(fd, src); err != nil {
 			return err
 		}
+		// A copy keeps its source's propagation: one of a shared mount (as
+		// systemd makes /) would show the step what the host mounts there
+		// later. The init makes it private again once attached (older
+		// kernels have no mount_setattr).
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: unix.MS_PRIVATE}); err != nil && !errors.Is(err, unix.ENOSYS) {
+			return fmt.Errorf("make the mount of %s private: %w", src, err)
+		}
 	}
 	return unix.Sendmsg(int(sock.Fd()), []byte{byte(len(fds))}, unix.UnixRights(fds...), nil, 0)
 }

@@ -109,7 +109,7 @@ type StepStarted struct {
 	// time (exec.KillGroup); zero for a step that does not run here.
 	Pgid      int
 	PgidStart uint64
-	Ago       time.Duration // how long before it was told (StepResult.Start)
+	At        time.Time // when it began, by the machine's clock; zero: now
 }
 
 // StepResult says how a step ended.

@@ -161,9 +161,9 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 	spec := exec.Spec{
 		Path: s.Program, Args: []string{s.Input, s.Output}, Env: env, Dir: s.Dir,
 		Log: s.Log, Grace: s.Grace, Isolation: iso, NotBefore: s.NotBefore,
-		Started: func(pgid int, start uint64) {
+		Started: func(pgid int, start uint64, at time.Time) {
 			if s.Started != nil {
-				s.Started(StepStarted{Pgid: pgid, PgidStart: start})
+				s.Started(StepStarted{Pgid: pgid, PgidStart: start, At: at})
 			}
 		},
 	}
@@ -178,7 +178,7 @@ func (b *localBackend) RunStep(ctx context.Context, s StepSpec) StepResult {
 	res := exec.Run(ctx, spec)
 	out := StepResult{Outcome: res.Outcome, ExitCode: res.ExitCode, Err: res.Err, OOM: res.OOM, Usage: usageOf(res.Usage)}
 	if st := res.Start; st != nil {
-		out.Start = &StepStarted{Pgid: st.Pgid, PgidStart: st.PgidStart, Ago: time.Since(st.At)}
+		out.Start = &StepStarted{Pgid: st.Pgid, PgidStart: st.PgidStart, At: st.At}
 	}
 	return out
 }

@@ -128,6 +128,16 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 	}
 }
 
+// clockAt is the Manager's clock at the moment at of the machine's (when a
+// step began, as exec tells it: later than its start by the time it took
+// to tell), zero for zero.
+func (m *Manager) clockAt(at time.Time) time.Time {
+	if at.IsZero() {
+		return time.Time{}
+	}
+	return m.now().Add(-time.Since(at)).UTC()
+}
+
 // recordStart records in r that its step s began at at: the run's start
 // too when it is the first (it reports so). A run paused in the instant
 // before its start was recorded stays PAUSED: it started, frozen.

@@ -507,7 +507,7 @@ func (p *pipeline) runStep(ctx context.Context, n *node, label, input string) no
 		Env: append(p.m.stepEnv(p.j, p.k.id, label, ""), p.env...), Secrets: p.secrets,
 		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, Log: log, NotBefore: p.tick,
 		Started: func(s StepStarted) {
-			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
+			p.m.startedAt(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart, p.m.clockAt(s.At))
 		},
 	})
 	// Closed before the step's end is recorded: its last bytes are on disk
@@ -540,7 +540,7 @@ func (p *pipeline) runShimmed(ctx context.Context, n *node, label, input, output
 		Limits: p.limits, Timeout: p.timeout, Grace: p.m.opts.Grace, NotBefore: p.tick,
 		LogPath: filepath.Join(p.dir, logRel), LogOptions: o, ShimDir: shimDir,
 		Started: func(s StepStarted) {
-			p.m.started(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart)
+			p.m.startedAt(p.k, Step{Label: label, Log: logRel, Output: outRel}, s.Pgid, s.PgidStart, p.m.clockAt(s.At))
 		},
 	}
 	if err := os.MkdirAll(filepath.Dir(shimDir), 0o700); err != nil {
@@ -626,7 +626,7 @@ func (p *pipeline) endStep(label string, st nodeState) nodeState {
 	st.ended = st.ended.UTC()
 	var startedAt time.Time
 	if st.start != nil {
-		startedAt = p.m.now().Add(-st.start.Ago).UTC()
+		startedAt = p.m.clockAt(st.start.At)
 	}
 	first := false // the run's start, told once committed (toldStarted)
 	record := func(r *Run) {

@@ -180,6 +180,11 @@ func bindAhead(s Spec, mounts []int) error {
 		if err := unix.MoveMount(mounts[i], "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
 			return fmt.Errorf("mount %s: %w", dst, err)
 		}
+		// Private, as buildRoot's binds: nothing the host mounts later in
+		// the folder reaches the step.
+		if err := unix.Mount("", dst, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make %s private: %w", dst, err)
+		}
 		if dst != "/output" {
 			flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID) | lockedFlags(dst)
 			if err := unix.Mount("", dst, "", flags, ""); err != nil {

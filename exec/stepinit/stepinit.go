@@ -31,7 +31,7 @@ const Arg = "__jobfs_step_init"
 
 // Protocol numbers the shape of Spec: a jobfs-init from another build is
 // refused with a reason rather than misreading it. Change it with Spec.
-const Protocol = 5
+const Protocol = 6
 
 // Spec is what the daemon tells the step init, as JSON on fd 3.
 type Spec struct {
@@ -134,7 +134,7 @@ func recvMounts(fd int) ([]int, error) {
 // "error: <reason>\n" when isolation could not be set up (then the step
 // never ran: the run fails with that reason); then "exit <code>\n" once
 // the step ended (tellExit). One started with RootAheadArg first says
-// "ahead <thread id>\n" once it built the step's root.
+// "ahead <thread id> <protocol>\n" once it built the step's root.
 //
 // No Go stack trace reaches the run log: until "ok" the init's own stderr
 // is the status pipe, so a fatal runtime error reaches the daemon as the
@@ -246,7 +246,7 @@ func (st *initState) run() int {
 		if err := prebuildRoot(); err != nil {
 			return st.fail("%v", err)
 		}
-		say(st.status, "ahead %d\n", tid)
+		say(st.status, "ahead %d %d\n", tid, Protocol)
 	}
 	warmDecoder()
 	var mounts []int // a root built ahead: the step's folders, as mounts its shim made
