@@ -145,16 +145,7 @@ func prebuildRoot() error {
 	if err := buildSystemRoot(rootDir); err != nil {
 		return fmt.Errorf("build the step's root: %w", err)
 	}
-	if err := os.Chdir(rootDir); err != nil {
-		return err
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach the host root: %w", err)
-	}
-	return os.Chdir("/")
+	return enterRoot(rootDir)
 }
 
 // bindAhead mounts the step's folders into a root built ahead: mounts is
@@ -195,10 +186,11 @@ func bindAhead(s Spec, mounts []int) error {
 	return nil
 }
 
-// finishRoot makes a root built ahead read-only, as pivot does.
+// finishRoot makes the step's root read-only, once its folders are bound.
 func finishRoot() error {
 	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		_ = err // as pivot: defence in depth
+		// A read-only tmpfs root is defence in depth; the binds are what matter.
+		_ = err
 	}
 	return os.Chdir("/")
 }
@@ -298,8 +290,17 @@ func makeDev(root string) error {
 	return nil
 }
 
-// pivot makes root the process's root and drops the host's.
+// pivot makes root the process's root, drops the host's and makes the
+// root read-only.
 func pivot(root string) error {
+	if err := enterRoot(root); err != nil {
+		return err
+	}
+	return finishRoot()
+}
+
+// enterRoot makes root the process's root and drops the host's.
+func enterRoot(root string) error {
 	if err := os.Chdir(root); err != nil {
 		return err
 	}
@@ -308,10 +309,6 @@ func pivot(root string) error {
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach the host root: %w", err)
-	}
-	if err := unix.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		// A read-only tmpfs root is defence in depth; the binds are what matter.
-		_ = err
 	}
 	return os.Chdir("/")
 }
