@@ -36,10 +36,9 @@ type Spec struct {
 	Grace   time.Duration // between SIGTERM and SIGKILL on stop or timeout
 	// Started is called with the process group id, its leader's start time
 	// and when it began as soon as the process runs, so the caller can
-	// record them durably; under a
-	// shim, on a goroutine of its own once the step has run StartedGrace
-	// (over before Run returns), and not at all for a step that ended
-	// sooner (Result.Start).
+	// record them durably; under a shim, on a goroutine of its own once the
+	// step has run StartedGrace (over before Run returns), and not at all
+	// for a step that ended sooner (Result.Start).
 	Started func(pgid int, start uint64, at time.Time)
 	// Secrets are masked as *** in everything the step writes (values of 4
 	// bytes or more).
