@@ -144,12 +144,37 @@ func closeFuseOnExec() {
 
 // Unmount unmounts the server, detaching lazily when the mount is busy (a
 // shell sitting in it), so the daemon can always exit.
+//
+// go-fuse's Unmount returns once the kernel has ended the connection,
+// which it does when the last copy of the mount goes. A step's mount
+// namespace made in a user namespace (a normal user's daemon) keeps a
+// copy of every mount of its daemon's, this one included, locked to the
+// host's root it detached (the kernel keeps locked mounts with their
+// parent): the connection then lasted as long as the step, and so did
+// the daemon's stop. Once the mount is gone from the daemon's own
+// namespace the daemon goes on after unmountWait; its exit closes
+// /dev/fuse, which ends the connection (the copy answers ENOTCONN).
 func Unmount(server *fuse.Server, mountpoint string) error {
-	if err := server.Unmount(); err == nil {
-		return nil
+	done := make(chan error, 1)
+	go func() { done <- server.Unmount() }()
+	t := time.NewTimer(unmountWait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+	case <-t.C:
+		if _, ok := mountedAt(mountpoint); !ok {
+			return nil // unmounted here; only a copy elsewhere holds the connection
+		}
 	}
 	return lazyUnmount(mountpoint)
 }
+
+// unmountWait is how long Unmount waits for the kernel to end the
+// connection of a mount it has unmounted.
+const unmountWait = 2 * time.Second
 
 func lazyUnmount(mountpoint string) error {
 	if os.Geteuid() == 0 {

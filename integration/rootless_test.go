@@ -595,3 +595,39 @@ func TestRootlessNoUserNS(t *testing.T) {
 		t.Errorf("error = %q, want isolation not applied and --require-isolation is set", e)
 	}
 }
+
+// TestRootlessStopLeavesRunning: a normal user's daemon stops at once while
+// a step runs, as root's does (the step's namespace, made in a user
+// namespace, keeps a copy of the daemon's mount, which held the
+// connection, and the daemon's stop, until the step ended), and the next
+// daemon finds the run and its end.
+func TestRootlessStopLeavesRunning(t *testing.T) {
+	rootlessSkip(t)
+	u := rootlessUser(t)
+	d := startUserDaemon(t, u, "")
+	d.ok(t, `mkdir mnt/slow && echo script > mnt/slow/config/type && printf '#!/bin/sh\necho started\nsleep 12\necho done\n' > mnt/slow/config/script && echo > mnt/slow/data`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(pollEvery) {
+		if strings.Contains(d.ok(t, `cat mnt/slow/runs/1/log`), "started") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run 1 did not start:\n%s", d.output())
+		}
+	}
+	began := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(8 * time.Second):
+		t.Fatalf("jobfs as %s did not exit within 8 s of SIGTERM while its step runs (12 s): it waited for the step:\n%s", u.name, d.output())
+	}
+	t.Logf("stopped in %v with its step running", time.Since(began).Round(time.Millisecond))
+	d.cmd = nil
+	d.start(t)
+	if st := strings.TrimSpace(d.ok(t, `cat mnt/slow/runs/1/wait`)); st != "COMPLETED" {
+		t.Errorf("run 1 ended %s after the restart, want COMPLETED; log:\n%s", st, d.ok(t, `cat mnt/slow/runs/1/log`))
+	}
+	if log := d.ok(t, `cat mnt/slow/runs/1/log`); !strings.Contains(log, "done") {
+		t.Errorf("run 1's log lacks the step's last line:\n%s", log)
+	}
+}
