@@ -217,8 +217,10 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup fun
 		go func() {
 			defer closeUnused(statusR)
 			line, _ := status.ReadString('\n')
-			if code, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(line), "exit ")); err == nil && strings.HasPrefix(line, "exit ") {
-				p.exited <- code
+			if n, ok := strings.CutPrefix(strings.TrimSpace(line), "exit "); ok {
+				if code, err := strconv.Atoi(n); err == nil {
+					p.exited <- code
+				}
 			}
 		}()
 		return nil
@@ -353,14 +355,11 @@ func sendAheadMounts(sock *os.File, spec initSpec) error {
 
 // moveInto moves thread tid of process pid into the cgroup of each of join
 // (what the init would write "0" to itself): on v1 that thread alone (its
-// tasks file), on v2 its process. A tid that is not pid's is refused.
+// tasks file), on v2 its process. A tid that is not pid's (no
+// /proc/<pid>/task/<tid>) is refused.
 func moveInto(join []string, tid, pid int) error {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
-	if err != nil {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, tid)); err != nil {
 		return fmt.Errorf("thread %d of the init %d: %w", tid, pid, err)
-	}
-	if !strings.Contains(string(b), fmt.Sprintf("\nTgid:\t%d\n", pid)) {
-		return fmt.Errorf("thread %d is not the init %d's", tid, pid)
 	}
 	id := []byte(strconv.Itoa(tid))
 	for _, f := range join {

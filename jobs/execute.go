@@ -92,14 +92,9 @@ func (m *Manager) planRun(c runConfig, runDir string, resume bool) ([]node, erro
 	}
 }
 
-// started records that a step's process runs, with its group for
-// recovery; the first step turns the run RUNNING in the same commit.
-func (m *Manager) started(k runKey, step Step, pgid int, start uint64) {
-	m.startedAt(k, step, pgid, start, time.Time{})
-}
-
-// startedAt is started for a step that began at at (zero: now): one a
-// daemon that died first did not record, whose shim says when.
+// startedAt records that a step's process runs since at (zero: now), with
+// its group for recovery; the first step turns the run RUNNING in the same
+// commit. A daemon that died first did not record it: its shim says when.
 func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time.Time) {
 	now := m.now().UTC()
 	if !at.IsZero() {

@@ -1,6 +1,9 @@
 package jobs
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestPauseBeforeStartRecorded: a pause that lands before the run's start
 // is recorded (its status PENDING still) records PAUSED, and the start
@@ -13,7 +16,7 @@ func TestPauseBeforeStartRecorded(t *testing.T) {
 	k := runKey{j.ID, r.ID}
 
 	m.markPaused(j.ID, r.ID, true)
-	m.started(k, Step{Label: "script"}, 0, 0)
+	m.startedAt(k, Step{Label: "script"}, 0, 0, time.Time{})
 	got, err := m.store.Run(j.ID, r.ID)
 	mustOK(t, err)
 	if got.Status != Paused || got.StartedAt.IsZero() {

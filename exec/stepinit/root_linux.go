@@ -72,8 +72,9 @@ func stepFolders(s Spec) map[string]string {
 // mounts a shim hands to an init that built its root ahead (bindAhead).
 func AheadFolders(s Spec) []string {
 	var out []string
+	have := stepFolders(s)
 	for _, dst := range []string{"/input", "/output", "/app"} {
-		if _, ok := stepFolders(s)[dst]; ok {
+		if _, ok := have[dst]; ok {
 			out = append(out, dst)
 		}
 	}
