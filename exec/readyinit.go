@@ -144,11 +144,11 @@ func socketPair() (*os.File, *os.File, error) {
 // built it (a few ms; one of another build never says it).
 const aheadFor = 2 * time.Second
 
-// aheadThread waits, at most aheadFor, for an init that builds its root
-// ahead to have built it, and returns the thread its shim moves into the
-// step's cgroup; an error when it failed or is of another protocol (the
-// step then starts an init of its own, which says what is wrong).
-func (r *readyInit) aheadThread() (int, error) {
+// awaitRoot waits, at most aheadFor, for an init that builds its root
+// ahead to have built it; an error when it failed or is of another
+// protocol (the step then starts an init of its own, which says what is
+// wrong).
+func (r *readyInit) awaitRoot() error {
 	_ = r.status.SetReadDeadline(time.Now().Add(aheadFor)) // a pipe: pollable; without it the wait is unbounded
 	defer func() { _ = r.status.SetReadDeadline(time.Time{}) }()
 	var line []byte
@@ -165,12 +165,10 @@ func (r *readyInit) aheadThread() (int, error) {
 			break
 		}
 	}
-	if f := strings.Fields(string(line)); len(f) == 3 && f[0] == "ahead" && f[2] == strconv.Itoa(stepinit.Protocol) {
-		if n, err := strconv.Atoi(f[1]); err == nil && n > 0 {
-			return n, nil
-		}
+	if f := strings.Fields(string(line)); len(f) == 2 && f[0] == "ahead" && f[1] == strconv.Itoa(stepinit.Protocol) {
+		return nil
 	}
-	return 0, fmt.Errorf("the step init started ahead did not build the step's root: %q", line)
+	return fmt.Errorf("the step init started ahead did not build the step's root: %q", line)
 }
 
 // abandon ends an init that could not be used, keeping its log pipe for

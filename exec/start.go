@@ -57,7 +57,6 @@ type process struct {
 	// told the exit (told), no process of the step is left: only the init,
 	// exiting, which a kill of the cgroup would freeze mid-teardown.
 	pidNS, told bool
-	joined      bool // its shim moved the init into the step's cgroup (CgroupReady.Joined)
 }
 
 // start starts the step's process (through the init when isolated).
@@ -84,14 +83,13 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	ready := s.ready
 	p := &process{reaped: make(chan struct{}), pidNS: iso.Namespaces}
 	var err error
-	aheadThread := 0 // an init that built the step's root ahead: its thread to move into the cgroup
+	rootAhead := false // an init that built the step's root ahead: it is handed the step's folders
 	if ready != nil && ready.rootAhead {
-		tid, failed := ready.aheadThread()
-		if failed != nil { // not the step's failure: the step starts an init of its own, which says its own
+		if failed := ready.awaitRoot(); failed != nil { // not the step's failure: the step starts an init of its own, which says its own
 			ready.abandon()
 			ready = nil
 		}
-		aheadThread = tid
+		rootAhead = ready != nil
 	}
 	// An init started ahead is handed its step first and mounts the step's
 	// root while the cgroup is made here; it joins once told the cgroup is
@@ -129,7 +127,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	if ready != nil {
 		p.cmd = ready.cmd
 		p.pgid = p.cmd.Process.Pid
-		if aheadThread != 0 {
+		if rootAhead {
 			if err := sendAheadMounts(ready.spec, spec); err != nil {
 				ready.abandon()
 				return nil, err
@@ -143,12 +141,6 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 					return fmt.Errorf("cannot apply the limits: %w", err)
 				}
 				p.group = g
-				if aheadThread != 0 {
-					if err := moveInto(spec.Join, aheadThread, p.cmd.Process.Pid); err != nil {
-						return fmt.Errorf("move the step's init into its cgroup: %w", err)
-					}
-					p.joined = true
-				}
 				return nil
 			}
 		}
@@ -199,7 +191,7 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup fun
 	var groupErr error
 	if makeGroup != nil {
 		groupErr = makeGroup()
-		ready := stepinit.CgroupReady{Joined: p.joined}
+		var ready stepinit.CgroupReady
 		if groupErr != nil {
 			ready.Abort = groupErr.Error()
 		}
@@ -351,29 +343,6 @@ func sendAheadMounts(sock *os.File, spec initSpec) error {
 		}
 	}
 	return unix.Sendmsg(int(sock.Fd()), []byte{byte(len(fds))}, unix.UnixRights(fds...), nil, 0)
-}
-
-// moveInto moves thread tid of process pid into the cgroup of each of join
-// (what the init would write "0" to itself): on v1 that thread alone (its
-// tasks file), on v2 its process. A tid that is not pid's (no
-// /proc/<pid>/task/<tid>) is refused.
-func moveInto(join []string, tid, pid int) error {
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", pid, tid)); err != nil {
-		return fmt.Errorf("thread %d of the init %d: %w", tid, pid, err)
-	}
-	id := []byte(strconv.Itoa(tid))
-	for _, f := range join {
-		if filepath.Base(f) == "cgroup.procs" {
-			tasks := filepath.Join(filepath.Dir(f), "tasks")
-			if _, err := os.Stat(tasks); err == nil {
-				f = tasks
-			}
-		}
-		if err := os.WriteFile(f, id, 0); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // closeUnused closes pipe ends this process no longer uses: nothing

@@ -31,7 +31,7 @@ const Arg = "__jobfs_step_init"
 
 // Protocol numbers the shape of Spec: a jobfs-init from another build is
 // refused with a reason rather than misreading it. Change it with Spec.
-const Protocol = 6
+const Protocol = 7
 
 // Spec is what the daemon tells the step init, as JSON on fd 3.
 type Spec struct {
@@ -68,37 +68,15 @@ type Spec struct {
 // CgroupReady follows a Spec with AwaitCgroup on the spec pipe.
 type CgroupReady struct {
 	Abort string // why the cgroup could not be made: the init fails with it
-	// Joined: the shim moved the init (its locked thread, on v1) into the
-	// cgroup: an init that built its root ahead cannot reach the cgroup
-	// files. It checks Verify all the same.
-	Joined bool `json:",omitempty"`
 }
 
 // RootAheadArg, as argv[2] of an init started ahead of its step, has it
 // build the step's root while it waits (prebuildRoot). Its spec then comes
 // on a unix socket, after one byte that carries the mounts of the step's
-// folders (SCM_RIGHTS, AheadFolders' order), and its shim moves it into
-// the step's cgroup.
+// folders (SCM_RIGHTS, AheadFolders' order); it joins the step's cgroup
+// through the cgroup file systems it opened before it left the host's
+// mounts (cgroupRoots).
 const RootAheadArg = "root-ahead"
-
-// hostThreadID is the calling thread's id in the pid namespace of the
-// /proc mounted (the first of its status's NSpid).
-func hostThreadID() (int, error) {
-	b, err := os.ReadFile("/proc/thread-self/status")
-	if err != nil {
-		return 0, err
-	}
-	_, rest, ok := strings.Cut(string(b), "\nNSpid:")
-	if !ok {
-		return 0, errors.New("no NSpid in /proc/thread-self/status")
-	}
-	line, _, _ := strings.Cut(rest, "\n")
-	f := strings.Fields(line)
-	if len(f) == 0 {
-		return 0, errors.New("an empty NSpid in /proc/thread-self/status")
-	}
-	return strconv.Atoi(f[0])
-}
 
 // recvMounts reads the byte that hands an init started ahead its step's
 // folders (RootAheadArg) from the socket fd.
@@ -134,7 +112,7 @@ func recvMounts(fd int) ([]int, error) {
 // "error: <reason>\n" when isolation could not be set up (then the step
 // never ran: the run fails with that reason); then "exit <code>\n" once
 // the step ended (tellExit). One started with RootAheadArg first says
-// "ahead <thread id> <protocol>\n" once it built the step's root.
+// "ahead <protocol>\n" once it built the step's root.
 //
 // No Go stack trace reaches the run log: until "ok" the init's own stderr
 // is the status pipe, so a fatal runtime error reaches the daemon as the
@@ -235,18 +213,17 @@ func (st *initState) run() int {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	ahead := len(os.Args) > 2 && os.Args[2] == RootAheadArg
+	var cgroups cgroupRoots // an init started ahead: the cgroup mounts it joins through
+	defer func() { cgroups.close() }()
 	if ahead {
-		// The thread its shim moves into the step's cgroup: this one,
-		// locked since Main began, by its id in the host's pid namespace
-		// (in its own it is 1), read while the host's /proc is there.
-		tid, err := hostThreadID()
-		if err != nil {
-			return st.fail("read its thread's id: %v", err)
+		var err error
+		if cgroups, err = openCgroupRoots(); err != nil {
+			return st.fail("%v", err)
 		}
 		if err := prebuildRoot(); err != nil {
 			return st.fail("%v", err)
 		}
-		say(st.status, "ahead %d %d\n", tid, Protocol)
+		say(st.status, "ahead %d\n", Protocol)
 	}
 	warmDecoder()
 	var mounts []int // a root built ahead: the step's folders, as mounts its shim made
@@ -292,17 +269,16 @@ func (st *initState) run() int {
 			return st.fail("%s", ready.Abort)
 		}
 	}
-	if ahead && len(spec.Join) > 0 && !ready.Joined {
-		return st.fail("jobfs-init: a root built ahead has no cgroup files: its shim must move it")
+	join := joinThread
+	if ahead {
+		join = cgroups.join
 	}
 	for _, f := range spec.Join {
-		if ready.Joined {
-			break
-		}
-		if err := joinThread(f); err != nil {
+		if err := join(f); err != nil {
 			return st.fail("join cgroup %s: %v", filepath.Dir(f), err)
 		}
 	}
+	cgroups.close() // joined: the step gets none of them
 	if err := verifyCgroup(spec.Verify); err != nil {
 		return st.fail("%v", err)
 	}
