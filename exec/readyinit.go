@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	osexec "os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/jobfs/jobfs/exec/stepinit"
@@ -67,15 +70,29 @@ func aheadKey(iso *Isolation) InitAhead {
 	return InitAhead{Init: iso.Init, Namespaces: iso.Namespaces, UserNS: iso.Namespaces && iso.UserNS, NoNetwork: iso.Namespaces && iso.NoNetwork}
 }
 
-// canStartAhead says whether an init started outside the step's cgroup can
-// move itself into it: always with v1 (the init joins by writing tasks
-// files) and without cgroups; with v2 only as root, since a delegated
-// user may not move a process out of the shim's cgroup (the cgroup.procs
-// of their common ancestor is not the user's), so v2 inits are cloned
-// straight into the cgroup instead.
+// canStartAhead says whether an init started outside the step's cgroup
+// can move itself into it at no cost: always with v1 (the init's thread
+// joins by writing "0" to tasks files, which the kernel does without its
+// threadgroup lock) and without cgroups. On v2 a process joins through
+// cgroup.procs, for which the kernel takes that lock for writing and waits
+// out an RCU grace period (6-8 ms on a 2-core VM, more than the init's
+// start), unless the hierarchy is mounted with favordynmods; and a
+// delegated user may not move a process out of the shim's cgroup at all
+// (the cgroup.procs of their common ancestor is not the user's). Elsewhere
+// inits are cloned straight into the step's cgroup (CLONE_INTO_CGROUP).
 func canStartAhead(cg Cgroups) bool {
-	return cg == nil || cg.Version() == 1 || os.Geteuid() == 0
+	return cg == nil || cg.Version() == 1 || (os.Geteuid() == 0 && v2FavorsDynMods())
 }
+
+// v2FavorsDynMods says whether the cgroup v2 hierarchy at /sys/fs/cgroup
+// is mounted with favordynmods (Linux 6.0+): moving a process is then cheap.
+var v2FavorsDynMods = sync.OnceValue(func() bool {
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter("/sys/fs/cgroup"))
+	if err != nil || len(mounts) == 0 || mounts[0].FSType != "cgroup2" {
+		return false
+	}
+	return slices.Contains(strings.Split(mounts[0].VFSOptions, ","), "favordynmods")
+})
 
 // rootAhead says whether an init started ahead for k builds the step's
 // root while it waits: for steps with namespaces, on a root daemon, whose
