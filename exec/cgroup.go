@@ -69,6 +69,10 @@ type Cgroups interface {
 	// an init started ahead moves itself into) and Paths. An init started
 	// ahead is then handed its step first and prepares while it is made.
 	plan(rel string) (join []string, paths map[string]string)
+	// mounts are the folders of the hierarchies its groups are made in,
+	// as the paths of plan's join files begin: an init that builds its
+	// root ahead opens them before it leaves the host's mounts.
+	mounts() []string
 }
 
 // Group is one step's cgroup.

@@ -198,6 +198,14 @@ func (c cgroupsV1) group(rel string) *groupV1 {
 	return g
 }
 
+func (c cgroupsV1) mounts() []string {
+	out := make([]string, 0, len(c.have))
+	for _, n := range c.have {
+		out = append(out, filepath.Join(c.root, string(n)))
+	}
+	return out
+}
+
 func (c cgroupsV1) plan(rel string) ([]string, map[string]string) {
 	g := c.group(rel)
 	return g.JoinFiles(), g.Paths()

@@ -113,6 +113,8 @@ func (c cgroupsV2) paths(rel string) (p, full string) {
 	return p, path.Join(c.base, p)
 }
 
+func (c cgroupsV2) mounts() []string { return []string{c.mount} }
+
 func (c cgroupsV2) plan(rel string) ([]string, map[string]string) {
 	_, full := c.paths(rel)
 	g := &groupV2{dir: filepath.Join(c.mount, full), path: full}

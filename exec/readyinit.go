@@ -72,8 +72,8 @@ func aheadKey(iso *Isolation) InitAhead {
 
 // canStartAhead says whether an init started outside the step's cgroup
 // can move itself into it at no cost: always with v1 (the init's thread
-// joins by writing "0" to tasks files, which the kernel does without its
-// threadgroup lock) and without cgroups. On v2 a process joins through
+// joins by writing "0" to tasks files, which the kernel, 6.18 here, does
+// without its threadgroup lock) and without cgroups. On v2 a process joins through
 // cgroup.procs, for which the kernel takes that lock for writing and waits
 // out an RCU grace period (6-8 ms on a 2-core VM, more than the init's
 // start), unless the hierarchy is mounted with favordynmods; and a
@@ -102,8 +102,10 @@ func rootAhead(k InitAhead) bool {
 	return k.Namespaces && !k.UserNS && os.Geteuid() == 0
 }
 
-// startReadyInit starts an init for k that waits for its spec.
-func startReadyInit(k InitAhead) (*readyInit, error) {
+// startReadyInit starts an init for k that waits for its spec; one that
+// builds its root ahead is given the folders of cg's hierarchies, which it
+// joins the step's cgroup through.
+func startReadyInit(k InitAhead, cg Cgroups) (*readyInit, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -126,6 +128,9 @@ func startReadyInit(k InitAhead) (*readyInit, error) {
 	r.cmd = initCmd(k.Init, outW, specR, statusW, initAttr(k, false))
 	if ahead {
 		r.cmd.Args = append(r.cmd.Args, stepinit.RootAheadArg)
+		if cg != nil {
+			r.cmd.Args = append(r.cmd.Args, cg.mounts()...)
+		}
 	}
 	err = r.cmd.Start()
 	closeUnused(specR, statusW) // the init has its own copies

@@ -66,7 +66,8 @@ func TestShimPoolInitAhead(t *testing.T) {
 			// While it waits it holds no copy of the host's mounts (which
 			// would keep them busy: a daemon's unmount of its own mount
 			// hung). One that builds the step's root ahead (as root, with
-			// namespaces) holds that root alone: the system folders' binds.
+			// namespaces) holds that root alone: the system folders' binds
+			// (and, opened, its cgroup hierarchies' folders: cgroupRoots).
 			if rootAhead(c.ahead) {
 				eventually(t, "the waiting init builds the step's root", func() bool {
 					b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", ready))

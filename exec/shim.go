@@ -619,7 +619,7 @@ func shimMain() int {
 		}
 		var ahead InitAhead
 		if len(os.Args) > 3 && json.Unmarshal([]byte(os.Args[3]), &ahead) == nil && ahead.Init != "" && canStartAhead(cg) {
-			ready, _ = startReadyInit(ahead) // none: the step starts its init itself, which reports the error
+			ready, _ = startReadyInit(ahead, cg) // none: the step starts its init itself, which reports the error
 		}
 		warmShimDecoder()
 		if err := json.NewDecoder(os.NewFile(3, "spec")).Decode(&spec); err != nil {

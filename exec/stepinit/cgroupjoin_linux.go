@@ -1,70 +1,68 @@
 package stepinit
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// cgroupRoots are the cgroup file systems' mount points, each opened
+// cgroupRoots are the folders of the cgroup hierarchies the step's cgroup
+// is made in (its shim's mounts(), after RootAheadArg), each opened
 // (O_PATH) by an init started ahead before it leaves the host's mounts: it
 // joins its step's cgroup through them by writing "0", as an init that
 // builds its root with its step does (joinThread). Its shim could write
-// the init's thread id instead, but the kernel moves a task other than the
-// writer only under its cgroup_threadgroup_rwsem taken for writing, which
-// waits out an RCU grace period: 7-11 ms on a 2-core VM, where "0" (the
-// writer's own thread) is 0.2 ms.
+// the init's thread id instead, but the kernel (6.18 here) moves a task
+// other than the writer only under its threadgroup lock taken for writing,
+// which waits out an RCU grace period: 7.3-7.8 ms on a 2-core VM, where
+// "0" (the writer's own thread) is 0.15 ms (BenchmarkCgroupJoin). They are
+// closed before the step starts.
 type cgroupRoots map[string]int
 
-// openCgroupRoots opens every cgroup and cgroup2 mount of the calling
-// process's mount namespace.
-func openCgroupRoots() (cgroupRoots, error) {
-	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))
-	if err != nil {
-		return nil, fmt.Errorf("list the cgroup file systems: %w", err)
-	}
+// openCgroupRoots opens the folders dirs, by the names the shim uses
+// (/sys/fs/cgroup/cpu where it is a link to cpu,cpuacct, say).
+func openCgroupRoots(dirs []string) (cgroupRoots, error) {
 	roots := cgroupRoots{}
-	for _, m := range mounts {
-		if _, ok := roots[m.Mountpoint]; ok {
+	for _, d := range dirs {
+		if _, ok := roots[d]; ok {
 			continue
 		}
-		fd, err := unix.Open(m.Mountpoint, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(d, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			roots.close()
-			return nil, fmt.Errorf("open %s: %w", m.Mountpoint, err)
+			return nil, fmt.Errorf("open the cgroup hierarchy %s: %w", d, err)
 		}
-		roots[m.Mountpoint] = fd
+		roots[d] = fd
 	}
 	return roots, nil
 }
 
 // join moves the calling thread into the cgroup of procs, a cgroup.procs
-// file below one of the mounts: on v1 that thread alone (its tasks file),
+// file below one of the folders: on v1 that thread alone (its tasks file),
 // on v2 its process.
 func (r cgroupRoots) join(procs string) error {
 	root, rel := "", ""
-	for mp := range r {
-		if strings.HasPrefix(procs, mp+"/") && len(mp) > len(root) {
-			root, rel = mp, procs[len(mp)+1:]
+	for d := range r {
+		if strings.HasPrefix(procs, d+"/") && len(d) > len(root) {
+			root, rel = d, procs[len(d)+1:]
 		}
 	}
 	if root == "" {
-		return fmt.Errorf("%s is on no cgroup file system it holds", procs)
+		return fmt.Errorf("%s is in no cgroup hierarchy it was given", procs)
 	}
-	// The names come from the shim (root's), on a file system of no links.
-	fd := -1
-	var err error
+	name := rel
 	if path.Base(rel) == "cgroup.procs" {
-		fd, err = unix.Openat(r[root], path.Join(path.Dir(rel), "tasks"), unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		name = path.Join(path.Dir(rel), "tasks")
 	}
-	if fd < 0 { // v2, or a v1 folder without tasks: its whole process
-		if fd, err = unix.Openat(r[root], rel, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
-			return err
-		}
+	fd, err := openBeneath(r[root], name)
+	if errors.Is(err, unix.ENOENT) && name != rel { // v2, or a v1 folder without tasks: its whole process
+		fd, err = openBeneath(r[root], rel)
+	}
+	if err != nil {
+		return err
 	}
 	f := os.NewFile(uintptr(fd), procs)
 	_, err = f.Write([]byte("0"))
@@ -74,10 +72,23 @@ func (r cgroupRoots) join(procs string) error {
 	return err
 }
 
-// close lets the mounts go.
+// openBeneath opens name below dir for writing, on dir's file system and
+// through no link (openat2; openat on kernels before 5.6).
+func openBeneath(dir int, name string) (int, error) {
+	fd, err := unix.Openat2(dir, name, &unix.OpenHow{
+		Flags:   unix.O_WRONLY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_XDEV | unix.RESOLVE_NO_SYMLINKS,
+	})
+	if errors.Is(err, unix.ENOSYS) {
+		return unix.Openat(dir, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	return fd, err
+}
+
+// close lets the folders go.
 func (r cgroupRoots) close() {
-	for mp, fd := range r {
+	for d, fd := range r {
 		_ = unix.Close(fd) // O_PATH: nothing to flush
-		delete(r, mp)
+		delete(r, d)
 	}
 }

@@ -57,25 +57,31 @@ func threadIn(tb testing.TB) string {
 	return ""
 }
 
-// TestCgroupRootsJoin: an init started ahead, which left the host's
-// mounts, joins its step's cgroup through the cgroup mounts it opened
-// before, its own thread alone (tasks), as joinThread does.
+// TestCgroupRootsJoin: an init started ahead joins its step's cgroup
+// through the hierarchy folders it was given and opened before it left the
+// host's mounts, its own thread alone (tasks), as joinThread does; a
+// folder may be a link to the mount (/sys/fs/cgroup/cpu to cpu,cpuacct).
 func TestCgroupRootsJoin(t *testing.T) {
 	dir, mount := v1Pids(t)
+	alias := filepath.Join(t.TempDir(), "pids")
+	if err := os.Symlink(mount, alias); err != nil {
+		t.Fatal(err)
+	}
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	home := threadIn(t)
-	roots, err := openCgroupRoots()
+	roots, err := openCgroupRoots([]string{alias})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer roots.close()
-	if err := roots.join(filepath.Join(dir, "cgroup.procs")); err != nil {
-		t.Fatal(err)
-	}
+	joinErr := roots.join(filepath.Join(alias, filepath.Base(dir), "cgroup.procs"))
 	joined := threadIn(t)
-	if err := roots.join(filepath.Join(mount, home, "cgroup.procs")); err != nil {
-		t.Fatalf("back to %s: %v", home, err)
+	if err := roots.join(filepath.Join(alias, home, "cgroup.procs")); err != nil {
+		t.Fatalf("back to %s: %v", home, err) // the thread stays locked: the runtime ends it
+	}
+	runtime.UnlockOSThread()
+	if joinErr != nil {
+		t.Fatal(joinErr)
 	}
 	if want := "/" + filepath.Base(dir); joined != want {
 		t.Errorf("joined %s, want %s", joined, want)
@@ -84,8 +90,11 @@ func TestCgroupRootsJoin(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(procs))) != 0 {
 		t.Errorf("left in the cgroup: %q (%v)", procs, err)
 	}
-	if err := roots.join("/nowhere/cgroup.procs"); err == nil {
-		t.Error("joined a cgroup on no cgroup file system")
+	if err := roots.join(filepath.Join(mount, filepath.Base(dir), "cgroup.procs")); err == nil {
+		t.Error("joined through a folder it was not given")
+	}
+	if err := roots.join(filepath.Join(alias, "..", "..", "cgroup.procs")); err == nil {
+		t.Error("joined through .. out of the folder it was given")
 	}
 }
 

@@ -131,11 +131,12 @@ func buildSystemRoot(root string) error {
 // step, before the step is known: the mount namespace, the system part of
 // the root (buildSystemRoot) and the pivot into it, about 1.7 ms of a
 // trigger on a 2-core VM, are done while nothing waits. The host's root is
-// detached at once: while it waits the init holds only the system folders'
-// binds (as a running step does), not a copy of every mount of the host.
-// The step's own folders come from its shim as mounts (bindAhead), and it
-// joins the step's cgroup through the cgroup file systems it opened before
-// (cgroupRoots): the init sees nothing of the host's files but those.
+// detached at once: while it waits the init holds the system folders'
+// binds (as a running step does) and, opened, the folders of the cgroup
+// hierarchies it joins the step's cgroup through (cgroupRoots, closed
+// before the step starts), not a copy of every mount of the host. The
+// step's own folders come from its shim as mounts (bindAhead): the init
+// sees nothing of the host's files but those.
 func prebuildRoot() error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("make the step's mount namespace: %w", err)

@@ -60,8 +60,9 @@ type Spec struct {
 	// AwaitCgroup: the init gets its step before the step's cgroup is made
 	// (its shim makes it meanwhile). It mounts the step's root, then reads
 	// a CgroupReady from the spec pipe, and only then joins Join and
-	// pivots into the root: the two setups overlap, and nothing of the
-	// step runs before it is in its cgroup.
+	// pivots into the root (one that built its root ahead finishes it):
+	// the two setups overlap, and nothing of the step runs before it is in
+	// its cgroup.
 	AwaitCgroup bool `json:",omitempty"`
 }
 
@@ -74,8 +75,8 @@ type CgroupReady struct {
 // build the step's root while it waits (prebuildRoot). Its spec then comes
 // on a unix socket, after one byte that carries the mounts of the step's
 // folders (SCM_RIGHTS, AheadFolders' order); it joins the step's cgroup
-// through the cgroup file systems it opened before it left the host's
-// mounts (cgroupRoots).
+// through the cgroup hierarchies named after it (argv[3:]), opened before
+// it left the host's mounts (cgroupRoots).
 const RootAheadArg = "root-ahead"
 
 // recvMounts reads the byte that hands an init started ahead its step's
@@ -217,7 +218,7 @@ func (st *initState) run() int {
 	defer func() { cgroups.close() }()
 	if ahead {
 		var err error
-		if cgroups, err = openCgroupRoots(); err != nil {
+		if cgroups, err = openCgroupRoots(os.Args[3:]); err != nil {
 			return st.fail("%v", err)
 		}
 		if err := prebuildRoot(); err != nil {
@@ -251,7 +252,13 @@ func (st *initState) run() int {
 	}
 	mountStep := func() error { return mountRoot(spec) }
 	if ahead {
-		mountStep = func() error { return bindAhead(spec, mounts) }
+		mountStep = func() error {
+			err := bindAhead(spec, mounts)
+			for _, fd := range mounts {
+				_ = unix.Close(fd) // moved into the root (or not): the step's root holds them now
+			}
+			return err
+		}
 	}
 	mounted := false // the step's root is mounted, not yet pivoted into
 	var ready CgroupReady
