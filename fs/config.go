@@ -339,7 +339,7 @@ func (f *settingFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 		if _, err := f.t.m.ReadSetting(f.jobID, f.path); err != nil {
 			return nil, 0, toErrno(err)
 		}
-		return &settingHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+		return &settingHandle{f: f}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 	}
 	if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, 0, errno

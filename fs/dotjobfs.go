@@ -83,7 +83,7 @@ func (f *snapshotFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle,
 	if err := f.render(ctx, &b); err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return &snapshotHandle{content: b.Bytes()}, fuse.FOPEN_DIRECT_IO, 0
+	return &snapshotHandle{content: b.Bytes()}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 // snapshotHandle holds what its open made, so reads in pieces agree.

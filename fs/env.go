@@ -174,7 +174,7 @@ func (f *envFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 		if _, err := f.t.m.SealedEnv(f.jobID, f.name); err != nil {
 			return nil, 0, toErrno(err)
 		}
-		return &envHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+		return &envHandle{f: f}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 	}
 	if errno := f.t.need(ctx, f.jobID, jobs.RoleOwner); errno != 0 {
 		return nil, 0, errno

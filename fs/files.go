@@ -51,7 +51,7 @@ func (f *textFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if err != nil {
 		return nil, 0, toErrno(err)
 	}
-	return bytesHandle(s), fuse.FOPEN_DIRECT_IO, 0
+	return bytesHandle(s), fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 // bytesHandle serves a snapshot of a computed file.
@@ -117,7 +117,7 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 		hold.release()
 	}
 	if errors.Is(err, syscall.ENOENT) {
-		return bytesHandle(nil), fuse.FOPEN_DIRECT_IO, 0
+		return bytesHandle(nil), fuse.FOPEN_DIRECT_IO | noFlush, 0
 	}
 	if err != nil {
 		return nil, 0, toErrno(err)
@@ -125,10 +125,16 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	holder := f.t.holderOf(ctx, f.jobID)
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, 0), 0
+		return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, noFlush), 0
 	}
-	return &readHandle{f: rf, hold: hold, holder: holder}, fuse.FOPEN_DIRECT_IO, 0
+	return &readHandle{f: rf, hold: hold, holder: holder}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
+
+// noFlush is an open flag of a handle that only reads: its close(2) needs
+// no FLUSH (FOPEN_NOFLUSH, Linux 5.16+; older kernels ignore it), one
+// round trip to the daemon fewer for every `cat` of a computed file, a log
+// or runs/<id>/wait. RELEASE still ends the handle.
+const noFlush = fuse.FOPEN_NOFLUSH
 
 // readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
 // run's input or output file, its result. When the file has a descriptor

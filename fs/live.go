@@ -60,7 +60,7 @@ func (f *streamFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		return nil, 0, toErrno(err)
 	}
 	f.t.m.StreamReader(1)
-	return &streamHandle{f: f, rf: rf, hold: hold, holder: f.t.holderOf(ctx, f.jobID)}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM, 0
+	return &streamHandle{f: f, rf: rf, hold: hold, holder: f.t.holderOf(ctx, f.jobID)}, fuse.FOPEN_DIRECT_IO | fuse.FOPEN_STREAM | noFlush, 0
 }
 
 // streamHandle keeps its own position: with FOPEN_STREAM the kernel sends
@@ -155,7 +155,7 @@ func (f *waitFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	if isWrite(flags) {
 		return nil, 0, f.t.readOnly(ctx, f.EmbeddedInode(), f.jobID)
 	}
-	return &waitHandle{f: f}, fuse.FOPEN_DIRECT_IO, 0
+	return &waitHandle{f: f}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 type waitHandle struct {

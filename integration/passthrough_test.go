@@ -5,7 +5,6 @@ package integration
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,22 +17,7 @@ import (
 
 // fuseReads is the count of FUSE reads the daemon has answered, from
 // MOUNT/.jobfs/metrics.
-func fuseReads(t *testing.T, d *daemon) int {
-	t.Helper()
-	n := 0
-	for _, l := range strings.Split(d.cat(t, "mnt/.jobfs/metrics"), "\n") {
-		if !strings.HasPrefix(l, "jobfs_fuse_operations_total{") || !strings.Contains(l, `op="read"`) {
-			continue
-		}
-		f := strings.Fields(l)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", l, err)
-		}
-		n += int(v)
-	}
-	return n
-}
+func fuseReads(t *testing.T, d *daemon) int { return fuseOps(t, d, "read") }
 
 // TestPassthroughFinishedFiles: the finished run's log and its output file
 // read through the mount are the bytes on disk; as root on a kernel with
@@ -86,16 +70,4 @@ func TestPassthroughFinishedFiles(t *testing.T) {
 
 // passthroughKernel reports whether the kernel has FUSE passthrough: Linux
 // 6.9 or later (CONFIG_FUSE_PASSTHROUGH is assumed).
-func passthroughKernel() bool {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return false
-	}
-	parts := strings.SplitN(strings.TrimSpace(string(b)), ".", 3)
-	if len(parts) < 2 {
-		return false
-	}
-	major, err1 := strconv.Atoi(parts[0])
-	minor, err2 := strconv.Atoi(parts[1])
-	return err1 == nil && err2 == nil && (major > 6 || major == 6 && minor >= 9)
-}
+func passthroughKernel() bool { return kernelAtLeast(6, 9) }
