@@ -60,6 +60,7 @@ func runMain(m *testing.M) int {
 		}
 	}
 	closeInheritedOnExec()
+	installTools("rsync")
 	code := m.Run()
 	etcdtest.Cleanup() // the etcd member binary cluster_test.go built
 	if err := suiteLeaks(); err != nil {
@@ -67,6 +68,33 @@ func runMain(m *testing.M) int {
 		code = 1
 	}
 	return code
+}
+
+// installTools installs, as root through apt, the tools among tools that
+// the tests drive and a fresh Debian lacks (rsync): once, before any test,
+// so that no test's outcome depends on which ran first. Where that fails
+// (no root, no network) the tests that need one skip (codeNeed).
+func installTools(tools ...string) {
+	var missing []string
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 || os.Geteuid() != 0 {
+		return
+	}
+	install := append([]string{"install", "-y", "-qq"}, missing...)
+	if exec.Command("apt-get", install...).Run() == nil {
+		return
+	}
+	if out, err := exec.Command("apt-get", "update", "-qq").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "apt-get update: %v\n%s", err, out)
+		return
+	}
+	if out, err := exec.Command("apt-get", install...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "apt-get install %s: %v (the tests that need it skip)\n%s", strings.Join(missing, " "), err, out)
+	}
 }
 
 // closeInheritedOnExec keeps the fds this process inherited (a shell's, a

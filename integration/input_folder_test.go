@@ -30,6 +30,7 @@ func toolJob(t *testing.T, d *daemon, name string) {
 // step runs the staged executable; a second rsync sends nothing.
 func TestInputFolderCopies(t *testing.T) {
 	t.Parallel()
+	codeNeed(t, "rsync")
 	d := startDaemon(t, daemonOpts{})
 	stageTree(t, d)
 	for i, copyCmd := range []string{`cp -a src/. mnt/cp/input/`, `rsync -a src/ mnt/cp/input/`} {

@@ -281,11 +281,7 @@ func TestLogsWait(t *testing.T) {
 // job with an active run finish (stream and wait are not listed).
 func TestLogsRecursiveToolsWhileRunning(t *testing.T) {
 	t.Parallel()
-	if _, err := exec.LookPath("rsync"); err != nil {
-		if out, err := exec.Command("apt-get", "install", "-y", "-qq", "rsync").CombinedOutput(); err != nil {
-			t.Skipf("no rsync and apt-get install rsync failed: %v\n%s", err, out)
-		}
-	}
+	codeNeed(t, "rsync")
 	d := startDaemon(t, daemonOpts{})
 	d.scriptJob(t, "busy", "#!/bin/sh\necho 'ERROR: something broke'\nsleep "+sleepArgs()+"\n")
 	d.trigger(t, "busy", "{}")

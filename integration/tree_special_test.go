@@ -34,5 +34,6 @@ func TestTreeSpecialFiles(t *testing.T) {
 		t.Errorf("cat of a relative link = %q, want the file it names", got)
 	}
 	d.ok(t, `test -p mnt/special/runs/1/input/staged.fifo`)
+	codeNeed(t, "rsync")
 	d.ok(t, `rsync -a mnt/special/runs/1/output/ copy/ && test -L copy/link && test "$(readlink copy/rel)" = file`)
 }

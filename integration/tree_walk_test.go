@@ -183,7 +183,12 @@ done`, 0},
 	}
 	d.ok(t, `mkdir -p out/cp`)
 	var codes []string
+	_, rsyncErr := exec.LookPath("rsync")
 	for _, tool := range tools {
+		if tool.name == "rsync -a" && rsyncErr != nil {
+			t.Log("rsync is not installed: not tried") // installTools could not
+			continue
+		}
 		cmd := tool.cmd
 		if !envOK && tool.noEnv != "" {
 			cmd = tool.noEnv
@@ -198,7 +203,7 @@ done`, 0},
 		}
 	}
 	t.Logf("exit codes over the tree: %s", strings.Join(codes, ", "))
-	if slices.Contains(paths, "pipe/runs/1/steps/b/output") {
+	if slices.Contains(paths, "pipe/runs/1/steps/b/output") && rsyncErr == nil {
 		d.ok(t, `test -d out/rsync/pipe/runs/1/steps/b/output && ! test -e out/rsync/pipe/runs/1/steps/c/output`)
 	}
 
