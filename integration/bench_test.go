@@ -592,18 +592,9 @@ func BenchmarkCmpBigLog(b *testing.B) {
 // MOUNT/.jobfs/metrics (jobfs_fuse_operations_total of op read).
 func benchFuseReads(b *testing.B, d *daemon) float64 {
 	b.Helper()
-	text := benchRead(b, d, ".jobfs/metrics")
-	sum := 0.0
-	for _, l := range strings.Split(text, "\n") {
-		if !strings.HasPrefix(l, "jobfs_fuse_operations_total{") || !strings.Contains(l, `op="read"`) {
-			continue
-		}
-		f := strings.Fields(l)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			b.Fatalf("metrics line %q: %v", l, err)
-		}
-		sum += v
+	sum, err := fuseOpsIn(benchRead(b, d, ".jobfs/metrics"), "read")
+	if err != nil {
+		b.Fatal(err)
 	}
 	return sum
 }

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -13,19 +14,28 @@ import (
 // answered, from MOUNT/.jobfs/metrics.
 func fuseOps(t *testing.T, d *daemon, op string) int {
 	t.Helper()
-	n := 0
-	for _, l := range strings.Split(d.cat(t, "mnt/.jobfs/metrics"), "\n") {
+	n, err := fuseOpsIn(d.cat(t, "mnt/.jobfs/metrics"), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
+
+// fuseOpsIn sums jobfs_fuse_operations_total of op in metrics text.
+func fuseOpsIn(text, op string) (float64, error) {
+	sum := 0.0
+	for _, l := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(l, "jobfs_fuse_operations_total{") || !strings.Contains(l, `op="`+op+`"`) {
 			continue
 		}
 		f := strings.Fields(l)
 		v, err := strconv.ParseFloat(f[len(f)-1], 64)
 		if err != nil {
-			t.Fatalf("metrics line %q: %v", l, err)
+			return 0, fmt.Errorf("metrics line %q: %v", l, err)
 		}
-		n += int(v)
+		sum += v
 	}
-	return n
+	return sum, nil
 }
 
 // TestReadCloseNoFlush: closing a file that was only read (a computed
