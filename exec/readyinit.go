@@ -88,10 +88,11 @@ func canStartAhead(cg Cgroups) bool {
 // is mounted with favordynmods (Linux 6.0+): moving a process is then cheap.
 var v2FavorsDynMods = sync.OnceValue(func() bool {
 	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter("/sys/fs/cgroup"))
-	if err != nil || len(mounts) == 0 || mounts[0].FSType != "cgroup2" {
+	if err != nil || len(mounts) == 0 {
 		return false
 	}
-	return slices.Contains(strings.Split(mounts[0].VFSOptions, ","), "favordynmods")
+	top := mounts[len(mounts)-1] // the one seen there, where mounts are stacked
+	return top.FSType == "cgroup2" && slices.Contains(strings.Split(top.VFSOptions, ","), "favordynmods")
 })
 
 // rootAhead says whether an init started ahead for k builds the step's

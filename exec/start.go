@@ -83,13 +83,11 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	ready := s.ready
 	p := &process{reaped: make(chan struct{}), pidNS: iso.Namespaces}
 	var err error
-	rootAhead := false // an init that built the step's root ahead: it is handed the step's folders
 	if ready != nil && ready.rootAhead {
 		if failed := ready.awaitRoot(); failed != nil { // not the step's failure: the step starts an init of its own, which says its own
 			ready.abandon()
 			ready = nil
 		}
-		rootAhead = ready != nil
 	}
 	// An init started ahead is handed its step first and mounts the step's
 	// root while the cgroup is made here; it joins once told the cgroup is
@@ -127,7 +125,7 @@ func startIsolated(s Spec, out *os.File) (*process, error) {
 	if ready != nil {
 		p.cmd = ready.cmd
 		p.pgid = p.cmd.Process.Pid
-		if rootAhead {
+		if ready.rootAhead { // it built the step's root: it is handed the step's folders
 			if err := sendAheadMounts(ready.spec, spec); err != nil {
 				ready.abandon()
 				return nil, err

@@ -53,8 +53,12 @@ func TestReadCloseNoFlush(t *testing.T) {
 	before := fuseOps(t, d, "flush")
 	for i := 0; i < 3; i++ {
 		for _, f := range []string{"runs/1/status", "runs/1/wait", "runs/1/log", "runs/1/exit_code", "log", "config/type"} {
-			if _, err := os.ReadFile(d.mnt + "/nf/" + f); err != nil {
+			b, err := os.ReadFile(d.mnt + "/nf/" + f)
+			if err != nil {
 				t.Fatalf("read %s: %v", f, err)
+			}
+			if want := map[string]string{"runs/1/wait": "COMPLETED\n", "runs/1/log": "hello\n", "config/type": "script\n"}[f]; want != "" && string(b) != want {
+				t.Errorf("read %s = %q, want %q", f, b, want)
 			}
 		}
 	}

@@ -53,13 +53,20 @@ func (r cgroupRoots) join(procs string) error {
 	if root == "" {
 		return fmt.Errorf("%s is in no cgroup hierarchy it was given", procs)
 	}
-	name := rel
-	if path.Base(rel) == "cgroup.procs" {
-		name = path.Join(path.Dir(rel), "tasks")
+	return joinVia(func(name string) (int, error) { return openBeneath(r[root], name) }, rel)
+}
+
+// joinVia moves the calling thread into the cgroup of procs by writing
+// "0": to the tasks file beside it (v1: that thread alone), or where there
+// is none (v2, or a v1 folder without tasks) to procs itself (the whole
+// process). open opens a file of the cgroup for writing.
+func joinVia(open func(name string) (int, error), procs string) error {
+	fd, err := -1, error(unix.ENOENT) // no tasks file to try
+	if path.Base(procs) == "cgroup.procs" {
+		fd, err = open(path.Join(path.Dir(procs), "tasks"))
 	}
-	fd, err := openBeneath(r[root], name)
-	if errors.Is(err, unix.ENOENT) && name != rel { // v2, or a v1 folder without tasks: its whole process
-		fd, err = openBeneath(r[root], rel)
+	if errors.Is(err, unix.ENOENT) {
+		fd, err = open(procs)
 	}
 	if err != nil {
 		return err

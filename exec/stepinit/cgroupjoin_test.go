@@ -93,7 +93,8 @@ func TestCgroupRootsJoin(t *testing.T) {
 	if err := roots.join(filepath.Join(mount, filepath.Base(dir), "cgroup.procs")); err == nil {
 		t.Error("joined through a folder it was not given")
 	}
-	if err := roots.join(filepath.Join(alias, "..", "..", "cgroup.procs")); err == nil {
+	// Not cleaned: the name climbs out of the folder below it (RESOLVE_BENEATH).
+	if err := roots.join(alias + "/" + filepath.Base(dir) + "/../../cgroup.procs"); err == nil {
 		t.Error("joined through .. out of the folder it was given")
 	}
 }

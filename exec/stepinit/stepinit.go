@@ -467,13 +467,9 @@ func holdUntil(t time.Time, stop <-chan os.Signal) bool {
 // (its tasks file; cgroup.procs would move every thread of the init), or,
 // where the folder has no tasks file, the whole process.
 func joinThread(procs string) error {
-	tasks := filepath.Join(filepath.Dir(procs), "tasks")
-	if filepath.Base(procs) == "cgroup.procs" {
-		if _, err := os.Stat(tasks); err == nil {
-			return os.WriteFile(tasks, []byte("0"), 0)
-		}
-	}
-	return os.WriteFile(procs, []byte("0"), 0)
+	return joinVia(func(name string) (int, error) {
+		return unix.Open(name, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	}, procs)
 }
 
 // verifyCgroup checks /proc/self/cgroup: the step must be in its cgroup
