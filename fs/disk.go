@@ -155,7 +155,9 @@ type diskFile struct {
 }
 
 func (f *diskFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
-	return f.t.lookRunFile(ctx, a, f.jobID, f.run, f.rel, syscall.S_IFREG)
+	errno := f.t.lookRunFile(ctx, a, f.jobID, f.run, f.rel, syscall.S_IFREG)
+	a.Blksize = diskBlksize
+	return errno
 }
 
 func (f *diskFile) Getattr(ctx context.Context, _ gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -86,6 +86,7 @@ func (f *logFile) finished() bool {
 }
 
 func (f *logFile) fill(ctx context.Context, a *fuse.Attr) syscall.Errno {
+	defer func() { a.Blksize = diskBlksize }()
 	if st, ok := f.t.m.StatLog(f.jobID, f.run, f.rel); ok {
 		a.Size = uint64(st.Size)
 		// The kernel's file times are coarse (a clock tick behind the
@@ -135,6 +136,15 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 // round trip to the daemon fewer for every `cat` of a computed file, a log
 // or runs/<id>/wait. RELEASE still ends the handle.
 const noFlush = fuse.FOPEN_NOFLUSH
+
+// diskBlksize is the st_blksize of a log and of a run's file (result,
+// output/): the size a tool that sizes its buffer by it (cat, cp, Python's
+// open) reads in. Each read(2) of a FUSE file passes FUSE's file
+// operations even through passthrough (about 1.4 us a call here), so cat
+// of a finished 1 GiB log read 0.89-0.94 of the disk's speed at its
+// default 128 KiB and 0.98-1.04 at 1 MiB. A preferred size, not a limit:
+// any size still reads.
+const diskBlksize = 1 << 20
 
 // readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
 // run's input or output file, its result. When the file has a descriptor

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -66,6 +67,16 @@ func TestPassthroughFinishedFiles(t *testing.T) {
 		}
 	}
 	t.Logf("finished files: %d FUSE reads (0: passthrough)", reads)
+	// Tools size their reads by st_blksize: cat reads these in 1 MiB.
+	for _, f := range []string{"log", "output/out.txt"} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(d.mnt, "pt/runs/1", f), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Blksize != 1<<20 {
+			t.Errorf("runs/1/%s: st_blksize %d, want 1 MiB", f, st.Blksize)
+		}
+	}
 }
 
 // passthroughKernel reports whether the kernel has FUSE passthrough: Linux
