@@ -406,6 +406,14 @@ func BenchmarkCmpTrigger(b *testing.B) {
 		b.ReportMetric(fresh.p50MS/benchMS(benchPct(viaTsp, 50)), "floor/tsp-p50")
 		b.ReportMetric(ahead.p50MS/benchMS(benchPct(viaTsp, 50)), "floor-ahead/tsp-p50")
 	}
+	if okAhead {
+		// The goal's second half (at most 2x fork/exec) against the floor
+		// with a perfect pool, and the share of its two durable commits.
+		b.ReportMetric(ahead.p50MS/benchMS(benchPct(viaExec, 50)), "floor-ahead/exec-p50")
+		if commits, ok := benchFloor(b, 1, b.N*benchSamples, "commits"); ok {
+			b.ReportMetric(commits.p50MS, "floor-commits-p50-ms")
+		}
+	}
 }
 
 func benchOrNaN(ok bool, v float64) float64 {

@@ -18,7 +18,9 @@ import (
 // least (a bbolt-like durable commit of the queued run and of its verdict,
 // a fresh cgroup in each controller jobfs uses with limits, fresh pid, ipc,
 // uts and mount namespaces, the step's root built as jobfs-init builds it,
-// pivot_root, the step forked, exec'd and reaped, the cgroup removed). It is
+// pivot_root, the step forked, exec'd and reaped and its code told; the
+// init's exit, which tears its namespaces down, and the cgroup's removal
+// come after the verdict, as in jobfs). It is
 // what no program doing those things can go below on this machine, whatever
 // its design: the floor a row of the table is held against when it stays
 // short of its goal.
@@ -36,7 +38,8 @@ type benchFloorResult struct {
 // benchFloor builds and runs isofloor with workers processes of runs runs
 // each, in mode: "" (all of it), "prepared" (each run's cgroup and
 // namespaces and root made before its clock starts, as a perfect pool of
-// ready sandboxes would) or "noroot" (no root built). ok is false
+// ready sandboxes would), "noroot" (no root built) or "commits" (the run's
+// two durable commits alone). ok is false
 // (and why logged) where it cannot run: not root, no C compiler.
 func benchFloor(b *testing.B, workers, runs int, mode string) (benchFloorResult, bool) {
 	b.Helper()

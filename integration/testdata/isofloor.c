@@ -15,10 +15,12 @@
 //     /tmp and /dev/shm, a /proc of its own with the machine-wide parts
 //     read-only or hidden), pivot_root, the host's root detached;
 //   - the step (/bin/true) forked and exec'd by the init, reaped;
-//   - the cgroup removed and the verdict committed durably.
+//   - the step's code told by the init and the verdict committed durably;
+//     then, off the run's clock (as in jobfs, whose init tells its shim the
+//     code before it exits), the init's exit and the cgroup's removal.
 // No Go runtime, no shim, no FUSE, no daemon.
 //
-// usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot]
+// usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot|commits]
 //   STATE    a folder on the disk of jobfs's state (its files are removed)
 //   CGROUPS  "v1:/sys/fs/cgroup" or "v2:/sys/fs/cgroup/unified" or "none"
 //   WORKERS  processes making runs side by side
@@ -28,6 +30,8 @@
 //            part is the commits, the limits, the step's fork/exec/reap
 //   noroot   no root is built (the namespaces and cgroups only): what is
 //            left if a root cost nothing
+//   commits  the two durable commits alone (no cgroup, sandbox or step):
+//            what recording the run and its verdict costs
 // Prints "runs N secs S cpu_ms_per_run C p50_ms P p99_ms Q".
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +61,7 @@ static int cgVersion; // 0 none, 1, 2
 static const char *cgRoot;
 static const char *state;
 static int noRoot;
+static int commitsOnly;
 
 static void die(const char *what) {
 	fprintf(stderr, "isofloor: %s: %s\n", what, strerror(errno));
@@ -227,8 +232,11 @@ static void buildRoot(const char *in, const char *out, const char *app) {
 
 // init is the step's init: pid 1 of its namespaces. It waits for go (its
 // cgroup joined, or in prepared mode the run's start), builds its root
-// unless built, forks and execs the step, reaps it and exits with its code.
-static int init(int go, int built, const char *in, const char *out, const char *app) {
+// unless built, forks and execs the step, reaps it, writes its code to done
+// and exits with it. The verdict needs the step's code, not the init's end:
+// the namespaces' teardown at its exit (its mounts unmounted) is off the
+// run's clock, as jobfs-init tells its shim the code before it exits.
+static int init(int go, int done, int built, const char *in, const char *out, const char *app) {
 	char c;
 	if (!built) {
 		if (read(go, &c, 1) != 1) _exit(3);
@@ -245,23 +253,28 @@ static int init(int go, int built, const char *in, const char *out, const char *
 	}
 	int st;
 	if (waitpid(pid, &st, 0) < 0) die("wait step");
-	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+	unsigned char code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	if (write(done, &code, 1) != 1) _exit(3);
+	_exit(code);
 }
 
 // startInit clones the init into fresh namespaces; it joins its cgroup
 // first thing.
-static pid_t startInit(int *goW, int prepared, char paths[NCTRL][256], int n, const char *in, const char *out, const char *app) {
-	int go[2];
-	if (pipe2(go, O_CLOEXEC) < 0) die("pipe");
+static pid_t startInit(int *goW, int *doneR, int prepared, char paths[NCTRL][256], int n, const char *in, const char *out, const char *app) {
+	int go[2], done[2];
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0) die("pipe");
 	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0) die("clone");
 	if (pid == 0) {
 		close(go[1]);
+		close(done[0]);
 		cgJoin(paths, n);
-		_exit(init(go[0], prepared, in, out, app));
+		_exit(init(go[0], done[1], prepared, in, out, app));
 	}
 	close(go[0]);
+	close(done[1]);
 	*goW = go[1];
+	*doneR = done[0];
 	return pid;
 }
 
@@ -286,45 +299,58 @@ static void worker(int w, long runs, int prepared, double *lat) {
 		if (pwrite(fd, page, sizeof page, 4096 * k) < 0) die("state");
 	if (fsync(fd) < 0) die("fsync");
 	char paths[NCTRL][256];
-	int goW = -1;
+	int goW = -1, doneR = -1;
 	pid_t pid = 0;
 	int n = 0;
 	if (prepared) { // the first run's sandbox is made ahead
 		n = cgPaths(paths, w, 0);
 		cgMake(paths, n);
-		pid = startInit(&goW, 1, paths, n, in, out, app);
+		pid = startInit(&goW, &doneR, 1, paths, n, in, out, app);
 	}
-	for (long i = 0; i < runs; i++) {
+	for (long i = 0; commitsOnly && i < runs; i++) {
+		double t0 = now();
+		commit(fd, 2 * i);
+		commit(fd, 2 * i + 1);
+		lat[i] = now() - t0;
+	}
+	for (long i = 0; !commitsOnly && i < runs; i++) {
 		double t0 = now();
 		commit(fd, 2 * i); // the run queued, durably
 		if (!prepared) {
 			n = cgPaths(paths, w, i);
 			cgMake(paths, n);
 			cgLimit(paths, n);
-			pid = startInit(&goW, 0, paths, n, in, out, app);
+			pid = startInit(&goW, &doneR, 0, paths, n, in, out, app);
 		} else {
 			cgLimit(paths, n);
 		}
 		if (write(goW, "g", 1) != 1) die("go");
 		close(goW);
+		unsigned char code;
+		if (read(doneR, &code, 1) != 1 || code != 0) {
+			fprintf(stderr, "isofloor: the step ended without code 0\n");
+			exit(2);
+		}
+		commit(fd, 2 * i + 1); // the verdict, durably
+		lat[i] = now() - t0;
+		// The init's end and its cgroup's removal, off the clock.
+		close(doneR);
 		int st;
 		if (waitpid(pid, &st, 0) < 0) die("wait init");
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			fprintf(stderr, "isofloor: the step's init ended %#x\n", st);
 			exit(2);
 		}
-		if (!prepared) cgRemove(paths, n);
-		commit(fd, 2 * i + 1); // the verdict, durably
-		lat[i] = now() - t0;
+		cgRemove(paths, n);
 		if (prepared) { // the next run's sandbox, off the clock
-			cgRemove(paths, n);
 			n = cgPaths(paths, w, i + 1);
 			cgMake(paths, n);
-			pid = startInit(&goW, 1, paths, n, in, out, app);
+			pid = startInit(&goW, &doneR, 1, paths, n, in, out, app);
 		}
 	}
 	if (prepared) { // the unused last sandbox
 		close(goW);
+		close(doneR);
 		waitpid(pid, NULL, 0);
 		cgRemove(paths, n);
 	}
@@ -335,7 +361,7 @@ static void worker(int w, long runs, int prepared, double *lat) {
 
 int main(int argc, char **argv) {
 	if (argc < 5) {
-		fprintf(stderr, "usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot]\n");
+		fprintf(stderr, "usage: isofloor STATE CGROUPS WORKERS RUNS [prepared|noroot|commits]\n");
 		return 2;
 	}
 	state = argv[1];
@@ -345,6 +371,7 @@ int main(int argc, char **argv) {
 	long runs = atol(argv[4]);
 	int prepared = argc > 5 && !strcmp(argv[5], "prepared");
 	noRoot = argc > 5 && !strcmp(argv[5], "noroot");
+	commitsOnly = argc > 5 && !strcmp(argv[5], "commits");
 	char p[512];
 	for (int c = 0; cgVersion && c < (cgVersion == 1 ? NCTRL : 1); c++) {
 		if (cgVersion == 1) snprintf(p, sizeof p, "%s/%s/jobfs-floor", cgRoot, controllers[c]);
