@@ -7,6 +7,7 @@
 package stepinit
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,7 +336,7 @@ func (st *initState) run() int {
 	say(st.status, "ok\n")
 	st.started = true
 	stderrToNull()
-	code := reap(cmd.Process.Pid, spec.Root, st.log)
+	code := reap(cmd.Process.Pid, spec.Root, st.log, stop)
 	st.tellExit(code)
 	return code
 }
@@ -510,8 +511,11 @@ func nameOr(s, def string) string {
 // reap waits for the step's main process, reaping every orphan meanwhile
 // (as PID 1 of its pid namespace it is their parent), then kills what is
 // left, saying so in the run log, and returns the main process's exit
-// code (128+N for signal N).
-func reap(main int, pid1 bool, log *os.File) int {
+// code (128+N for signal N). Not when the step was being stopped (stop,
+// where the init's own copy of the stop's signal arrives): its other
+// processes were sent the signal with it, and the run's log says why it
+// ended; they were not "left running".
+func reap(main int, pid1 bool, log *os.File, stop <-chan os.Signal) int {
 	code := -1
 	for {
 		var ws syscall.WaitStatus
@@ -535,7 +539,7 @@ func reap(main int, pid1 bool, log *os.File) int {
 		if syscall.Kill(-1, 0) == nil { // something is left: name it before it goes
 			left, n := leftProcesses()
 			_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: ended meanwhile
-			if n > 0 {
+			if n > 0 && len(stop) == 0 {
 				say(log, "jobfs: the step ended; %d process(es) it left running were killed: %s\n", n, strings.Join(left, ", "))
 			}
 		}
@@ -554,15 +558,17 @@ func printable(s string) string {
 }
 
 // leftProcesses counts the processes of the step's pid namespace other
-// than the init (its /proc is the namespace's) and names them: "sleep
-// (pid 7)", at most ten, then how many more.
+// than the init (its /proc is the namespace's) that still run and names
+// them: "sleep (pid 7)", at most ten, then how many more. One that has
+// ended and waits to be reaped (a zombie: a foreground child the step's
+// stop ended with it) is not counted.
 func leftProcesses() (names []string, n int) {
 	ents, _ := os.ReadDir("/proc") // unreadable: nothing named
 	var out []string
 	more := 0
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == 1 {
+		if err != nil || pid == 1 || ended(e.Name()) {
 			continue
 		}
 		n++
@@ -577,6 +583,21 @@ func leftProcesses() (names []string, n int) {
 		out = append(out, fmt.Sprintf("%d more", more))
 	}
 	return out, n
+}
+
+// ended reports whether process pid (of the init's /proc) has ended: a
+// zombie (Z) or dead (X), from the state after its name in stat. Gone
+// meanwhile counts as ended.
+func ended(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')') // the name may hold spaces and parentheses
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }
 
 // closeOnExecFrom marks every open descriptor from fd up close-on-exec.
