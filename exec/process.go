@@ -112,6 +112,9 @@ type Result struct {
 	// step under a shim that ended within StartedGrace. Its caller records
 	// the start with the end, in one commit instead of two.
 	Start *Start
+	// killedAfter is the grace after which a stopped step, still running,
+	// was killed (run says so in its log); 0 when it ended within it.
+	killedAfter time.Duration
 }
 
 // Start is when a step's process began, and its process group.
@@ -200,6 +203,9 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result, release func()
 	}
 	_ = pr.Close() // the read end: nothing to flush; ends a copy still waiting
 	<-copied
+	if res.killedAfter > 0 { // after the step's own lines: the copy is done
+		_, _ = fmt.Fprintf(log, "jobfs: the step had not ended %s after SIGTERM: it was killed (SIGKILL)\n", res.killedAfter) // the log counts what it cannot take
+	}
 	return res, release
 }
 
@@ -225,21 +231,22 @@ func wait(ctx context.Context, p *process, s Spec) Result {
 		p.told = true
 		return Result{Outcome: Exited, ExitCode: code}
 	case <-expired:
-		_ = stopStep(ctx, p, s.Grace, done) // a timeout's exit code is 124 however it ended
-		return Result{Outcome: TimedOut, ExitCode: 124}
+		killed, _ := stopStep(ctx, p, s.Grace, done) // a timeout's exit code is 124 however it ended
+		return Result{Outcome: TimedOut, ExitCode: 124, killedAfter: killed}
 	case <-ctx.Done():
 		grace := s.Grace
 		if errors.Is(context.Cause(ctx), ErrKill) {
 			grace = 0
 		}
-		err := stopStep(ctx, p, grace, done)
-		return Result{Outcome: Cancelled, ExitCode: exitCode(p.cmd, err)}
+		killed, err := stopStep(ctx, p, grace, done)
+		return Result{Outcome: Cancelled, ExitCode: exitCode(p.cmd, err), killedAfter: killed}
 	}
 }
 
 // stopStep stops the step with grace, cutting the grace short when a kill
-// is asked for meanwhile (kill after stop, or after a timeout).
-func stopStep(ctx context.Context, p *process, grace time.Duration, done <-chan error) error {
+// is asked for meanwhile (kill after stop, or after a timeout). killed is
+// the grace when the step outlived it and was killed (see process.stop).
+func stopStep(ctx context.Context, p *process, grace time.Duration, done <-chan error) (killed time.Duration, err error) {
 	kill := killSwitch(ctx)
 	select {
 	case <-kill:
@@ -258,10 +265,10 @@ func stopStep(ctx context.Context, p *process, grace time.Duration, done <-chan 
 		case <-quit:
 		}
 	}()
-	err := p.stop(grace, done)
+	killed, err = p.stop(grace, done)
 	close(quit)
 	<-watched // no kill of the group once the caller goes on to delete it
-	return err
+	return killed, err
 }
 
 func exitCode(cmd *osexec.Cmd, err error) int {

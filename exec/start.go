@@ -234,21 +234,22 @@ func (p *process) handOver(specW, statusR *os.File, spec initSpec, makeGroup fun
 }
 
 // stop sends SIGTERM to every process of the step, waits up to grace for
-// the main process, then kills them all and waits for it.
-func (p *process) stop(grace time.Duration, done <-chan error) error {
+// the main process, then kills them all and waits for it. killed is grace
+// when it had to: the step's log says so, or its 137 would read as a kill.
+func (p *process) stop(grace time.Duration, done <-chan error) (killed time.Duration, err error) {
 	if grace <= 0 { // a kill: SIGKILL alone, so the step ends by it (137), not by a SIGTERM it did not trap
 		p.killAll()
-		return <-done
+		return 0, <-done
 	}
 	p.signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case err := <-done:
-		return err
+		return 0, err
 	case <-t.C:
 		p.killAll()
-		return <-done
+		return grace, <-done
 	}
 }
 

@@ -420,6 +420,10 @@ func TestIsoStopKill(t *testing.T) {
 	if got := d.cat(t, "mnt/tree/runs/1/error"); got != "stopped (ctl)\n" {
 		t.Errorf("runs/1/error = %q, want stopped (ctl)", got)
 	}
+	// Its 137 would read as a kill: the log says the grace ran out.
+	if log := d.cat(t, "mnt/tree/runs/1/log"); !strings.Contains(log, "jobfs: the step had not ended 3s after SIGTERM: it was killed (SIGKILL)\n") {
+		t.Errorf("runs/1/log = %q, want a line saying the step was killed when the grace of 3s ran out", log)
+	}
 	noSurvivor("stop", mainArgs, childArgs)
 
 	main2, child2 := sleepArgs(), sleepArgs()
@@ -437,6 +441,9 @@ func TestIsoStopKill(t *testing.T) {
 	}
 	if got := d.cat(t, "mnt/tree/runs/2/error"); got != "killed (ctl)\n" {
 		t.Errorf("runs/2/error = %q, want killed (ctl)", got)
+	}
+	if log := d.cat(t, "mnt/tree/runs/2/log"); strings.Contains(log, "after SIGTERM") {
+		t.Errorf("runs/2/log = %q: a kill sends no SIGTERM, and its log says none ran out", log)
 	}
 	noSurvivor("kill", main2, child2)
 
@@ -517,6 +524,20 @@ func TestIsoLeftProcessesNamed(t *testing.T) {
 	d.trigger(t, "clean", "{}")
 	d.waitRun(t, "clean", 1)
 	d.wantFile(t, "mnt/clean/runs/1/log", "only\n")
+	// Nor does a stopped one whose foreground child the stop ended with it:
+	// that child was not left running.
+	fg := sleepArgs()
+	isoJob(t, d, "fg", "#!/bin/sh\necho waiting\nsleep "+fg+"\n")
+	d.trigger(t, "fg", "{}")
+	d.waitStatus(t, "fg", 1, "RUNNING")
+	waitFor(t, "the foreground sleep", func() bool { return d.pgrep(t, fg) != "" })
+	d.ok(t, `echo stop > mnt/fg/runs/1/ctl`)
+	if got := d.waitRun(t, "fg", 1); got != "CANCELLED" {
+		t.Errorf("after stop the run ended %s, want CANCELLED", got)
+	}
+	if log := d.cat(t, "mnt/fg/runs/1/log"); strings.Contains(log, "left running") {
+		t.Errorf("runs/1/log of a stopped step = %q: its foreground sleep, stopped with it, is called left running", log)
+	}
 }
 
 // TestIsoJobCgroupKept: a job's cgroup folder outlives its run, empty, for
