@@ -510,7 +510,9 @@ func TestIsoCgroupCrashCleanup(t *testing.T) {
 func TestIsoLeftProcessesNamed(t *testing.T) {
 	t.Parallel()
 	d := isoDaemon(t, daemonOpts{})
-	isoJob(t, d, "bg", "#!/bin/sh\n( sleep 3; echo late ) &\nsleep 30 &\necho main done\n")
+	// The script waits for its sleep's exec: on a loaded machine it could
+	// end first, and its child would be named as the script it was forked of.
+	isoJob(t, d, "bg", "#!/bin/sh\n( sleep 3; echo late ) &\nsleep 30 &\nuntil [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done\necho main done\n")
 	d.trigger(t, "bg", "{}")
 	if got := d.waitRun(t, "bg", 1); got != "COMPLETED" {
 		t.Fatalf("run ended %s, want COMPLETED", got)
@@ -537,6 +539,21 @@ func TestIsoLeftProcessesNamed(t *testing.T) {
 	}
 	if log := d.cat(t, "mnt/fg/runs/1/log"); strings.Contains(log, "left running") {
 		t.Errorf("runs/1/log of a stopped step = %q: its foreground sleep, stopped with it, is called left running", log)
+	}
+	// One that ignores the stop's SIGTERM was left running, and is named:
+	// the background sh and its sleep (which inherits the ignore), not the
+	// foreground sleep the stop ended.
+	bgArgs, fgArgs := sleepArgs(), sleepArgs()
+	isoJob(t, d, "trap", "#!/bin/sh\nsh -c 'trap \"\" TERM; sleep "+bgArgs+"' &\nsleep "+fgArgs+"\n")
+	d.trigger(t, "trap", "{}")
+	d.waitStatus(t, "trap", 1, "RUNNING")
+	waitFor(t, "both sleeps", func() bool { return d.pgrep(t, bgArgs) != "" && d.pgrep(t, fgArgs) != "" })
+	d.ok(t, `echo stop > mnt/trap/runs/1/ctl`)
+	if got := d.waitRun(t, "trap", 1); got != "CANCELLED" {
+		t.Errorf("after stop the run ended %s, want CANCELLED", got)
+	}
+	if log := d.cat(t, "mnt/trap/runs/1/log"); !strings.Contains(log, "jobfs: the step ended; 2 process(es) it left running were killed: ") {
+		t.Errorf("runs/1/log = %q, want the 2 processes that ignored the stop named, and not the foreground sleep", log)
 	}
 }
 

@@ -336,7 +336,7 @@ func (st *initState) run() int {
 	say(st.status, "ok\n")
 	st.started = true
 	stderrToNull()
-	code := reap(cmd.Process.Pid, spec.Root, st.log, stop)
+	code := reap(cmd.Process.Pid, spec.Root, st.log)
 	st.tellExit(code)
 	return code
 }
@@ -511,11 +511,12 @@ func nameOr(s, def string) string {
 // reap waits for the step's main process, reaping every orphan meanwhile
 // (as PID 1 of its pid namespace it is their parent), then kills what is
 // left, saying so in the run log, and returns the main process's exit
-// code (128+N for signal N). Not when the step was being stopped (stop,
-// where the init's own copy of the stop's signal arrives): its other
-// processes were sent the signal with it, and the run's log says why it
-// ended; they were not "left running".
-func reap(main int, pid1 bool, log *os.File, stop <-chan os.Signal) int {
+// code (128+N for signal N). A process that is ending (a foreground child
+// a stop's SIGTERM ends with the step) is not named: it was not left
+// running; one that ignores the stop's SIGTERM is. When the main process
+// ended by a signal, the others are given up to signalledGrace to end by
+// theirs (sent with it) before they are named.
+func reap(main int, pid1 bool, log *os.File) int {
 	code := -1
 	for {
 		var ws syscall.WaitStatus
@@ -538,13 +539,22 @@ func reap(main int, pid1 bool, log *os.File, stop <-chan os.Signal) int {
 		}
 		if syscall.Kill(-1, 0) == nil { // something is left: name it before it goes
 			left, n := leftProcesses()
+			for waited := time.Duration(0); n > 0 && ws.Signaled() && waited < signalledGrace; waited += time.Millisecond {
+				time.Sleep(time.Millisecond)
+				left, n = leftProcesses()
+			}
 			_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: ended meanwhile
-			if n > 0 && len(stop) == 0 {
+			if n > 0 {
 				say(log, "jobfs: the step ended; %d process(es) it left running were killed: %s\n", n, strings.Join(left, ", "))
 			}
 		}
 	}
 }
+
+// signalledGrace is how long the processes of a step whose main process
+// a signal ended may take to end by the same signal (a stop sends it to
+// them all at once) before the init names them as left running.
+const signalledGrace = 50 * time.Millisecond
 
 // printable is a process name as a log line may hold it: a step chooses
 // its processes' names, and a control or format character becomes ?.
@@ -585,20 +595,32 @@ func leftProcesses() (names []string, n int) {
 	return out, n
 }
 
-// ended reports whether process pid (of the init's /proc) has ended: a
-// zombie (Z) or dead (X), from the state after its name in stat. Gone
-// meanwhile counts as ended.
+// ended reports whether process pid (of the init's /proc) has ended or is
+// ending: a zombie (Z) or dead (X), or exiting (PF_EXITING in its flags),
+// from its stat. Gone meanwhile counts as ended.
 func ended(pid string) bool {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return true
 	}
 	i := bytes.LastIndexByte(b, ')') // the name may hold spaces and parentheses
-	if i < 0 || i+2 >= len(b) {
+	if i < 0 {
 		return false
 	}
-	return b[i+2] == 'Z' || b[i+2] == 'X'
+	// After the name: state ppid pgrp session tty_nr tpgid flags ...
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExiting != 0
 }
+
+// pfExiting is the kernel's PF_EXITING task flag: the task is in exit.
+const pfExiting = 0x4
 
 // closeOnExecFrom marks every open descriptor from fd up close-on-exec.
 func closeOnExecFrom(from int) error {
