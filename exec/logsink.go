@@ -240,6 +240,20 @@ func newLog(f *os.File, o LogOptions) *Log {
 // Write takes all of p; its error is always nil.
 func (l *Log) Write(p []byte) (int, error) { return l.w.Write(p) }
 
+// Mark appends line (jobfs's own, ending in a newline) after what the step
+// wrote: what the masker holds back first, on a line of its own, in the
+// room kept for markers and past the cap (a line about the step's end is
+// not its output, and a capped log still says how the step ended).
+func (l *Log) Mark(line string) {
+	if l.masker != nil {
+		_ = l.masker.Flush() // into the sink, which never fails
+	}
+	if l.sink.midLine {
+		line = "\n" + line
+	}
+	l.sink.append([]byte(line), true) // what it cannot write is counted as dropped
+}
+
 // Close writes what the masker holds back and the marker of dropped
 // output, then closes the file. Its error says what the log lost: output
 // no marker could report (the disk stayed full), or the close's own.

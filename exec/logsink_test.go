@@ -205,3 +205,32 @@ func TestRunFullDiskEndsWithReason(t *testing.T) {
 		t.Errorf("log has a marker after a marker:\n%s", twice)
 	}
 }
+
+// TestLogMark: jobfs's own line after a step's output starts a line of its
+// own, comes after what the masker held back, and is written past the cap.
+func TestLogMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	l, err := OpenLog(path, LogOptions{Max: 8, Secrets: [][]byte{[]byte("hunter2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Write([]byte("waiting")); err != nil {
+		t.Fatal(err)
+	}
+	l.Mark("jobfs: end\n")
+	if _, err := l.Write([]byte(" more output past the cap")); err != nil {
+		t.Fatal(err)
+	}
+	l.Mark("jobfs: again\n")
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "waiting\njobfs: end\n\njobfs: log truncated at 8 bytes (--max-log); the step keeps running, its further output is dropped\njobfs: again\n"
+	if string(got) != want {
+		t.Errorf("log = %q, want %q", got, want)
+	}
+}

@@ -204,9 +204,19 @@ func run(ctx context.Context, s Spec, log io.Writer) (res Result, release func()
 	_ = pr.Close() // the read end: nothing to flush; ends a copy still waiting
 	<-copied
 	if res.killedAfter > 0 { // after the step's own lines: the copy is done
-		_, _ = fmt.Fprintf(log, "jobfs: the step had not ended %s after SIGTERM: it was killed (SIGKILL)\n", res.killedAfter) // the log counts what it cannot take
+		markLog(log, fmt.Sprintf("jobfs: the step had not ended %s after SIGTERM: it was killed (SIGKILL)\n", res.killedAfter))
 	}
 	return res, release
+}
+
+// markLog appends jobfs's own line to a step's log: through Log.Mark (its
+// own line, past the cap) where the log is one, as written otherwise.
+func markLog(log io.Writer, line string) {
+	if l, ok := log.(*Log); ok {
+		l.Mark(line)
+		return
+	}
+	_, _ = io.WriteString(log, line) // a caller's writer: its failures are its own to report
 }
 
 func startError(path string, err error) error { return stepinit.StartError(path, err) }

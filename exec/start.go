@@ -248,6 +248,14 @@ func (p *process) stop(grace time.Duration, done <-chan error) (killed time.Dura
 	case err := <-done:
 		return 0, err
 	case <-t.C:
+		select {
+		case err := <-done: // ended as the grace ran out: not killed
+			return 0, err
+		case code := <-p.exited: // (nil without an init: never) ended; the init exits now
+			p.exited <- code // for whoever reads it next (a buffer of one, emptied above)
+			return 0, <-done
+		default:
+		}
 		p.killAll()
 		return grace, <-done
 	}
