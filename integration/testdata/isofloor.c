@@ -327,8 +327,13 @@ static void worker(int w, long runs, int prepared, double *lat) {
 		if (write(goW, "g", 1) != 1) die("go");
 		close(goW);
 		unsigned char code;
-		if (read(doneR, &code, 1) != 1 || code != 0) {
-			fprintf(stderr, "isofloor: the step ended without code 0\n");
+		ssize_t got = read(doneR, &code, 1);
+		if (got != 1 || code != 0) {
+			if (got == 1) fprintf(stderr, "isofloor: the step ended with code %d\n", code);
+			else fprintf(stderr, "isofloor: the step's init ended without telling the step's code\n");
+			close(doneR);
+			waitpid(pid, NULL, 0);
+			cgRemove(paths, n);
 			exit(2);
 		}
 		commit(fd, 2 * i + 1); // the verdict, durably
