@@ -108,7 +108,11 @@ func (w *logSink) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.capped {
-		w.append(fmt.Appendf(nil, "\njobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max), true)
+		line := fmt.Appendf(nil, "jobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max)
+		if w.midLine {
+			line = append([]byte{'\n'}, line...)
+		}
+		w.append(line, true)
 	}
 	return len(p), nil
 }
@@ -247,6 +251,9 @@ func (l *Log) Write(p []byte) (int, error) { return l.w.Write(p) }
 func (l *Log) Mark(line string) {
 	if l.masker != nil {
 		_ = l.masker.Flush() // into the sink, which never fails
+	}
+	if l.sink.dropped > 0 { // output lost before it is told first
+		l.sink.reportDropped(0, true)
 	}
 	if l.sink.midLine {
 		line = "\n" + line

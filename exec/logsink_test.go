@@ -210,11 +210,11 @@ func TestRunFullDiskEndsWithReason(t *testing.T) {
 // own, comes after what the masker held back, and is written past the cap.
 func TestLogMark(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log")
-	l, err := OpenLog(path, LogOptions{Max: 8, Secrets: [][]byte{[]byte("hunter2")}})
+	l, err := OpenLog(path, LogOptions{Max: 20, Secrets: [][]byte{[]byte("hunter2")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Write([]byte("waiting")); err != nil {
+	if _, err := l.Write([]byte("waiting hun")); err != nil { // the masker holds "hun" back
 		t.Fatal(err)
 	}
 	l.Mark("jobfs: end\n")
@@ -229,7 +229,7 @@ func TestLogMark(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "waiting\njobfs: end\n\njobfs: log truncated at 8 bytes (--max-log); the step keeps running, its further output is dropped\njobfs: again\n"
+	want := "waiting hun\njobfs: end\njobfs: log truncated at 20 bytes (--max-log); the step keeps running, its further output is dropped\njobfs: again\n"
 	if string(got) != want {
 		t.Errorf("log = %q, want %q", got, want)
 	}

@@ -336,7 +336,7 @@ func (st *initState) run() int {
 	say(st.status, "ok\n")
 	st.started = true
 	stderrToNull()
-	code := reap(cmd.Process.Pid, spec.Root, st.log)
+	code := reap(cmd.Process.Pid, spec.Root, st.log, stop)
 	st.tellExit(code)
 	return code
 }
@@ -514,9 +514,10 @@ func nameOr(s, def string) string {
 // code (128+N for signal N). A process that is ending (a foreground child
 // a stop's SIGTERM ends with the step) is not named: it was not left
 // running; one that ignores the stop's SIGTERM is. When the main process
-// ended by a signal, the others are given up to signalledGrace to end by
-// theirs (sent with it) before they are named.
-func reap(main int, pid1 bool, log *os.File) int {
+// ended by a signal, or the init got one (a stop sends its signal to them
+// all, the init included, in turn), the others are given up to
+// signalledGrace to end by theirs before they are named.
+func reap(main int, pid1 bool, log *os.File, stop <-chan os.Signal) int {
 	code := -1
 	for {
 		var ws syscall.WaitStatus
@@ -539,9 +540,11 @@ func reap(main int, pid1 bool, log *os.File) int {
 		}
 		if syscall.Kill(-1, 0) == nil { // something is left: name it before it goes
 			left, n := leftProcesses()
-			for waited := time.Duration(0); n > 0 && ws.Signaled() && waited < signalledGrace; waited += time.Millisecond {
-				time.Sleep(time.Millisecond)
-				left, n = leftProcesses()
+			if n > 0 && (ws.Signaled() || len(stop) > 0) { // only ever a wait: a step signalling its init costs it 50 ms
+				for deadline := time.Now().Add(signalledGrace); n > 0 && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+					left, n = leftProcesses()
+				}
 			}
 			_ = syscall.Kill(-1, syscall.SIGKILL) // ESRCH: ended meanwhile
 			if n > 0 {
@@ -597,8 +600,13 @@ func leftProcesses() (names []string, n int) {
 
 // ended reports whether process pid (of the init's /proc) has ended or is
 // ending: a zombie (Z) or dead (X), or exiting (PF_EXITING in its flags),
-// from its stat. Gone meanwhile counts as ended.
+// from its stat, or with SIGKILL pending in its status (the kernel adds it
+// the moment a signal that ends the process is sent, as the stop's SIGTERM
+// to a process that does not catch it). Gone meanwhile counts as ended.
 func ended(pid string) bool {
+	if st, err := os.ReadFile("/proc/" + pid + "/status"); err == nil && killPending(st) {
+		return true
+	}
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return true
@@ -621,6 +629,21 @@ func ended(pid string) bool {
 
 // pfExiting is the kernel's PF_EXITING task flag: the task is in exit.
 const pfExiting = 0x4
+
+// killPending reports whether a /proc/<pid>/status shows SIGKILL pending,
+// for its thread (SigPnd) or its whole process (ShdPnd).
+func killPending(status []byte) bool {
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "SigPnd" && k != "ShdPnd") {
+			continue
+		}
+		if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(unix.SIGKILL-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // closeOnExecFrom marks every open descriptor from fd up close-on-exec.
 func closeOnExecFrom(from int) error {
