@@ -204,9 +204,13 @@ func (m *Manager) reject(jobID, what string, err error) error {
 // appendRunLog adds a line written by jobfs itself to a run's log; a line
 // the log cannot take goes to the daemon's log instead.
 func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
-	f, err := os.OpenFile(m.RunLogPath(jobID, run), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(m.RunLogPath(jobID, run), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
 	if err == nil {
-		_, err = f.WriteString(logSafe(line) + "\n")
+		text := logSafe(line) + "\n"
+		if !endsLine(f) { // a step's last line without its newline: ours starts a line of its own
+			text = "\n" + text
+		}
+		_, err = f.WriteString(text)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -214,6 +218,20 @@ func (m *Manager) appendRunLog(jobID string, run uint64, line string) {
 	if err != nil {
 		m.slog.Warn(fmt.Sprintf("cannot write run log (%v): %s", err, line), m.runAttrs(jobID, run)...)
 	}
+}
+
+// endsLine reports whether f is empty or ends with a newline (an
+// unreadable end counts as one: the line is appended as before).
+func endsLine(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return true
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, st.Size()-1); err != nil {
+		return true
+	}
+	return b[0] == '\n'
 }
 
 // Refuse logs that a user's operation on what was refused as invalid, and

@@ -205,6 +205,26 @@ func TestRunTimeout(t *testing.T) {
 	eventually(t, "the TERM-ignoring script is killed", func() bool { return !alive(pid) })
 }
 
+// TestRunLogLineAfterPartial: jobfs's own line after a step's output that
+// ended without a newline starts a line of its own.
+func TestRunLogLineAfterPartial(t *testing.T) {
+	t.Parallel()
+	m := newTestManager(t, Options{Grace: 100 * time.Millisecond})
+	j := scriptJob(t, m, "partial", "#!/bin/sh\nprintf partial\nsleep 10\n")
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "1s"))
+	id := mustTrigger(t, m, j.ID, "{}")
+	if r := waitRun(t, m, j.ID, id); r.Status != Timeout {
+		t.Fatalf("run = %s (%s), want TIMEOUT", r.Status, r.Error)
+	}
+	b, err := os.ReadFile(m.RunLogPath(j.ID, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if log := string(b); !strings.Contains(log, "partial\njobfs: timed out after 1s") {
+		t.Errorf("run log = %q, want partial, then jobfs's line on a line of its own", log)
+	}
+}
+
 // TestMaxActiveQueues: with room for one run, three triggers run one at a
 // time in the order they came; the others wait PENDING.
 func TestMaxActiveQueues(t *testing.T) {
