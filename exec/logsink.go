@@ -108,11 +108,7 @@ func (w *logSink) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if w.capped {
-		line := fmt.Appendf(nil, "jobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max)
-		if w.midLine {
-			line = append([]byte{'\n'}, line...)
-		}
-		w.append(line, true)
+		w.append(w.ownLine(fmt.Sprintf("jobfs: log truncated at %d bytes (--max-log); the step keeps running, its further output is dropped\n", w.max)), true)
 	}
 	return len(p), nil
 }
@@ -147,6 +143,15 @@ func (w *logSink) append(b []byte, marker bool) bool {
 	return true
 }
 
+// ownLine is a line of jobfs's own (ending in a newline) as the log takes
+// it: on a line of its own after output that ended without one.
+func (w *logSink) ownLine(line string) []byte {
+	if w.midLine {
+		line = "\n" + line
+	}
+	return []byte(line)
+}
+
 // reportDropped writes the marker line for the output dropped so far and
 // reports whether it could. Before the end (not final) it does so only
 // when the next bytes of output fit after it too, so a disk that stays full
@@ -157,15 +162,12 @@ func (w *logSink) reportDropped(next int64, final bool) bool {
 	if pe, ok := why.(*os.PathError); ok {
 		why = pe.Err // "no space left on device", without the path
 	}
-	line := fmt.Sprintf("jobfs: %d bytes of output dropped: %v\n", lost, why)
-	if w.midLine {
-		line = "\n" + line
-	}
+	line := w.ownLine(fmt.Sprintf("jobfs: %d bytes of output dropped: %v\n", lost, why))
 	if !final && w.allocate(int64(len(line))+next) != nil {
 		return false
 	}
 	w.dropped = 0
-	if !w.append([]byte(line), true) {
+	if !w.append(line, true) {
 		// The marker's own bytes are not output: not counted.
 		w.dropped, w.dropErr = lost, err
 		return false
@@ -255,10 +257,7 @@ func (l *Log) Mark(line string) {
 	if l.sink.dropped > 0 { // output lost before it is told first
 		l.sink.reportDropped(0, true)
 	}
-	if l.sink.midLine {
-		line = "\n" + line
-	}
-	l.sink.append([]byte(line), true) // what it cannot write is counted as dropped
+	l.sink.append(l.sink.ownLine(line), true) // what it cannot write is counted as dropped
 }
 
 // Close writes what the masker holds back and the marker of dropped
