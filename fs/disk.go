@@ -181,7 +181,7 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, toErrno(err)
 	}
 	holder := f.t.holderOf(ctx, f.jobID)
-	return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, noFlush), 0
+	return offered(ctx, &readHandle{f: rf, hold: hold, holder: holder}), sharerFlags(holder, noFlush), 0
 }
 
 // diskOther is a symlink or a FIFO below a run's folder: its attributes,

@@ -126,7 +126,7 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	holder := f.t.holderOf(ctx, f.jobID)
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return &readHandle{f: rf, hold: hold, holder: holder}, sharerFlags(holder, noFlush), 0
+		return offered(ctx, &readHandle{f: rf, hold: hold, holder: holder}), sharerFlags(holder, noFlush), 0
 	}
 	return &readHandle{f: rf, hold: hold, holder: holder}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
@@ -148,7 +148,7 @@ const diskBlksize = 1 << 20
 
 // readHandle reads a file package jobs opened (jobs.ReadFile): a log, a
 // run's input or output file, its result. When the file has a descriptor
-// (the local implementation), go-fuse offers it to the kernel for
+// (the local implementation), backingFS offers it to the kernel for
 // passthrough (see passthroughOK) and lseek reaches it.
 type readHandle struct {
 	f      jobs.ReadFile
@@ -178,9 +178,9 @@ func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return fuse.ReadResultData(dest[:n]), 0
 }
 
-// PassthroughFd returns the file's descriptor, which stays open until
+// backingFd returns the file's descriptor, which stays open until
 // Release; a file without one is read through the daemon.
-func (h *readHandle) PassthroughFd() (int, bool) {
+func (h *readHandle) backingFd() (int, bool) {
 	if h.holder.caller != nil {
 		return -1, false
 	}
@@ -220,9 +220,10 @@ func (h *readHandle) Release(ctx context.Context) syscall.Errno {
 
 // passthroughOK is set by Mount when the kernel let the daemon register a
 // backing file (FUSE passthrough: Linux 6.9+, CAP_SYS_ADMIN). Without it a
-// finished log keeps direct I/O through the daemon; go-fuse offers the
-// kernel each readHandle (a run's finished log, its input, output and
-// result files) and falls back to reads through the daemon when refused.
+// finished log keeps direct I/O through the daemon; backingFS offers the
+// kernel each readHandle of a finished log, a run's input, output and
+// result files, and staged files (offered), and falls back to reads
+// through the daemon when refused.
 var passthroughOK atomic.Bool
 
 func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }

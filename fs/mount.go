@@ -111,11 +111,13 @@ func serveFS(mountpoint string, root gofs.InodeEmbedder, opts *gofs.Options, cou
 	if count == nil { // the wrapper's fixes (SETATTR's inode, names' length) apply all the same
 		count = func(string, int) {}
 	}
-	raw := &countingFS{RawFileSystem: gofs.NewNodeFS(root, opts), count: count}
+	backing := newBackingFS(gofs.NewNodeFS(root, opts))
+	raw := &countingFS{RawFileSystem: backing, count: count}
 	server, err := fuse.NewServer(raw, mountpoint, &opts.MountOptions)
 	if err != nil {
 		return nil, err
 	}
+	backing.server = server // before Serve: no request is answered yet
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		return nil, err // as gofs.Mount: the serve loop ends with the failed mount

@@ -313,16 +313,17 @@ var (
 	_ gofs.FileFlusher   = (*stagedHandle)(nil)
 	_ gofs.FileFsyncer   = (*stagedHandle)(nil)
 	_ gofs.FileAllocater = (*stagedHandle)(nil)
-	// FUSE passthrough: the kernel reads and writes the file itself.
-	_ gofs.FilePassthroughFder = (*stagedHandle)(nil)
+	// FUSE passthrough: the kernel reads and writes the file itself
+	// (backing.go; not go-fuse's FilePassthroughFder, see backingFS).
+	_ backingFder = (*stagedHandle)(nil)
 )
 
 // readHandle: a log, a run's input or output file, its result (files.go).
 var (
-	_ gofs.FileReleaser        = (*readHandle)(nil)
-	_ gofs.FileReader          = (*readHandle)(nil)
-	_ gofs.FileLseeker         = (*readHandle)(nil)
-	_ gofs.FilePassthroughFder = (*readHandle)(nil)
+	_ gofs.FileReleaser = (*readHandle)(nil)
+	_ gofs.FileReader   = (*readHandle)(nil)
+	_ gofs.FileLseeker  = (*readHandle)(nil)
+	_ backingFder       = (*readHandle)(nil)
 )
 
 var (

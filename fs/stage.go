@@ -363,7 +363,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		return nil, nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: r.t.holderOf(ctx, r.jobID)}
-	return newStageChild(ctx, dir, r, &st, out), h, sharerFlags(h.holder, 0), 0
+	return newStageChild(ctx, dir, r, &st, out), offered(ctx, h), sharerFlags(h.holder, 0), 0
 }
 
 func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
@@ -490,7 +490,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		return nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: n.t.holderOf(ctx, r.jobID)}
-	return h, sharerFlags(h.holder, 0), 0
+	return offered(ctx, h), sharerFlags(h.holder, 0), 0
 }
 
 // ownerModeAllows checks an open by the file's owner against the owner's
@@ -576,9 +576,9 @@ func (h *stagedHandle) Allocate(ctx context.Context, off, size uint64, mode uint
 	return toErrno(h.f.Allocate(off, size, mode))
 }
 
-// PassthroughFd lets the kernel read and write the file itself when it
-// may (see passthroughOK), as before the handle reached the daemon; not
-// for a share's holder, whose reads and writes the daemon checks again.
-func (h *stagedHandle) PassthroughFd() (int, bool) {
+// backingFd lets the kernel read and write the file itself when it may
+// (see backingFS), as before the handle reached the daemon; not for a
+// share's holder, whose reads and writes the daemon checks again.
+func (h *stagedHandle) backingFd() (int, bool) {
 	return int(h.f.Fd()), h.holder.caller == nil
 }

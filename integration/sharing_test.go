@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -884,4 +885,119 @@ func TestStagedHeldBySharer(t *testing.T) {
 		shareDo(`echo more >> mnt/held/input/doc.txt`),
 		shareDo(`cp mnt/held/input/doc.txt /tmp/jobfs-held-$$ && rm /tmp/jobfs-held-$$`),
 		shareOut(`cat mnt/held/input/doc.txt`, "doc\nmore\n"))
+}
+
+// fdHolder is a python process, as root or as a user, that opens, reads
+// and closes files of the mount on command, one answer line each: the
+// order of opens and closes across users is the test's, not the
+// scheduler's.
+type fdHolder struct {
+	in  io.Writer
+	out *bufio.Scanner
+}
+
+func startHolder(t *testing.T, d *daemon, prefix ...string) *fdHolder {
+	t.Helper()
+	args := append(prefix, "python3", "-c", `
+import os, sys
+fds = {}
+for line in sys.stdin:
+    op, name, *path = line.split()
+    try:
+        if op == "open":
+            fds[name] = os.open(path[0], os.O_RDONLY)
+        elif op == "read":
+            os.pread(fds[name], 1 << 20, 0)
+        else:
+            os.close(fds.pop(name))
+        print("ok", flush=True)
+    except OSError as e:
+        print(e.strerror, flush=True)
+    except KeyError:
+        print("not open", flush=True)
+`)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = d.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // before the daemon's and the user's cleanups
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ended already: fine
+		_ = cmd.Wait()
+	})
+	return &fdHolder{in: in, out: bufio.NewScanner(out)}
+}
+
+// do runs one command ("open NAME PATH", "read NAME", "close NAME") and
+// returns its answer: "ok" or the error's text.
+func (h *fdHolder) do(t *testing.T, command string) string {
+	t.Helper()
+	if _, err := fmt.Fprintln(h.in, command); err != nil {
+		t.Fatalf("%s: %v", command, err)
+	}
+	if !h.out.Scan() {
+		t.Fatalf("%s: the holder ended", command)
+	}
+	return h.out.Text()
+}
+
+// TestShareHolderBesidePassthrough: a share holder's open of a file (read
+// through the daemon) beside root's opens (passed through to the kernel)
+// leaves root's next open working. go-fuse let the file's backing id go at
+// the holder's close while root's open still used it, and root's next cat
+// failed with EIO (seen in CI as TestShareRevokedHandles's cat of the
+// job's log). Both orders, on a finished run's log, the job's log and a
+// staged file.
+func TestShareHolderBesidePassthrough(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	bob := users[0]
+	d := shareDaemon(t)
+	d.scriptJob(t, "pt", "#!/bin/sh\nseq 1 1000\n")
+	d.ok(t, `echo runner > "mnt/pt/shared/@$U"`, "U="+bob.name)
+	d.trigger(t, "pt", "{}")
+	if st := d.waitRun(t, "pt", 1); st != "COMPLETED" {
+		t.Fatalf("run 1 ended %s", st)
+	}
+	d.ok(t, `echo doc > mnt/pt/input/doc`) // for the next run
+	root := startHolder(t, d)
+	sharer := startHolder(t, d, "runuser", "-u", bob.name, "--")
+	for _, f := range []string{"runs/1/log", "log", "input/doc"} {
+		own, theirs := "mnt/pt/"+f, "mnt/@root/pt/"+f
+		steps := []struct {
+			h       *fdHolder
+			command string
+		}{
+			// The holder first, then root's open, the holder's close and root's next open.
+			{sharer, "open b " + theirs}, {root, "open a " + own}, {sharer, "read b"}, {sharer, "close b"},
+			{root, "open c " + own}, {root, "read a"}, {root, "read c"}, {root, "close a"}, {root, "close c"},
+			// Root first, then the holder's open, root's close and next open.
+			{root, "open a " + own}, {sharer, "open b " + theirs}, {root, "close a"}, {root, "open c " + own},
+			{sharer, "read b"}, {root, "read c"}, {sharer, "close b"}, {root, "open a " + own},
+			{root, "read a"}, {root, "read c"}, {root, "close a"}, {root, "close c"},
+		}
+		for i, s := range steps {
+			who := "root"
+			if s.h == sharer {
+				who = bob.name
+			}
+			if got := s.h.do(t, s.command); got != "ok" {
+				t.Errorf("%s: step %d, %s %s: %s, want ok", f, i, who, s.command, got)
+			}
+		}
+		if got, want := d.cat(t, own), d.cat(t, own); got != want || got == "" {
+			t.Errorf("cat %s after: %q then %q", own, got, want)
+		}
+	}
 }
