@@ -18,11 +18,14 @@ import (
 // open beside the first (EBUSY, which cat reports as EIO).
 //
 // The kernel's rules for one file: an open beside one passed through must
-// be passed through too, and one passed through is refused beside a
-// cached one. So a node is passed through only while it has no other open,
-// and then every later open shares its id until the last is released.
-// A share holder's handle given the id keeps FOPEN_DIRECT_IO: its reads
-// and writes still come to the daemon, which checks the share again.
+// be passed through too (else EIO), and one passed through is refused
+// beside a cached one (ETXTBSY, EIO). So a node is passed through only
+// while it has no cached open, and then every later open shares its id
+// until the last is released. An open given the id that asked for
+// FOPEN_DIRECT_IO still reads and writes through the daemon, but its mmap
+// maps the backing file: so a job with a share is never passed through
+// (tree.offered), and a share holder is given an id only when the share
+// came while root or the owner had the file open passed through.
 type backingFS struct {
 	fuse.RawFileSystem
 	server backingServer // set before the server serves a request
@@ -30,7 +33,7 @@ type backingFS struct {
 	mu    sync.Mutex
 	nodes map[uint64]*nodeBacking // by node id, while it has a counted open
 	opens map[openKey]bool        // each counted open: true if given its node's id
-	off   bool                    // the kernel refused a backing file: not asked again
+	off   bool                    // the kernel refuses backing files: not asked again
 }
 
 // backingServer is the part of go-fuse's server that registers backing files.
@@ -39,11 +42,11 @@ type backingServer interface {
 	UnregisterBackingFd(id int32) syscall.Errno
 }
 
-// nodeBacking is a node's backing id (0: none) and its open handles.
+// nodeBacking is a node's backing id (0: none) and its counted opens.
 type nodeBacking struct {
 	id     int32
 	backed int // opens given the id
-	plain  int // opens read and written through the daemon
+	cached int // opens through the daemon and the page cache (no FOPEN_DIRECT_IO)
 }
 
 type openKey struct{ node, fh uint64 }
@@ -53,6 +56,7 @@ func newBackingFS(inner fuse.RawFileSystem) *backingFS {
 }
 
 func (b *backingFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	offers.Delete(cancel) // none is left, but one would be another request's
 	st := b.RawFileSystem.Open(cancel, in, out)
 	offer := takeOffer(cancel)
 	if st == fuse.OK {
@@ -62,6 +66,7 @@ func (b *backingFS) Open(cancel <-chan struct{}, in *fuse.OpenIn, out *fuse.Open
 }
 
 func (b *backingFS) Create(cancel <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	offers.Delete(cancel)
 	st := b.RawFileSystem.Create(cancel, in, name, out)
 	offer := takeOffer(cancel)
 	if st == fuse.OK {
@@ -91,21 +96,29 @@ func (b *backingFS) opened(node uint64, out *fuse.OpenOut, offer backingFder) {
 		n = &nodeBacking{}
 		b.nodes[node] = n
 	}
-	if n.id == 0 && n.plain == 0 && offer != nil && !b.off && b.server != nil {
+	if n.id == 0 && n.cached == 0 && offer != nil && !b.off && b.server != nil {
 		if fd, ok := offer.backingFd(); ok {
 			id, errno := b.server.RegisterBackingFd(&fuse.BackingMap{Fd: int32(fd)})
-			if errno != 0 {
-				b.off = true
-				log.Printf("jobfs: the kernel refused a backing file (%v): files are read through the daemon from now on", errno)
-			} else {
+			switch errno {
+			case 0:
 				n.id = id
+			case syscall.EPERM, syscall.EOPNOTSUPP, syscall.ENOTTY, syscall.ENOSYS:
+				b.off = true
+				log.Printf("jobfs: the kernel refuses backing files (%v): files are read through the daemon from now on", errno)
+			default:
+				// This file only (its file system stacks too deep, say):
+				// it is read through the daemon.
 			}
 		}
 	}
 	key := openKey{node, out.Fh}
 	if n.id == 0 {
-		n.plain++
-		b.opens[key] = false
+		if out.OpenFlags&fuse.FOPEN_DIRECT_IO == 0 {
+			n.cached++
+			b.opens[key] = false
+		} else if n.cached == 0 && n.backed == 0 {
+			delete(b.nodes, node) // a direct open is no bar to passing the file through
+		}
 		return
 	}
 	out.BackingID = n.id
@@ -131,7 +144,7 @@ func (b *backingFS) released(node, fh uint64) {
 	if backed {
 		n.backed--
 	} else {
-		n.plain--
+		n.cached--
 	}
 	if n.backed == 0 && n.id != 0 {
 		if errno := b.server.UnregisterBackingFd(n.id); errno != 0 {
@@ -139,7 +152,7 @@ func (b *backingFS) released(node, fh uint64) {
 		}
 		n.id = 0
 	}
-	if n.backed == 0 && n.plain == 0 {
+	if n.backed == 0 && n.cached == 0 {
 		delete(b.nodes, node)
 	}
 }
@@ -156,9 +169,11 @@ type backingFder interface {
 // has a channel of its own.
 var offers sync.Map
 
-// offered offers h for passthrough (see backingFS) and returns it.
-func offered(ctx context.Context, h backingFder) backingFder {
-	if !passthroughOK.Load() {
+// offered offers h, a handle on a file of jobID, for passthrough (see
+// backingFS), unless the job has a share, and returns it. Only a node's
+// Open or Create, answering a FUSE request, may call it.
+func (t *tree) offered(ctx context.Context, jobID string, h backingFder) backingFder {
+	if !passthroughOK.Load() || (t.multi && t.m.Shared(jobID)) {
 		return h
 	}
 	if fc, ok := ctx.(*fuse.Context); ok && fc.Cancel != nil {

@@ -181,7 +181,13 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 		return nil, 0, toErrno(err)
 	}
 	holder := f.t.holderOf(ctx, f.jobID)
-	return offered(ctx, &readHandle{f: rf, hold: hold, holder: holder}), sharerFlags(holder, noFlush), 0
+	h := &readHandle{f: rf, hold: hold, holder: holder}
+	if r, err := f.t.m.Run(f.jobID, f.run); err == nil && r.Status.Terminal() {
+		// Only once its step is done: it may still replace the file, and
+		// a node (numbered by path) passed through would keep the old.
+		return f.t.offered(ctx, f.jobID, h), sharerFlags(holder, noFlush), 0
+	}
+	return h, sharerFlags(holder, noFlush), 0
 }
 
 // diskOther is a symlink or a FIFO below a run's folder: its attributes,

@@ -126,7 +126,7 @@ func (f *logFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint
 	holder := f.t.holderOf(ctx, f.jobID)
 	if passthroughOK.Load() && f.finished() {
 		// No FOPEN_DIRECT_IO: the kernel lets it override passthrough.
-		return offered(ctx, &readHandle{f: rf, hold: hold, holder: holder}), sharerFlags(holder, noFlush), 0
+		return f.t.offered(ctx, f.jobID, &readHandle{f: rf, hold: hold, holder: holder}), sharerFlags(holder, noFlush), 0
 	}
 	return &readHandle{f: rf, hold: hold, holder: holder}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
@@ -156,10 +156,9 @@ type readHandle struct {
 	holder shareHolder // a share's holder is checked again at each read
 }
 
-// sharerFlags: a share's holder's handle is direct I/O (each read and
-// write asked of the daemon, which checks the share again, and beside the
-// kernel's passthrough of the owner's opens a cached one would fail them
-// with EIO). Staged files and run files alike.
+// sharerFlags: a share's holder's handle is direct I/O: each read and
+// write is asked of the daemon, which checks the share again. Staged files
+// and run files alike.
 func sharerFlags(holder shareHolder, flags uint32) uint32 {
 	if holder.caller != nil {
 		return flags | fuse.FOPEN_DIRECT_IO

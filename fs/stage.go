@@ -363,7 +363,7 @@ func stageCreate(ctx context.Context, dir stager, name string, flags, mode uint3
 		return nil, nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: r.t.holderOf(ctx, r.jobID)}
-	return newStageChild(ctx, dir, r, &st, out), offered(ctx, h), sharerFlags(h.holder, 0), 0
+	return newStageChild(ctx, dir, r, &st, out), r.t.offered(ctx, r.jobID, h), sharerFlags(h.holder, 0), 0
 }
 
 func stageRemove(ctx context.Context, dir stager, name string, isDir bool) syscall.Errno {
@@ -490,7 +490,7 @@ func (n *stagedFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 		return nil, 0, toErrno(err)
 	}
 	h := &stagedHandle{f: f, hold: hold, holder: n.t.holderOf(ctx, r.jobID)}
-	return offered(ctx, h), sharerFlags(h.holder, 0), 0
+	return n.t.offered(ctx, r.jobID, h), sharerFlags(h.holder, 0), 0
 }
 
 // ownerModeAllows checks an open by the file's owner against the owner's

@@ -952,12 +952,14 @@ func (h *fdHolder) do(t *testing.T, command string) string {
 }
 
 // TestShareHolderBesidePassthrough: a share holder's open of a file (read
-// through the daemon) beside root's opens (passed through to the kernel)
-// leaves root's next open working. go-fuse let the file's backing id go at
-// the holder's close while root's open still used it, and root's next cat
-// failed with EIO (seen in CI as TestShareRevokedHandles's cat of the
-// job's log). Both orders, on a finished run's log, the job's log and a
-// staged file.
+// through the daemon) beside root's opens (passed through to the kernel
+// on a job without a share) leaves root's next open working. go-fuse let
+// the file's backing id go at the holder's close while root's open still
+// used it, and root's next open failed with EIO: seen in CI as
+// TestShareRevokedHandles's cat of the job's log, whose holder's share was
+// removed. Here on a finished run's log, the job's log and a staged file,
+// with the share removed while the holder has the file open, and granted
+// while root has it open.
 func TestShareHolderBesidePassthrough(t *testing.T) {
 	t.Parallel()
 	shareSkip(t)
@@ -965,7 +967,6 @@ func TestShareHolderBesidePassthrough(t *testing.T) {
 	bob := users[0]
 	d := shareDaemon(t)
 	d.scriptJob(t, "pt", "#!/bin/sh\nseq 1 1000\n")
-	d.ok(t, `echo runner > "mnt/pt/shared/@$U"`, "U="+bob.name)
 	d.trigger(t, "pt", "{}")
 	if st := d.waitRun(t, "pt", 1); st != "COMPLETED" {
 		t.Fatalf("run 1 ended %s", st)
@@ -973,31 +974,53 @@ func TestShareHolderBesidePassthrough(t *testing.T) {
 	d.ok(t, `echo doc > mnt/pt/input/doc`) // for the next run
 	root := startHolder(t, d)
 	sharer := startHolder(t, d, "runuser", "-u", bob.name, "--")
+	share := func(on bool) func() {
+		return func() {
+			if on {
+				d.ok(t, `echo runner > "mnt/pt/shared/@$U"`, "U="+bob.name)
+			} else {
+				d.ok(t, `rm "mnt/pt/shared/@$U"`, "U="+bob.name)
+			}
+		}
+	}
 	for _, f := range []string{"runs/1/log", "log", "input/doc"} {
 		own, theirs := "mnt/pt/"+f, "mnt/@root/pt/"+f
-		steps := []struct {
+		type step struct {
 			h       *fdHolder
 			command string
-		}{
-			// The holder first, then root's open, the holder's close and root's next open.
-			{sharer, "open b " + theirs}, {root, "open a " + own}, {sharer, "read b"}, {sharer, "close b"},
-			{root, "open c " + own}, {root, "read a"}, {root, "read c"}, {root, "close a"}, {root, "close c"},
-			// Root first, then the holder's open, root's close and next open.
-			{root, "open a " + own}, {sharer, "open b " + theirs}, {root, "close a"}, {root, "open c " + own},
-			{sharer, "read b"}, {root, "read c"}, {sharer, "close b"}, {root, "open a " + own},
-			{root, "read a"}, {root, "read c"}, {root, "close a"}, {root, "close c"},
+			want    string
+			do      func()
+		}
+		steps := []step{
+			// The share removed while its holder has the file open.
+			{do: share(true)}, {h: sharer, command: "open b " + theirs}, {h: sharer, command: "read b"},
+			{do: share(false)}, {h: root, command: "open a " + own}, {h: sharer, command: "read b", want: "Permission denied"},
+			{h: sharer, command: "close b"}, {h: root, command: "open c " + own}, {h: root, command: "read a"},
+			{h: root, command: "read c"}, {h: root, command: "close a"}, {h: root, command: "close c"},
+			// The share granted while root has the file open.
+			{h: root, command: "open a " + own}, {do: share(true)}, {h: sharer, command: "open b " + theirs},
+			{h: sharer, command: "read b"}, {h: root, command: "close a"}, {h: root, command: "open c " + own},
+			{h: root, command: "read c"}, {h: sharer, command: "close b"}, {h: root, command: "open a " + own},
+			{h: root, command: "read a"}, {h: root, command: "close a"}, {h: root, command: "close c"}, {do: share(false)},
 		}
 		for i, s := range steps {
-			who := "root"
+			if s.do != nil {
+				s.do()
+				continue
+			}
+			who, want := "root", s.want
 			if s.h == sharer {
 				who = bob.name
 			}
-			if got := s.h.do(t, s.command); got != "ok" {
-				t.Errorf("%s: step %d, %s %s: %s, want ok", f, i, who, s.command, got)
+			if want == "" {
+				want = "ok"
+			}
+			if got := s.h.do(t, s.command); got != want {
+				t.Errorf("%s: step %d, %s %s: %s, want %s", f, i, who, s.command, got, want)
 			}
 		}
-		if got, want := d.cat(t, own), d.cat(t, own); got != want || got == "" {
-			t.Errorf("cat %s after: %q then %q", own, got, want)
+		if got, again := d.cat(t, own), d.cat(t, own); got != again || got == "" {
+			t.Errorf("cat %s after: %q then %q", own, got, again)
 		}
 	}
 }

@@ -197,6 +197,12 @@ func (m *Manager) DeleteShare(jobID, name string) error {
 	return nil
 }
 
+// Shared reports whether a job has a share (an error reads as shared).
+func (m *Manager) Shared(jobID string) bool {
+	kv, err := m.store.ListKV(jobID, bucketShares)
+	return err != nil || len(kv) > 0
+}
+
 // Shares lists a job's shares: name -> role.
 func (m *Manager) Shares(jobID string) (map[string]string, error) {
 	kv, err := m.store.ListKV(jobID, bucketShares)
