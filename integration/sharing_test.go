@@ -784,26 +784,7 @@ for name, act in [("data", lambda: os.write(data, b"{}\n")), ("close data", lamb
         out[name] = e.strerror
 print(json.dumps(out), flush=True)
 `)
-	cmd.Dir = d.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { // before the daemon's and the user's cleanups
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ended already: fine
-		_ = cmd.Wait()
-	})
-	lines := bufio.NewScanner(stdout)
+	stdin, lines, stderr := startPiped(t, d, cmd)
 	if !lines.Scan() || lines.Text() != "ready" {
 		t.Fatalf("bob's holder: %q\n%s", lines.Text(), stderr.String())
 	}
@@ -892,8 +873,9 @@ func TestStagedHeldBySharer(t *testing.T) {
 // order of opens and closes across users is the test's, not the
 // scheduler's.
 type fdHolder struct {
-	in  io.Writer
-	out *bufio.Scanner
+	in     io.Writer
+	out    *bufio.Scanner
+	stderr *strings.Builder
 }
 
 func startHolder(t *testing.T, d *daemon, prefix ...string) *fdHolder {
@@ -916,7 +898,15 @@ for line in sys.stdin:
     except KeyError:
         print("not open", flush=True)
 `)
-	cmd := exec.Command(args[0], args[1:]...)
+	in, out, stderr := startPiped(t, d, exec.Command(args[0], args[1:]...))
+	return &fdHolder{in: in, out: out, stderr: stderr}
+}
+
+// startPiped starts cmd in the daemon's folder, in a process group of its
+// own that the test's end kills (before the daemon's and the users'
+// cleanups, registered earlier), with its stdin and stdout piped.
+func startPiped(t *testing.T, d *daemon, cmd *exec.Cmd) (io.Writer, *bufio.Scanner, *strings.Builder) {
+	t.Helper()
 	cmd.Dir = d.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	in, err := cmd.StdinPipe()
@@ -927,15 +917,16 @@ for line in sys.stdin:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { // before the daemon's and the user's cleanups
+	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ended already: fine
 		_ = cmd.Wait()
 	})
-	return &fdHolder{in: in, out: bufio.NewScanner(out)}
+	return in, bufio.NewScanner(out), stderr
 }
 
 // do runs one command ("open NAME PATH", "read NAME", "close NAME") and
@@ -946,7 +937,7 @@ func (h *fdHolder) do(t *testing.T, command string) string {
 		t.Fatalf("%s: %v", command, err)
 	}
 	if !h.out.Scan() {
-		t.Fatalf("%s: the holder ended", command)
+		t.Fatalf("%s: the holder ended:\n%s", command, h.stderr.String())
 	}
 	return h.out.Text()
 }
