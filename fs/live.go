@@ -175,8 +175,14 @@ func (h *waitHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		}
 		if !r.Status.Terminal() {
 			// The daemon stops before the run ended: a script waiting on
-			// `status=$(cat wait)` must see a failure, not an empty status.
-			return nil, syscall.EINTR
+			// `status=$(cat wait)` must see a failure, not an empty status,
+			// and one that ends it: cat and Go read again after EINTR.
+			select {
+			case <-h.f.t.m.Closing():
+				return nil, syscall.ESHUTDOWN
+			default:
+				return nil, syscall.EINTR
+			}
 		}
 		h.content = []byte(string(r.Status) + "\n")
 		h.done = true

@@ -455,13 +455,18 @@ func TestLogsStreamDaemonStop(t *testing.T) {
 		t.Errorf("cat stream after the daemon stopped: exit %d, %q, stderr %q; want exit 0 (EOF) after \"started\\n\"", r.code(), r.stdout(), r.stderr())
 	}
 	// A `cat wait` cut short must not look like a run that ended with no
-	// status: it fails (EINTR), or prints a final status.
+	// status: it fails (ESHUTDOWN at once: cat reads again after EINTR,
+	// which spun until the store closed, then failed with EIO), or prints a
+	// final status.
 	w.wait(t, 10*time.Second)
 	switch st := strings.TrimSpace(w.stdout()); {
-	case w.code() != 0 && st == "":
+	case w.code() != 0 && st == "" && !strings.Contains(w.stderr(), "Input/output error"):
 	case w.code() == 0 && (st == "FAILED" || st == "CANCELLED"):
 	default:
-		t.Errorf("cat wait after the daemon stopped: exit %d, %q; want a failure with no output, or FAILED/CANCELLED", w.code(), st)
+		t.Errorf("cat wait after the daemon stopped: exit %d, %q, stderr %q; want a failure with no output (not EIO), or FAILED/CANCELLED", w.code(), st, w.stderr())
+	}
+	if strings.Contains(d.out.String(), "unexpected error") {
+		t.Errorf("the daemon answered a request with an unexpected error while it stopped")
 	}
 	t.Logf("cat wait when the daemon stopped: exit %d, %q, stderr %q", w.code(), w.stdout(), strings.TrimSpace(w.stderr()))
 	if d.mounted() {
@@ -469,6 +474,36 @@ func TestLogsStreamDaemonStop(t *testing.T) {
 	}
 	if p := d.pgrep(t, args); p != "" {
 		t.Errorf("the run's process outlived the daemon:\n%s", p)
+	}
+}
+
+// TestWaitDaemonStopOutlive: a daemon whose runs outlive it stops while
+// `cat wait` blocks on an active run: cat fails at once with ESHUTDOWN.
+// It was answered EINTR, which cat (and Go) read again, so it spun until
+// the daemon closed its store and then failed with EIO, the daemon logging
+// "unexpected error ... database not open". The run goes on, and the
+// next daemon's wait gives its status.
+func TestWaitDaemonStopOutlive(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{outlive: true})
+	d.scriptJob(t, "long", "#!/bin/sh\necho started\nexec sleep 3\n")
+	d.trigger(t, "long", "{}")
+	d.waitStatus(t, "long", 1, "RUNNING")
+	w := logsStartBG(t, d.dir, "cat", "mnt/long/runs/1/wait")
+	w.waitOpen(t, "/wait")
+	if code := d.stop(t); code != 0 {
+		t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
+	}
+	w.wait(t, 10*time.Second)
+	if w.code() == 0 || w.stdout() != "" || !strings.Contains(w.stderr(), "Cannot send after transport endpoint shutdown") {
+		t.Errorf("cat wait when the daemon stopped: exit %d, %q, stderr %q; want ESHUTDOWN", w.code(), w.stdout(), w.stderr())
+	}
+	if strings.Contains(d.out.String(), "unexpected error") {
+		t.Errorf("the daemon answered a request with an unexpected error while it stopped")
+	}
+	d.restart(t)
+	if st := d.waitRun(t, "long", 1); st != "COMPLETED" {
+		t.Errorf("run 1 ended %s after the restart, want COMPLETED", st)
 	}
 }
 

@@ -305,6 +305,8 @@ func fsError(err error, what string) error {
 		return failf(exitRefused, "%s: refused: %s", what, errno.Error())
 	case syscall.EINTR:
 		return failf(exitTrouble, "%s: interrupted (the daemon stopped?)", what)
+	case syscall.ESHUTDOWN:
+		return failf(exitTrouble, "%s: the daemon is stopping", what)
 	}
 	return failf(exitTrouble, "%s: %v", what, err)
 }

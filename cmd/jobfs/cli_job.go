@@ -155,7 +155,7 @@ func exitOf(status, raw string) int {
 func (j jobRef) waitEnd(id string) (string, int, error) {
 	what := "run " + id + " of job " + j.name
 	b, err := os.ReadFile(j.path("runs", id, "wait"))
-	if errors.Is(err, syscall.EINTR) || err == nil && len(b) == 0 {
+	if errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ESHUTDOWN) || err == nil && len(b) == 0 {
 		err = errStopped
 	}
 	if err != nil {

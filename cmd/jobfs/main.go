@@ -344,7 +344,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 	case <-ctx.Done():
 		rd.stopping()
 		logger.Printf("stopping: unmounting %s", mp)
-		m.BeginClose() // blocked stream and wait readers get EOF
+		m.BeginClose() // blocked stream readers get EOF, wait readers ESHUTDOWN
 		if err := jobfs.Unmount(server, mp); err != nil {
 			logger.Printf("unmount %s: %v", mp, err)
 		}

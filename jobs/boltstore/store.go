@@ -24,12 +24,28 @@ import (
 // Every write is one fsync'd transaction, so what a caller was told succeeded
 // survives a crash; the change feed publishes it after the commit.
 type Store struct {
-	db       *bolt.DB
+	db       boltDB
 	path     string
 	instance Instance
 	reserve  *reserve // nil until the store is open
 	jobs     jobList  // each owner's jobs once listed (index_jobs.go)
 	feed     feed     // Watch (feed.go)
+}
+
+// boltDB is the store's bbolt file. A transaction after Close (a reader of
+// a lazily detached mount still asking while the daemon stops) fails with
+// domain.ErrStopped, which the tree answers as ESHUTDOWN, not as an
+// unexpected error.
+type boltDB struct{ *bolt.DB }
+
+func (d boltDB) View(fn func(*bolt.Tx) error) error   { return stopped(d.DB.View(fn)) }
+func (d boltDB) Update(fn func(*bolt.Tx) error) error { return stopped(d.DB.Update(fn)) }
+
+func stopped(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("%w (%w)", domain.ErrStopped, err)
+	}
+	return err
 }
 
 var (
@@ -74,7 +90,7 @@ func recordStatus(v []byte) (Status, bool) {
 
 // DB is the bbolt file, for tests and tools that look inside it; the
 // daemon goes through the methods.
-func (s *Store) DB() *bolt.DB { return s.db }
+func (s *Store) DB() *bolt.DB { return s.db.DB }
 
 // SetNoSync makes commits skip fsync (true) or fsync again (false), for
 // bulk loads such as a benchmark's seed state; a daemon never uses it.
@@ -95,7 +111,7 @@ func Open(path string) (*Store, error) {
 			return err
 		}
 		var err error
-		s.db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+		s.db.DB, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return fmt.Errorf("open %s: in use by another jobfs daemon%s", path, lockHolder(path))
 		}
@@ -111,7 +127,7 @@ func Open(path string) (*Store, error) {
 		return s.init(id)
 	})
 	if err != nil {
-		if s.db != nil {
+		if s.db.DB != nil {
 			_ = s.db.Close() // the open error is the one to report
 		}
 		return nil, err
