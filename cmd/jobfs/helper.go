@@ -120,7 +120,7 @@ func helperCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	mountArgs := append(append([]string{}, h.flags...), "--", h.mountpoint)
 	if h.foreground {
-		return mountCmd(mountArgs, stderr)
+		return mountCmd(mountArgs, stdout, stderr)
 	}
 	f, _, err := parseMount(mountArgs, io.Discard)
 	if err != nil {

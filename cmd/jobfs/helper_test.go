@@ -110,3 +110,21 @@ func TestReadyLineIsDocumented(t *testing.T) {
 		t.Errorf("jobfs mount --help (%v) does not document %q:\n%s", err, readyLine, help.String())
 	}
 }
+
+// TestMountUsageStreams: jobfs mount --help prints its usage on stdout
+// (jobfs mount --help | less) and exits 0; a mistake is one line on
+// stderr, saying where the flags are listed, and exits 2.
+func TestMountUsageStreams(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"mount", "--help"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "Usage: jobfs mount") || errb.Len() != 0 {
+		t.Errorf("jobfs mount --help: exit %d, stdout %d bytes, stderr %q", code, out.Len(), errb.String())
+	}
+	for _, args := range [][]string{{"mount"}, {"mount", "--bogus", "x"}, {"mount", "a", "b"}} {
+		out.Reset()
+		errb.Reset()
+		code := run(args, &out, &errb)
+		if code != 2 || out.Len() != 0 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "jobfs mount --help lists the flags") {
+			t.Errorf("jobfs %s: exit %d, stdout %q, stderr %q; want exit 2 and one line on stderr", strings.Join(args, " "), code, out.String(), errb.String())
+		}
+	}
+}

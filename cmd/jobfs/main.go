@@ -65,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "mount":
-		return mountCmd(args[1:], stderr)
+		return mountCmd(args[1:], stdout, stderr)
 	case "keygen":
 		return keygenCmd(args[1:], stdout, stderr)
 	case "sign":
@@ -137,24 +137,34 @@ func newLogger(w io.Writer) *log.Logger {
 	return log.New(w, "jobfs: ", log.LstdFlags|log.Lmsgprefix)
 }
 
-func parseMount(args []string, stderr io.Writer) (mountFlags, string, error) {
+// parseMount parses jobfs mount's arguments. --help prints the whole
+// usage to help and returns flag.ErrHelp; a mistake is only an error (a
+// line, with where to look), not the usage's seventy lines before it.
+func parseMount(args []string, help io.Writer) (mountFlags, string, error) {
 	var f mountFlags
-	fs := mountFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
+	fs := mountFlagSet(&f, help)
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(help)
+		usage()
 		return f, "", err
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return f, "", errors.New("need exactly one MOUNTPOINT")
+	case err != nil:
+		return f, "", fmt.Errorf("%w (jobfs mount --help lists the flags)", err)
+	case fs.NArg() != 1:
+		return f, "", errors.New("need exactly one MOUNTPOINT: jobfs mount [flags] MOUNTPOINT (jobfs mount --help lists the flags)")
 	}
 	return f, fs.Arg(0), nil
 }
 
 // mountFlagSet defines the flags of jobfs mount into f. The mount helper
 // form maps its -o options onto the same set, so every flag is an option.
-func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
+func mountFlagSet(f *mountFlags, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("jobfs mount", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(out)
 	fs.StringVar(&f.state, "state", defaultStateDir(), "state `dir`: jobfs.db and run files")
 	fs.StringVar(&f.repos, "repos", "", "repo images `dir`: <dir>/<owner>/<name>/entrypoint (default <state>/repos)")
 	fs.IntVar(&f.maxActive, "max-active", 0, "runs executing at once; more wait as PENDING (default 2 x cores)")
@@ -177,7 +187,7 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	clusterFlagSet(&f.cluster, fs)
 	fs.Var(&f.maxJobLog, "max-job-log", "cap of a job's log, a `size` in bytes (K, M, G: 4M): past it, log moves to log.1 (one kept)")
 	fs.Usage = func() {
-		sayf(stderr, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
+		sayf(out, "Usage: jobfs mount [flags] MOUNTPOINT\n\n"+
 			"Serves the job tree at MOUNTPOINT (created if missing) in the foreground until\n"+
 			"SIGINT or SIGTERM, or until MOUNTPOINT is unmounted (umount), then exits 0.\n"+
 			"A stale mount left by a killed daemon is recovered; a mountpoint in use is\n"+
@@ -191,8 +201,8 @@ func mountFlagSet(f *mountFlags, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-func mountCmd(args []string, stderr io.Writer) int {
-	f, mountpoint, err := parseMount(args, stderr)
+func mountCmd(args []string, stdout, stderr io.Writer) int {
+	f, mountpoint, err := parseMount(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
