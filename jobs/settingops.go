@@ -165,6 +165,16 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 // it at once, so a read right after its close sees the default, and logs
 // the reset with LogReset only once it knows no value was written after.
 func (m *Manager) clearSetting(jobID, path string) (changed bool, err error) {
+	changed, err = m.clearSettingUntold(jobID, path)
+	if changed {
+		m.emit(jobID, Event{Type: EventSetting, Setting: path})
+	}
+	return changed, err
+}
+
+// clearSettingUntold is clearSetting with its event left to the caller:
+// a writer's truncation tells it only if no value follows.
+func (m *Manager) clearSettingUntold(jobID, path string) (changed bool, err error) {
 	if _, err := m.setting(path); err != nil {
 		return false, err
 	}
@@ -174,7 +184,7 @@ func (m *Manager) clearSetting(jobID, path string) (changed bool, err error) {
 	if err := m.store.DeleteSetting(jobID, path, m.now()); err != nil {
 		return false, fmt.Errorf("reset %s: %w", path, err)
 	}
-	m.changed(jobID, path)
+	m.apply(jobID, path)
 	return true, nil
 }
 
@@ -272,9 +282,16 @@ func (m *Manager) SetSettingTime(jobID, path string, t time.Time) error {
 	return nil
 }
 
-// changed applies a setting's side effects.
+// changed tells the events' readers of a setting's change and applies
+// its side effects.
 func (m *Manager) changed(jobID, path string) {
 	m.emit(jobID, Event{Type: EventSetting, Setting: path})
+	m.apply(jobID, path)
+}
+
+// apply applies a setting's side effects: the scheduler and the jobs
+// started after this one read it now.
+func (m *Manager) apply(jobID, path string) {
 	if path == "config/schedule" {
 		m.reschedule(jobID)
 	}

@@ -14,8 +14,9 @@ import (
 //
 // A truncation with nothing written after it (`: > config/timeout`) resets
 // the setting at the flush, so a read right after close sees the default;
-// that reset is logged only at Close, when no value followed (bash's
-// `echo x > f` flushes once before echo writes).
+// that reset is logged, and told to events' readers, only at Close, when
+// no value followed (bash's `echo x > f` flushes once before echo writes:
+// one setting.changed, not a reset and then the value).
 type SettingWrite struct {
 	m     *Manager
 	jobID string
@@ -228,6 +229,7 @@ func (w *SettingWrite) Close() error {
 	if w.unlogged {
 		w.unlogged = false
 		w.m.logReset(w.jobID, w.path)
+		w.m.emit(w.jobID, Event{Type: EventSetting, Setting: w.path})
 	}
 	return nil
 }
@@ -265,7 +267,7 @@ func (w *SettingWrite) clear() error {
 		return nil
 	}
 	st := w.m.settingState(w.jobID, w.path)
-	changed, err := w.m.clearSetting(w.jobID, w.path)
+	changed, err := w.m.clearSettingUntold(w.jobID, w.path)
 	if err != nil {
 		return err
 	}

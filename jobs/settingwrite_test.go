@@ -123,3 +123,50 @@ func TestSettingWriteInPlace(t *testing.T) {
 		t.Errorf("after the refused flush: %q, want 2h kept", v)
 	}
 }
+
+// TestSettingWriteOneEvent: bash's `echo 10m > config/timeout` (a flush of
+// the truncation before echo writes, then the value's) tells events'
+// readers one setting.changed, not a reset and then the value; `: >`
+// (a truncation only) tells one at its close, with the reset stored at the
+// flush, so a read right after sees the default.
+func TestSettingWriteOneEvent(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j, err := m.CreateJob(uint32(os.Geteuid()), "once")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "30s"))
+	s := m.Subscribe(Caller{UID: 0}, true)
+	defer s.Close(m.Manager)
+	settingEvents := func() int {
+		n := 0
+		for _, e := range drain(t, m, s) {
+			if e.Type == EventSetting && e.Setting == "config/timeout" {
+				n++
+			}
+		}
+		return n
+	}
+	w, err := m.OpenSettingWrite(j.ID, "config/timeout", true, nil)
+	mustOK(t, err)
+	mustOK(t, w.Flush()) // bash's close of the descriptor it dup'ed
+	mustOK(t, w.Write([]byte("10m\n"), 0))
+	mustOK(t, w.Flush())
+	mustOK(t, w.Close())
+	if v, _ := m.ReadSetting(j.ID, "config/timeout"); strings.TrimSpace(v) != "10m" {
+		t.Errorf("after echo: %q", v)
+	}
+	if n := settingEvents(); n != 1 {
+		t.Errorf("echo 10m > config/timeout: %d setting.changed events, want 1", n)
+	}
+	w, err = m.OpenSettingWrite(j.ID, "config/timeout", true, nil)
+	mustOK(t, err)
+	mustOK(t, w.Flush())
+	if _, set, _ := m.store.Setting(j.ID, "config/timeout"); set {
+		t.Errorf(": > config/timeout: still set after the flush")
+	}
+	mustOK(t, w.Close())
+	if n := settingEvents(); n != 1 {
+		t.Errorf(": > config/timeout: %d setting.changed events, want 1", n)
+	}
+}
