@@ -137,7 +137,7 @@ func ParseTimeout(v string) (time.Duration, error) {
 func checkTimeout(_ *Manager, _ Job, v string) error {
 	d, err := ParseTimeout(v)
 	if err != nil {
-		return errorf(ErrInvalid, "config/timeout: %q: write a duration such as 30s, 10m or 1h", v)
+		return errorf(ErrInvalid, "config/timeout: %q: write a duration such as 30s, 10m or 1h, or whole seconds (90)", v)
 	}
 	if d <= 0 || d > MaxTimeout {
 		return errorf(ErrInvalid, "config/timeout: %s: must be above 0 and at most %s", v, MaxTimeout)
