@@ -27,9 +27,10 @@
 // Interrupts: go-fuse cancels a request's context when the kernel
 // interrupts it (Ctrl-C on a blocked cat). Reads that block (runs/N/log
 // as a stream, runs/N/wait, .jobfs/events) wait on that context and end
-// with EINTR; they end at EOF instead (wait: EINTR, as its run has no
-// status) when the daemon begins to stop (Manager.Closing), so the mount
-// can be unmounted. Nothing else blocks on a run.
+// with EINTR; they end at EOF instead (wait: ESHUTDOWN, as its run has no
+// status, and EINTR would be read again by cat) when the daemon begins to
+// stop (Manager.Closing), so the mount can be unmounted. Nothing else
+// blocks on a run.
 //
 // Caching (cache.go): entry and attribute timeouts are 0, because runs and
 // their files change behind the kernel's back (a run ending, a log
