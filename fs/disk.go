@@ -182,10 +182,12 @@ func (f *diskFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uin
 	}
 	holder := f.t.holderOf(ctx, f.jobID)
 	h := &readHandle{f: rf, hold: hold, holder: holder}
-	if r, err := f.t.m.Run(f.jobID, f.run); err == nil && r.Status.Terminal() {
+	if passthroughOK.Load() {
 		// Only once its step is done: it may still replace the file, and
 		// a node (numbered by path) passed through would keep the old.
-		return f.t.offered(ctx, f.jobID, h), sharerFlags(holder, noFlush), 0
+		if r, err := f.t.m.Run(f.jobID, f.run); err == nil && r.Status.Terminal() {
+			return f.t.offered(ctx, f.jobID, h), sharerFlags(holder, noFlush), 0
+		}
 	}
 	return h, sharerFlags(holder, noFlush), 0
 }

@@ -219,10 +219,11 @@ func (h *readHandle) Release(ctx context.Context) syscall.Errno {
 
 // passthroughOK is set by Mount when the kernel let the daemon register a
 // backing file (FUSE passthrough: Linux 6.9+, CAP_SYS_ADMIN). Without it a
-// finished log keeps direct I/O through the daemon; backingFS offers the
-// kernel each readHandle of a finished log, a run's input, output and
-// result files, and staged files (offered), and falls back to reads
-// through the daemon when refused.
+// finished log keeps direct I/O through the daemon. Otherwise a finished
+// run's log, input, output and result files (readHandle) and a job's
+// staged files (stagedHandle) are offered (tree.offered) to backingFS,
+// which passes them through when the kernel lets it and reads them
+// through the daemon when not.
 var passthroughOK atomic.Bool
 
 func timeOf(ts unix.Timespec) time.Time { return time.Unix(ts.Sec, ts.Nsec) }

@@ -176,7 +176,9 @@ func (h *waitHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		if !r.Status.Terminal() {
 			// The daemon stops before the run ended: a script waiting on
 			// `status=$(cat wait)` must see a failure, not an empty status,
-			// and one that ends it: cat and Go read again after EINTR.
+			// and one that ends it: cat and Go read again after EINTR. A
+			// run this daemon does not hold yet (an outlived one before
+			// Start re-attaches it) is EINTR after Wait's 2 s: read again.
 			select {
 			case <-h.f.t.m.Closing():
 				return nil, syscall.ESHUTDOWN

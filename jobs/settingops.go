@@ -160,10 +160,11 @@ func (m *Manager) ResetSetting(jobID, path string) error {
 	return err
 }
 
-// clearSetting resets a setting without logging it, and reports whether it
-// was set. A writer that truncated the file (`: > config/timeout`) clears
-// it at once, so a read right after its close sees the default, and logs
-// the reset with LogReset only once it knows no value was written after.
+// clearSetting resets a setting without logging it, tells events' readers
+// and reports whether it was set. A writer that truncated the file
+// (`: > config/timeout`) uses clearSettingUntold: it clears it at once, so
+// a read right after its close sees the default, and tells and logs the
+// reset only once it knows no value was written after (tellReset).
 func (m *Manager) clearSetting(jobID, path string) (changed bool, err error) {
 	changed, err = m.clearSettingUntold(jobID, path)
 	if changed {

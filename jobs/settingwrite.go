@@ -14,9 +14,10 @@ import (
 //
 // A truncation with nothing written after it (`: > config/timeout`) resets
 // the setting at the flush, so a read right after close sees the default;
-// that reset is logged, and told to events' readers, only at Close, when
-// no value followed (bash's `echo x > f` flushes once before echo writes:
-// one setting.changed, not a reset and then the value).
+// that reset is logged, and told to events' readers, only once no value
+// can follow: at a later flush with nothing written between, or at Close
+// (bash's `echo x > f` flushes once before echo writes: one
+// setting.changed, not a reset and then the value).
 type SettingWrite struct {
 	m     *Manager
 	jobID string
@@ -158,6 +159,14 @@ func (w *SettingWrite) Flush() error {
 	}
 	if !w.wrote {
 		if w.emptied() {
+			if w.cleared {
+				// A flush after the one that stored the reset, nothing
+				// written between (bash's `: > f` flushes twice): no
+				// value follows it, so it is told now, not at Close,
+				// which comes after close(2) has returned.
+				w.tellReset()
+				return w.setPendingTime()
+			}
 			if err := w.clear(); err != nil {
 				return err
 			}
@@ -181,7 +190,7 @@ func (w *SettingWrite) Flush() error {
 	w.committed = true
 	if !w.m.resetsSetting(w.path, string(w.buf)) {
 		w.unlogged = false // its log line says what the value is now
-	} // else a blank value after O_TRUNC: the reset is still to be logged, at Close
+	} // else a blank value after O_TRUNC: the reset is still to be told (tellReset)
 	return w.setPendingTime()
 }
 
@@ -222,16 +231,25 @@ func (w *SettingWrite) Close() error {
 		if err := w.clear(); err != nil {
 			return err
 		}
-		if err := w.setPendingTime(); err != nil {
-			return err
-		}
+		w.tellReset()
+		return w.setPendingTime()
 	}
-	if w.unlogged {
-		w.unlogged = false
+	w.tellReset()
+	return nil
+}
+
+// tellReset logs a reset the session stored and tells events' readers,
+// once, and only while the setting is still unset (another writer may have
+// set a value since). w.mu is held.
+func (w *SettingWrite) tellReset() {
+	if !w.unlogged {
+		return
+	}
+	w.unlogged = false
+	if _, set, err := w.m.store.Setting(w.jobID, w.path); err == nil && !set {
 		w.m.logReset(w.jobID, w.path)
 		w.m.emit(w.jobID, Event{Type: EventSetting, Setting: w.path})
 	}
-	return nil
 }
 
 // Abort fails the session from outside (the adapter refused a write before

@@ -127,8 +127,10 @@ func TestSettingWriteInPlace(t *testing.T) {
 // TestSettingWriteOneEvent: bash's `echo 10m > config/timeout` (a flush of
 // the truncation before echo writes, then the value's) tells events'
 // readers one setting.changed, not a reset and then the value; `: >`
-// (a truncation only) tells one at its close, with the reset stored at the
-// flush, so a read right after sees the default.
+// (a truncation only, flushed twice by bash) stores the reset at the first
+// flush, so a read right after sees the default, and tells it at the
+// second, before close(2) returns; a reset another writer's value
+// replaced before the close is not told.
 func TestSettingWriteOneEvent(t *testing.T) {
 	m := newTestManager(t, Options{})
 	j, err := m.CreateJob(uint32(os.Geteuid()), "once")
@@ -165,8 +167,22 @@ func TestSettingWriteOneEvent(t *testing.T) {
 	if _, set, _ := m.store.Setting(j.ID, "config/timeout"); set {
 		t.Errorf(": > config/timeout: still set after the flush")
 	}
-	mustOK(t, w.Close())
+	mustOK(t, w.Flush())
 	if n := settingEvents(); n != 1 {
-		t.Errorf(": > config/timeout: %d setting.changed events, want 1", n)
+		t.Errorf(": > config/timeout: %d setting.changed events at its second flush, want 1", n)
+	}
+	mustOK(t, w.Close())
+	if n := settingEvents(); n != 0 {
+		t.Errorf(": > config/timeout: %d more setting.changed events at its close, want 0", n)
+	}
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "5m"))
+	settingEvents()
+	w, err = m.OpenSettingWrite(j.ID, "config/timeout", true, nil)
+	mustOK(t, err)
+	mustOK(t, w.Flush())                                    // the reset, stored
+	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "7m")) // another writer's value
+	mustOK(t, w.Close())                                    // no reset to tell any more
+	if n := settingEvents(); n != 1 {
+		t.Errorf("a reset replaced before its close: %d setting.changed events, want 1 (the value's)", n)
 	}
 }
