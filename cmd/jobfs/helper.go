@@ -161,13 +161,13 @@ func parseHelper(args []string) (helperArgs, error) {
 			operands = append(operands, args[i+1:]...)
 			i = len(args)
 		case strings.HasPrefix(a, "-") && a != "-":
-			return h, fmt.Errorf("unknown flag %s of the mount helper form (it takes -o OPTIONS, -f, -d)\n\n%s", a, helperUsage)
+			return h, fmt.Errorf("unknown flag %s of the mount helper form (it takes -o OPTIONS, -f, -d; jobfs STATE MOUNTPOINT -h lists the options)", a)
 		default:
 			operands = append(operands, a)
 		}
 	}
 	if len(operands) != 2 {
-		return h, fmt.Errorf("need STATE and MOUNTPOINT, got %d operands\n\n%s", len(operands), helperUsage)
+		return h, fmt.Errorf("need STATE and MOUNTPOINT, got %d operands: jobfs STATE MOUNTPOINT [-o OPTION[,OPTION...]] [-f]", len(operands))
 	}
 	source := operands[0]
 	h.mountpoint = operands[1]
