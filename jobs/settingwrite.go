@@ -159,15 +159,13 @@ func (w *SettingWrite) Flush() error {
 	}
 	if !w.wrote {
 		if w.emptied() {
+			// A flush after the one that stored the reset, nothing
+			// written between (bash's `: > f` flushes twice): no value
+			// follows it, so it is told now, not at Close, which comes
+			// after close(2) has returned.
 			if w.cleared {
-				// A flush after the one that stored the reset, nothing
-				// written between (bash's `: > f` flushes twice): no
-				// value follows it, so it is told now, not at Close,
-				// which comes after close(2) has returned.
 				w.tellReset()
-				return w.setPendingTime()
-			}
-			if err := w.clear(); err != nil {
+			} else if err := w.clear(); err != nil {
 				return err
 			}
 			return w.setPendingTime()
@@ -227,15 +225,15 @@ func (w *SettingWrite) setPendingTime() error {
 func (w *SettingWrite) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	var err error
 	if w.emptied() && !w.failed {
 		if err := w.clear(); err != nil {
 			return err
 		}
-		w.tellReset()
-		return w.setPendingTime()
+		err = w.setPendingTime()
 	}
-	w.tellReset()
-	return nil
+	w.tellReset() // told even when the time could not be set
+	return err
 }
 
 // tellReset logs a reset the session stored and tells events' readers,

@@ -133,10 +133,7 @@ func TestSettingWriteInPlace(t *testing.T) {
 // replaced before the close is not told.
 func TestSettingWriteOneEvent(t *testing.T) {
 	m := newTestManager(t, Options{})
-	j, err := m.CreateJob(uint32(os.Geteuid()), "once")
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := mustCreateJob(t, m, "once")
 	mustOK(t, m.WriteSetting(j.ID, "config/timeout", "30s"))
 	s := m.Subscribe(Caller{UID: 0}, true)
 	defer s.Close(m.Manager)
