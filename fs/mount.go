@@ -3,10 +3,12 @@ package fs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +29,9 @@ type MountOptions struct {
 	// Count, when set, is told of every FUSE request answered: its
 	// operation and errno (the metrics' jobfs_fuse_operations_total).
 	Count func(op string, errno int)
+	// StallLog takes the goroutines' stacks when the mount stalls at
+	// start (awaitAnswer); nil: standard error.
+	StallLog io.Writer
 }
 
 // Mount mounts root at mountpoint and returns once the mount answers. As
@@ -71,19 +76,19 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			Options:            kernelOpts,
 		},
 	}
-	server, err := serveFS(mountpoint, root, opts, o.Count)
+	server, err := newServer(mountpoint, root, opts, o.Count)
 	if err != nil {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("mount %s: %w (fusermount3 printed the reason above)", mountpoint, err)
 		}
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(mountpoint, &st); err != nil {
-		if uerr := server.Unmount(); uerr != nil {
-			return nil, fmt.Errorf("mount %s does not answer: %w (and unmounting it: %v)", mountpoint, err, uerr)
-		}
-		return nil, fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
+	stallLog := o.StallLog
+	if stallLog == nil {
+		stallLog = os.Stderr
+	}
+	if err := awaitAnswer(server, mountpoint, startWait, stallLog); err != nil {
+		return nil, err
 	}
 	closeFuseOnExec()
 	passthroughOK.Store(probePassthrough(server))
@@ -106,8 +111,10 @@ func probePassthrough(server *fuse.Server) bool {
 	return server.UnregisterBackingFd(id) == 0
 }
 
-// serveFS is gofs.Mount, with every answer counted when count is set.
-func serveFS(mountpoint string, root gofs.InodeEmbedder, opts *gofs.Options, count func(string, int)) (*fuse.Server, error) {
+// newServer mounts and starts serving, as gofs.Mount without its wait for
+// the first answers (awaitAnswer), with every answer counted when count is
+// set.
+func newServer(mountpoint string, root gofs.InodeEmbedder, opts *gofs.Options, count func(string, int)) (*fuse.Server, error) {
 	if count == nil { // the wrapper's fixes (SETATTR's inode, names' length) apply all the same
 		count = func(string, int) {}
 	}
@@ -119,10 +126,85 @@ func serveFS(mountpoint string, root gofs.InodeEmbedder, opts *gofs.Options, cou
 	}
 	backing.server = server // before Serve: no request is answered yet
 	go server.Serve()
-	if err := server.WaitMount(); err != nil {
-		return nil, err // as gofs.Mount: the serve loop ends with the failed mount
-	}
 	return server, nil
+}
+
+// startWait bounds the first answers of a new mount (awaitAnswer). They
+// take milliseconds; the bound is for a stall, never a slow machine.
+const startWait = 15 * time.Second
+
+// errStalled is awaitAnswer's error when the mount did not answer in time.
+var errStalled = errors.New("did not answer its first requests")
+
+// awaitAnswer waits until the new mount answers: go-fuse's WaitMount (its
+// open and poll of .go-fuse-epoll-hack, so the kernel never sends this
+// process a POLL), then a stat of the mountpoint. Once in many hundreds of
+// starts under load a daemon stalled there, a step before its ready line,
+// and could not even die: its exit's close of that file waited on a FLUSH
+// nobody would answer. Past wait it writes every goroutine's stack to
+// stallLog, so the stall can be read later, aborts the connection (every
+// waiting request fails, the stalled open or close too) and detaches the
+// mount, and fails.
+func awaitAnswer(server *fuse.Server, mountpoint string, wait time.Duration, stallLog io.Writer) error {
+	answered := make(chan error, 1)
+	go func() {
+		if err := server.WaitMount(); err != nil {
+			answered <- err
+			return
+		}
+		var st syscall.Stat_t
+		answered <- syscall.Stat(mountpoint, &st)
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-answered:
+		if err == nil {
+			return nil
+		}
+		if uerr := server.Unmount(); uerr != nil {
+			return fmt.Errorf("mount %s does not answer: %w (and unmounting it: %v)", mountpoint, err, uerr)
+		}
+		return fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
+	case <-t.C:
+	}
+	fmt.Fprintf(stallLog, "jobfs: mount %s %s within %v; the daemon's goroutines:\n", mountpoint, errStalled, wait)
+	_ = pprof.Lookup("goroutine").WriteTo(stallLog, 2) // a diagnosis only: the error below is what counts
+	how := abortConnection(mountpoint)
+	select {
+	case <-answered: // the stalled request failed with the connection
+	case <-time.After(wait):
+		how += "; its first requests still wait"
+	}
+	return fmt.Errorf("mount %s %w within %v (%s); start jobfs again", mountpoint, errStalled, wait, how)
+}
+
+// abortConnection ends the FUSE connection of the mount at mountpoint,
+// failing every request that waits for an answer, and detaches the mount;
+// it says what it did. As root, umount2 with MNT_FORCE aborts the
+// connection (FUSE's umount_begin); a normal user writes the connection's
+// abort file in fusectl, where that is mounted.
+func abortConnection(mountpoint string) string {
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(mountpoint, syscall.MNT_FORCE|syscall.MNT_DETACH); err != nil {
+			return fmt.Sprintf("aborting its connection failed: %v", err)
+		}
+		return "its connection was aborted and the mount detached"
+	}
+	how := "its connection could not be aborted (fusectl is not mounted at /sys/fs/fuse/connections)"
+	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountpoint))
+	if err == nil && len(ms) > 0 {
+		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", ms[len(ms)-1].Minor)
+		if err := os.WriteFile(abort, []byte("1"), 0); err == nil {
+			how = "its connection was aborted"
+		} else if !errors.Is(err, os.ErrNotExist) {
+			how = fmt.Sprintf("aborting its connection failed: %v", err)
+		}
+	}
+	if err := lazyUnmount(mountpoint); err != nil {
+		return how + fmt.Sprintf("; detaching the mount failed: %v", err)
+	}
+	return how + " and the mount detached"
 }
 
 // closeFuseOnExec marks the daemon's /dev/fuse descriptors close-on-exec:

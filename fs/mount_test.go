@@ -1,10 +1,17 @@
 package fs
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Each /dev/fuse problem gets one sentence with its fix.
@@ -63,5 +70,53 @@ func TestFuseProblemNoneHere(t *testing.T) {
 	}
 	if got := fuseProblem(true); got != "" {
 		t.Errorf("root with /dev/fuse: %q, want no problem", got)
+	}
+}
+
+// A mount that never answers its first requests (here: mounted, its INIT
+// answered, but never served, as in the stall awaitAnswer guards against)
+// fails the start within the bound: every goroutine's stack is logged, the
+// connection is aborted, so the stalled open fails instead of waiting for
+// ever, and the mount is gone.
+func TestAwaitAnswerStalled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("aborting a connection with MNT_FORCE needs root")
+	}
+	if _, err := os.Stat(devFuse); err != nil {
+		t.Skipf("no %s", devFuse)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := fuse.MountOptions{FsName: "jobfs-stall", Name: "jobfs", DirectMount: true}
+	server, err := fuse.NewServer(gofs.NewNodeFS(&gofs.Inode{}, &gofs.Options{}), mnt, &opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, ok := mountedAt(mnt); ok {
+			if err := syscall.Unmount(mnt, syscall.MNT_FORCE|syscall.MNT_DETACH); err != nil {
+				t.Errorf("unmount %s: %v", mnt, err)
+			}
+		}
+		go server.Serve() // reads ENODEV of the aborted connection and closes /dev/fuse
+		server.Wait()
+	}()
+	var dump bytes.Buffer
+	start := time.Now()
+	err = awaitAnswer(server, mnt, 300*time.Millisecond, &dump)
+	if !errors.Is(err, errStalled) || !strings.Contains(err.Error(), "aborted") {
+		t.Errorf("awaitAnswer = %v, want the stall, with its connection aborted", err)
+	}
+	t.Log(err)
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("awaitAnswer took %v", took)
+	}
+	if !strings.Contains(dump.String(), "goroutine ") || !strings.Contains(dump.String(), "WaitMount") {
+		t.Errorf("stall log has no goroutine stacks naming WaitMount:\n%.2000s", dump.String())
+	}
+	if _, ok := mountedAt(mnt); ok {
+		t.Errorf("%s still mounted after the stall", mnt)
 	}
 }
