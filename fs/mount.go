@@ -76,6 +76,11 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			Options:            kernelOpts,
 		},
 	}
+	// mountinfo names the mount by the path with its symlinks resolved;
+	// resolved now, since a stat of the mount could wait on a stall.
+	if real, err := filepath.EvalSymlinks(mountpoint); err == nil {
+		mountpoint = real
+	}
 	server, err := newServer(mountpoint, root, opts, o.Count)
 	if err != nil {
 		if os.Geteuid() != 0 {
@@ -168,8 +173,9 @@ func awaitAnswer(server *fuse.Server, mountpoint string, wait time.Duration, sta
 		return fmt.Errorf("mount %s does not answer: %w", mountpoint, err)
 	case <-t.C:
 	}
-	fmt.Fprintf(stallLog, "jobfs: mount %s %s within %v; the daemon's goroutines:\n", mountpoint, errStalled, wait)
-	_ = pprof.Lookup("goroutine").WriteTo(stallLog, 2) // a diagnosis only: the error below is what counts
+	// A diagnosis only: the error below is what counts.
+	_, _ = fmt.Fprintf(stallLog, "jobfs: mount %s %s within %v; the daemon's goroutines:\n", mountpoint, errStalled, wait)
+	_ = pprof.Lookup("goroutine").WriteTo(stallLog, 2)
 	how := abortConnection(mountpoint)
 	select {
 	case <-answered: // the stalled request failed with the connection
@@ -191,13 +197,16 @@ func abortConnection(mountpoint string) string {
 		}
 		return "its connection was aborted and the mount detached"
 	}
-	how := "its connection could not be aborted (fusectl is not mounted at /sys/fs/fuse/connections)"
+	how := fmt.Sprintf("its connection could not be aborted: %s is not in /proc/self/mountinfo", mountpoint)
 	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountpoint))
 	if err == nil && len(ms) > 0 {
 		abort := fmt.Sprintf("/sys/fs/fuse/connections/%d/abort", ms[len(ms)-1].Minor)
-		if err := os.WriteFile(abort, []byte("1"), 0); err == nil {
+		switch err := os.WriteFile(abort, []byte("1"), 0); {
+		case err == nil:
 			how = "its connection was aborted"
-		} else if !errors.Is(err, os.ErrNotExist) {
+		case errors.Is(err, os.ErrNotExist):
+			how = "its connection could not be aborted (fusectl is not mounted at /sys/fs/fuse/connections)"
+		default:
 			how = fmt.Sprintf("aborting its connection failed: %v", err)
 		}
 	}

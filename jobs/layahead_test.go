@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestTriggerLaysRunFolderAhead: a run's folder is laid out in runs/.next
@@ -35,9 +36,12 @@ func TestTriggerLaysRunFolderAhead(t *testing.T) {
 		t.Fatalf("held %s, want CreateRun", what)
 	}
 	eventually(t, "runs/.next laid out during the commit", func() bool {
-		b, err := os.ReadFile(filepath.Join(next, "input", "input.json"))
+		b, err := os.ReadFile(filepath.Join(next, laidPayload))
 		return err == nil && string(b) == `{"n":1}`+"\n"
 	})
+	if _, err := os.Stat(filepath.Join(next, "input", "input.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("input/input.json is there before the run is committed and its staged files are in: %v", err)
+	}
 	slow.armed.Store(false)
 	slow.free()
 	got := <-done
@@ -56,6 +60,9 @@ func TestTriggerLaysRunFolderAhead(t *testing.T) {
 	}
 	if _, err := os.Stat(next); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("runs/.next is left after the trigger: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(run, laidPayload)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the laid payload is left beside input/: %v", err)
 	}
 	if r := waitRun(t, m, j.ID, got.id); r.Status != Completed {
 		t.Errorf("run %d ended %s: %s", got.id, r.Status, r.Error)
@@ -85,5 +92,24 @@ func TestTriggerFailedCommitLeavesNoFolder(t *testing.T) {
 	}
 	for _, e := range ents {
 		t.Errorf("runs/%s is left after a failed commit", e.Name())
+	}
+}
+
+// TestTriggerOfDeletedJobMakesNoFolder: a job deleted between a trigger's
+// check and its reservation (nothing holds it then) gets no folder back
+// from the folder laid out ahead: its commit fails, and nothing is made.
+func TestTriggerOfDeletedJobMakesNoFolder(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j := scriptJob(t, m, "laydeleted", "#!/bin/sh\ntrue\n")
+	mustOK(t, m.CheckStartable(j.ID))
+	mustOK(t, m.DeleteJob(j.Owner, j.Name))
+	mustOK(t, m.reserveRun(j.ID))
+	_, _, err := m.createRun(j.ID, []byte("{}\n"), Manual, "", time.Time{})
+	m.wg.Done() // taken by reserveRun, as trigger gives it back
+	if err == nil {
+		t.Fatal("a run of a deleted job was committed")
+	}
+	if _, err := os.Stat(m.jobDir(j.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the deleted job's folder is back: %v", err)
 	}
 }

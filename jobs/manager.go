@@ -274,6 +274,8 @@ func (m *Manager) recover() error {
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	for _, ref := range refs {
+		// A trigger's folder laid out ahead, if its daemon was killed mid-way.
+		m.dropLaid(ref.JobID)
 		if pendingRetry(ref.Run) { // stored to outlive a restart: wait on
 			m.armRetry(ref.JobID, ref.Run)
 			continue

@@ -81,15 +81,16 @@ func (m *Manager) detachOnClose() bool { return m.shimsHere() }
 // resumable reports whether an active run an earlier daemon left goes on
 // here: one of its steps was started under a shim (running still, or its
 // end recorded in the run folder), or it waited PENDING in the queue with
-// its folder made. Not in a copy of a state folder: its runs are another
+// its folder made (a folder half made, as a daemon killed mid-trigger left
+// it, fails the run). Not in a copy of a state folder: its runs are another
 // daemon's.
 func (m *Manager) resumable(ref RunRef) bool {
 	if !m.shimsHere() || m.store.Instance().Copied {
 		return false
 	}
 	dir := m.RunDir(ref.JobID, ref.Run.ID)
-	if ref.Run.Status == Pending {
-		_, err := os.Lstat(filepath.Join(dir, "log"))
+	if ref.Run.Status == Pending { // laid out: its payload is put in last (prepareRun)
+		_, err := os.Lstat(filepath.Join(dir, "input", "input.json"))
 		return err == nil
 	}
 	return stepsStarted(dir)
