@@ -163,29 +163,16 @@ func (p *ShimPool) take(k *InitAhead) *shimProc {
 var refillAfter = 100 * time.Millisecond
 
 // Refill starts the shims the pool lacks, a refill held for a step (see
-// take) included, refillDelay from now. The daemon calls it once a run has
-// recorded its end: until then the step's shim, its end and the run's last
-// commit are on the trigger's path, and a shim's and its init's start
-// (about 5 ms of CPU on a 2-core VM) would share the cores with them. The
-// delay keeps it off the waiters' reads too: started at once, its clone
-// and exec came before the answer to `wait` (traced: 1.1 ms after the end's
-// commit) and held the reader's next read, the one that sees the end of
-// the file, for 2.3 ms more.
+// take) included. The daemon calls it once a run has recorded its end:
+// until then the step's shim, its end and the run's last commit and
+// answer to its waiters are on the trigger's path, and a shim's and its
+// init's start (about 5 ms of CPU on a 2-core VM) would share the cores
+// with them.
 func (p *ShimPool) Refill() {
-	time.AfterFunc(refillDelay, func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.refillLocked()
-	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refillLocked()
 }
-
-// refillDelay is how long Refill waits. Measured (2-core VM, one job of
-// /bin/true, 60-80 ms between triggers, two daemons alternating, 60-80
-// triggers each, four rounds): trigger p50 13.7/12.0/11.7/10.2 ms at once,
-// 13.2/10.6/10.7/9.3 ms 25 ms later; back to back, p50 11.6 and 11.9 ms,
-// mean 12.8 and 12.4 ms. A trigger meanwhile takes the pool's other idle shim,
-// or with none left starts the refill itself (take).
-var refillDelay = 25 * time.Millisecond
 
 // track returns the calls a step taken from a pool makes: started once its
 // start is known (begun or failed), ended once it has ended. The pool

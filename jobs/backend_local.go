@@ -303,9 +303,8 @@ func (b *localBackend) tellShims(job string, run uint64, cmd string) {
 
 // EndRun recycles the run's cgroup folder (each step removed its own) as
 // the job's spare for its next run (exec.Cgroups.Recycle), or removes it.
-// The shim pool's refill held for the run's step starts a little later
-// (exec.ShimPool.Refill), the run's end being recorded and its waiters
-// woken.
+// The shim pool's refill held for the run's step starts here, the run's
+// end being recorded and its waiters answered (exec.ShimPool.Refill).
 func (b *localBackend) EndRun(job string, run uint64) error {
 	if b.pool != nil {
 		defer b.pool.Refill()
