@@ -644,3 +644,41 @@ func TestOutliveStartNotRecorded(t *testing.T) {
 		t.Error("runs/1/started_at is empty: the start was not recorded from the shim")
 	}
 }
+
+// TestOutliveQueuedRunsRunAfterStop: runs left queued (PENDING) by a stop
+// run after the next start, each once with its own payload; the job's log
+// says they were queued again, not re-attached (they never ran), and says
+// the running one was re-attached.
+func TestOutliveQueuedRunsRunAfterStop(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 1})
+	d.scriptJob(t, "q", "#!/bin/sh\ncat /input/input.json\nsleep 1\n")
+	for i := 1; i <= 3; i++ {
+		d.trigger(t, "q", fmt.Sprintf(`{"n":%d}`, i))
+	}
+	d.waitStatus(t, "q", 1, "RUNNING")
+	if st := strings.TrimSpace(d.cat(t, "mnt/q/runs/3/status")); st != "PENDING" {
+		t.Fatalf("run 3 is %s before the stop, want PENDING (queued behind --max-active 1)", st)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Fatalf("jobfs exited %d on SIGTERM", code)
+	}
+	d.restart(t)
+	for i := 1; i <= 3; i++ {
+		if got := d.waitRun(t, "q", i); got != "COMPLETED" {
+			t.Fatalf("run %d ended %s, want COMPLETED", i, got)
+		}
+		if log := d.cat(t, fmt.Sprintf("mnt/q/runs/%d/log", i)); !strings.Contains(log, fmt.Sprintf(`{"n":%d}`, i)) {
+			t.Errorf("run %d's log lacks its payload:\n%s", i, log)
+		}
+	}
+	log := d.cat(t, "mnt/q/log")
+	for _, want := range []string{"run 1 re-attached after a restart", "run 2 queued again after a restart", "run 3 queued again after a restart"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the job's log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "run 2 re-attached") || strings.Contains(log, "run 3 re-attached") {
+		t.Errorf("the job's log says a queued run was re-attached:\n%s", log)
+	}
+}

@@ -127,7 +127,9 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	m.dispatchLocked()
 	m.mu.Unlock()
 	switch {
-	case ref.Run.Status == Pending && !started:
+	case ref.Run.Status == Pending && !started: // it never ran: queued again, not re-attached
+		m.event(k.job, "run %d queued again after a restart of jobfs", k.id)
+		return true
 	case ref.Run.Status == Paused:
 		m.appendRunLog(k.job, k.id, "jobfs: a new jobfs re-attached to this run: it stays paused (echo resume > ctl)")
 	default:

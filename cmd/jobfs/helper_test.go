@@ -128,3 +128,15 @@ func TestMountUsageStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestMountMaxActiveNegative: --max-active below 0 is refused in one line
+// (it was taken as the default); 0 is the default.
+func TestMountMaxActiveNegative(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"mount", "--max-active", "-1", "mnt"}, &out, &errb); code != 2 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "--max-active -1") {
+		t.Errorf("jobfs mount --max-active -1: exit %d, stderr %q; want exit 2 and one line naming the flag", code, errb.String())
+	}
+	if f, _, err := parseMount([]string{"--max-active", "0", "mnt"}, io.Discard); err != nil || f.maxActive != 0 {
+		t.Errorf("--max-active 0: %+v, %v", f.maxActive, err)
+	}
+}

@@ -156,6 +156,8 @@ func parseMount(args []string, help io.Writer) (mountFlags, string, error) {
 		return f, "", fmt.Errorf("%w (jobfs mount --help lists the flags)", err)
 	case fs.NArg() != 1:
 		return f, "", errors.New("need exactly one MOUNTPOINT: jobfs mount [flags] MOUNTPOINT (jobfs mount --help lists the flags)")
+	case f.maxActive < 0:
+		return f, "", fmt.Errorf("--max-active %d: want a number of runs, or 0 for the default (2 x cores)", f.maxActive)
 	}
 	return f, fs.Arg(0), nil
 }
@@ -167,7 +169,7 @@ func mountFlagSet(f *mountFlags, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&f.state, "state", defaultStateDir(), "state `dir`: jobfs.db and run files")
 	fs.StringVar(&f.repos, "repos", "", "repo images `dir`: <dir>/<owner>/<name>/entrypoint (default <state>/repos)")
-	fs.IntVar(&f.maxActive, "max-active", 0, "runs executing at once; more wait as PENDING (default 2 x cores)")
+	fs.IntVar(&f.maxActive, "max-active", 0, "runs executing at once; more wait as PENDING (0: 2 x cores, the default)")
 	fs.Int64Var(&f.maxResultMB, "max-result", 100, "result size cap in `MB`; a larger output fails the run")
 	fs.Int64Var(&f.maxLogMB, "max-log", 1024, "per-run log cap in `MiB`; past it the log ends with a line saying so and the step keeps running")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when a run is stopped or times out")
