@@ -347,7 +347,8 @@ type laidRun struct {
 // layAhead lays out the run folder of a run about to be committed (layNext)
 // in runs/.next, while the store's commit syncs the disk: off the
 // trigger's path, the folder (0.45 ms p50 on a 2-core VM's disk alone)
-// took 0.1-0.2 ms from `echo > data`'s write. The staged files are moved
+// took 0.05-0.2 ms from `echo > data`'s write p50 (A/B, triggers 60 ms
+// apart; back to back the VM's noise hid it). The staged files are moved
 // and the payload put in input/ only once the run is committed
 // (prepareRun). A daemon killed meanwhile leaves runs/.next, which the
 // job's next trigger or the next start (recover) removes. A cluster's
