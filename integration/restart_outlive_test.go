@@ -648,11 +648,13 @@ func TestOutliveStartNotRecorded(t *testing.T) {
 // TestOutliveQueuedRunsRunAfterStop: runs left queued (PENDING) by a stop
 // run after the next start, each once with its own payload; the job's log
 // says they were queued again, not re-attached (they never ran), and says
-// the running one was re-attached.
+// the running one, which ran on under its shim, was re-attached.
 func TestOutliveQueuedRunsRunAfterStop(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, daemonOpts{outlive: true, maxActive: 1})
-	d.scriptJob(t, "q", "#!/bin/sh\ncat /input/input.json\nsleep 1\n")
+	// Run 1 runs on through the stop and the start (8 s: a stop under load
+	// takes seconds); the queued ones end at once.
+	d.scriptJob(t, "q", "#!/bin/sh\ncat /input/input.json\nif grep -q '\"n\":1}' /input/input.json; then sleep 8; fi\n")
 	for i := 1; i <= 3; i++ {
 		d.trigger(t, "q", fmt.Sprintf(`{"n":%d}`, i))
 	}
