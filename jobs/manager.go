@@ -372,6 +372,12 @@ func (m *Manager) makeRunDir(id, dir string) error {
 	if err := os.Mkdir(m.jobDir(id), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create run folder: %w", err)
 	}
+	return layRunDir(dir)
+}
+
+// layRunDir makes a run's folder dir (and the folders above it, but the
+// job's: makeRunDir): input/, output/, work/ and an empty log.
+func layRunDir(dir string) error {
 	for _, d := range []string{"input", "output", "work"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return fmt.Errorf("create run folder: %w", err)

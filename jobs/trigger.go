@@ -313,11 +313,11 @@ const nextRunDir = ".next"
 // prepareRun moves it to input/input.json once the staged files are in.
 const laidPayload = ".input.json"
 
-// layNext lays out a run's folder at next in the job's runs/ folder: its
-// input/, output/ and work/ folders, its empty log and the payload beside
-// input/. It makes nothing when the job's folder is gone (deleted since
-// the trigger checked it: the commit fails too), and replaces what a
-// daemon killed mid-trigger left at next.
+// layNext lays out a run's folder at next in the job's runs/ folder
+// (layRunDir) with the payload beside input/. It makes nothing when the
+// job's folder is gone (deleted before the trigger reserved its run: the
+// commit fails too; once reserved, a delete is refused), and replaces what
+// a daemon killed mid-trigger left at next.
 func layNext(runs, next string, payload []byte) error {
 	if err := os.Mkdir(runs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
@@ -325,12 +325,7 @@ func layNext(runs, next string, payload []byte) error {
 	if err := os.RemoveAll(next); err != nil {
 		return err
 	}
-	for _, d := range []string{"", "input", "output", "work"} {
-		if err := os.Mkdir(filepath.Join(next, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(next, "log"), nil, 0o644); err != nil {
+	if err := layRunDir(next); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(next, laidPayload), payload, 0o644)
