@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -215,6 +216,7 @@ func suiteLeaks() error {
 		}
 	}
 	mountpointsMu.Unlock()
+	problems = append(problems, emptyCgroupParents()...)
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
 		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
@@ -226,6 +228,26 @@ func suiteLeaks() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// emptyCgroupParents reports each machine-wide jobfs cgroup folder left
+// with no daemon's folder in it: every test daemon has stopped by then, and
+// the last to stop removes it (a `make run` serving meanwhile keeps its own
+// folder in it).
+func emptyCgroupParents() []string {
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/jobfs")
+	parents = append(parents, "/sys/fs/cgroup/jobfs")
+	var left []string
+	for _, p := range parents {
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			continue // none in this hierarchy
+		}
+		if !slices.ContainsFunc(ents, os.DirEntry.IsDir) {
+			left = append(left, "empty cgroup folder left: "+p)
+		}
+	}
+	return left
 }
 
 // daemonOpts are the flags of one `jobfs mount`.

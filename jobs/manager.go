@@ -342,11 +342,18 @@ func (m *Manager) Close() error {
 			// an instance folder nothing uses go.
 			m.opts.Cgroups.PruneBelow(m.cgroupParent())
 			m.opts.Cgroups.Prune(m.cgroupParent())
+			m.opts.Cgroups.Prune(cgroupRoot)
 		}
 		return m.store.Close()
 	}
 	if err := m.cleanCgroups(); err != nil { // the jobs' folders: nothing is left
 		m.logger.Printf("remove the jobs' cgroups: %v", err)
+	}
+	if m.opts.Cgroups != nil {
+		// The machine's jobfs folder, once no daemon has a folder in it. A
+		// daemon starting meanwhile makes it again with its first step's
+		// cgroup (every Create makes the folders above it).
+		m.opts.Cgroups.Prune(cgroupRoot)
 	}
 	return m.store.Close()
 }

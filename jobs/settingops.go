@@ -299,4 +299,24 @@ func (m *Manager) apply(jobID, path string) {
 	if path == "config/after" {
 		m.afters.changed(m, jobID)
 	}
+	if path == "config/keep" {
+		m.pruneSoon(jobID)
+	}
+}
+
+// pruneSoon prunes a job's runs beyond its config/keep just changed, off
+// the writer's call (each run pruned is a commit and its folder's
+// removal), as a run's end does: a lowered keep takes effect at once, not
+// at the next run's end.
+func (m *Manager) pruneSoon(jobID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return // the next start's first run end prunes
+	}
+	m.wg.Add(1) // Close waits for it
+	go func() {
+		defer m.wg.Done()
+		m.prune(jobID)
+	}()
 }

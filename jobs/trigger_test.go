@@ -335,6 +335,25 @@ func TestDeleteRun(t *testing.T) {
 	waitRun(t, m, j.ID, 3)
 }
 
+// A lowered config/keep prunes at once, not at the next run's end.
+func TestKeepLoweredPrunesAtOnce(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j := scriptJob(t, m, "lowered", "#!/bin/sh\n")
+	for i := 0; i < 4; i++ {
+		waitRun(t, m, j.ID, mustTrigger(t, m, j.ID, "{}"))
+	}
+	mustOK(t, m.WriteSetting(j.ID, "config/keep", "1"))
+	eventually(t, "runs 1 to 3 are pruned once config/keep is 1", func() bool {
+		ids, _ := m.Runs(j.ID)
+		_, err := os.Stat(m.RunDir(j.ID, 3))
+		return len(ids) == 1 && ids[0] == 4 && os.IsNotExist(err)
+	})
+	mustOK(t, m.ResetSetting(j.ID, "config/keep")) // back to 100: nothing more goes
+	if ids, _ := m.Runs(j.ID); len(ids) != 1 {
+		t.Errorf("Runs after the reset = %v, want [4]", ids)
+	}
+}
+
 func TestKeepPrunesOldRuns(t *testing.T) {
 	m := newTestManager(t, Options{})
 	j := scriptJob(t, m, "prune", "#!/bin/sh\n")
