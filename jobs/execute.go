@@ -116,7 +116,7 @@ func (m *Manager) startedAt(k runKey, step Step, pgid int, start uint64, at time
 		m.slog.Warn(fmt.Sprintf("record start of step %s: %v", step.Label, err), m.runAttrs(k.job, k.id)...)
 	}
 	if first {
-		m.event(k.job, "run %d started", k.id)
+		m.tellStart(k, now)
 		if err == nil {
 			m.onStarted(k.job, r)
 		}
@@ -153,8 +153,19 @@ func (m *Manager) toldStarted(k runKey, r Run) {
 	if r.Status.Terminal() {
 		r.Status = Running // as it was told, had it been recorded apart
 	}
-	m.event(k.job, "run %d started", k.id)
+	m.tellStart(k, r.StartedAt)
 	m.onStarted(k.job, r)
+}
+
+// tellStart logs a run's start in the job's log. A start that happened
+// while no jobfs ran (a re-attached run's, whose daemon died before it
+// recorded it) says when, since the line itself is written later.
+func (m *Manager) tellStart(k runKey, at time.Time) {
+	if !at.IsZero() && at.Before(m.opened) {
+		m.event(k.job, "run %d had started at %s, while jobfs was stopped", k.id, at.UTC().Format(time.RFC3339))
+		return
+	}
+	m.event(k.job, "run %d started", k.id)
 }
 
 // stepEnv is the whole environment of a step: nothing of the daemon's.

@@ -99,6 +99,7 @@ type Manager struct {
 	opts      Options
 	logger    *log.Logger
 	now       func() time.Time
+	opened    time.Time // m.now() at New: a start recorded later but before it happened while no jobfs ran
 	baseCtx   context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // executing runs, triggers in flight, queued ticks' triggers
@@ -213,6 +214,7 @@ func New(opts Options) (*Manager, error) {
 		sealer: opts.Sealer, waiting: map[string]bool{}, firing: map[string]bool{},
 		slog: opts.Slog, folds: map[string]fold{}, cluster: newClusterState(opts.Cluster),
 	}
+	m.opened = m.now()
 	m.metrics = newMetrics(m)
 	if err := m.cleanCgroups(); err != nil {
 		m.logger.Printf("clean cgroups left by an earlier daemon: %v", err)

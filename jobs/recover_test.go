@@ -305,3 +305,20 @@ func TestPlanResumedKeepsScript(t *testing.T) {
 		t.Errorf("new run's script = %q, want the snapshot's", got)
 	}
 }
+
+// A start recorded by a new daemon but made before it opened the store (a
+// re-attached run whose daemon died before it recorded its step's start)
+// says when it was, not that it is now.
+func TestTellStartBeforeTheDaemon(t *testing.T) {
+	m := newTestManager(t, Options{})
+	j := scriptJob(t, m, "late", "#!/bin/sh\n")
+	at := m.opened.Add(-90 * time.Second)
+	m.tellStart(runKey{j.ID, 7}, at)
+	m.tellStart(runKey{j.ID, 8}, m.opened.Add(time.Millisecond))
+	log := strings.Join(jobLogLines(t, m, j.ID), "\n")
+	for _, want := range []string{"run 7 had started at " + at.UTC().Format(time.RFC3339) + ", while jobfs was stopped", "run 8 started"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("job log lacks %q:\n%s", want, log)
+		}
+	}
+}
