@@ -263,6 +263,8 @@ type daemonOpts struct {
 	inherit []*os.File
 	// nofile: the daemon's RLIMIT_NOFILE (prlimit), 0: this process's.
 	nofile int
+	// linkedMnt: the mountpoint given is a symlink to the folder mounted.
+	linkedMnt bool
 }
 
 // daemon is one jobfs mount of a test: its folders and its current process.
@@ -272,6 +274,7 @@ type daemon struct {
 	opts              daemonOpts
 	dir               string // holds mnt/, state/, repos/; shells run here
 	mnt, state, repos string // absolute
+	mountedAt         string // mnt with its symlinks resolved, as mountinfo names it
 	bin               string // this daemon's link to jobfsBin: its processes are told apart by /proc/PID/exe
 	out               *syncBuffer
 	outPath           string // the daemon's stdout and stderr, outside dir
@@ -304,13 +307,21 @@ func startDaemon(t *testing.T, opts daemonOpts) *daemon {
 		bin:     filepath.Join(dir, "jobfs"),
 		outPath: filepath.Join(t.TempDir(), "jobfs.out"),
 	}
-	for _, p := range []string{d.mnt, d.state, d.repos} {
+	mounted := d.mnt
+	if opts.linkedMnt {
+		mounted = filepath.Join(dir, "mnt-real")
+		if err := os.Symlink(mounted, d.mnt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{mounted, d.state, d.repos} {
 		if err := os.Mkdir(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
+	d.mountedAt = mounted
 	mountpointsMu.Lock()
-	mountpoints = append(mountpoints, d.mnt)
+	mountpoints = append(mountpoints, mounted)
 	mountpointsMu.Unlock()
 	bin := jobfsBin
 	if opts.plain {
@@ -430,7 +441,7 @@ func (d *daemon) kill(t *testing.T) {
 		return
 	case <-time.After(stopTimeout):
 	}
-	t.Errorf("jobfs did not end within %v of SIGKILL; aborting its mount's connection: %v", stopTimeout, abortMount(d.mnt))
+	t.Errorf("jobfs did not end within %v of SIGKILL; aborting its mount's connection: %v", stopTimeout, abortMount(d.mountedAt))
 	select {
 	case <-d.done:
 	case <-time.After(stopTimeout):
@@ -570,7 +581,7 @@ func (d *daemon) cleanup() {
 		if d.stoppedWithTerm {
 			t.Errorf("%s still mounted after jobfs exited on SIGTERM", d.mnt)
 		}
-		if out, err := exec.Command("umount", "-l", d.mnt).CombinedOutput(); err != nil {
+		if out, err := exec.Command("umount", "-l", d.mountedAt).CombinedOutput(); err != nil {
 			t.Errorf("umount -l %s: %v: %s", d.mnt, err, out)
 		}
 	}
@@ -587,8 +598,8 @@ func (d *daemon) cleanup() {
 
 // mounted reports whether something is mounted on the daemon's mountpoint.
 func (d *daemon) mounted() bool {
-	for _, p := range mountsUnder(d.mnt) {
-		if p == d.mnt {
+	for _, p := range mountsUnder(d.mountedAt) {
+		if p == d.mountedAt {
 			return true
 		}
 	}

@@ -257,3 +257,29 @@ func TestStderrClosed(t *testing.T) {
 	default:
 	}
 }
+
+// TestMountAtSymlink: a mountpoint given as a symlink to a folder mounts
+// the folder (mountinfo names it resolved), serves through the link, and
+// a stop unmounts it; a start again mounts it again.
+func TestMountAtSymlink(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, daemonOpts{linkedMnt: true})
+	if !d.mounted() {
+		t.Fatalf("nothing mounted at %s, the folder %s links to", d.mountedAt, d.mnt)
+	}
+	d.scriptJob(t, "linked", "#!/bin/sh\necho through the link\n")
+	d.trigger(t, "linked", `{}`)
+	if got := d.waitRun(t, "linked", 1); got != "COMPLETED" {
+		t.Fatalf("run 1 ended %s, want COMPLETED", got)
+	}
+	if code := d.stop(t); code != 0 {
+		t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
+	}
+	if d.mounted() {
+		t.Fatalf("%s still mounted after SIGTERM", d.mountedAt)
+	}
+	d.restart(t)
+	if got := d.cat(t, "mnt/linked/runs/1/status"); got != "COMPLETED\n" {
+		t.Errorf("after a start again, runs/1/status = %q, want COMPLETED", got)
+	}
+}
