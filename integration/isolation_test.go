@@ -211,7 +211,7 @@ echo out > /output/out.txt && echo "write_/output=ok"
 echo private > /tmp/@NAME@ && echo "tmp=$(cat /tmp/@NAME@)"
 sed 's/^/cgroup: /' /proc/self/cgroup
 for f in /proc/$$/fd/*; do echo "fd: ${f##*/} -> $(readlink "$f")"; done
-`, "@NAME@", tmpName)
+`+isoFolderOpts, "@NAME@", tmpName)
 		short := isoJob(t, d, "inside", script)
 		isoForgetHostFiles(t, []string{"/tmp", "/usr", "/etc"}, tmpName)
 		d.trigger(t, "inside", `{"seen": "inside"}`)
@@ -261,6 +261,7 @@ for f in /proc/$$/fd/*; do echo "fd: ${f##*/} -> $(readlink "$f")"; done
 			}
 		}
 		t.Logf("the step's shell has fds: %s", strings.Join(fds, ", "))
+		isoWantFolderOpts(t, kv)
 		d.wantFile(t, "mnt/inside/runs/1/output/out.txt", "out\n")
 		if _, err := os.Lstat("/tmp/" + tmpName); err == nil {
 			t.Errorf("the step's /tmp/%s appeared on the host's /tmp", tmpName)
@@ -271,6 +272,19 @@ for f in /proc/$$/fd/*; do echo "fd: ${f##*/} -> $(readlink "$f")"; done
 				t.Errorf("the step wrote %s into its read-only %s", tmpName, p)
 			}
 		}
+	})
+
+	// A step isolated otherwise (no network) gets an init of its own at
+	// first, which builds its root after its step came: its folders are
+	// mounted as those of a root built ahead are.
+	t.Run("folders own init", func(t *testing.T) {
+		t.Parallel()
+		isoJob(t, d, "ownroot", "#!/bin/sh\n"+isoFolderOpts, "config/network", "none")
+		d.trigger(t, "ownroot", "{}")
+		if got := d.waitRun(t, "ownroot", 1); got != "COMPLETED" {
+			t.Fatalf("run ended %s, want COMPLETED; log:\n%s", got, d.cat(t, "mnt/ownroot/runs/1/log"))
+		}
+		isoWantFolderOpts(t, isoKV(d.cat(t, "mnt/ownroot/runs/1/log")))
 	})
 
 	t.Run("host root", func(t *testing.T) {
@@ -1118,4 +1132,27 @@ func isoTail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// isoFolderOpts prints the mount options of the step's folders as
+// opts_<folder>=<options> lines (isoWantFolderOpts).
+const isoFolderOpts = `for p in /input /output /app; do echo "opts_$p=$(awk -v p=$p '$5 == p {print $6}' /proc/self/mountinfo)"; done
+`
+
+// isoWantFolderOpts checks that the step's folders are mounted nosuid and
+// nodev, /input and /app read-only, /output read-write.
+func isoWantFolderOpts(t *testing.T, kv map[string]string) {
+	t.Helper()
+	for _, p := range []string{"/input", "/output", "/app"} {
+		opts := strings.Split(kv["opts_"+p], ",")
+		want := []string{"nosuid", "nodev", "ro"}
+		if p == "/output" {
+			want[2] = "rw"
+		}
+		for _, w := range want {
+			if !slices.Contains(opts, w) {
+				t.Errorf("the step's %s is mounted %q, want %s among its options", p, kv["opts_"+p], w)
+			}
+		}
+	}
 }

@@ -53,6 +53,25 @@ func buildRoot(s Spec) error {
 		if err := bind(src, filepath.Join(rootDir, dst), dst != "/output"); err != nil {
 			return err
 		}
+		if err := limitStepFolder(filepath.Join(rootDir, dst), dst != "/output"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// limitStepFolder remounts a step's folder bound at dst nosuid and nodev,
+// as the rest of its root is (a set-id bit or a device file there gives
+// nothing), and read-only but for /output (ro false).
+func limitStepFolder(dst string, ro bool) error {
+	flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV) | lockedFlags(dst)
+	what := "nosuid"
+	if ro {
+		flags |= unix.MS_RDONLY
+		what = "read-only"
+	}
+	if err := unix.Mount("", dst, "", flags, ""); err != nil {
+		return fmt.Errorf("%s %s: %w", what, dst, err)
 	}
 	return nil
 }
@@ -178,11 +197,8 @@ func bindAhead(s Spec, mounts []int) error {
 		if err := unix.Mount("", dst, "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return fmt.Errorf("make %s private: %w", dst, err)
 		}
-		if dst != "/output" {
-			flags := uintptr(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID) | lockedFlags(dst)
-			if err := unix.Mount("", dst, "", flags, ""); err != nil {
-				return fmt.Errorf("read-only %s: %w", dst, err)
-			}
+		if err := limitStepFolder(dst, dst != "/output"); err != nil {
+			return err
 		}
 	}
 	return nil
