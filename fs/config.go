@@ -321,10 +321,8 @@ func (f *settingFile) truncate(fh gofs.FileHandle, size int) syscall.Errno {
 	switch {
 	case writers > 0:
 		return 0
-	case size == 0:
-		return toErrno(f.t.m.ResetSetting(f.jobID, f.path))
 	}
-	return syscall.EINVAL
+	return toErrno(f.t.m.TruncateSetting(f.jobID, f.path, size))
 }
 
 // Open for reading holds nothing: each read renders the stored value (so

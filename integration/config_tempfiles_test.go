@@ -173,3 +173,28 @@ print("opened", len(fds))
 		t.Errorf("tail -n 1 log = %q", got)
 	}
 }
+
+// TestConfigTruncateToSize: `truncate -s N` of a setting, through its
+// descriptor (coreutils) and by path (Python's os.truncate), stores the
+// value cut to N bytes, judged as any value written; grown with zero
+// bytes it is refused in the call, with its reason in the job's log, and
+// the value stays.
+func TestConfigTruncateToSize(t *testing.T) {
+	t.Parallel()
+	codeNeed(t, "python3")
+	d := startDaemon(t, daemonOpts{})
+	d.scriptJob(t, "cut", "#!/bin/sh\necho one\necho two\n")
+	d.ok(t, `echo 45s > mnt/cut/config/timeout && truncate -s 2 mnt/cut/config/timeout`)
+	d.wantFile(t, "mnt/cut/config/timeout", "45\n")
+	d.ok(t, `truncate -s 19 mnt/cut/config/script`)
+	d.wantFile(t, "mnt/cut/config/script", "#!/bin/sh\necho one\n")
+	d.ok(t, `python3 -c 'import os; os.truncate("mnt/cut/config/script", 14)'`)
+	d.wantFile(t, "mnt/cut/config/script", "#!/bin/sh\necho")
+	d.fails(t, `truncate -s 10 mnt/cut/config/timeout`, "Invalid argument")
+	d.wantFile(t, "mnt/cut/config/timeout", "45\n")
+	if got := d.ok(t, `tail -n 1 mnt/cut/log`); !strings.Contains(got, "config/timeout rejected: ") {
+		t.Errorf("tail -n 1 log = %q, want config/timeout rejected", got)
+	}
+	d.fails(t, `python3 -c 'import os; os.truncate("mnt/cut/config/timeout", 9)'`, "Invalid argument")
+	d.wantFile(t, "mnt/cut/config/timeout", "45\n")
+}

@@ -126,6 +126,29 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	return nil
 }
 
+// TruncateSetting cuts a setting's stored value to size bytes, or grows
+// it with zero bytes (truncate by path, no writer open): the result is
+// judged and stored as any value written; 0 resets it.
+func (m *Manager) TruncateSetting(jobID, path string, size int) error {
+	if size == 0 {
+		return m.ResetSetting(jobID, path)
+	}
+	if size > MaxSettingSize {
+		return m.refuseTooLarge(jobID, path, uint64(size))
+	}
+	v, err := m.ReadSetting(jobID, path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case size == len(v):
+		return nil // nothing cut, nothing grown
+	case size < len(v):
+		return m.WriteSetting(jobID, path, v[:size])
+	}
+	return m.WriteSetting(jobID, path, v+strings.Repeat("\x00", size-len(v)))
+}
+
 // unenforcedNote is what the log line of a limit just set adds when this
 // daemon cannot enforce it (no cgroup controller for it): the run logs
 // say so at each run's start, which someone setting it may not read.

@@ -133,9 +133,18 @@ func (w *SettingWrite) Write(data []byte, off int64) error {
 // writer) stores a truncation to empty of a writer nothing was written to
 // at once; after a write, the next Flush commits the shorter value. A
 // truncation by path while writers are open marks each (store false).
+//
+// An ftruncate of this writer to a size other than 0 with nothing written
+// (`truncate -s 2 config/timeout`) is a value of its own, the stored one
+// cut or grown with zero bytes: it is judged and stored at once, so that a
+// refusal fails the ftruncate itself, as it fails a write.
 func (w *SettingWrite) Truncate(size int, store bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.failed {
+		return errorf(ErrInvalid, "%s: an earlier write to this open file was refused", w.path)
+	}
+	resized := size != len(w.buf)
 	if size < len(w.buf) {
 		w.buf = w.buf[:size]
 	}
@@ -145,6 +154,19 @@ func (w *SettingWrite) Truncate(size int, store bool) error {
 		w.wrote = true
 	case store && size == 0:
 		return w.clear()
+	case store && resized:
+		if size > MaxSettingSize {
+			err := w.m.refuseTooLarge(w.jobID, w.path, uint64(size))
+			w.fail()
+			return err
+		}
+		if err := w.reserve(size); err != nil {
+			w.fail()
+			return err
+		}
+		w.buf = append(w.buf, make([]byte, size-len(w.buf))...)
+		w.wrote, w.wroteAny = true, true
+		return w.commit()
 	}
 	return nil
 }
@@ -172,6 +194,12 @@ func (w *SettingWrite) Flush() error {
 		}
 		return nil
 	}
+	return w.commit()
+}
+
+// commit stores what the writer holds, judged as any value written. A
+// refused value fails the session. w.mu is held.
+func (w *SettingWrite) commit() error {
 	w.wrote = false
 	var before *SettingState // read once: only the first commit needs it
 	if w.before == nil {
