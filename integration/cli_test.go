@@ -252,20 +252,48 @@ func TestCLIShared(t *testing.T) {
 	}
 }
 
-// TestCLIDaemonStops: jobfs run --wait whose daemon stops before the run
-// ends prints what the log held and exits 125 with the reason, not the
-// run's code or "no such run".
+// TestCLIDaemonStops: jobfs run --wait whose daemon stops while the run
+// goes on (runs outlive the daemon, its default) prints what the log held
+// and exits 125 with the reason, not the run's code or "no such run"; the
+// next daemon's wait gives the run's end. With --stop-runs-on-exit the
+// stop ends the run first: it exits with the run's code, its end told, or
+// 125 when the unmount came before its last read.
 func TestCLIDaemonStops(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, daemonOpts{})
-	d.scriptJob(t, "loop", cliScripts["loop"])
-	live := logsStartBG(t, d.dir, d.bin, "run", "--wait", "--mount", d.mnt, "loop")
-	waitFor(t, "jobfs run --wait to print a live line", func() bool { return strings.Contains(live.stdout(), "tick\n") })
-	if code := d.stop(t); code != 0 {
-		t.Errorf("jobfs mount exited %d on SIGTERM", code)
-	}
-	live.wait(t, runTimeout)
-	if live.code() != 125 || !strings.Contains(live.stderr(), "the daemon stopped before the run ended") {
-		t.Errorf("jobfs run --wait: exit %d, stderr %q; want 125 and the daemon stopped", live.code(), live.stderr())
-	}
+	t.Run("outlive", func(t *testing.T) {
+		t.Parallel()
+		d := startDaemon(t, daemonOpts{outlive: true})
+		d.scriptJob(t, "ticks", "#!/bin/sh\nfor i in 1 2 3 4 5 6 7 8 9 10; do echo tick; sleep 0.2; done\n")
+		live := logsStartBG(t, d.dir, d.bin, "run", "--wait", "--mount", d.mnt, "ticks")
+		waitFor(t, "jobfs run --wait to print a live line", func() bool { return strings.Contains(live.stdout(), "tick\n") })
+		if code := d.stop(t); code != 0 {
+			t.Errorf("jobfs mount exited %d on SIGTERM", code)
+		}
+		live.wait(t, runTimeout)
+		if live.code() != 125 || !strings.Contains(live.stderr(), "the daemon stopped before the run ended") {
+			t.Errorf("jobfs run --wait: exit %d, stderr %q; want 125 and the daemon stopped", live.code(), live.stderr())
+		}
+		d.restart(t)
+		if st := d.waitRun(t, "ticks", 1); st != "COMPLETED" {
+			t.Errorf("run 1 ended %s after the restart, want COMPLETED", st)
+		}
+	})
+	t.Run("stop-runs-on-exit", func(t *testing.T) {
+		t.Parallel()
+		d := startDaemon(t, daemonOpts{})
+		d.scriptJob(t, "loop", cliScripts["loop"])
+		live := logsStartBG(t, d.dir, d.bin, "run", "--wait", "--mount", d.mnt, "loop")
+		waitFor(t, "jobfs run --wait to print a live line", func() bool { return strings.Contains(live.stdout(), "tick\n") })
+		if code := d.stop(t); code != 0 {
+			t.Errorf("jobfs mount exited %d on SIGTERM", code)
+		}
+		live.wait(t, runTimeout)
+		// The run's end is told before the unmount, but the command reads
+		// its exit code after it: a race it may lose to the unmount.
+		ended := live.code() == 143 && strings.Contains(live.stderr(), "FAILED (exit 143)")
+		stopped := live.code() == 125 && strings.Contains(live.stderr(), "the daemon stopped before the run ended")
+		if !ended && !stopped {
+			t.Errorf("jobfs run --wait: exit %d, stderr %q; want 143 and FAILED, or 125 and the daemon stopped", live.code(), live.stderr())
+		}
+	})
 }

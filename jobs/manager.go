@@ -313,6 +313,36 @@ func (m *Manager) recover() error {
 
 // Close stops every active run (they end FAILED, as after a crash, but
 // without leaving processes) and closes the store.
+// EndRuns ends the active runs before a stop, where they do not outlive
+// the daemon (--stop-runs-on-exit): the queued ones FAILED at once, the
+// executing ones cancelled, and it waits until each has recorded its end,
+// so that their wait readers, still served, read FAILED instead of the
+// stop's ESHUTDOWN. Where runs outlive the daemon it does nothing. New
+// triggers are refused from now on; Close does the rest.
+func (m *Manager) EndRuns() {
+	if m.detachOnClose() {
+		return
+	}
+	m.mu.Lock()
+	m.stopping = true
+	queued := m.claimedOnlyLocked(m.queue)
+	m.queue = nil
+	var ending []<-chan struct{}
+	for _, a := range m.active {
+		if a.cancel != nil {
+			a.cancel(errShutdown)
+			ending = append(ending, a.done)
+		}
+	}
+	m.mu.Unlock()
+	for _, k := range queued {
+		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
+	}
+	for _, done := range ending {
+		<-done // a step's grace (--grace) at most after its cancel, then SIGKILL
+	}
+}
+
 func (m *Manager) Close() error {
 	m.BeginClose()
 	m.mu.Lock()

@@ -361,6 +361,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 	select {
 	case <-ctx.Done():
 		rd.stopping()
+		m.EndRuns() // --stop-runs-on-exit: ended FAILED while their wait readers are served
 		logger.Printf("stopping: unmounting %s", mp)
 		m.BeginClose() // blocked stream readers get EOF, wait readers ESHUTDOWN
 		if err := jobfs.Unmount(server, mounted); err != nil {
