@@ -76,7 +76,9 @@ type streamHandle struct {
 
 // Read returns bytes past pos, or waits for the log to grow. It ends with
 // EOF once the run is terminal and every byte was read, with EINTR when the
-// reader is interrupted (Ctrl-C), and with EOF when the daemon stops.
+// reader is interrupted (Ctrl-C), and with ESHUTDOWN when the daemon stops
+// while the run goes on (its runs outlive it): an EOF would read as the
+// log's end. (--stop-runs-on-exit ends the runs before the stop: EOF.)
 func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.ReadResult, syscall.Errno) {
 	if errno := h.holder.may(jobs.Viewer, "stream"); errno != 0 {
 		return nil, errno
@@ -95,7 +97,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 				if ctx.Err() != nil {
 					return nil, syscall.EINTR
 				}
-				return fuse.ReadResultData(nil), 0 // the daemon stops
+				return nil, syscall.ESHUTDOWN // the daemon stops
 			}
 			buf = dest[:share]
 		}
@@ -112,7 +114,7 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, _ int64) (fuse.Rea
 		case <-grew:
 		case <-ended:
 		case <-m.Closing():
-			return fuse.ReadResultData(nil), 0
+			return nil, syscall.ESHUTDOWN
 		case <-ctx.Done():
 			return nil, syscall.EINTR
 		}

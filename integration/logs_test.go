@@ -476,7 +476,8 @@ func TestLogsStreamDaemonStop(t *testing.T) {
 }
 
 // TestWaitDaemonStopOutlive: a daemon whose runs outlive it stops while
-// `cat wait` blocks on an active run: cat fails at once with ESHUTDOWN.
+// `cat wait` and `cat stream` block on an active run: both fail at once
+// with ESHUTDOWN (the stream's EOF read as the log's end).
 // It was answered EINTR, which cat (and Go) read again, so it spun until
 // the daemon closed its store and then failed with EIO, the daemon logging
 // "unexpected error ... database not open". The run goes on, and the
@@ -489,12 +490,20 @@ func TestWaitDaemonStopOutlive(t *testing.T) {
 	d.waitStatus(t, "long", 1, "RUNNING")
 	w := logsStartBG(t, d.dir, "cat", "mnt/long/runs/1/wait")
 	w.waitOpen(t, "/wait")
+	r := logsStartBG(t, d.dir, "cat", "mnt/long/runs/1/stream")
+	r.waitOpen(t, "/stream")
+	waitFor(t, "cat stream printing the step's line", func() bool { return r.stdout() == "started\n" })
 	if code := d.stop(t); code != 0 {
 		t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
 	}
 	w.wait(t, 10*time.Second)
 	if w.code() == 0 || w.stdout() != "" || !strings.Contains(w.stderr(), "Cannot send after transport endpoint shutdown") {
 		t.Errorf("cat wait when the daemon stopped: exit %d, %q, stderr %q; want ESHUTDOWN", w.code(), w.stdout(), w.stderr())
+	}
+	// The stream is cut, not ended: an EOF would read as the log's end.
+	r.wait(t, 10*time.Second)
+	if r.code() == 0 || r.stdout() != "started\n" || !strings.Contains(r.stderr(), "Cannot send after transport endpoint shutdown") {
+		t.Errorf("cat stream when the daemon stopped: exit %d, %q, stderr %q; want ESHUTDOWN after the line", r.code(), r.stdout(), r.stderr())
 	}
 	if strings.Contains(d.out.String(), "unexpected error") {
 		t.Errorf("the daemon answered a request with an unexpected error while it stopped")

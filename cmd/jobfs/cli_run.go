@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 )
 
 const runUsage = `Usage: jobfs run [--wait] [--mount DIR] JOB < payload.json
@@ -143,6 +144,9 @@ func (c *cli) copyOut(f *os.File, what string) error {
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if errors.Is(err, syscall.ESHUTDOWN) { // a stream cut by the stop, its run going on
+			return failf(exitTrouble, "%s: %v", what, errStopped)
 		}
 		if err != nil {
 			return fsError(err, what)
