@@ -67,9 +67,7 @@ func (m *Manager) logEvent(jobID, key, summary, text string) {
 	if err != nil {
 		m.slog.Warn("cannot write job log: "+err.Error(), attrs...)
 	}
-	for _, l := range lines {
-		m.slog.Info(l, append(attrs, runAttr(l)...)...)
-	}
+	m.mirror(attrs, lines) // mirror.go
 }
 
 // logSafe makes text one line that a terminal shows as it is: a newline
@@ -243,6 +241,7 @@ func (m *Manager) Refuse(jobID, what, reason string) error {
 // flushFolds writes, for every job whose repeated events are still being
 // counted, the line that counts them: at Close, so a stop loses no count.
 func (m *Manager) flushFolds() {
+	defer m.flushMirrors() // mirror.go: after the folds' lines, which may be held too
 	m.logMu.Lock()
 	pending := m.folds
 	m.folds = map[string]fold{}
@@ -258,6 +257,6 @@ func (m *Manager) flushFolds() {
 		if err != nil {
 			m.slog.Warn("cannot write job log: "+err.Error(), m.jobAttrs(jobID)...)
 		}
-		m.slog.Info(line, m.jobAttrs(jobID)...)
+		m.mirror(m.jobAttrs(jobID), []string{line})
 	}
 }

@@ -136,6 +136,7 @@ type Manager struct {
 	metrics *metrics        // Prometheus metrics (metrics.go)
 	slog    *slog.Logger    // the daemon's structured log
 	folds   map[string]fold // repeated events being counted per job; guarded by logMu
+	mirrors mirrorGate      // each owner's share of the daemon's log (mirror.go)
 	afters  afterIndex      // jobs with config/after (after.go)
 	cluster *clusterState   // nil for a single daemon (cluster_run.go)
 }
