@@ -1015,3 +1015,39 @@ func TestShareHolderBesidePassthrough(t *testing.T) {
 		}
 	}
 }
+
+// TestShareFairSlots: a user who queues many runs does not hold back
+// another user's: with two slots busy with alice's runs and five more of
+// hers queued, root's run takes the next free slot (the owner with the
+// fewest runs executing goes first), and alice's keep their order.
+func TestShareFairSlots(t *testing.T) {
+	t.Parallel()
+	shareSkip(t)
+	users, _ := shareUsers(t, 1, false)
+	alice := shareAs(users[0])
+	d := startDaemon(t, daemonOpts{maxActive: 2, args: []string{"--allow-other"}})
+	shareOpen(t, d)
+	alice.ok(t, d, `mkdir mnt/busy && echo script > mnt/busy/config/type && printf '#!/bin/sh\nsleep 1\n' > mnt/busy/config/script &&
+for i in 1 2 3 4 5 6 7; do echo '{}' > mnt/busy/data || exit 1; done`)
+	d.scriptJob(t, "quick", "#!/bin/sh\necho quick\n")
+	d.trigger(t, "quick", "{}")
+	if got := d.waitRun(t, "quick", 1); got != "COMPLETED" {
+		t.Fatalf("root's run ended %s, want COMPLETED", got)
+	}
+	P := "mnt/@" + users[0].name + "/busy/runs"
+	var started []string
+	for i := 1; i <= 7; i++ {
+		started = append(started, strings.TrimSpace(alice.ok(t, d, fmt.Sprintf(`cat %s/%d/wait >/dev/null; cat %s/%d/started_at`, P, i, P, i))))
+	}
+	quick := strings.TrimSpace(d.cat(t, "mnt/quick/runs/1/started_at"))
+	// alice's runs 1 and 2 took both slots; root's run takes the first
+	// slot they free, beside her third or fourth, a second before her
+	// fifth (started_at counts whole seconds); in the queue's order it
+	// would have waited for all seven.
+	if !(quick <= started[3] && quick < started[4]) {
+		t.Errorf("root's run started at %s, after alice's fourth (%s) or with her fifth (%s): her queue held it back; alice's: %v", quick, started[3], started[4], started)
+	}
+	if !slices.IsSorted(started) {
+		t.Errorf("alice's runs started out of their order: %v", started)
+	}
+}

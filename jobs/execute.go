@@ -15,8 +15,9 @@ import (
 // dispatchLocked starts queued runs while slots are free. m.mu is held.
 func (m *Manager) dispatchLocked() {
 	for !m.stopping && m.running < m.opts.MaxActive && len(m.queue) > 0 {
-		k := m.queue[0]
-		m.queue = m.queue[1:]
+		i, owner := m.fairestLocked() // fair.go: the owner with the fewest runs executing first
+		k := m.queue[i]
+		m.queue = slices.Delete(m.queue, i, i+1)
 		a := m.active[k]
 		if a == nil || a.cancel != nil {
 			continue // cluster: queued twice, and ended or executing already
@@ -24,13 +25,14 @@ func (m *Manager) dispatchLocked() {
 		ctx, cancel := newRunContext(m.baseCtx)
 		a.cancel = cancel
 		m.running++
+		m.runsOf[owner]++
 		m.wg.Add(1)
-		go m.execute(ctx, k)
+		go m.execute(ctx, k, owner)
 	}
 }
 
 // execute runs one run to its end and frees its slot.
-func (m *Manager) execute(ctx context.Context, k runKey) {
+func (m *Manager) execute(ctx context.Context, k runKey, owner Owner) {
 	defer m.wg.Done()
 	if m.cluster == nil || m.claimToExecute(k) { // cluster: another node may have it
 		// No status: the daemon stopped and left the run to its steps'
@@ -41,6 +43,9 @@ func (m *Manager) execute(ctx context.Context, k runKey) {
 	}
 	m.mu.Lock()
 	m.running--
+	if m.runsOf[owner]--; m.runsOf[owner] <= 0 {
+		delete(m.runsOf, owner)
+	}
 	m.dispatchLocked()
 	m.mu.Unlock()
 }

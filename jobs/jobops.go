@@ -110,6 +110,9 @@ func (m *Manager) forgetJob(j Job) error {
 		return err
 	}
 	err := m.store.DeleteJob(j.ID)
+	if err == nil {
+		m.owners.Delete(j.ID) // fair.go
+	}
 	m.endDelete(j.ID, err == nil)
 	return err
 }

@@ -122,6 +122,8 @@ type Manager struct {
 	stopping bool
 	queue    []runKey              // PENDING runs waiting for a slot, in order
 	running  int                   // runs executing now
+	runsOf   map[Owner]int         // runs executing now by owner (fair.go)
+	owners   sync.Map              // job id -> Owner, as the queue's runs are dispatched by it (fair.go)
 	active   map[runKey]*activeRun // PENDING or RUNNING runs
 	perJob   map[string]int        // active runs per job id, with those being committed
 	idle     []string              // jobs whose backend folders are kept for a next run, oldest first (idleJob)
@@ -209,7 +211,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{
 		store: store, state: opts.StateDir, repos: opts.ReposDir, opts: opts,
 		logger: opts.Logger, now: opts.Now, baseCtx: ctx, cancel: cancel,
-		active: map[runKey]*activeRun{}, perJob: map[string]int{},
+		active: map[runKey]*activeRun{}, perJob: map[string]int{}, runsOf: map[Owner]int{},
 		committing: map[string]int{}, deleting: map[string]bool{},
 		closing: make(chan struct{}), stepSlots: make(chan struct{}, opts.MaxActive),
 		sealer: opts.Sealer, waiting: map[string]bool{}, firing: map[string]bool{},

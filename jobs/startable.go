@@ -21,6 +21,7 @@ func (m *Manager) CheckStartable(jobID string) error {
 	if err != nil {
 		return err
 	}
+	m.noteOwner(jobID, c.job.Owner) // fair.go: its run is dispatched by owner
 	if err := startProblem(m, c); err != nil {
 		m.event(jobID, "trigger refused: %v", err)
 		return errorf(ErrInvalid, "%v", err)
