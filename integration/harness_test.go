@@ -274,7 +274,7 @@ type daemon struct {
 	opts              daemonOpts
 	dir               string // holds mnt/, state/, repos/; shells run here
 	mnt, state, repos string // absolute
-	mountedAt         string // mnt with its symlinks resolved, as mountinfo names it
+	mountedAt         string // mnt with its symlinks resolved, as mountinfo names it; "": mnt (mountPath)
 	bin               string // this daemon's link to jobfsBin: its processes are told apart by /proc/PID/exe
 	out               *syncBuffer
 	outPath           string // the daemon's stdout and stderr, outside dir
@@ -441,7 +441,7 @@ func (d *daemon) kill(t *testing.T) {
 		return
 	case <-time.After(stopTimeout):
 	}
-	t.Errorf("jobfs did not end within %v of SIGKILL; aborting its mount's connection: %v", stopTimeout, abortMount(d.mountedAt))
+	t.Errorf("jobfs did not end within %v of SIGKILL; aborting its mount's connection: %v", stopTimeout, abortMount(d.mountPath()))
 	select {
 	case <-d.done:
 	case <-time.After(stopTimeout):
@@ -581,7 +581,7 @@ func (d *daemon) cleanup() {
 		if d.stoppedWithTerm {
 			t.Errorf("%s still mounted after jobfs exited on SIGTERM", d.mnt)
 		}
-		if out, err := exec.Command("umount", "-l", d.mountedAt).CombinedOutput(); err != nil {
+		if out, err := exec.Command("umount", "-l", d.mountPath()).CombinedOutput(); err != nil {
 			t.Errorf("umount -l %s: %v: %s", d.mnt, err, out)
 		}
 	}
@@ -596,10 +596,20 @@ func (d *daemon) cleanup() {
 	}
 }
 
+// mountPath is the daemon's mountpoint as mountinfo names it: mnt, or
+// the folder it links to (daemonOpts.linkedMnt).
+func (d *daemon) mountPath() string {
+	if d.mountedAt != "" {
+		return d.mountedAt
+	}
+	return d.mnt
+}
+
 // mounted reports whether something is mounted on the daemon's mountpoint.
 func (d *daemon) mounted() bool {
-	for _, p := range mountsUnder(d.mountedAt) {
-		if p == d.mountedAt {
+	at := d.mountPath()
+	for _, p := range mountsUnder(at) {
+		if p == at {
 			return true
 		}
 	}

@@ -265,7 +265,7 @@ func TestMountAtSymlink(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, daemonOpts{linkedMnt: true})
 	if !d.mounted() {
-		t.Fatalf("nothing mounted at %s, the folder %s links to", d.mountedAt, d.mnt)
+		t.Fatalf("nothing mounted at %s, the folder %s links to", d.mountPath(), d.mnt)
 	}
 	d.scriptJob(t, "linked", "#!/bin/sh\necho through the link\n")
 	d.trigger(t, "linked", `{}`)
@@ -276,7 +276,7 @@ func TestMountAtSymlink(t *testing.T) {
 		t.Errorf("jobfs exited %d on SIGTERM, want 0", code)
 	}
 	if d.mounted() {
-		t.Fatalf("%s still mounted after SIGTERM", d.mountedAt)
+		t.Fatalf("%s still mounted after SIGTERM", d.mountPath())
 	}
 	d.restart(t)
 	if got := d.cat(t, "mnt/linked/runs/1/status"); got != "COMPLETED\n" {
