@@ -93,6 +93,17 @@ func WithStop(parent context.Context) (context.Context, context.CancelCauseFunc)
 	}
 }
 
+// Killed reports whether a kill was asked for through WithStop, also after
+// an earlier stop (whose cause the context keeps).
+func Killed(ctx context.Context) bool {
+	select {
+	case <-killSwitch(ctx):
+		return true
+	default:
+		return false
+	}
+}
+
 // killSwitch is closed once a kill is asked for through WithStop; nil (it
 // never fires) for a context not made by it.
 func killSwitch(ctx context.Context) <-chan struct{} {

@@ -671,7 +671,7 @@ func (p *pipeline) stepOutcome(ctx context.Context, label string, res StepResult
 			if cause == nil { // stopped outside jobfs (scancel): the backend says so
 				cause = res.Err
 			}
-			return nodeState{status: Cancelled, code: &code, err: cause.Error()}
+			return nodeState{status: Cancelled, code: &code, err: stopReason(ctx, cause)}
 		}
 	}
 	switch {
@@ -701,13 +701,22 @@ func (p *pipeline) outcome(ctx context.Context) Run {
 	case errors.Is(cause, errShutdown):
 		return Run{Status: Failed, Error: errShutdown.Error(), ExitCode: codeOf(first)}
 	case cause != nil:
-		return Run{Status: Cancelled, Error: cause.Error(), ExitCode: codeOf(first)}
+		return Run{Status: Cancelled, Error: stopReason(ctx, cause), ExitCode: codeOf(first)}
 	}
 	if first != nil {
 		return Run{Status: first.status, ExitCode: first.code, Error: first.err}
 	}
 	zero := 0
 	return Run{Status: Completed, ExitCode: &zero}
+}
+
+// stopReason says why a run was cancelled: its first cause, and a kill
+// that cut a stop's grace short (the context keeps the first cause only).
+func stopReason(ctx context.Context, cause error) string {
+	if errors.Is(cause, errStop) && exec.Killed(ctx) {
+		return errStop.Error() + ", then killed (ctl) within its grace"
+	}
+	return cause.Error()
 }
 
 func codeOf(st *nodeState) *int {

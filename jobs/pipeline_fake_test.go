@@ -277,6 +277,31 @@ func TestFakeStop(t *testing.T) {
 	}
 }
 
+// TestFakeStopThenKill: a kill during a stop's grace (the step ignores the
+// SIGTERM) ends the step at once, and the run's error says both.
+func TestFakeStopThenKill(t *testing.T) {
+	t.Parallel()
+	ignoresStop := func(ctx context.Context, s StepSpec) StepResult {
+		_, _ = s.Log.Write([]byte("waiting\n")) // never fails
+		<-ctx.Done()
+		for !exec.Killed(ctx) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return StepResult{Outcome: exec.Cancelled, ExitCode: 137}
+	}
+	b := newFakeBackend(map[string]fakeAction{"a": ignoresStop, "b": exits(0, "b", nil)})
+	m, j := fakeChainJob(t, b, "stopkill", "a <- ia\nb <- ib\na -> b\n", "ia", "ib")
+	id := mustTrigger(t, m, j.ID, "{}")
+	<-b.started
+	mustOK(t, m.Stop(j.ID, id, false))
+	mustOK(t, m.Stop(j.ID, id, true))
+	r := waitRun(t, m, j.ID, id)
+	want := "stopped (ctl), then killed (ctl) within its grace"
+	if r.Status != Cancelled || r.Error != want || codeString(r.ExitCode) != "137" {
+		t.Errorf("run = %s exit %s %q, want CANCELLED exit 137 %q", r.Status, codeString(r.ExitCode), r.Error, want)
+	}
+}
+
 // TestFakeTimeout: a run whose step outlives config/timeout ends TIMEOUT
 // with exit code 124 and says after how long.
 func TestFakeTimeout(t *testing.T) {
