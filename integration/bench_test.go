@@ -905,18 +905,25 @@ func benchBareFuse(b *testing.B, names []string) string {
 		ents[i] = fuse.DirEntry{Name: n, Mode: syscall.S_IFDIR, Ino: uint64(i) + 2}
 		byName[n] = uint64(i) + 2
 	}
-	mnt := filepath.Join(b.TempDir(), "bare")
+	zero := time.Duration(0)
+	return benchMountBare(b, "bare", &benchBareDir{ents: ents, byName: byName},
+		&gofs.Options{EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero})
+}
+
+// benchMountBare mounts root, a bare go-fuse tree in the benchmark's
+// process, with the mount options jobfs uses (no readdirplus, 1 MiB
+// writes), and unmounts it when b ends.
+func benchMountBare(b *testing.B, name string, root gofs.InodeEmbedder, opts *gofs.Options) string {
+	b.Helper()
+	mnt := filepath.Join(b.TempDir(), name)
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		b.Fatal(err)
 	}
 	mountpointsMu.Lock()
 	mountpoints = append(mountpoints, mnt)
 	mountpointsMu.Unlock()
-	zero := time.Duration(0)
-	server, err := gofs.Mount(mnt, &benchBareDir{ents: ents, byName: byName}, &gofs.Options{
-		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
-		MountOptions: fuse.MountOptions{FsName: "bare", DirectMount: true, DisableReadDirPlus: true, MaxWrite: 1 << 20},
-	})
+	opts.MountOptions = fuse.MountOptions{FsName: name, DirectMount: true, DisableReadDirPlus: true, MaxWrite: 1 << 20}
+	server, err := gofs.Mount(mnt, root, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -1147,25 +1154,7 @@ func BenchmarkCmpCron(b *testing.B) {
 // ends.
 func benchBareTrigger(b *testing.B) string {
 	b.Helper()
-	mnt := filepath.Join(b.TempDir(), "bare-trigger")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	mountpointsMu.Lock()
-	mountpoints = append(mountpoints, mnt)
-	mountpointsMu.Unlock()
-	server, err := gofs.Mount(mnt, &bareTriggerDir{level: 0}, &gofs.Options{
-		MountOptions: fuse.MountOptions{FsName: "bare-trigger", DirectMount: true, DisableReadDirPlus: true, MaxWrite: 1 << 20},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := server.Unmount(); err != nil {
-			b.Errorf("unmount %s: %v", mnt, err)
-		}
-	})
-	return mnt
+	return benchMountBare(b, "bare-trigger", &bareTriggerDir{level: 0}, &gofs.Options{})
 }
 
 // bareTriggerDir is a folder of benchBareTrigger's tree: the root (level

@@ -71,7 +71,9 @@ func TestSlowStoreCommitsLeaveReadersFree(t *testing.T) {
 	j := scriptJob(t, m, "slowcommit", "#!/bin/sh\necho first\n"+g.wait()+"echo second\n")
 	doomed := mustCreateJob(t, m, "slowcommit-rm")
 	kept := mustCreateJob(t, m, "slowcommit-keep")
-	mustOK(t, m.WriteSetting(kept.ID, "config/keep", "1\n"))
+	// Stored directly: a write of config/keep prunes at once (pruneSoon), and
+	// the prune under test is the one below, held in its commit.
+	mustOK(t, m.store.SetSetting(kept.ID, "config/keep", "1", m.now()))
 	for range 2 {
 		_, err := m.store.CreateRun(kept.ID, Run{Status: Completed, Trigger: Manual, Queued: m.now().UTC()})
 		mustOK(t, err)
