@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // slowStore is a Store whose CreateRun, DeleteJob and DeleteRun, once
@@ -96,7 +97,12 @@ func TestSlowStoreCommitsLeaveReadersFree(t *testing.T) {
 	go func() { m.prune(kept.ID); close(pruned) }()
 	held := map[string]bool{}
 	for range 3 {
-		held[<-slow.entered] = true
+		select {
+		case what := <-slow.entered:
+			held[what] = true
+		case <-time.After(30 * time.Second): // a bound, not a measure: fail, do not hang the suite
+			t.Fatalf("held commits after 30 s = %v, want CreateRun, DeleteJob and DeleteRun", held)
+		}
 	}
 	if len(held) != 3 {
 		t.Fatalf("held commits = %v, want CreateRun, DeleteJob and DeleteRun", held)
