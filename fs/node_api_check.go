@@ -182,6 +182,7 @@ var (
 	_ gofs.NodeReaddirer = (*ownerDir)(nil)
 	_ gofs.NodeMkdirer   = (*ownerDir)(nil)
 	_ gofs.NodeRmdirer   = (*ownerDir)(nil)
+	_ gofs.NodeRenamer   = (*ownerDir)(nil)
 	_ gofs.FileLookuper  = (*ownerDir)(nil)
 )
 

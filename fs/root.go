@@ -303,3 +303,31 @@ func (d *ownerDir) Rmdir(ctx context.Context, name string) syscall.Errno {
 func (d *ownerDir) Mkdir(ctx context.Context, name string, _ uint32, _ *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	return nil, syscall.EACCES
 }
+
+// Rename renames another owner's job in their folder: root only, as
+// Rmdir (the owner does it in their own namespace; others get EACCES, not
+// go-fuse's EOPNOTSUPP). It moves out of the folder no more than a job
+// moves out of the top one.
+func (d *ownerDir) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if flags&^uint32(renameNoReplace) != 0 {
+		return syscall.EINVAL
+	}
+	j, err := d.t.m.Job(d.owner, name)
+	if err != nil {
+		return toErrno(err)
+	}
+	if errno := d.t.need(ctx, j.ID, jobs.RoleOwner); errno != 0 {
+		return errno
+	}
+	if newParent.EmbeddedInode() != d.EmbeddedInode() {
+		return renameRefused(d.t.m.Refuse(j.ID, "rename", "a job folder stays in its owner's folder: rename it there (mv "+name+" NEWNAME), it cannot move into another folder"))
+	}
+	if err := d.t.m.RenameJob(d.owner, name, newName); err != nil {
+		if errors.Is(err, jobs.ErrExists) && flags&renameNoReplace == 0 {
+			return syscall.ENOTEMPTY // onto a job: a folder that is never empty, as on ext4
+		}
+		return renameRefused(err) // a bad new name: the reason is in the job's log
+	}
+	d.t.dirs.touch(nsKey(d.owner))
+	return 0
+}

@@ -371,6 +371,7 @@ func TestShareMultiUser(t *testing.T) {
 			shareErr(`touch "$P/etl/shared/public"`, "Permission denied"),
 			shareErr(`rm "$P/etl/shared/@$U"`, "Permission denied"),
 			shareErr(`rmdir "$P/etl"`, "Permission denied"),
+			shareErr(`mv "$P/etl" "$P/etl2"`, "Permission denied"),
 			shareErr(`mkdir "$P/new"`, "Permission denied"))
 		A.check(t, d, e,
 			shareOut(`cat mnt/etl/config/timeout`, "1h\n"),
@@ -554,6 +555,9 @@ func TestShareMultiUser(t *testing.T) {
 			shareOut(`cat "mnt/@$U/etl/shortname"`, bobShort+"\n"),
 			shareOut(`ls "$P" | grep -cx secretjob`, "1\n"),
 			shareDo(`cat "$P/secretjob/log" > /dev/null`),
+			// root renames another owner's job in that owner's folder, not out of it
+			shareDo(`mv "$P/secretjob" "$P/secretjob2" && test -d "$P/secretjob2" && mv "$P/secretjob2" "$P/secretjob"`),
+			shareErr(`mv "$P/secretjob" mnt/`, "Operation not permitted"),
 			shareDo(`echo root-was-here > "$P/brief/description" && rmdir "$P/brief"`))
 		A.check(t, d, e, shareErr(`ls mnt/brief`, "No such file or directory"))
 	})
