@@ -329,5 +329,8 @@ func (d *ownerDir) Rename(ctx context.Context, name string, newParent gofs.Inode
 		return renameRefused(err) // a bad new name: the reason is in the job's log
 	}
 	d.t.dirs.touch(nsKey(d.owner))
+	if d.t.cache { // as rootDir.Rename: the name is kept for watchStore
+		d.t.names.set(j.ID, newName)
+	}
 	return 0
 }
