@@ -30,7 +30,6 @@ type ShimPool struct {
 	starting int
 	running  int // steps taken from the pool that have not ended (track)
 	closed   bool
-	wg       sync.WaitGroup // reapers of the idle shims
 }
 
 // NewShimPool returns a pool of up to size idle shims of binary; it starts
@@ -242,8 +241,6 @@ func (p *ShimPool) startOne(args []string) {
 		return
 	}
 	p.idle = append(p.idle, s)
-	p.wg.Add(1)
-	go func() { defer p.wg.Done(); <-s.reaped }()
 }
 
 // closeIdle ends an idle shim: at the end of its spec pipe it exits.
@@ -251,8 +248,11 @@ func closeIdle(s *shimProc) {
 	closeUnused(s.spec, s.status)
 }
 
-// Close ends the idle shims and waits up to two seconds for them to exit
-// (a daemon that stops leaves no idle shim behind).
+// Close ends the idle shims and waits up to closeWait for them to exit
+// (a daemon that stops leaves no idle shim behind). The shims taken for
+// steps are not waited for: they outlive the daemon with their steps. (It
+// waited for every shim the pool had started, so a stop with a step of one
+// still running took the whole two seconds.)
 func (p *ShimPool) Close() {
 	p.mu.Lock()
 	p.closed = true
@@ -262,13 +262,19 @@ func (p *ShimPool) Close() {
 	for _, s := range idle {
 		closeIdle(s)
 	}
-	done := make(chan struct{})
-	go func() { p.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-		for _, s := range idle {
-			_ = s.cmd.Process.Kill() // an idle shim holds no step: nothing is lost
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+	for _, s := range idle {
+		select {
+		case <-s.reaped:
+		case <-deadline.C:
+			for _, s := range idle {
+				_ = s.cmd.Process.Kill() // an idle shim holds no step: nothing is lost
+			}
+			return
 		}
 	}
 }
+
+// closeWait bounds how long Close waits for the idle shims to exit.
+var closeWait = 2 * time.Second

@@ -247,3 +247,52 @@ func startedPool(t *testing.T, bin string, size int, ahead *InitAhead) *ShimPool
 	pool.mu.Unlock()
 	return pool
 }
+
+// TestShimPoolCloseLeavesTakenShims: Close ends and waits for the idle
+// shims only; a shim taken for a step (which outlives the daemon with it)
+// is not waited for. Shown with a wait bound no test would sit out: Close
+// waited for every shim the pool had started, so a stop with a step of one
+// still running took the whole bound (two seconds).
+func TestShimPoolCloseLeavesTakenShims(t *testing.T) {
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(w time.Duration) { closeWait = w }(closeWait)
+	closeWait = time.Hour
+	pool := startedPool(t, bin, 2, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for idleCount(pool) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	taken := pool.take(nil) // its step "runs": the shim waits for its spec, which it never gets here
+	if taken == nil {
+		t.Fatal("no idle shim to take")
+	}
+	defer func() { // its step's end: the shim exits at the end of its spec pipe
+		closeIdle(taken)
+		<-taken.reaped
+	}()
+	pool.mu.Lock()
+	idle := append([]*shimProc(nil), pool.idle...)
+	pool.mu.Unlock()
+	closed := make(chan struct{})
+	go func() { pool.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second): // a bound, not a measure
+		t.Fatal("Close still waits after 30 s: it waits for the shim taken for a step")
+	}
+	for _, s := range idle {
+		select {
+		case <-s.reaped:
+		default:
+			t.Errorf("idle shim %d still runs after Close returned", s.cmd.Process.Pid)
+		}
+	}
+	select {
+	case <-taken.reaped:
+		t.Error("the taken shim ended with the pool's Close")
+	default:
+	}
+}
