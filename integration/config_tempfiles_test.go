@@ -192,8 +192,8 @@ func TestConfigTruncateToSize(t *testing.T) {
 	d.wantFile(t, "mnt/cut/config/script", "#!/bin/sh\necho")
 	d.fails(t, `truncate -s 10 mnt/cut/config/timeout`, "Invalid argument")
 	d.wantFile(t, "mnt/cut/config/timeout", "45\n")
-	if got := d.ok(t, `tail -n 1 mnt/cut/log`); !strings.Contains(got, "config/timeout rejected: ") {
-		t.Errorf("tail -n 1 log = %q, want config/timeout rejected", got)
+	if got := d.ok(t, `tail -n 1 mnt/cut/log`); !strings.Contains(got, "config/timeout rejected: ") || !strings.Contains(got, "zero bytes") {
+		t.Errorf("tail -n 1 log = %q, want config/timeout rejected for its zero bytes", got)
 	}
 	d.fails(t, `python3 -c 'import os; os.truncate("mnt/cut/config/timeout", 9)'`, "Invalid argument")
 	d.wantFile(t, "mnt/cut/config/timeout", "45\n")

@@ -126,15 +126,12 @@ func (m *Manager) WriteSetting(jobID, path, raw string) error {
 	return nil
 }
 
-// TruncateSetting cuts a setting's stored value to size bytes, or grows
-// it with zero bytes (truncate by path, no writer open): the result is
-// judged and stored as any value written; 0 resets it.
+// TruncateSetting cuts a setting's stored value to size bytes (truncate
+// by path, no writer open): the result is judged and stored as any value
+// written; 0 resets it, and a larger size is refused (refuseGrown).
 func (m *Manager) TruncateSetting(jobID, path string, size int) error {
 	if size == 0 {
 		return m.ResetSetting(jobID, path)
-	}
-	if size > MaxSettingSize {
-		return m.refuseTooLarge(jobID, path, uint64(size))
 	}
 	v, err := m.ReadSetting(jobID, path)
 	if err != nil {
@@ -146,7 +143,13 @@ func (m *Manager) TruncateSetting(jobID, path string, size int) error {
 	case size < len(v):
 		return m.WriteSetting(jobID, path, v[:size])
 	}
-	return m.WriteSetting(jobID, path, v+strings.Repeat("\x00", size-len(v)))
+	return m.refuseGrown(jobID, path, len(v), size)
+}
+
+// refuseGrown refuses a truncation that grows a setting: it would end in
+// zero bytes, which no setting takes.
+func (m *Manager) refuseGrown(jobID, path string, from, to int) error {
+	return m.reject(jobID, path, errorf(ErrInvalid, "%s: truncate to %d bytes would grow its %d with zero bytes, which no setting takes: cut it, or write a new value", path, to, from))
 }
 
 // unenforcedNote is what the log line of a limit just set adds when this

@@ -136,8 +136,9 @@ func (w *SettingWrite) Write(data []byte, off int64) error {
 //
 // An ftruncate of this writer to a size other than 0 with nothing written
 // (`truncate -s 2 config/timeout`) is a value of its own, the stored one
-// cut or grown with zero bytes: it is judged and stored at once, so that a
-// refusal fails the ftruncate itself, as it fails a write.
+// cut: it is judged and stored at once, so that a refusal fails the
+// ftruncate itself, as it fails a write. Grown, it would end in zero
+// bytes, which no setting takes: refused so.
 func (w *SettingWrite) Truncate(size int, store bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -155,16 +156,11 @@ func (w *SettingWrite) Truncate(size int, store bool) error {
 	case store && size == 0:
 		return w.clear()
 	case store && resized:
-		if size > MaxSettingSize {
-			err := w.m.refuseTooLarge(w.jobID, w.path, uint64(size))
+		if size > len(w.buf) {
+			err := w.m.refuseGrown(w.jobID, w.path, len(w.buf), size)
 			w.fail()
 			return err
 		}
-		if err := w.reserve(size); err != nil {
-			w.fail()
-			return err
-		}
-		w.buf = append(w.buf, make([]byte, size-len(w.buf))...)
 		w.wrote, w.wroteAny = true, true
 		return w.commit()
 	}
