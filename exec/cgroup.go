@@ -3,6 +3,7 @@ package exec
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +41,17 @@ type Limits struct {
 // large); the CPU saved shows in runs/s. No run is called so: run folders
 // are numbers.
 const Spare = "spare"
+
+// onceMoreIfGone makes a group with mk, and once more when a folder above
+// it was removed as it was made (ENOENT): the machine's jobfs folder, which
+// a stopping daemon removes once no daemon has a folder in it.
+func onceMoreIfGone[T any](mk func() (T, error)) (T, error) {
+	g, err := mk()
+	if errors.Is(err, fs.ErrNotExist) {
+		return mk()
+	}
+	return g, err
+}
 
 type Cgroups interface {
 	// Create makes the cgroup at rel (e.g. "jobfs/<instance>/<job>/<run>/<step>") with

@@ -1,9 +1,7 @@
 package exec
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -177,10 +175,7 @@ func (c cgroupsV1) Create(rel string, l Limits) (Group, error) {
 	}
 	g := c.group(rel)
 	at := func(n cgroup1.Name) (string, error) { return g.paths[n], nil }
-	cg, err := cgroup1.New(at, res, cgroup1.WithHierarchy(c.hierarchy))
-	if errors.Is(err, fs.ErrNotExist) { // a folder above removed as it was made: the machine's jobfs folder, by a daemon stopping
-		cg, err = cgroup1.New(at, res, cgroup1.WithHierarchy(c.hierarchy))
-	}
+	cg, err := onceMoreIfGone(func() (cgroup1.Cgroup, error) { return cgroup1.New(at, res, cgroup1.WithHierarchy(c.hierarchy)) })
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", g.path, err)
 	}

@@ -3,7 +3,6 @@ package exec
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -100,10 +99,7 @@ func (c cgroupsV2) Create(rel string, l Limits) (Group, error) {
 		var none int64
 		res.Memory.Swap = &none
 	}
-	m, err := cgroup2.NewManager(c.top(), p, res)
-	if errors.Is(err, fs.ErrNotExist) { // a folder above removed as it was made: the machine's jobfs folder, by a daemon stopping
-		m, err = cgroup2.NewManager(c.top(), p, res)
-	}
+	m, err := onceMoreIfGone(func() (*cgroup2.Manager, error) { return cgroup2.NewManager(c.top(), p, res) })
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", full, err)
 	}

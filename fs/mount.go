@@ -76,11 +76,7 @@ func Mount(mountpoint string, root gofs.InodeEmbedder, o MountOptions) (*fuse.Se
 			Options:            kernelOpts,
 		},
 	}
-	// mountinfo names the mount by the path with its symlinks resolved;
-	// resolved now, since a stat of the mount could wait on a stall.
-	if real, err := filepath.EvalSymlinks(mountpoint); err == nil {
-		mountpoint = real
-	}
+	mountpoint = Resolved(mountpoint)
 	server, err := newServer(mountpoint, root, opts, o.Count)
 	if err != nil {
 		if os.Geteuid() != 0 {
@@ -247,6 +243,8 @@ func closeFuseOnExec() {
 // the daemon's stop. Once the mount is gone from the daemon's own
 // namespace the daemon goes on after unmountWait; its exit closes
 // /dev/fuse, which ends the connection (the copy answers ENOTCONN).
+//
+// mountpoint is the path mountinfo names the mount by (Resolved).
 func Unmount(server *fuse.Server, mountpoint string) error {
 	done := make(chan error, 1)
 	go func() { done <- server.Unmount() }()
@@ -263,6 +261,16 @@ func Unmount(server *fuse.Server, mountpoint string) error {
 		}
 	}
 	return lazyUnmount(mountpoint)
+}
+
+// Resolved is mountpoint with its symlinks resolved, as the kernel and
+// mountinfo name a mount made there: resolved before mounting, since a
+// stat of the mount could wait on a stall, and kept for Unmount.
+func Resolved(mountpoint string) string {
+	if real, err := filepath.EvalSymlinks(mountpoint); err == nil {
+		return real
+	}
+	return mountpoint
 }
 
 // unmountWait is how long Unmount waits for the kernel to end the

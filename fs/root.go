@@ -214,8 +214,13 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 	if name == dotJobfs || newName == dotJobfs {
 		return syscall.EPERM // the overview is not a job, and no job takes its name
 	}
-	ns := r.t.namespace(ctx)
-	if err := r.t.m.RenameJob(ns, name, newName); err != nil {
+	return r.t.renameJob(r.t.namespace(ctx), name, newName, flags)
+}
+
+// renameJob renames owner ns's job name to newName, as a rename in its
+// folder (the top one, or @owner/) answers.
+func (t *tree) renameJob(ns jobs.Owner, name, newName string, flags uint32) syscall.Errno {
+	if err := t.m.RenameJob(ns, name, newName); err != nil {
 		if errors.Is(err, jobs.ErrExists) && flags&renameNoReplace == 0 {
 			// rename(2) onto a folder that is not empty, as on ext4: a
 			// job folder never is (mv -T a b says "Directory not empty").
@@ -223,10 +228,10 @@ func (r *rootDir) Rename(ctx context.Context, name string, newParent gofs.InodeE
 		}
 		return renameRefused(err) // a bad new name: the reason is in the job's log
 	}
-	r.t.dirs.touch(nsKey(ns))
-	if r.t.cache { // the kernel moves its entry itself; the name is kept for watchStore
-		if j, err := r.t.m.Job(ns, newName); err == nil {
-			r.t.names.set(j.ID, newName)
+	t.dirs.touch(nsKey(ns))
+	if t.cache { // the kernel moves its entry itself; the name is kept for watchStore
+		if j, err := t.m.Job(ns, newName); err == nil {
+			t.names.set(j.ID, newName)
 		}
 	}
 	return 0
@@ -322,15 +327,5 @@ func (d *ownerDir) Rename(ctx context.Context, name string, newParent gofs.Inode
 	if newParent.EmbeddedInode() != d.EmbeddedInode() {
 		return renameRefused(d.t.m.Refuse(j.ID, "rename", "a job folder stays in its owner's folder: rename it there (mv "+name+" NEWNAME), it cannot move into another folder"))
 	}
-	if err := d.t.m.RenameJob(d.owner, name, newName); err != nil {
-		if errors.Is(err, jobs.ErrExists) && flags&renameNoReplace == 0 {
-			return syscall.ENOTEMPTY // onto a job: a folder that is never empty, as on ext4
-		}
-		return renameRefused(err) // a bad new name: the reason is in the job's log
-	}
-	d.t.dirs.touch(nsKey(d.owner))
-	if d.t.cache { // as rootDir.Rename: the name is kept for watchStore
-		d.t.names.set(j.ID, newName)
-	}
-	return 0
+	return d.t.renameJob(d.owner, name, newName, flags)
 }

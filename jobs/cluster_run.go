@@ -164,6 +164,7 @@ func (m *Manager) observeRun(k runKey, r Run, found bool) {
 		return
 	}
 	me := m.cluster.c.Node()
+	m.learnOwner(k.job) // fair.go: it may be offered to this node's queue
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	a := m.trackLocked(k)
@@ -357,6 +358,7 @@ func (m *Manager) watchProgress() {
 	for m.baseCtx.Err() == nil {
 		for id := range m.cluster.c.WatchProgress(m.baseCtx) {
 			k := runKey{id.JobID, id.ID}
+			m.learnOwner(k.job) // fair.go
 			m.mu.Lock()
 			if a := m.active[k]; a != nil && a.remote {
 				a.bell.ring()

@@ -7,22 +7,28 @@ package jobs
 // One owner's runs keep their order, and with one owner nothing changes.
 
 // fairestLocked picks the queued run the next free slot takes: its index
-// in m.queue and its owner. m.mu is held; m.queue is not empty.
+// in m.queue and its owner. m.mu is held; m.queue is not empty. The first
+// queued run of an owner with no run executing ends the search: with one
+// owner, the queue's first.
 func (m *Manager) fairestLocked() (int, Owner) {
-	best, bestOwner, bestRuns := 0, m.ownerOfLocked(m.queue[0].job), -1
-	seen := map[Owner]bool{}
+	best, bestOwner, bestRuns := -1, Owner(0), 0
+	var weighed map[Owner]bool // owners whose first queued run was weighed
 	for i, k := range m.queue {
 		o := m.ownerOfLocked(k.job)
-		if seen[o] {
-			continue // its first queued run was weighed
+		if best >= 0 && (o == bestOwner || weighed[o]) {
+			continue
 		}
-		seen[o] = true
-		if n := m.runsOf[o]; bestRuns < 0 || n < bestRuns {
+		n := m.runsOf[o]
+		if best < 0 || n < bestRuns {
 			best, bestOwner, bestRuns = i, o, n
-			if n == 0 {
-				break // none fewer
-			}
 		}
+		if n == 0 {
+			break // none fewer
+		}
+		if weighed == nil {
+			weighed = map[Owner]bool{}
+		}
+		weighed[o] = true
 	}
 	return best, bestOwner
 }
@@ -31,17 +37,22 @@ func (m *Manager) fairestLocked() (int, Owner) {
 // (read outside m.mu: the trigger's config snapshot has it).
 func (m *Manager) noteOwner(jobID string, o Owner) { m.owners.Store(jobID, o) }
 
-// ownerOfLocked is the owner of job jobID: noted by its trigger, else read
-// from the store once (a run queued by a restart, a retry or a workflow;
-// a read of bbolt's memory-mapped file, kept from then on).
+// learnOwner reads the owner of a job whose run is about to be queued
+// otherwise (a restart, a retry, a workflow, another node), before the
+// caller takes m.mu: the store is not read under it.
+func (m *Manager) learnOwner(jobID string) {
+	if _, ok := m.owners.Load(jobID); ok {
+		return
+	}
+	if j, err := m.store.Job(jobID); err == nil {
+		m.noteOwner(jobID, j.Owner)
+	} // else deleted meanwhile: its run ends at once, whoever it counts for
+}
+
+// ownerOfLocked is the owner of job jobID, as noteOwner or learnOwner
+// left it (0, root, for a job deleted before either could).
 func (m *Manager) ownerOfLocked(jobID string) Owner {
-	if o, ok := m.owners.Load(jobID); ok {
-		return o.(Owner)
-	}
-	j, err := m.store.Job(jobID)
-	if err != nil {
-		return 0 // deleted meanwhile: its run ends at once
-	}
-	m.owners.Store(jobID, j.Owner)
-	return j.Owner
+	o, _ := m.owners.Load(jobID)
+	owner, _ := o.(Owner)
+	return owner
 }

@@ -314,8 +314,6 @@ func (m *Manager) recover() error {
 	return nil
 }
 
-// Close stops every active run (they end FAILED, as after a crash, but
-// without leaving processes) and closes the store.
 // EndRuns ends the active runs before a stop, where they do not outlive
 // the daemon (--stop-runs-on-exit): the queued ones FAILED at once, the
 // executing ones cancelled, and it waits until each has recorded its end,
@@ -326,18 +324,7 @@ func (m *Manager) EndRuns() {
 	if m.detachOnClose() {
 		return
 	}
-	m.mu.Lock()
-	m.stopping = true
-	queued := m.claimedOnlyLocked(m.queue)
-	m.queue = nil
-	var ending []<-chan struct{}
-	for _, a := range m.active {
-		if a.cancel != nil {
-			a.cancel(errShutdown)
-			ending = append(ending, a.done)
-		}
-	}
-	m.mu.Unlock()
+	queued, ending := m.stopRuns(errShutdown)
 	for _, k := range queued {
 		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
 	}
@@ -346,23 +333,39 @@ func (m *Manager) EndRuns() {
 	}
 }
 
-func (m *Manager) Close() error {
-	m.BeginClose()
+// stopRuns marks the daemon stopping, takes the queued runs off the queue
+// (cluster: those this node claimed; the others stay PENDING), stops the
+// timers of pending retries (they stay PENDING in the store) and cancels
+// the executing runs with cause. It returns the queued runs, for the
+// caller to end, and the done channels of the cancelled ones.
+func (m *Manager) stopRuns(cause error) (queued []runKey, ending []<-chan struct{}) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.stopping = true
-	queued := m.claimedOnlyLocked(m.queue) // cluster: the others stay PENDING
+	queued = m.claimedOnlyLocked(m.queue)
 	m.queue = nil
-	cause := errShutdown
-	if m.detachOnClose() { // recover.go: the runs go on; queued ones stay PENDING for the next start
-		cause, queued = errDetach, nil
-	}
 	for _, a := range m.active {
-		a.stopTimerLocked() // a pending retry stays PENDING in the store
+		a.stopTimerLocked()
 		if a.cancel != nil {
 			a.cancel(cause)
+			ending = append(ending, a.done)
 		}
 	}
-	m.mu.Unlock()
+	return queued, ending
+}
+
+// Close stops every active run (they end FAILED, as after a crash, but
+// without leaving processes) and closes the store.
+func (m *Manager) Close() error {
+	m.BeginClose()
+	cause := errShutdown
+	if m.detachOnClose() { // recover.go: the runs go on
+		cause = errDetach
+	}
+	queued, _ := m.stopRuns(cause)
+	if cause == errDetach {
+		queued = nil // they stay PENDING for the next start
+	}
 	for _, k := range queued {
 		m.finish(k, Run{Status: Failed, Error: errShutdown.Error()})
 	}

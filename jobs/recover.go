@@ -120,6 +120,7 @@ func (m *Manager) resumeRun(ref RunRef) bool {
 	// (runDeadline), and ctl resume thaws it as before.
 	paused := ref.Run.Status == Paused
 	started := ref.Run.Status == Pending && stepsStarted(m.RunDir(k.job, k.id))
+	m.learnOwner(k.job) // fair.go
 	m.mu.Lock()
 	m.active[k] = &activeRun{done: done, bell: newBell(), readers: newReaderBudget(done, m.closing), paused: paused, started: started}
 	m.perJob[k.job]++

@@ -212,6 +212,7 @@ func (m *Manager) releaseRetry(k runKey) {
 		}
 		return
 	}
+	m.learnOwner(k.job) // fair.go
 	m.mu.Lock()
 	a := m.active[k]
 	if m.stopping || a == nil || a.stopped || a.cancel != nil || slices.Contains(m.queue, k) {

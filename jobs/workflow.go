@@ -244,6 +244,7 @@ func (m *Manager) enqueue(jobID string, r Run, prepare func() error) {
 	}
 	m.event(jobID, "run %d queued (%s)", r.ID, r.Trigger)
 	m.onQueued(jobID, r)
+	m.learnOwner(jobID) // fair.go
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if a := m.active[k]; m.stopping || a == nil || a.stopped || a.cancel != nil {

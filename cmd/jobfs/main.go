@@ -337,12 +337,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		defer stopMetrics()
 	}
 	root := jobfs.NewRoot(m, uint32(os.Geteuid()), f.allowOther)
-	// The kernel and mountinfo name the mount by its resolved path, which
-	// Unmount's fallback looks for; resolved now, before anything can stall.
-	mounted := mp
-	if real, err := filepath.EvalSymlinks(mp); err == nil {
-		mounted = real
-	}
+	mounted := jobfs.Resolved(mp) // as Mount mounts it, and Unmount looks for it
 	server, err := jobfs.Mount(mp, root, jobfs.MountOptions{
 		Debug: f.debug, AllowOther: f.allowOther, ReadOnly: f.readOnly, NoExec: f.noExec,
 		Count: m.FuseOp,
@@ -363,7 +358,7 @@ func serve(f mountFlags, mountpoint string, logger *log.Logger, slogger *slog.Lo
 		rd.stopping()
 		m.EndRuns() // --stop-runs-on-exit: ended FAILED while their wait readers are served
 		logger.Printf("stopping: unmounting %s", mp)
-		m.BeginClose() // blocked stream readers get EOF, wait readers ESHUTDOWN
+		m.BeginClose() // blocked stream and wait readers of runs going on get ESHUTDOWN
 		if err := jobfs.Unmount(server, mounted); err != nil {
 			logger.Printf("unmount %s: %v", mp, err)
 		}

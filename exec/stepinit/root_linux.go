@@ -50,7 +50,8 @@ func buildRoot(s Spec) error {
 		return err
 	}
 	for dst, src := range srcs {
-		if err := bind(src, filepath.Join(rootDir, dst), dst != "/output"); err != nil {
+		// Bound as is, then remounted once with all its flags.
+		if err := bind(src, filepath.Join(rootDir, dst), false); err != nil {
 			return err
 		}
 		if err := limitStepFolder(filepath.Join(rootDir, dst), dst != "/output"); err != nil {
